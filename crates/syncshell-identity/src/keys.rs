@@ -1,0 +1,371 @@
+//! Ed25519 identities and peer ids.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand_core::{CryptoRng, RngCore};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Kind, Result};
+use crate::text;
+
+/// A domain-separation label: what kind of object a signature is for.
+///
+/// Signatures cover `label || 0x00 || message`, so a signature made for one kind of object
+/// never verifies as another. Labels are ASCII of the form `syncshell/v1/<kind>` and contain
+/// no NUL byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Context(&'static str);
+
+impl Context {
+    /// A context with the given label, for example `"syncshell/v1/tombstone"`.
+    pub const fn new(label: &'static str) -> Self {
+        Context(label)
+    }
+
+    /// The label.
+    pub const fn label(&self) -> &'static str {
+        self.0
+    }
+
+    /// The bytes a signature covers: `label || 0x00 || message`.
+    fn signed_bytes(&self, message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.len() + 1 + message.len());
+        out.extend_from_slice(self.0.as_bytes());
+        out.push(0);
+        out.extend_from_slice(message);
+        out
+    }
+}
+
+/// A member's secret signing key.
+///
+/// The key is zeroized when dropped, never shown by `Debug`, and compared in constant time.
+pub struct Identity {
+    key: SigningKey,
+}
+
+impl Identity {
+    /// Generates a new identity from `rng`.
+    pub fn generate<R: CryptoRng + RngCore + ?Sized>(rng: &mut R) -> Self {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(seed.as_mut());
+        Identity::from_secret_bytes(&seed)
+    }
+
+    /// Rebuilds an identity from the 32 secret bytes of [`Identity::to_secret_bytes`].
+    pub fn from_secret_bytes(secret: &[u8; 32]) -> Self {
+        Identity {
+            key: SigningKey::from_bytes(secret),
+        }
+    }
+
+    /// Exports the raw 32-byte secret for a host that protects it itself (for example with
+    /// Windows DPAPI). Prefer [`crate::KeyFile`] otherwise.
+    pub fn to_secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.key.to_bytes())
+    }
+
+    /// The public half: this member's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        PeerId(self.key.verifying_key())
+    }
+
+    /// Signs `message` under `context`. The signature verifies with [`PeerId::verify`] under the
+    /// same context only.
+    pub fn sign(&self, context: Context, message: &[u8]) -> [u8; 64] {
+        self.key.sign(&context.signed_bytes(message)).to_bytes()
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("peer_id", &self.peer_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Identity {
+    fn eq(&self, other: &Self) -> bool {
+        self.key.as_bytes().ct_eq(other.key.as_bytes()).into()
+    }
+}
+
+impl Eq for Identity {}
+
+/// A member's public key: who a peer is.
+///
+/// Only canonical encodings of points that are not of small order are accepted, so every
+/// `PeerId` can verify signatures and two different byte strings are never the same peer.
+#[derive(Clone, Copy)]
+pub struct PeerId(VerifyingKey);
+
+const PEER_PREFIX: &str = "peer-";
+
+impl PeerId {
+    /// Parses 32 bytes, rejecting non-canonical encodings, non-points and small-order points.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self> {
+        if !is_canonical_y(bytes) {
+            return Err(Error::BadSignature);
+        }
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| Error::BadSignature)?;
+        if key.is_weak() {
+            return Err(Error::BadSignature);
+        }
+        Ok(PeerId(key))
+    }
+
+    /// Parses a byte slice that must be exactly 32 bytes long.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+        let arr: &[u8; 32] = bytes.try_into().map_err(|_| Error::Malformed {
+            kind: Kind::PeerId,
+            reason: "a public key is 32 bytes",
+        })?;
+        PeerId::from_bytes(arr)
+    }
+
+    /// The 32-byte public key.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+
+    /// Verifies a signature made by [`Identity::sign`] under `context`, strictly: signatures
+    /// with a non-canonical `S`, a non-canonical or small-order `R` are rejected.
+    pub fn verify(&self, context: Context, message: &[u8], signature: &[u8; 64]) -> Result<()> {
+        let sig = Signature::from_bytes(signature);
+        self.0
+            .verify_strict(&context.signed_bytes(message), &sig)
+            .map_err(|_| Error::BadSignature)
+    }
+
+    /// A short form for logs and user interfaces: the prefix and the first 8 characters. It
+    /// cannot be parsed back; use the full [`fmt::Display`] form for that.
+    pub fn short(&self) -> String {
+        let full = self.to_string();
+        full.chars().take(PEER_PREFIX.len() + 8).collect()
+    }
+}
+
+/// `true` when the y coordinate (the low 255 bits, little-endian) is below p = 2^255 - 19.
+fn is_canonical_y(bytes: &[u8; 32]) -> bool {
+    let top = bytes[31] & 0x7f;
+    if top != 0x7f || bytes[1..31].iter().any(|&b| b != 0xff) {
+        return true;
+    }
+    bytes[0] < 0xed
+}
+
+impl PartialEq for PeerId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+impl Eq for PeerId {}
+impl std::hash::Hash for PeerId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+impl PartialOrd for PeerId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for PeerId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&text::encode(PEER_PREFIX, self.as_bytes()))
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerId({})", self.short())
+    }
+}
+
+impl FromStr for PeerId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bytes = text::decode(Kind::PeerId, PEER_PREFIX, s)?;
+        PeerId::from_slice(&bytes)
+    }
+}
+
+/// One signature to check in a batch: who signed, under which context, what, and the signature.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureItem<'a> {
+    /// The claimed signer.
+    pub signer: &'a PeerId,
+    /// The domain-separation context.
+    pub context: Context,
+    /// The signed message (without the context).
+    pub message: &'a [u8],
+    /// The signature.
+    pub signature: &'a [u8; 64],
+}
+
+/// Verifies many signatures at once, faster per signature than one by one.
+///
+/// On failure it returns the index of the first signature that does not pass
+/// [`PeerId::verify`]. It agrees with [`PeerId::verify`] on every signature made by an honest
+/// signer and on every forgery; the one documented difference (docs/spec/identity.md,
+/// "Batch verification") is a signature deliberately crafted by the key's own holder with a
+/// small-order component in `R`, which single verification rejects and batch verification may
+/// accept.
+pub fn verify_batch(items: &[SignatureItem<'_>]) -> std::result::Result<(), usize> {
+    let messages: Vec<Vec<u8>> = items
+        .iter()
+        .map(|i| i.context.signed_bytes(i.message))
+        .collect();
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let sigs: Vec<Signature> = items
+        .iter()
+        .map(|i| Signature::from_bytes(i.signature))
+        .collect();
+    let keys: Vec<VerifyingKey> = items.iter().map(|i| i.signer.0).collect();
+    // Strictness checks the batch equation does not make: small-order R.
+    let r_ok = sigs.iter().all(|s| {
+        VerifyingKey::from_bytes(s.r_bytes())
+            .map(|r| !r.is_weak())
+            .unwrap_or(false)
+    });
+    if r_ok && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok() {
+        return Ok(());
+    }
+    // Find the culprit with the single-signature rule.
+    for (index, item) in items.iter().enumerate() {
+        if item
+            .signer
+            .verify(item.context, item.message, item.signature)
+            .is_err()
+        {
+            return Err(index);
+        }
+    }
+    // The batch failed but every signature passes alone: cannot happen for valid inputs, as
+    // a batch of strictly valid signatures always satisfies the batch equation.
+    Ok(())
+}
+
+#[cfg(feature = "serde")]
+mod serde_impls {
+    use super::PeerId;
+    use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+    impl Serialize for PeerId {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(self)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for PeerId {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let s = String::deserialize(d)?;
+            s.parse().map_err(de::Error::custom)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    const CTX: Context = Context::new("syncshell/v1/test");
+
+    #[test]
+    fn peer_id_text_round_trip() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let id = Identity::generate(&mut rng);
+        let text = id.peer_id().to_string();
+        assert!(text.starts_with("peer-"));
+        assert_eq!(text.len(), "peer-".len() + 58);
+        assert_eq!(text.parse::<PeerId>().unwrap(), id.peer_id());
+        assert!(id.peer_id().short().len() == 13);
+    }
+
+    #[test]
+    fn debug_hides_secret() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let id = Identity::generate(&mut rng);
+        let secret_hex = hex::encode(*id.to_secret_bytes());
+        let dbg = format!("{id:?}");
+        assert!(!dbg.contains(&secret_hex));
+        assert!(!dbg.contains(&format!("{:?}", *id.to_secret_bytes())));
+        assert!(dbg.contains("peer-"));
+    }
+
+    #[test]
+    fn secret_round_trip_and_equality() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let id = Identity::generate(&mut rng);
+        let back = Identity::from_secret_bytes(&id.to_secret_bytes());
+        assert_eq!(id, back);
+        assert_ne!(id, Identity::generate(&mut rng));
+    }
+
+    #[test]
+    fn context_separates_signatures() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let id = Identity::generate(&mut rng);
+        let sig = id.sign(CTX, b"body");
+        assert!(id.peer_id().verify(CTX, b"body", &sig).is_ok());
+        assert_eq!(
+            id.peer_id()
+                .verify(Context::new("syncshell/v1/other"), b"body", &sig),
+            Err(Error::BadSignature)
+        );
+    }
+
+    #[test]
+    fn rejects_non_canonical_and_small_order_keys() {
+        // p itself (y = 2^255 - 19) is a non-canonical encoding of y = 0.
+        let mut p = [0xffu8; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        assert!(PeerId::from_bytes(&p).is_err());
+        // The identity point (y = 1) has small order.
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        assert!(PeerId::from_bytes(&one).is_err());
+        assert!(PeerId::from_slice(&[0u8; 31]).is_err());
+    }
+
+    #[test]
+    fn batch_finds_the_bad_signature() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let ids: Vec<Identity> = (0..8).map(|_| Identity::generate(&mut rng)).collect();
+        let peers: Vec<PeerId> = ids.iter().map(Identity::peer_id).collect();
+        let msgs: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 10]).collect();
+        let mut sigs: Vec<[u8; 64]> = ids
+            .iter()
+            .zip(&msgs)
+            .map(|(id, m)| id.sign(CTX, m))
+            .collect();
+        let items = |sigs: &[[u8; 64]]| -> std::result::Result<(), usize> {
+            let items: Vec<SignatureItem<'_>> = (0..8)
+                .map(|i| SignatureItem {
+                    signer: &peers[i],
+                    context: CTX,
+                    message: &msgs[i],
+                    signature: &sigs[i],
+                })
+                .collect();
+            verify_batch(&items)
+        };
+        assert_eq!(items(&sigs), Ok(()));
+        sigs[5][3] ^= 1;
+        assert_eq!(items(&sigs), Err(5));
+    }
+}
