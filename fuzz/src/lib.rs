@@ -1,0 +1,4 @@
+//! Shared bodies of the fuzz targets.
+#![allow(clippy::expect_used)]
+
+pub mod identity;
