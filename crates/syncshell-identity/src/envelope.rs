@@ -157,6 +157,21 @@ pub(crate) fn fixed<const N: usize>(
         .map_err(|_| Error::Malformed { kind, reason })
 }
 
+/// The key a body names as its author, which must be the envelope's signer. Compared as
+/// bytes, so the already-validated signer key is reused instead of parsed again.
+pub(crate) fn signer_named(
+    envelope: &SignedEnvelope,
+    kind: Kind,
+    field: &[u8],
+    reason: &'static str,
+) -> Result<PeerId> {
+    if field == envelope.signer().as_bytes() {
+        Ok(*envelope.signer())
+    } else {
+        Err(Error::Malformed { kind, reason })
+    }
+}
+
 /// Checks a body's version field.
 pub(crate) fn check_version(kind: Kind, version: u32) -> Result<()> {
     if version == VERSION {

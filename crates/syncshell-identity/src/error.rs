@@ -129,7 +129,7 @@ pub enum Error {
         kind: Kind,
     },
     /// The invite has been used by as many joiners as it allows.
-    #[error("invite has already been used {max_uses} times")]
+    #[error("invite has reached its limit of {max_uses} joiners")]
     InviteUsedUp {
         /// The invite's use limit.
         max_uses: u32,

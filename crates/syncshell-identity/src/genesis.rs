@@ -7,7 +7,9 @@ use prost::Message;
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 
-use crate::envelope::{check_version, decode_bounded, fixed, SignedEnvelope, MAX_WIRE_LEN};
+use crate::envelope::{
+    check_version, decode_bounded, fixed, signer_named, SignedEnvelope, MAX_WIRE_LEN,
+};
 use crate::error::{Error, Kind, Result};
 use crate::keys::{Context, Identity, PeerId};
 use crate::{proto, text, Timestamp};
@@ -130,17 +132,8 @@ impl ShellGenesis {
         let body: proto::ShellGenesisBody = decode_bounded(kind, envelope.body(), MAX_WIRE_LEN)?;
         check_version(kind, body.version)?;
         check_name(&body.name).map_err(|reason| Error::Malformed { kind, reason })?;
-        let owner = PeerId::from_slice(&body.owner).map_err(|_| Error::Malformed {
-            kind,
-            reason: "bad owner key",
-        })?;
+        let owner = signer_named(&envelope, kind, &body.owner, "not signed by its owner")?;
         let nonce = fixed(kind, &body.nonce, "the nonce is 16 bytes")?;
-        if envelope.signer() != &owner {
-            return Err(Error::Malformed {
-                kind,
-                reason: "not signed by its owner",
-            });
-        }
         envelope.verify(GENESIS_CONTEXT)?;
         Ok(ShellGenesis {
             id: ShellId::of_body(envelope.body()),

@@ -11,7 +11,9 @@ use rand_core::{CryptoRng, RngCore};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::envelope::{check_version, decode_bounded, fixed, SignedEnvelope, MAX_WIRE_LEN};
+use crate::envelope::{
+    check_version, decode_bounded, fixed, signer_named, SignedEnvelope, MAX_WIRE_LEN,
+};
 use crate::error::{Error, Kind, Result};
 use crate::genesis::ShellGenesis;
 use crate::keys::{Context, Identity, PeerId};
@@ -373,16 +375,7 @@ impl JoinRequest {
                 reason: "no invite",
             },
         )?)?)?;
-        let joiner = PeerId::from_slice(&body.joiner).map_err(|_| Error::Malformed {
-            kind,
-            reason: "bad joiner key",
-        })?;
-        if envelope.signer() != &joiner {
-            return Err(Error::Malformed {
-                kind,
-                reason: "not signed by its joiner",
-            });
-        }
+        let joiner = signer_named(&envelope, kind, &body.joiner, "not signed by its joiner")?;
         envelope.verify(JOIN_REQUEST_CONTEXT)?;
         invite
             .invite_key

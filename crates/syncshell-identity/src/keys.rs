@@ -70,7 +70,11 @@ impl Identity {
 
     /// The public half: this member's peer id.
     pub fn peer_id(&self) -> PeerId {
-        PeerId(self.key.verifying_key())
+        let key = self.key.verifying_key();
+        PeerId {
+            bytes: key.to_bytes(),
+            key: Some(key),
+        }
     }
 
     /// Signs `message` under `context`. The signature verifies with [`PeerId::verify`] under the
@@ -98,38 +102,114 @@ impl Eq for Identity {}
 
 /// A member's public key: who a peer is.
 ///
-/// Only canonical encodings of points that are not of small order are accepted, so every
-/// `PeerId` can verify signatures and two different byte strings are never the same peer.
+/// Only canonical encodings are accepted, and never a point of small order, so two different
+/// byte strings are never the same peer. [`PeerId::from_bytes`] and parsing the text form also
+/// check at once that the bytes are a point on the curve. A key named as the subject of a
+/// token is checked when it first verifies a signature instead: that saves a point
+/// decompression per token, and a subject that is not a valid key can never sign anything.
 #[derive(Clone, Copy)]
-pub struct PeerId(VerifyingKey);
+pub struct PeerId {
+    bytes: [u8; 32],
+    key: Option<VerifyingKey>,
+}
 
 const PEER_PREFIX: &str = "peer-";
+
+/// Encodings of points of small order that pass the canonical-y check: the eight canonical
+/// ones, and the identity and the point of order 2 with the sign bit set.
+const SMALL_ORDER: [[u8; 32]; 10] = {
+    const fn enc(lo: [u8; 4], fill: u8, hi: u8) -> [u8; 32] {
+        let mut b = [fill; 32];
+        b[0] = lo[0];
+        b[1] = lo[1];
+        b[2] = lo[2];
+        b[3] = lo[3];
+        b[31] = hi;
+        b
+    }
+    const ORDER8_A: [u8; 32] = [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ];
+    const ORDER8_B: [u8; 32] = [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ];
+    let mut a_neg = ORDER8_A;
+    a_neg[31] |= 0x80;
+    let mut b_neg = ORDER8_B;
+    b_neg[31] |= 0x80;
+    [
+        enc([1, 0, 0, 0], 0, 0x00),                // identity
+        enc([1, 0, 0, 0], 0, 0x80),                // identity, sign bit set
+        enc([0xec, 0xff, 0xff, 0xff], 0xff, 0x7f), // order 2 (y = -1)
+        enc([0xec, 0xff, 0xff, 0xff], 0xff, 0xff), // order 2, sign bit set
+        enc([0, 0, 0, 0], 0, 0x00),                // order 4 (y = 0)
+        enc([0, 0, 0, 0], 0, 0x80),                // order 4, other x
+        ORDER8_A,
+        a_neg,
+        ORDER8_B,
+        b_neg,
+    ]
+};
 
 impl PeerId {
     /// Parses 32 bytes, rejecting non-canonical encodings, non-points and small-order points.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self> {
-        if !is_canonical_y(bytes) {
-            return Err(Error::BadSignature);
-        }
+        let named = PeerId::named(bytes)?;
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| Error::BadSignature)?;
         if key.is_weak() {
             return Err(Error::BadSignature);
         }
-        Ok(PeerId(key))
+        Ok(PeerId {
+            key: Some(key),
+            ..named
+        })
     }
 
     /// Parses a byte slice that must be exactly 32 bytes long.
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
-        let arr: &[u8; 32] = bytes.try_into().map_err(|_| Error::Malformed {
+        PeerId::from_bytes(&Self::array(bytes)?)
+    }
+
+    fn array(bytes: &[u8]) -> Result<[u8; 32]> {
+        bytes.try_into().map_err(|_| Error::Malformed {
             kind: Kind::PeerId,
             reason: "a public key is 32 bytes",
-        })?;
-        PeerId::from_bytes(arr)
+        })
+    }
+
+    /// A key named inside signed data, checked for canonical encoding and small order now
+    /// and for being on the curve when it first verifies a signature.
+    pub(crate) fn named_slice(bytes: &[u8]) -> Result<Self> {
+        PeerId::named(&Self::array(bytes)?)
+    }
+
+    fn named(bytes: &[u8; 32]) -> Result<Self> {
+        if !is_canonical_y(bytes) || SMALL_ORDER.contains(bytes) {
+            return Err(Error::BadSignature);
+        }
+        Ok(PeerId {
+            bytes: *bytes,
+            key: None,
+        })
+    }
+
+    fn verifying_key(&self) -> Result<VerifyingKey> {
+        match self.key {
+            Some(key) => Ok(key),
+            None => VerifyingKey::from_bytes(&self.bytes)
+                .ok()
+                .filter(|k| !k.is_weak())
+                .ok_or(Error::BadSignature),
+        }
     }
 
     /// The 32-byte public key.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        self.0.as_bytes()
+        &self.bytes
     }
 
     /// Verifies a signature made by [`Identity::sign`] under `context`, strictly: signatures
@@ -141,7 +221,7 @@ impl PeerId {
     /// Strict Ed25519 verification of exactly `signed` (context already applied).
     fn verify_raw(&self, signed: &[u8], signature: &[u8; 64]) -> Result<()> {
         let sig = Signature::from_bytes(signature);
-        self.0
+        self.verifying_key()?
             .verify_strict(signed, &sig)
             .map_err(|_| Error::BadSignature)
     }
@@ -244,12 +324,15 @@ pub fn verify_batch(items: &[SignatureItem<'_>]) -> std::result::Result<(), usiz
 fn verify_batch_raw(items: &[(&PeerId, &[u8], &[u8; 64])]) -> std::result::Result<(), usize> {
     let refs: Vec<&[u8]> = items.iter().map(|i| i.1).collect();
     let sigs: Vec<Signature> = items.iter().map(|i| Signature::from_bytes(i.2)).collect();
-    let keys: Vec<VerifyingKey> = items.iter().map(|i| i.0 .0).collect();
-    // Strictness checks the batch equation does not make: small-order R.
+    let mut keys = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        keys.push(item.0.verifying_key().map_err(|_| index)?);
+    }
+    // Strictness checks the batch equation does not make: a canonical R of large order
+    // (compared as bytes, which costs nothing next to decompressing R).
     let r_ok = sigs.iter().all(|s| {
-        VerifyingKey::from_bytes(s.r_bytes())
-            .map(|r| !r.is_weak())
-            .unwrap_or(false)
+        let r = s.r_bytes();
+        is_canonical_y(r) && !SMALL_ORDER.contains(r)
     });
     if r_ok && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok() {
         return Ok(());
@@ -396,6 +479,39 @@ mod tests {
         let all: Vec<(&PeerId, &[u8], &[u8; 64])> =
             valid.iter().map(|(k, m, s)| (k, m.as_slice(), s)).collect();
         assert_eq!(verify_batch_raw(&all), Ok(()));
+    }
+
+    #[test]
+    fn small_order_list_is_exactly_the_weak_points_dalek_decodes() {
+        for enc in SMALL_ORDER {
+            let key = VerifyingKey::from_bytes(&enc).expect("small-order encodings decode");
+            assert!(key.is_weak(), "{}", hex::encode(enc));
+            assert!(PeerId::from_bytes(&enc).is_err());
+            assert!(PeerId::named(&enc).is_err());
+        }
+    }
+
+    #[test]
+    fn a_named_key_that_is_not_a_point_verifies_nothing() {
+        // The first canonical y that does not decode to a curve point.
+        let bytes = (2u8..=255)
+            .map(|y| {
+                let mut b = [0u8; 32];
+                b[0] = y;
+                b
+            })
+            .find(|b| VerifyingKey::from_bytes(b).is_err())
+            .expect("some small y is off the curve");
+        assert!(PeerId::from_bytes(&bytes).is_err());
+        let named = PeerId::named(&bytes).expect("canonical and not small order");
+        assert_eq!(named.verify(CTX, b"m", &[0u8; 64]), Err(Error::BadSignature));
+        let items = [SignatureItem {
+            signer: &named,
+            context: CTX,
+            message: b"m",
+            signature: &[0u8; 64],
+        }];
+        assert_eq!(verify_batch(&items), Err(0));
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::time::Duration;
 use prost::Message;
 use rand_core::{CryptoRng, RngCore};
 
-use crate::envelope::{check_version, decode_bounded, fixed, SignedEnvelope, MAX_WIRE_LEN};
+use crate::envelope::{
+    check_version, decode_bounded, fixed, signer_named, SignedEnvelope, MAX_WIRE_LEN,
+};
 use crate::error::{Error, Kind, Result};
 use crate::genesis::{ShellGenesis, ShellId};
 use crate::keys::{verify_batch, Context, Identity, PeerId};
@@ -125,20 +127,11 @@ impl MemberToken {
         let body: proto::MemberTokenBody = decode_bounded(kind, envelope.body(), MAX_WIRE_LEN)?;
         check_version(kind, body.version)?;
         let shell_id = ShellId::from_bytes(fixed(kind, &body.shell_id, "shell id is 32 bytes")?);
-        let subject = PeerId::from_slice(&body.subject).map_err(|_| Error::Malformed {
+        let subject = PeerId::named_slice(&body.subject).map_err(|_| Error::Malformed {
             kind,
             reason: "bad subject key",
         })?;
-        let issuer = PeerId::from_slice(&body.issuer).map_err(|_| Error::Malformed {
-            kind,
-            reason: "bad issuer key",
-        })?;
-        if envelope.signer() != &issuer {
-            return Err(Error::Malformed {
-                kind,
-                reason: "not signed by its issuer",
-            });
-        }
+        let issuer = signer_named(&envelope, kind, &body.issuer, "not signed by its issuer")?;
         if subject == issuer {
             return Err(Error::Malformed {
                 kind,

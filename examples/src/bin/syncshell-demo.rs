@@ -1,1 +1,183 @@
-fn main() {}
+//! The syncshell demo: what exists end to end today, in one process.
+//!
+//! An owner creates a shell and makes an admin; the admin invites a friend; the invite text
+//! goes through a (simulated) chat that wraps and shouts it; the friend joins; everybody
+//! checks everybody's membership; the friend's key is saved in a key file and loaded back.
+//! Exits non-zero if any check fails.
+#![allow(clippy::print_stdout)]
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use rand_core::OsRng;
+use syncshell_identity::{
+    admit, Identity, InviteCode, InviteLedger, InviteOptions, KdfParams, KeyFile, Role,
+    ShellGenesis, Timestamp, TokenChain,
+};
+
+struct Report {
+    steps: Vec<(String, Duration, bool)>,
+}
+
+impl Report {
+    fn step<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T, String>) -> Option<T> {
+        let t = Instant::now();
+        let result = f();
+        let ok = result.is_ok();
+        self.steps.push((name.to_owned(), t.elapsed(), ok));
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                println!("  FAILED: {e}");
+                None
+            }
+        }
+    }
+}
+
+fn run(report: &mut Report) -> Option<()> {
+    let now = Timestamp::from_system_time(SystemTime::now());
+    let owner = Identity::generate(&mut OsRng);
+    let admin = Identity::generate(&mut OsRng);
+    let friend = Identity::generate(&mut OsRng);
+    println!("owner  {}", owner.peer_id());
+    println!("admin  {}", admin.peer_id());
+    println!("friend {}", friend.peer_id());
+
+    let genesis = report.step("create shell", || {
+        ShellGenesis::create(&owner, "Weekend raid", now, &mut OsRng).map_err(|e| e.to_string())
+    })?;
+    println!("shell  {} ({:?})", genesis.id(), genesis.name());
+
+    let admin_chain = report.step("owner makes admin", || {
+        let until = now.saturating_add(Duration::from_secs(90 * 24 * 3600));
+        TokenChain::issue(
+            &genesis,
+            &owner,
+            &TokenChain::owner(),
+            admin.peer_id(),
+            Role::Admin,
+            now,
+            Some(until),
+            &mut OsRng,
+        )
+        .map_err(|e| e.to_string())
+    })?;
+
+    let code = report.step("admin creates invite", || {
+        let options = InviteOptions {
+            hints: b"signal=ws://127.0.0.1:7447".to_vec(),
+            ..InviteOptions::default()
+        };
+        InviteCode::create(&genesis, &admin, &admin_chain, &options, now, &mut OsRng)
+            .map_err(|e| e.to_string())
+    })?;
+    let text = code.to_text();
+    println!("invite ({} characters):\n  {}", text.len(), text.as_str());
+
+    // A chat client wraps the text at 64 columns and someone retypes it in capitals.
+    let pasted: String = text
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).to_uppercase())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let request = report.step("friend parses pasted invite and asks to join", || {
+        let parsed: InviteCode = pasted
+            .parse()
+            .map_err(|e: syncshell_identity::Error| e.to_string())?;
+        parsed.join_request(&friend, now).map_err(|e| e.to_string())
+    })?;
+
+    let mut ledger = InviteLedger::new();
+    let friend_chain = report.step("admin accepts and issues a token", || {
+        ledger
+            .accept(&genesis, &admin, &admin_chain, &request, now, &mut OsRng)
+            .map_err(|e| e.to_string())
+    })?;
+
+    report.step("everyone verifies everyone", || {
+        for (who, chain, role) in [
+            (&owner, TokenChain::owner(), Role::Owner),
+            (&admin, admin_chain.clone(), Role::Admin),
+            (&friend, friend_chain.clone(), Role::Member),
+        ] {
+            let a = admit(&genesis, &who.peer_id(), &chain, now).map_err(|e| e.to_string())?;
+            if a.role() != role {
+                return Err(format!(
+                    "{} has role {:?}, expected {role:?}",
+                    who.peer_id(),
+                    a.role()
+                ));
+            }
+            println!(
+                "  {} admitted as {:?}, until {:?}",
+                a.peer().short(),
+                a.role(),
+                a.expires_at()
+            );
+        }
+        Ok(())
+    })?;
+
+    report.step("second use of a one-time invite is refused", || {
+        let stranger = Identity::generate(&mut OsRng);
+        let again = code
+            .join_request(&stranger, now)
+            .map_err(|e| e.to_string())?;
+        match ledger.accept(&genesis, &admin, &admin_chain, &again, now, &mut OsRng) {
+            Err(e) => {
+                println!("  refused: {e}");
+                Ok(())
+            }
+            Ok(_) => Err("a used-up invite admitted a second joiner".to_owned()),
+        }
+    })?;
+
+    report.step("friend saves and reloads its key file", || {
+        let dir = std::env::temp_dir().join(format!("syncshell-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let path = dir.join("friend.key");
+        let file = KeyFile::seal(
+            &friend,
+            b"hunter2 but longer",
+            KdfParams::DEFAULT,
+            &mut OsRng,
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(&path, file.encode()).map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let loaded = KeyFile::decode(&bytes).map_err(|e| e.to_string())?;
+        if loaded.open(b"wrong").is_ok() {
+            return Err("a wrong passphrase opened the key file".to_owned());
+        }
+        let back = loaded
+            .open(b"hunter2 but longer")
+            .map_err(|e| e.to_string())?;
+        if back != friend {
+            return Err("the reloaded key differs".to_owned());
+        }
+        Ok(())
+    })?;
+    Some(())
+}
+
+fn main() -> ExitCode {
+    let mut report = Report { steps: Vec::new() };
+    let finished = run(&mut report).is_some();
+    println!("\n{:<48} {:>10}  result", "step", "time");
+    for (name, took, ok) in &report.steps {
+        let ms = took.as_secs_f64() * 1000.0;
+        println!(
+            "{name:<48} {ms:>8.2}ms  {}",
+            if *ok { "ok" } else { "FAILED" }
+        );
+    }
+    if finished && report.steps.iter().all(|s| s.2) {
+        println!("all {} checks passed", report.steps.len());
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
