@@ -6,7 +6,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use syncshell_benches::{chain_fixture, rng, token_batch, NOW};
+use syncshell_benches::identity::{chain_fixture, token_batch, NOW};
+use syncshell_benches::rng;
 use syncshell_identity::{Context, Identity, InviteCode, InviteOptions, MemberToken, TokenChain};
 
 const CTX: Context = Context::new("syncshell/v1/bench");

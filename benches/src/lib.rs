@@ -1,100 +1,58 @@
-//! Fixtures and timing helpers shared by the criterion benches and the `ratios` report.
+//! Fixtures and timing helpers shared by the criterion benches and the `ratios` report. Each
+//! area has a module with its fixtures and its `ratios()`, which the `ratios` binary runs.
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use syncshell_identity::{
-    Identity, MemberToken, Role, ShellGenesis, Timestamp, TokenChain, TokenFields,
-};
 
-/// The time every fixture is built and checked at.
-pub const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+pub mod identity;
 
 /// A deterministic RNG for fixtures.
 pub fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
 
-/// A shell and a valid chain `depth` tokens deep (owner -> admins -> member), encoded.
-#[derive(Debug)]
-pub struct ChainFixture {
-    /// The shell.
-    pub genesis: ShellGenesis,
-    /// The shell's owner.
-    pub owner: Identity,
-    /// The chain's wire encoding.
-    pub encoded: Vec<u8>,
-    /// The member the chain admits.
-    pub member: Identity,
+/// One line of the ratio report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ratio {
+    /// The metric's name.
+    pub name: &'static str,
+    /// Our measurement.
+    pub ours: f64,
+    /// The baseline's measurement, from the same run.
+    pub baseline: f64,
+    /// `ours / baseline`.
+    pub ratio: f64,
+    /// Unit of `ours` and `baseline`.
+    pub unit: &'static str,
 }
 
-/// Builds a [`ChainFixture`]; `depth` must be 1 to `MAX_CHAIN_DEPTH`.
-pub fn chain_fixture(depth: usize, seed: u64) -> ChainFixture {
-    let mut r = rng(seed);
-    let owner = Identity::generate(&mut r);
-    let genesis = match ShellGenesis::create(&owner, "bench", NOW, &mut r) {
-        Ok(g) => g,
-        Err(e) => unreachable!("fixture genesis: {e}"),
-    };
-    let keys: Vec<Identity> = (0..depth).map(|_| Identity::generate(&mut r)).collect();
-    let mut chain = TokenChain::owner();
-    let mut issuer = &owner;
-    for (i, key) in keys.iter().enumerate() {
-        let role = if i + 1 == depth {
-            Role::Member
-        } else {
-            Role::Admin
-        };
-        chain = match TokenChain::issue(
-            &genesis,
-            issuer,
-            &chain,
-            key.peer_id(),
-            role,
-            NOW,
-            None,
-            &mut r,
-        ) {
-            Ok(c) => c,
-            Err(e) => unreachable!("fixture chain: {e}"),
-        };
-        issuer = key;
+impl Ratio {
+    /// A line whose ratio is `ours / baseline`.
+    pub fn new(name: &'static str, ours: f64, baseline: f64, unit: &'static str) -> Self {
+        Ratio {
+            name,
+            ours,
+            baseline,
+            ratio: ours / baseline,
+            unit,
+        }
     }
-    let encoded = chain.encode();
-    let member = Identity::from_secret_bytes(&issuer.to_secret_bytes());
-    ChainFixture {
-        genesis,
-        owner,
-        encoded,
-        member,
-    }
-}
 
-/// `n` member tokens from `n` different issuers, encoded, for batch verification.
-pub fn token_batch(n: usize, seed: u64) -> Vec<Vec<u8>> {
-    let mut r = rng(seed);
-    let owner = Identity::generate(&mut r);
-    let genesis = match ShellGenesis::create(&owner, "bench", NOW, &mut r) {
-        Ok(g) => g,
-        Err(e) => unreachable!("fixture genesis: {e}"),
-    };
-    (0..n)
-        .map(|_| {
-            let issuer = Identity::generate(&mut r);
-            let fields = TokenFields {
-                shell_id: genesis.id(),
-                subject: Identity::generate(&mut r).peer_id(),
-                role: Role::Member,
-                issued_at: NOW,
-                expires_at: None,
-            };
-            match MemberToken::sign(&issuer, fields, &mut r) {
-                Ok(t) => t.encode(),
-                Err(e) => unreachable!("fixture token: {e}"),
-            }
-        })
-        .collect()
+    /// Prints the line as one JSON object on stdout.
+    pub fn emit(&self) {
+        let line = serde_json::json!({
+            "name": self.name,
+            "ours": self.ours,
+            "baseline": self.baseline,
+            "ratio": self.ratio,
+            "unit": self.unit,
+        });
+        // A closed stdout (piped into `head`) is not worth a panic.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
 }
 
 /// Times `ours` and `baseline` in alternating rounds and returns the median time per call of

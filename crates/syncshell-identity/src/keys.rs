@@ -504,7 +504,10 @@ mod tests {
             .expect("some small y is off the curve");
         assert!(PeerId::from_bytes(&bytes).is_err());
         let named = PeerId::named(&bytes).expect("canonical and not small order");
-        assert_eq!(named.verify(CTX, b"m", &[0u8; 64]), Err(Error::BadSignature));
+        assert_eq!(
+            named.verify(CTX, b"m", &[0u8; 64]),
+            Err(Error::BadSignature)
+        );
         let items = [SignatureItem {
             signer: &named,
             context: CTX,

@@ -1,0 +1,174 @@
+//! syncshell-identity: fixtures and ratio lines.
+
+use std::hint::black_box;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use syncshell_identity::{
+    verify_batch, Identity, MemberToken, Role, ShellGenesis, Timestamp, TokenChain, TokenFields,
+    TOKEN_CONTEXT,
+};
+
+use crate::{compare, rng, Ratio};
+
+/// The time every fixture is built and checked at.
+pub const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+
+/// A shell and a valid chain `depth` tokens deep (owner -> admins -> member), encoded.
+#[derive(Debug)]
+pub struct ChainFixture {
+    /// The shell.
+    pub genesis: ShellGenesis,
+    /// The shell's owner.
+    pub owner: Identity,
+    /// The chain's wire encoding.
+    pub encoded: Vec<u8>,
+    /// The member the chain admits.
+    pub member: Identity,
+}
+
+/// Builds a [`ChainFixture`]; `depth` must be 1 to `MAX_CHAIN_DEPTH`.
+pub fn chain_fixture(depth: usize, seed: u64) -> ChainFixture {
+    let mut r = rng(seed);
+    let owner = Identity::generate(&mut r);
+    let genesis = match ShellGenesis::create(&owner, "bench", NOW, &mut r) {
+        Ok(g) => g,
+        Err(e) => unreachable!("fixture genesis: {e}"),
+    };
+    let keys: Vec<Identity> = (0..depth).map(|_| Identity::generate(&mut r)).collect();
+    let mut chain = TokenChain::owner();
+    let mut issuer = &owner;
+    for (i, key) in keys.iter().enumerate() {
+        let role = if i + 1 == depth {
+            Role::Member
+        } else {
+            Role::Admin
+        };
+        chain = match TokenChain::issue(
+            &genesis,
+            issuer,
+            &chain,
+            key.peer_id(),
+            role,
+            NOW,
+            None,
+            &mut r,
+        ) {
+            Ok(c) => c,
+            Err(e) => unreachable!("fixture chain: {e}"),
+        };
+        issuer = key;
+    }
+    let encoded = chain.encode();
+    let member = Identity::from_secret_bytes(&issuer.to_secret_bytes());
+    ChainFixture {
+        genesis,
+        owner,
+        encoded,
+        member,
+    }
+}
+
+/// `n` member tokens from `n` different issuers, encoded, for batch verification.
+pub fn token_batch(n: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut r = rng(seed);
+    let owner = Identity::generate(&mut r);
+    let genesis = match ShellGenesis::create(&owner, "bench", NOW, &mut r) {
+        Ok(g) => g,
+        Err(e) => unreachable!("fixture genesis: {e}"),
+    };
+    (0..n)
+        .map(|_| {
+            let issuer = Identity::generate(&mut r);
+            let fields = TokenFields {
+                shell_id: genesis.id(),
+                subject: Identity::generate(&mut r).peer_id(),
+                role: Role::Member,
+                issued_at: NOW,
+                expires_at: None,
+            };
+            match MemberToken::sign(&issuer, fields, &mut r) {
+                Ok(t) => t.encode(),
+                Err(e) => unreachable!("fixture token: {e}"),
+            }
+        })
+        .collect()
+}
+
+/// The identity lines of the ratio report.
+pub fn ratios() -> Vec<Ratio> {
+    vec![
+        token_verify_vs_verify_strict(),
+        batch_verify_per_sig_vs_single(),
+    ]
+}
+
+/// A depth-1 token chain decode + verify against a bare `verify_strict` of the same signed
+/// bytes (key and signature parsing included). Throughput; higher is better.
+fn token_verify_vs_verify_strict() -> Ratio {
+    let f = chain_fixture(1, 1);
+    let chain = TokenChain::decode(&f.encoded).unwrap_or_default();
+    let token = chain.tokens().first().cloned();
+    let Some(token) = token else {
+        unreachable!("the fixture chain has a token")
+    };
+    let mut signed = TOKEN_CONTEXT.label().as_bytes().to_vec();
+    signed.push(0);
+    signed.extend_from_slice(token.envelope().body());
+    let key = *token.envelope().signer().as_bytes();
+    let sig = *token.envelope().signature();
+    let (ours, base) = compare(
+        15,
+        400,
+        || {
+            let chain = TokenChain::decode(black_box(&f.encoded));
+            let ok = chain.and_then(|c| c.verify(&f.genesis, NOW)).is_ok();
+            assert!(ok);
+        },
+        || {
+            let vk = VerifyingKey::from_bytes(black_box(&key));
+            let ok = vk
+                .map(|vk| vk.verify_strict(black_box(&signed), &Signature::from_bytes(&sig)))
+                .is_ok_and(|r| r.is_ok());
+            assert!(ok);
+        },
+    );
+    let ours_ops = 1.0 / ours.as_secs_f64();
+    let base_ops = 1.0 / base.as_secs_f64();
+    Ratio::new(
+        "token_verify_vs_verify_strict",
+        ours_ops.round(),
+        base_ops.round(),
+        "verifications/s",
+    )
+}
+
+/// Per-signature time of a 64-token batch verification against verifying the same tokens'
+/// signatures one by one. Lower is better.
+fn batch_verify_per_sig_vs_single() -> Ratio {
+    const N: usize = 64;
+    let encoded = token_batch(N, 2);
+    let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+    let tokens = MemberToken::decode_batch(&refs).unwrap_or_default();
+    let items: Vec<_> = tokens
+        .iter()
+        .map(|t| t.envelope().signature_item(TOKEN_CONTEXT))
+        .collect();
+    let (ours, base) = compare(
+        11,
+        8,
+        || assert!(verify_batch(black_box(&items)).is_ok()),
+        || {
+            for i in &items {
+                assert!(i.signer.verify(i.context, i.message, i.signature).is_ok());
+            }
+        },
+    );
+    let ours_ns = ours.as_nanos() as f64 / N as f64;
+    let base_ns = base.as_nanos() as f64 / N as f64;
+    Ratio::new(
+        "batch_verify_per_sig_vs_single",
+        ours_ns,
+        base_ns,
+        "ns/signature",
+    )
+}
