@@ -623,11 +623,12 @@ def invite_key_seed(secret):
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"syncshell/v1/invite-key").derive(secret)
 
 
-def key_file_aad(m, t, p, salt, nonce, public_key):
+def key_file_aad(version, kdf, m, t, p, salt, aead, nonce, public_key):
+    # Built from the fields as read: the checksum covers the raw version, kdf and aead too.
     aad = b"syncshell/v1/key-file\x00"
-    for v in (1, 1, m, t, p):
+    for v in (version, kdf, m, t, p):
         aad += v.to_bytes(4, "big")
-    return aad + salt + (1).to_bytes(4, "big") + nonce + public_key
+    return aad + salt + aead.to_bytes(4, "big") + nonce + public_key
 
 
 def key_file_checksum(aad, ciphertext):
@@ -961,7 +962,8 @@ def run_key_file(v):
         + e_bytes(9, kf["public_key"]) + e_bytes(10, kf["ciphertext"]) + e_bytes(11, kf["checksum"])
     )
     check("key_file: re-encodes byte for byte", reenc == kf_bytes)
-    aad = key_file_aad(kf["m_cost_kib"], kf["t_cost"], kf["p_cost"], kf["salt"], kf["nonce"], kf["public_key"])
+    aad = key_file_aad(kf["version"], kf["kdf"], kf["m_cost_kib"], kf["t_cost"], kf["p_cost"], kf["salt"],
+                       kf["aead"], kf["nonce"], kf["public_key"])
     check("key_file: AAD is 106 bytes", len(aad) == 106)
     check("key_file: checksum = SHA-256(label || 0x00 || aad || ciphertext)[0..16]",
           key_file_checksum(aad, kf["ciphertext"]) == kf["checksum"])
@@ -984,8 +986,8 @@ def run_key_file(v):
     wrong = derive(b"correct horse battery stapler")
     check("key_file: a wrong passphrase fails authentication",
           raises(lambda: ChaCha20Poly1305(wrong).decrypt(kf["nonce"], kf["ciphertext"], aad), InvalidTag))
-    other_aad = key_file_aad(kf["m_cost_kib"] + 1, kf["t_cost"], kf["p_cost"], kf["salt"], kf["nonce"],
-                             kf["public_key"])
+    other_aad = key_file_aad(kf["version"], kf["kdf"], kf["m_cost_kib"] + 1, kf["t_cost"], kf["p_cost"],
+                             kf["salt"], kf["aead"], kf["nonce"], kf["public_key"])
     check("key_file: the AAD binds the parameters",
           raises(lambda: ChaCha20Poly1305(key).decrypt(kf["nonce"], kf["ciphertext"], other_aad), InvalidTag))
 

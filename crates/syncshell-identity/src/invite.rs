@@ -229,8 +229,8 @@ impl InviteCode {
                 max: MAX_HINTS_LEN,
             });
         }
-        if options.validity.is_zero() {
-            return Err(Error::InvalidArgument("validity must not be zero"));
+        if options.validity < Duration::from_millis(1) {
+            return Err(Error::InvalidArgument("validity must be at least 1 ms"));
         }
         let authority = admit(genesis, &inviter.peer_id(), inviter_chain, now)?;
         if authority.role() < Role::Admin {
@@ -442,10 +442,11 @@ struct LedgerEntry {
     joiners: Vec<PeerId>,
 }
 
-/// Most invites a saved ledger may hold.
-pub const MAX_LEDGER_INVITES: usize = 4096;
-/// Largest encoded ledger.
-pub const MAX_LEDGER_LEN: usize = 4 * 1024 * 1024;
+/// Most joiners a ledger records over all its invites; [`InviteLedger::accept`] refuses new
+/// joiners beyond it (after forgetting expired invites), so a saved ledger always reloads.
+pub const MAX_LEDGER_JOINERS: usize = 65_536;
+/// Largest encoded ledger: room for [`MAX_LEDGER_JOINERS`] joiners, each in its own invite.
+pub const MAX_LEDGER_LEN: usize = MAX_LEDGER_JOINERS * 96;
 
 impl InviteLedger {
     /// An empty ledger.
@@ -458,6 +459,10 @@ impl InviteLedger {
         self.uses
             .get(invite_key)
             .map_or(0, |e| u32::try_from(e.joiners.len()).unwrap_or(u32::MAX))
+    }
+
+    fn joiner_count(&self) -> usize {
+        self.uses.values().map(|e| e.joiners.len()).sum()
     }
 
     /// Forgets invites that expired at or before `now`; they can no longer be accepted anyway.
@@ -488,11 +493,12 @@ impl InviteLedger {
         let kind = Kind::Invite;
         let msg: proto::InviteLedger = decode_bounded(kind, bytes, MAX_LEDGER_LEN)?;
         check_version(kind, msg.version)?;
-        if msg.entries.len() > MAX_LEDGER_INVITES {
+        let joiners: usize = msg.entries.iter().map(|e| e.joiners.len()).sum();
+        if msg.entries.len() > MAX_LEDGER_JOINERS || joiners > MAX_LEDGER_JOINERS {
             return Err(Error::TooLarge {
                 kind,
-                len: msg.entries.len(),
-                max: MAX_LEDGER_INVITES,
+                len: joiners.max(msg.entries.len()),
+                max: MAX_LEDGER_JOINERS,
             });
         }
         let mut uses = HashMap::with_capacity(msg.entries.len());
@@ -503,11 +509,21 @@ impl InviteLedger {
             if entry.joiners.len() > MAX_INVITE_USES as usize {
                 return Err(malformed("more joiners than an invite allows"));
             }
+            if entry.joiners.is_empty() {
+                // `accept` records an invite only with its first joiner.
+                return Err(malformed("an invite entry lists no joiner"));
+            }
             let joiners = entry
                 .joiners
                 .iter()
                 .map(|j| PeerId::from_slice(j).map_err(|_| malformed("bad joiner key in ledger")))
                 .collect::<Result<Vec<_>>>()?;
+            let mut distinct = joiners.clone();
+            distinct.sort();
+            distinct.dedup();
+            if distinct.len() != joiners.len() {
+                return Err(malformed("a joiner appears twice for one invite"));
+            }
             let e = LedgerEntry {
                 expires_at: Timestamp::from_millis(entry.expires_at_ms),
                 joiners,
@@ -556,6 +572,16 @@ impl InviteLedger {
             return Err(Error::InviteUsedUp {
                 max_uses: invite.max_uses,
             });
+        }
+        if !returning && self.joiner_count() >= MAX_LEDGER_JOINERS {
+            self.prune(now);
+            if self.joiner_count() >= MAX_LEDGER_JOINERS {
+                return Err(Error::TooLarge {
+                    kind: Kind::Invite,
+                    len: MAX_LEDGER_JOINERS + 1,
+                    max: MAX_LEDGER_JOINERS,
+                });
+            }
         }
         let authority = admit(genesis, &acceptor.peer_id(), acceptor_chain, now)?;
         let mut expires_at = now.saturating_add(DEFAULT_TOKEN_VALIDITY);

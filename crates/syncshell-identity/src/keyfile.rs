@@ -8,7 +8,7 @@ use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::envelope::{check_version, decode_bounded, fixed};
+use crate::envelope::{check_version, decode_bounded};
 use crate::error::{Error, Kind, Result};
 use crate::keys::{Identity, PeerId};
 use crate::proto;
@@ -206,32 +206,43 @@ impl KeyFile {
                 Error::Malformed { .. } => Error::CorruptKeyFile,
                 other => other,
             })?;
+        let salt: [u8; 16] = msg
+            .salt
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::CorruptKeyFile)?;
+        let nonce: [u8; 12] = msg
+            .nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::CorruptKeyFile)?;
+        let public_key = PeerId::from_slice(&msg.public_key).map_err(|_| Error::CorruptKeyFile)?;
+        if msg.ciphertext.len() != 48 {
+            return Err(Error::CorruptKeyFile);
+        }
+        // The checksum covers every field as read, so it is checked before any of them is
+        // judged: a damaged field is corruption, an intact unknown value is a policy refusal.
+        let raw = RawParams {
+            version: msg.version,
+            kdf: msg.kdf,
+            m: msg.m_cost_kib,
+            t: msg.t_cost,
+            p: msg.p_cost,
+            aead: msg.aead,
+        };
+        let aad = raw.associated_data(&salt, &nonce, &public_key);
+        if msg.checksum.as_slice() != checksum(&aad, &msg.ciphertext).as_slice() {
+            // A file of a later version may checksum differently: say so rather than
+            // calling it damaged.
+            check_version(kind, msg.version)?;
+            return Err(Error::CorruptKeyFile);
+        }
         check_version(kind, msg.version)?;
         if msg.kdf != KDF_ARGON2ID || msg.aead != AEAD_CHACHA20_POLY1305 {
             return Err(Error::Malformed {
                 kind,
                 reason: "unknown key-derivation function or cipher",
             });
-        }
-        let salt: [u8; 16] =
-            fixed(kind, &msg.salt, "salt is 16 bytes").map_err(|_| Error::CorruptKeyFile)?;
-        let nonce: [u8; 12] =
-            fixed(kind, &msg.nonce, "nonce is 12 bytes").map_err(|_| Error::CorruptKeyFile)?;
-        let public_key = PeerId::from_slice(&msg.public_key).map_err(|_| Error::CorruptKeyFile)?;
-        if msg.ciphertext.len() != 48 {
-            return Err(Error::CorruptKeyFile);
-        }
-        // The checksum covers the raw fields, so check it before judging the parameters:
-        // a damaged parameter is corruption, an intact out-of-range one is a policy refusal.
-        let raw = RawParams {
-            m: msg.m_cost_kib,
-            t: msg.t_cost,
-            p: msg.p_cost,
-        };
-        let aad = raw.associated_data(&salt, &nonce, &public_key);
-        let expected = checksum(&aad, &msg.ciphertext);
-        if msg.checksum.as_slice() != expected.as_slice() {
-            return Err(Error::CorruptKeyFile);
         }
         let params = KdfParams::new(raw.m, raw.t, raw.p)?;
         Ok(KeyFile {
@@ -245,9 +256,12 @@ impl KeyFile {
 }
 
 struct RawParams {
+    version: u32,
+    kdf: u32,
     m: u32,
     t: u32,
     p: u32,
+    aead: u32,
 }
 
 impl RawParams {
@@ -257,11 +271,11 @@ impl RawParams {
         let mut aad = Vec::with_capacity(AAD_LABEL.len() + 1 + 20 + 16 + 4 + 12 + 32);
         aad.extend_from_slice(AAD_LABEL);
         aad.push(0);
-        for v in [1, KDF_ARGON2ID, self.m, self.t, self.p] {
+        for v in [self.version, self.kdf, self.m, self.t, self.p] {
             aad.extend_from_slice(&v.to_be_bytes());
         }
         aad.extend_from_slice(salt);
-        aad.extend_from_slice(&AEAD_CHACHA20_POLY1305.to_be_bytes());
+        aad.extend_from_slice(&self.aead.to_be_bytes());
         aad.extend_from_slice(nonce);
         aad.extend_from_slice(public_key.as_bytes());
         aad
@@ -270,9 +284,12 @@ impl RawParams {
 
 fn associated_data(p: &KdfParams, salt: &[u8; 16], nonce: &[u8; 12], pk: &PeerId) -> Vec<u8> {
     RawParams {
+        version: 1,
+        kdf: KDF_ARGON2ID,
         m: p.m_cost_kib,
         t: p.t_cost,
         p: p.p_cost,
+        aead: AEAD_CHACHA20_POLY1305,
     }
     .associated_data(salt, nonce, pk)
 }

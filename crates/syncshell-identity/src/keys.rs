@@ -159,9 +159,9 @@ impl PeerId {
     /// Parses 32 bytes, rejecting non-canonical encodings, non-points and small-order points.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self> {
         let named = PeerId::named(bytes)?;
-        let key = VerifyingKey::from_bytes(bytes).map_err(|_| Error::BadSignature)?;
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| not_a_key())?;
         if key.is_weak() {
-            return Err(Error::BadSignature);
+            return Err(not_a_key());
         }
         Ok(PeerId {
             key: Some(key),
@@ -189,7 +189,7 @@ impl PeerId {
 
     fn named(bytes: &[u8; 32]) -> Result<Self> {
         if !is_canonical_y(bytes) || SMALL_ORDER.contains(bytes) {
-            return Err(Error::BadSignature);
+            return Err(not_a_key());
         }
         Ok(PeerId {
             bytes: *bytes,
@@ -231,6 +231,14 @@ impl PeerId {
     pub fn short(&self) -> String {
         let full = self.to_string();
         full.chars().take(PEER_PREFIX.len() + 8).collect()
+    }
+}
+
+fn not_a_key() -> Error {
+    Error::Malformed {
+        kind: Kind::PeerId,
+        reason:
+            "not an acceptable Ed25519 public key (non-canonical, off the curve or of small order)",
     }
 }
 
@@ -305,8 +313,8 @@ pub struct SignatureItem<'a> {
 /// [`PeerId::verify`]. It agrees with [`PeerId::verify`] on every signature made by an honest
 /// signer and on every forgery; the one documented difference (docs/spec/identity.md,
 /// "Batch verification") is a signature deliberately crafted by the key's own holder with a
-/// small-order component in `R`, which single verification rejects and batch verification may
-/// accept.
+/// small-order component in `R` or in the public key itself, which single verification
+/// rejects and batch verification may accept.
 pub fn verify_batch(items: &[SignatureItem<'_>]) -> std::result::Result<(), usize> {
     let messages: Vec<Vec<u8>> = items
         .iter()

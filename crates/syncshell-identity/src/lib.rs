@@ -27,7 +27,7 @@ pub use genesis::{ShellGenesis, ShellId, GENESIS_CONTEXT, MAX_SHELL_NAME_LEN};
 pub use invite::{
     Invite, InviteCode, InviteLedger, InviteOptions, JoinRequest, DEFAULT_INVITE_VALIDITY,
     INVITE_CONTEXT, JOIN_PROOF_CONTEXT, JOIN_REQUEST_CONTEXT, MAX_HINTS_LEN, MAX_INVITE_USES,
-    MAX_LEDGER_INVITES, MAX_LEDGER_LEN,
+    MAX_LEDGER_JOINERS, MAX_LEDGER_LEN,
 };
 pub use keyfile::{KdfParams, KeyFile};
 pub use keys::{verify_batch, Context, Identity, PeerId, SignatureItem};

@@ -12,8 +12,8 @@ use crate::error::{Error, Kind, Result};
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 const CHECKSUM_LEN: usize = 4;
 
-/// Upper bound on the characters accepted by any text parser, checked before any work.
-pub(crate) const MAX_TEXT_CHARS: usize = 32 * 1024;
+/// Upper bound on the length in bytes of any text given to a parser, checked before any work.
+pub(crate) const MAX_TEXT_LEN: usize = 32 * 1024;
 
 fn checksum(prefix: &str, payload: &[u8]) -> [u8; CHECKSUM_LEN] {
     let mut h = Sha256::new();
@@ -70,11 +70,11 @@ fn digit(c: char) -> Option<u32> {
 
 /// Decodes a text form, checking prefix, alphabet, padding and checksum. Returns the payload.
 pub(crate) fn decode(kind: Kind, prefix: &'static str, text: &str) -> Result<Vec<u8>> {
-    if text.len() > MAX_TEXT_CHARS {
+    if text.len() > MAX_TEXT_LEN {
         return Err(Error::TooLarge {
             kind,
             len: text.len(),
-            max: MAX_TEXT_CHARS,
+            max: MAX_TEXT_LEN,
         });
     }
     let start = text.len() - text.trim_start().len();

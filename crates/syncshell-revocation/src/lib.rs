@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod set;
+mod tombstone;
+
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::all
+)]
+mod proto {
+    include!(concat!(env!("OUT_DIR"), "/syncshell.revocation.v1.rs"));
+}
+
+pub use error::{Error, Result};
+pub use set::{RevocationSet, MAX_SNAPSHOT_LEN, MAX_TOMBSTONES};
+pub use tombstone::{Reason, Tombstone, TombstoneId, TOMBSTONE_CONTEXT};
