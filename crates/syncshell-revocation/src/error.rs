@@ -15,7 +15,7 @@ pub enum Error {
     #[error("{peer} is revoked (tombstone {tombstone})")]
     Revoked {
         /// The revoked key (the peer itself or an admin in its chain).
-        peer: PeerId,
+        peer: Box<PeerId>,
         /// The tombstone that revoked it.
         tombstone: TombstoneId,
     },

@@ -116,7 +116,7 @@ impl RevocationSet {
         for key in admission.chain_keys() {
             if let Some(id) = self.revoked.get(key) {
                 return Err(Error::Revoked {
-                    peer: *key,
+                    peer: Box::new(*key),
                     tombstone: *id,
                 });
             }
