@@ -105,7 +105,7 @@ fn revoked_member_is_refused_on_every_replica() {
         assert_eq!(
             err,
             Error::Revoked {
-                peer: m.peer_id(),
+                peer: Box::new(m.peer_id()),
                 tombstone: t.id()
             }
         );
@@ -135,7 +135,7 @@ fn revoking_an_admin_cascades_to_tokens_it_issued() {
         assert_eq!(
             set.admit(&m.peer_id(), chain, T0),
             Err(Error::Revoked {
-                peer: admin0.peer_id(),
+                peer: Box::new(admin0.peer_id()),
                 tombstone: t.id()
             })
         );
@@ -458,7 +458,7 @@ fn peer_ids_in_errors_are_readable() {
     let m = s.members[0].0.peer_id();
     let t = Tombstone::issue(&s.genesis, admin, chain, m, Reason::Removed, T0).unwrap();
     let e = Error::Revoked {
-        peer: m,
+        peer: Box::new(m),
         tombstone: t.id(),
     };
     assert!(e.to_string().contains(&m.to_string()));
