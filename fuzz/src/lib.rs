@@ -1,4 +1,5 @@
 //! Shared bodies of the fuzz targets.
-#![allow(clippy::expect_used)]
+#![allow(clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod identity;
+pub mod phonebook;

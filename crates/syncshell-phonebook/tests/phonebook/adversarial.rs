@@ -1,0 +1,329 @@
+//! ADVERSARIAL.md items 6, 7, 8 and 10 as the phonebook meets them.
+
+use syncshell_identity::{Context, Identity, PeerId, SignedEnvelope, TokenChain};
+use syncshell_phonebook::{Change, Entry, Error, Phonebook, Profile, Stamp, ENTRY_CONTEXT};
+use syncshell_revocation::{Reason, Tombstone};
+
+use crate::{entry, rng, shell, HOUR, T0};
+
+/// Item 6: a revoked member's entries are filtered on every replica whatever the delivery
+/// order, including an update the member made concurrently with its revocation.
+#[test]
+fn revoked_members_entries_are_filtered_in_every_delivery_order() {
+    let s = shell(1, 3);
+    let victim = &s.members[0];
+    let old = entry(&s, victim, 0, "before");
+    let concurrent = entry(&s, victim, 5, "made while being revoked");
+    let other = entry(&s, &s.members[1], 0, "bystander");
+    let admin = &s.admins[0];
+    let t = Tombstone::issue(
+        &s.genesis,
+        &admin.id,
+        &admin.chain,
+        victim.id.peer_id(),
+        Reason::Removed,
+        T0.saturating_add(HOUR / 12),
+    )
+    .unwrap();
+    enum Op<'a> {
+        E(&'a Entry),
+        T(&'a Tombstone),
+    }
+    let ops = [Op::E(&old), Op::E(&concurrent), Op::E(&other), Op::T(&t)];
+    let mut books = Vec::new();
+    // All 24 orders of the four deliveries.
+    let mut perm = [0usize, 1, 2, 3];
+    loop {
+        let mut b = Phonebook::new(s.genesis.clone());
+        for &i in &perm {
+            match ops[i] {
+                Op::E(e) => {
+                    let r = b.insert_encoded(&e.encode());
+                    if e.peer() == &victim.id.peer_id() && b.revocations().is_revoked(e.peer()) {
+                        assert!(matches!(r, Err(Error::Revocation(_))), "{r:?}");
+                    }
+                }
+                Op::T(t) => {
+                    b.revoke((*t).clone()).unwrap();
+                }
+            }
+        }
+        assert!(b.get(&victim.id.peer_id(), T0).is_none());
+        assert_eq!(b.len(), 1);
+        books.push(b);
+        if !next_permutation(&mut perm) {
+            break;
+        }
+    }
+    assert_eq!(books.len(), 24);
+    assert!(books
+        .windows(2)
+        .all(|w| w[0] == w[1] && w[0].encode() == w[1].encode()));
+}
+
+fn next_permutation(p: &mut [usize]) -> bool {
+    let Some(i) = (1..p.len()).rev().find(|&i| p[i - 1] < p[i]) else {
+        return false;
+    };
+    let j = (i..p.len()).rev().find(|&j| p[j] > p[i - 1]).unwrap();
+    p.swap(i - 1, j);
+    p[i..].reverse();
+    true
+}
+
+/// Item 7: a removed member cannot re-add itself (new entries, new keys signed by itself), and
+/// a stale replica cannot re-introduce it.
+#[test]
+fn removed_member_cannot_come_back() {
+    let s = shell(2, 2);
+    let victim = &s.members[0];
+    let admin = &s.admins[0];
+    let t = Tombstone::issue(
+        &s.genesis,
+        &admin.id,
+        &admin.chain,
+        victim.id.peer_id(),
+        Reason::Removed,
+        T0,
+    )
+    .unwrap();
+    let mut current = Phonebook::new(s.genesis.clone());
+    current.revoke(t).unwrap();
+    // A fresh entry, stamped far in the future, is still refused.
+    let later = entry(&s, victim, 60 * 24, "I'm back");
+    assert!(matches!(current.insert(later), Err(Error::Revocation(_))));
+    // A stale replica holding the victim's old entry merges in: still absent.
+    let mut stale = Phonebook::new(s.genesis.clone());
+    stale.insert(entry(&s, victim, 0, "old")).unwrap();
+    let report = current.merge(&stale).unwrap();
+    assert_eq!(report.rejected_count, 1);
+    assert!(current.get(&victim.id.peer_id(), T0).is_none());
+    // Merging the other way drops it from the stale replica too.
+    stale.merge(&current).unwrap();
+    assert!(stale.is_empty());
+    // A new key with a chain the victim issued itself is refused: the victim is no admin, and
+    // chain verification fails before any revocation check.
+    let mut r = rng(3);
+    let sock = Identity::generate(&mut r);
+    assert!(TokenChain::issue(
+        &s.genesis,
+        &victim.id,
+        &victim.chain,
+        sock.peer_id(),
+        syncshell_identity::Role::Member,
+        T0,
+        Some(T0.saturating_add(HOUR)),
+        &mut r
+    )
+    .is_err());
+}
+
+/// Item 8: revoking an admin drops every entry that chains through it, and mutual revocations
+/// converge to the same book everywhere.
+#[test]
+fn revoking_an_admin_drops_entries_through_it_and_mutual_revocation_converges() {
+    let s = shell(4, 4);
+    let mut book = Phonebook::new(s.genesis.clone());
+    for (i, m) in s.members.iter().enumerate() {
+        book.insert(entry(&s, m, 0, &format!("m{i}"))).unwrap();
+    }
+    for (i, a) in s.admins.iter().enumerate() {
+        book.insert(
+            Entry::publish(
+                &s.genesis,
+                &a.id,
+                &a.chain,
+                &Profile {
+                    display_name: format!("admin{i}"),
+                    ..Profile::default()
+                },
+                Stamp::from_raw(T0.as_millis() << 16),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    }
+    assert_eq!(book.len(), 6);
+    let (a, b) = (&s.admins[0], &s.admins[1]);
+    let ta = Tombstone::issue(
+        &s.genesis,
+        &a.id,
+        &a.chain,
+        b.id.peer_id(),
+        Reason::Removed,
+        T0,
+    )
+    .unwrap();
+    let tb = Tombstone::issue(
+        &s.genesis,
+        &b.id,
+        &b.chain,
+        a.id.peer_id(),
+        Reason::Removed,
+        T0,
+    )
+    .unwrap();
+    let mut x = book.clone();
+    let mut y = book.clone();
+    x.revoke(ta.clone()).unwrap();
+    x.revoke(tb.clone()).unwrap();
+    y.revoke(tb).unwrap();
+    y.revoke(ta).unwrap();
+    assert_eq!(x, y);
+    // Both admins and every member they issued are gone; nothing else was there.
+    assert!(x.is_empty());
+    // Owner's entry is unaffected by any of it.
+    let mut z = Phonebook::new(s.genesis.clone());
+    let owner_entry = Entry::publish(
+        &s.genesis,
+        &s.owner,
+        &TokenChain::owner(),
+        &Profile::default(),
+        Stamp::from_raw(T0.as_millis() << 16),
+    )
+    .unwrap();
+    z.insert(owner_entry).unwrap();
+    z.merge(&x).unwrap();
+    assert_eq!(z.len(), 1);
+}
+
+/// Item 10: forged entries (signed by another member, by nobody, re-signed bodies) are
+/// refused, and no member can edit another's entry.
+#[test]
+fn forged_entries_are_refused() {
+    let s = shell(5, 2);
+    let (alice, mallory) = (&s.members[0], &s.members[1]);
+    let genuine = entry(&s, alice, 0, "alice");
+    let mut book = Phonebook::new(s.genesis.clone());
+    // Mallory signs Alice's body (or an edited copy of it) with her own key.
+    let resigned = SignedEnvelope::seal(
+        &mallory.id,
+        ENTRY_CONTEXT,
+        genuine.envelope().body().to_vec(),
+    );
+    assert_eq!(
+        book.insert_encoded(&resigned.encode()),
+        Err(Error::Malformed("entry not signed by its peer"))
+    );
+    // A body signed under another context.
+    let wrong_ctx = SignedEnvelope::seal(
+        &alice.id,
+        Context::new("syncshell/v1/tombstone"),
+        genuine.envelope().body().to_vec(),
+    );
+    assert_eq!(
+        book.insert_encoded(&wrong_ctx.encode()),
+        Err(Error::Identity(syncshell_identity::Error::BadSignature))
+    );
+    // Signed by nobody: a flipped signature byte.
+    let mut bytes = genuine.encode();
+    let n = bytes.len();
+    bytes[n - 3] ^= 1;
+    assert!(book.insert_encoded(&bytes).is_err());
+    // Someone outside the shell with a self-made chain.
+    let mut r = rng(6);
+    let outsider = Identity::generate(&mut r);
+    let fake = Entry::publish(
+        &s.genesis,
+        &outsider,
+        &TokenChain::owner(),
+        &Profile::default(),
+        Stamp::from_raw(T0.as_millis() << 16),
+    );
+    assert!(fake.is_err());
+    assert!(book.is_empty());
+    assert_eq!(book.insert_encoded(&genuine.encode()), Ok(Change::Added));
+    // Another shell's entry.
+    let other = shell(7, 1);
+    let foreign = entry(&other, &other.members[0], 0, "x");
+    assert_eq!(
+        book.insert_encoded(&foreign.encode()),
+        Err(Error::WrongShell)
+    );
+    let _: PeerId = *genuine.peer();
+}
+
+#[test]
+fn caps_and_bad_profiles_are_clear_errors() {
+    let s = shell(8, 1);
+    let m = &s.members[0];
+    let stamp = Stamp::from_raw(T0.as_millis() << 16);
+    for profile in [
+        Profile {
+            display_name: "x".repeat(65),
+            ..Profile::default()
+        },
+        Profile {
+            hints: vec![0; 1025],
+            ..Profile::default()
+        },
+        Profile {
+            ttl: std::time::Duration::ZERO,
+            ..Profile::default()
+        },
+        Profile {
+            ttl: HOUR * 24 * 8,
+            ..Profile::default()
+        },
+    ] {
+        assert!(matches!(
+            Entry::publish(&s.genesis, &m.id, &m.chain, &profile, stamp),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+}
+
+#[test]
+fn expiry_is_a_function_of_the_entry_and_now_and_gc_is_deterministic() {
+    let s = shell(9, 2);
+    let e = entry(&s, &s.members[0], 0, "a");
+    let end = e.expires_at();
+    let mut book = Phonebook::new(s.genesis.clone());
+    book.insert(e.clone()).unwrap();
+    assert!(book
+        .get(
+            e.peer(),
+            syncshell_identity::Timestamp::from_millis(end.as_millis() - 1)
+        )
+        .is_some());
+    assert!(book.get(e.peer(), end).is_none());
+    assert_eq!(book.entries(end).count(), 0);
+    // Hidden, but kept until MAX_TTL later, so an older version arriving late stays hidden.
+    assert_eq!(book.gc(end), 0);
+    assert_eq!(book.gc(e.prunable_at()), 1);
+    let older = entry(&s, &s.members[0], 0, "a");
+    book.insert(older).unwrap();
+    assert!(book.get(e.peer(), e.prunable_at()).is_none());
+    // A member's admission that expires hides its entry even if the entry has not.
+    let short = shell(10, 1);
+    let m = &short.members[0];
+    let chain_end = m
+        .chain
+        .verify(&short.genesis, T0)
+        .unwrap()
+        .expires_at()
+        .unwrap();
+    let late = syncshell_phonebook::Entry::publish(
+        &short.genesis,
+        &m.id,
+        &m.chain,
+        &Profile::default(),
+        Stamp::from_raw((chain_end.as_millis() - 1000) << 16),
+    )
+    .unwrap();
+    let mut b = Phonebook::new(short.genesis.clone());
+    b.insert(late.clone()).unwrap();
+    assert!(b.get(late.peer(), chain_end).is_none());
+    assert!(late.expires_at() > chain_end);
+}
+
+#[test]
+fn friendly_names_are_stable_and_used_when_no_name_is_set() {
+    let s = shell(11, 1);
+    let e = entry(&s, &s.members[0], 0, "");
+    let name = syncshell_phonebook::friendly_name(e.peer());
+    assert_eq!(e.shown_name(), name);
+    assert_eq!(syncshell_phonebook::friendly_name(e.peer()), name);
+    assert_eq!(name.split('-').count(), 3);
+    assert_eq!(entry(&s, &s.members[0], 0, "Named").shown_name(), "Named");
+}
