@@ -8,6 +8,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 pub mod identity;
+pub mod phonebook;
 
 /// A deterministic RNG for fixtures.
 pub fn rng(seed: u64) -> ChaCha20Rng {

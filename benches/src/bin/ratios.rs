@@ -7,4 +7,7 @@ fn main() {
     for ratio in syncshell_benches::identity::ratios() {
         ratio.emit();
     }
+    for ratio in syncshell_benches::phonebook::ratios() {
+        ratio.emit();
+    }
 }
