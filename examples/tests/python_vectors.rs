@@ -4,7 +4,12 @@
 //!
 //! Needs `python3` with `cryptography` >= 44. Without them the test reports itself skipped,
 //! unless `SYNCSHELL_REQUIRE_INTEROP` is set (CI sets it), in which case it fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::panic
+)]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,7 +25,9 @@ fn python_ready() -> bool {
 fn python_checkers_accept_the_committed_vectors() {
     if !python_ready() {
         if std::env::var_os("SYNCSHELL_REQUIRE_INTEROP").is_some() {
-            panic!("python3 with cryptography >= 44 is required (SYNCSHELL_REQUIRE_INTEROP is set)");
+            panic!(
+                "python3 with cryptography >= 44 is required (SYNCSHELL_REQUIRE_INTEROP is set)"
+            );
         }
         eprintln!("SKIPPED: python3 with cryptography >= 44 not found");
         return;

@@ -129,7 +129,7 @@ pub enum Error {
         kind: Kind,
     },
     /// The invite has been used by as many joiners as it allows.
-    #[error("invite has reached its limit of {max_uses} joiners")]
+    #[error("invite has reached its use limit ({max_uses})")]
     InviteUsedUp {
         /// The invite's use limit.
         max_uses: u32,

@@ -2,7 +2,8 @@
 //!
 //! An owner creates a shell and makes an admin; the admin invites a friend; the invite text
 //! goes through a (simulated) chat that wraps and shouts it; the friend joins; everybody
-//! checks everybody's membership; the friend's key is saved in a key file and loaded back.
+//! checks everybody's membership; phonebooks sync; the owner revokes the friend and the
+//! tombstone spreads; the friend's key is saved in a key file and loaded back.
 //! Exits non-zero if any check fails.
 #![allow(clippy::print_stdout)]
 
@@ -14,6 +15,8 @@ use syncshell_identity::{
     admit, Identity, InviteCode, InviteLedger, InviteOptions, KdfParams, KeyFile, Role,
     ShellGenesis, Timestamp, TokenChain,
 };
+use syncshell_phonebook::{sync_in_memory, Clock, Entry, Phonebook, Profile};
+use syncshell_revocation::{Reason, Tombstone};
 
 struct Report {
     steps: Vec<(String, Duration, bool)>,
@@ -134,6 +137,71 @@ fn run(report: &mut Report) -> Option<()> {
         }
     })?;
 
+    // Everyone publishes a phonebook entry; the owner's and the admin's books sync.
+    let mut owner_book = Phonebook::new(genesis.clone());
+    let mut admin_book = Phonebook::new(genesis.clone());
+    report.step(
+        "members publish phonebook entries and two books sync",
+        || {
+            let mut clock = Clock::new();
+            for (who, chain, name, in_owner_book) in [
+                (&owner, TokenChain::owner(), "Owner", true),
+                (&admin, admin_chain.clone(), "Admin", false),
+                (&friend, friend_chain.clone(), "", false),
+            ] {
+                let profile = Profile {
+                    display_name: name.to_owned(),
+                    ..Profile::default()
+                };
+                let entry = Entry::publish(&genesis, who, &chain, &profile, clock.tick(now))
+                    .map_err(|e| e.to_string())?;
+                let book = if in_owner_book {
+                    &mut owner_book
+                } else {
+                    &mut admin_book
+                };
+                book.insert(entry).map_err(|e| e.to_string())?;
+            }
+            let bytes =
+                sync_in_memory(&mut owner_book, &mut admin_book).map_err(|e| e.to_string())?;
+            if owner_book != admin_book || owner_book.entries(now).count() != 3 {
+                return Err("the books did not converge".to_owned());
+            }
+            for e in owner_book.entries(now) {
+                println!("  {} {}", e.peer().short(), e.shown_name());
+            }
+            println!("  sync sent {} bytes", bytes.total());
+            Ok(())
+        },
+    )?;
+
+    report.step("owner revokes friend; the tombstone spreads", || {
+        let tombstone = Tombstone::issue(
+            &genesis,
+            &owner,
+            &TokenChain::owner(),
+            friend.peer_id(),
+            Reason::Removed,
+            now,
+        )
+        .map_err(|e| e.to_string())?;
+        owner_book.revoke(tombstone).map_err(|e| e.to_string())?;
+        sync_in_memory(&mut owner_book, &mut admin_book).map_err(|e| e.to_string())?;
+        if admin_book.get(&friend.peer_id(), now).is_some() {
+            return Err("the revoked member is still in the admin's book".to_owned());
+        }
+        match admin_book
+            .revocations()
+            .admit(&friend.peer_id(), &friend_chain, now)
+        {
+            Err(e) => {
+                println!("  friend refused: {e}");
+                Ok(())
+            }
+            Ok(_) => Err("a revoked member was admitted".to_owned()),
+        }
+    })?;
+
     report.step("friend saves and reloads its key file", || {
         let dir = std::env::temp_dir().join(format!("syncshell-demo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -166,11 +234,11 @@ fn run(report: &mut Report) -> Option<()> {
 fn main() -> ExitCode {
     let mut report = Report { steps: Vec::new() };
     let finished = run(&mut report).is_some();
-    println!("\n{:<48} {:>10}  result", "step", "time");
+    println!("\n{:<54} {:>10}  result", "step", "time");
     for (name, took, ok) in &report.steps {
         let ms = took.as_secs_f64() * 1000.0;
         println!(
-            "{name:<48} {ms:>8.2}ms  {}",
+            "{name:<54} {ms:>8.2}ms  {}",
             if *ok { "ok" } else { "FAILED" }
         );
     }
