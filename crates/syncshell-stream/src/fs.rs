@@ -1,0 +1,652 @@
+//! The tokio adapter: folders on disk, sent and received over any message connection.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{ErrorKind, Read};
+use std::path::{Path, PathBuf};
+
+use tokio::fs::{self, File, OpenOptions};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+
+use crate::error::{shown, Error, Result};
+use crate::frame::{AbortReason, MAX_FRAME_LEN};
+use crate::key::{Cipher, SessionKey};
+use crate::limiter::TokenBucket;
+use crate::manifest::{FileHash, Manifest, ManifestBuilder, DEFAULT_CHUNK_SIZE};
+use crate::receiver::{Event, Receiver, ReceiverConfig, ReceiverOutput};
+use crate::sender::{Sender, SenderEvent, SenderOutput};
+use crate::Progress;
+
+/// Name of the folder, inside the destination, that holds partial files while they are
+/// received (`<blake3 hex>.part`). Nothing in it is visible as a received file; a manifest
+/// whose first path component is this name is refused by [`receive_folder`].
+pub const PARTIAL_DIR: &str = ".syncshell-partial";
+
+/// A reliable, ordered message connection: what the transport crate's connections provide,
+/// or a pipe, or a channel. Messages are whole frames.
+pub trait MessageConnection: Send {
+    /// Sends one message; waits while the connection applies back-pressure.
+    fn send(&mut self, message: Vec<u8>) -> impl Future<Output = std::io::Result<()>> + Send;
+    /// Receives the next message, or `None` when the peer closed the connection.
+    fn recv(&mut self) -> impl Future<Output = std::io::Result<Option<Vec<u8>>>> + Send;
+}
+
+/// One end of an in-process connection made of two bounded tokio channels.
+#[derive(Debug)]
+pub struct ChannelConnection {
+    tx: mpsc::Sender<Vec<u8>>,
+    rx: mpsc::Receiver<Vec<u8>>,
+}
+
+impl ChannelConnection {
+    /// Two connected ends; each direction holds at most `capacity` messages in flight.
+    pub fn pair(capacity: usize) -> (Self, Self) {
+        let (a_tx, b_rx) = mpsc::channel(capacity.max(1));
+        let (b_tx, a_rx) = mpsc::channel(capacity.max(1));
+        (
+            ChannelConnection { tx: a_tx, rx: a_rx },
+            ChannelConnection { tx: b_tx, rx: b_rx },
+        )
+    }
+}
+
+impl MessageConnection for ChannelConnection {
+    async fn send(&mut self, message: Vec<u8>) -> std::io::Result<()> {
+        self.tx
+            .send(message)
+            .await
+            .map_err(|_| std::io::Error::new(ErrorKind::BrokenPipe, "peer closed"))
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(self.rx.recv().await)
+    }
+}
+
+/// Messages over a byte stream (a pipe, a socket, `tokio::io::duplex`), each sent as a
+/// 4-byte big-endian length and the bytes. Lengths above [`MAX_FRAME_LEN`] are refused
+/// before anything is allocated.
+#[derive(Debug)]
+pub struct LengthPrefixed<T> {
+    io: T,
+}
+
+impl<T> LengthPrefixed<T> {
+    /// Wraps a byte stream.
+    pub fn new(io: T) -> Self {
+        LengthPrefixed { io }
+    }
+
+    /// The byte stream.
+    pub fn into_inner(self) -> T {
+        self.io
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> MessageConnection for LengthPrefixed<T> {
+    async fn send(&mut self, message: Vec<u8>) -> std::io::Result<()> {
+        let len = u32::try_from(message.len())
+            .ok()
+            .filter(|&l| l as usize <= MAX_FRAME_LEN)
+            .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "message too large"))?;
+        self.io.write_all(&len.to_be_bytes()).await?;
+        self.io.write_all(&message).await?;
+        self.io.flush().await
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let mut len = [0u8; 4];
+        match self.io.read_exact(&mut len).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len > MAX_FRAME_LEN {
+            return Err(std::io::Error::new(
+                ErrorKind::InvalidData,
+                "message length over the frame limit",
+            ));
+        }
+        let mut buf = vec![0u8; len];
+        self.io.read_exact(&mut buf).await?;
+        Ok(Some(buf))
+    }
+}
+
+/// How [`send_folder`] sends.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// The cipher (ChaCha20-Poly1305 unless set).
+    pub cipher: Cipher,
+    /// Plaintext bytes per chunk; [`DEFAULT_CHUNK_SIZE`] when `None`.
+    pub chunk_size: Option<u32>,
+    /// Cap on bytes per second put on the connection (frames, headers included); off when
+    /// `None`. The bucket holds one second's worth, at least one chunk.
+    pub rate_limit: Option<u64>,
+    /// Receives progress after every chunk.
+    pub progress: Option<watch::Sender<Progress>>,
+}
+
+/// What [`send_folder`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendReport {
+    /// The manifest that was sent.
+    pub manifest: Manifest,
+    /// Files sent, whole or in part (the receiver had the others).
+    pub files_sent: usize,
+    /// Plaintext bytes sent.
+    pub bytes_sent: u64,
+}
+
+/// How [`receive_folder`] receives.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct ReceiveOptions {
+    /// Limits on what is accepted.
+    pub config: ReceiverConfig,
+    /// A content store: a folder of files named by their lowercase hex BLAKE3 hash. Files
+    /// found there (and matching their hash) are copied instead of received.
+    pub store: Option<PathBuf>,
+    /// Receives progress after every chunk.
+    pub progress: Option<watch::Sender<Progress>>,
+}
+
+/// What [`receive_folder`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReceiveReport {
+    /// The manifest that was received.
+    pub manifest: Manifest,
+    /// Files that were already in place or in the store.
+    pub files_present: usize,
+    /// Files received (whole, or the rest of a partial file).
+    pub files_received: usize,
+    /// Plaintext bytes received over the connection in this run.
+    pub bytes_received: u64,
+}
+
+/// Reads a whole file's BLAKE3 hash and size in one pass (so they describe the same bytes).
+fn hash_file(path: &Path) -> std::io::Result<(FileHash, u64)> {
+    struct Counting<R>(R, u64);
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1 += n as u64;
+            Ok(n)
+        }
+    }
+    let mut reader = Counting(std::fs::File::open(path)?, 0);
+    let hash = FileHash::of_reader(&mut reader)?;
+    Ok((hash, reader.1))
+}
+
+/// Makes the manifest of everything under `folder` (blocking: reads every file once, in
+/// 64 KiB pieces). Symbolic links are skipped, and so is a [`PARTIAL_DIR`] at the top.
+/// A file whose name is not UTF-8 or not safe on Windows and Unix is an error: rename it.
+pub fn build_manifest(folder: &Path, chunk_size: u32, cipher: Cipher) -> Result<Manifest> {
+    let mut builder = ManifestBuilder::new().cipher(cipher).chunk_size(chunk_size);
+    let mut stack = vec![(folder.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let mut entries = std::fs::read_dir(&dir)?.collect::<std::io::Result<Vec<_>>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                return Err(Error::UnsafePath {
+                    path: shown(&entry.path().to_string_lossy()),
+                    reason: "file name is not UTF-8",
+                });
+            };
+            if prefix.is_empty() && name == PARTIAL_DIR {
+                continue;
+            }
+            let rel = if prefix.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let kind = entry.file_type()?;
+            if kind.is_symlink() {
+                warn!(path = %rel, "stream: skipping a symbolic link");
+            } else if kind.is_dir() {
+                stack.push((entry.path(), rel));
+            } else if kind.is_file() {
+                let (hash, size) = hash_file(&entry.path())?;
+                builder.add_file(&rel, size, hash)?;
+            }
+        }
+    }
+    builder.build()
+}
+
+fn report(progress: Option<&watch::Sender<Progress>>, p: Progress) {
+    if let Some(tx) = progress {
+        tx.send_replace(p);
+    }
+}
+
+async fn recv_frame<C: MessageConnection>(conn: &mut C) -> Result<Vec<u8>> {
+    conn.recv().await?.ok_or(Error::ConnectionClosed)
+}
+
+/// Sends `folder` to the peer at the other end of `conn`, which runs [`receive_folder`].
+///
+/// The manifest is made from the folder as it is now, so files changed since an earlier
+/// attempt get a new key. Returns when the receiver confirmed every file. On a local error
+/// an abort frame is sent before the error is returned.
+pub async fn send_folder<C: MessageConnection>(
+    conn: &mut C,
+    session: &SessionKey,
+    folder: &Path,
+    options: &SendOptions,
+) -> Result<SendReport> {
+    let chunk_size = options.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE);
+    let root = folder.to_path_buf();
+    let cipher = options.cipher;
+    let manifest = tokio::task::spawn_blocking(move || build_manifest(&root, chunk_size, cipher))
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let mut sender = Sender::new(manifest.clone(), session);
+    let now = || tokio::time::Instant::now().into_std();
+    let mut limiter = options
+        .rate_limit
+        .map(|rate| TokenBucket::new(rate, rate.max(u64::from(chunk_size) + 64), now()));
+    let mut reader: Option<(usize, File, u64)> = None;
+    let mut files_sent = 0;
+    let mut bytes_sent = 0u64;
+    loop {
+        let step: Result<()> = match sender.poll() {
+            SenderOutput::Transmit(frame) => {
+                if let Some(l) = limiter.as_mut() {
+                    let wait = l.reserve(now(), frame.len() as u64);
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                conn.send(frame).await.map_err(Error::from)
+            }
+            SenderOutput::Read(mut slot) => {
+                let read = read_chunk(&manifest, folder, &mut reader, &mut slot).await;
+                match read {
+                    Ok(()) => {
+                        bytes_sent += slot.len() as u64;
+                        sender.seal(slot)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            SenderOutput::Event(SenderEvent::Progress(p)) => {
+                report(options.progress.as_ref(), p);
+                Ok(())
+            }
+            SenderOutput::Event(SenderEvent::FileSent { .. }) => {
+                files_sent += 1;
+                Ok(())
+            }
+            SenderOutput::Event(_) => Ok(()),
+            SenderOutput::Idle => match recv_frame(conn).await {
+                Ok(f) => sender.handle_frame(f),
+                Err(e) => Err(e),
+            },
+            SenderOutput::Done => break,
+        };
+        if let Err(e) = step {
+            let reason = match &e {
+                Error::Io(_) => AbortReason::Io,
+                Error::SourceChanged { .. } => AbortReason::Cancelled,
+                _ => AbortReason::Protocol,
+            };
+            sender.abort(reason, &e.to_string());
+            while let SenderOutput::Transmit(f) = sender.poll() {
+                // Best effort: the connection may be what failed.
+                let _ = conn.send(f).await;
+            }
+            return Err(e);
+        }
+    }
+    if sender.is_finished() {
+        Ok(SendReport {
+            manifest,
+            files_sent,
+            bytes_sent,
+        })
+    } else {
+        Err(Error::Finished)
+    }
+}
+
+async fn read_chunk(
+    manifest: &Manifest,
+    folder: &Path,
+    reader: &mut Option<(usize, File, u64)>,
+    slot: &mut crate::ChunkSlot,
+) -> Result<()> {
+    let Some(entry) = manifest.files().get(slot.file()) else {
+        return Err(Error::InvalidArgument(
+            "slot for a file not in the manifest",
+        ));
+    };
+    let changed = || Error::SourceChanged {
+        path: shown(entry.path().as_str()),
+    };
+    if reader.as_ref().map(|r| r.0) != Some(slot.file()) {
+        let path = entry.path().under(folder);
+        let file = File::open(&path).await?;
+        if file.metadata().await?.len() != entry.size() {
+            return Err(changed());
+        }
+        *reader = Some((slot.file(), file, 0));
+    }
+    let Some((_, file, pos)) = reader.as_mut() else {
+        return Err(Error::InvalidArgument("no open file"));
+    };
+    if *pos != slot.offset() {
+        file.seek(std::io::SeekFrom::Start(slot.offset())).await?;
+    }
+    match file.read_exact(slot.data_mut()).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Err(changed()),
+        Err(e) => return Err(e.into()),
+    }
+    *pos = slot.offset() + slot.len() as u64;
+    Ok(())
+}
+
+fn partial_path(partials: &Path, hash: &FileHash) -> PathBuf {
+    partials.join(format!("{}.part", hash.to_hex()))
+}
+
+/// Creates the folders of `rel` under `dest`, refusing to go through a symbolic link, so a
+/// link planted in the destination cannot redirect a write outside it.
+async fn prepare_parent(dest: &Path, rel: &crate::RelativePath) -> Result<PathBuf> {
+    let mut p = dest.to_path_buf();
+    let comps: Vec<&str> = rel.components().collect();
+    let Some((file_name, dirs)) = comps.split_last() else {
+        return Err(Error::InvalidArgument("empty path"));
+    };
+    for c in dirs {
+        p.push(c);
+        match fs::symlink_metadata(&p).await {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::UnsafePath {
+                    path: shown(rel.as_str()),
+                    reason: "a folder on the path is a symbolic link",
+                })
+            }
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::UnsafePath {
+                    path: shown(rel.as_str()),
+                    reason: "a folder on the path is a file",
+                })
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => fs::create_dir(&p).await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    p.push(file_name);
+    if fs::symlink_metadata(&p).await.is_ok_and(|m| m.is_dir()) {
+        return Err(Error::UnsafePath {
+            path: shown(rel.as_str()),
+            reason: "a folder is in the way",
+        });
+    }
+    Ok(p)
+}
+
+/// Whether `path` is a regular file (not a link) with this size and hash.
+async fn matches(path: &Path, size: u64, hash: &FileHash) -> bool {
+    match fs::symlink_metadata(path).await {
+        Ok(m) if m.file_type().is_file() && m.len() == size => {}
+        _ => return false,
+    }
+    let p = path.to_path_buf();
+    let got = tokio::task::spawn_blocking(move || hash_file(&p)).await;
+    matches!(got, Ok(Ok((h, s))) if h == *hash && s == size)
+}
+
+/// Receives a folder from the peer at the other end of `conn`, which runs [`send_folder`],
+/// into `dest`.
+///
+/// Files already in `dest` with the right hash, or in the content store, are not requested.
+/// Chunks go to partial files under `dest/.syncshell-partial/`, which survive a crash or a
+/// lost connection: calling this again resumes each file after its last whole verified
+/// chunk. A file is moved to its place only after its BLAKE3 hash matched. Parent folders
+/// are created without following symbolic links.
+pub async fn receive_folder<C: MessageConnection>(
+    conn: &mut C,
+    session: &SessionKey,
+    dest: &Path,
+    options: &ReceiveOptions,
+) -> Result<ReceiveReport> {
+    let partials = dest.join(PARTIAL_DIR);
+    fs::create_dir_all(&partials).await?;
+    let mut rx = Receiver::new(session.clone(), options.config.clone());
+    let mut writer: Option<(usize, File, u64)> = None;
+    let mut copies: Vec<(usize, usize)> = Vec::new();
+    let mut files_present = 0;
+    let mut files_received = 0;
+    let mut bytes_received = 0u64;
+    loop {
+        let step: Result<()> = match rx.poll() {
+            ReceiverOutput::Transmit(frame) => conn.send(frame).await.map_err(Error::from),
+            ReceiverOutput::Event(Event::Offered { .. }) => {
+                match decide(&mut rx, dest, &partials, options, &mut copies).await {
+                    Ok(present) => {
+                        files_present = present;
+                        rx.accept()
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            ReceiverOutput::Event(Event::Data { file, offset, data }) => {
+                bytes_received += data.len() as u64;
+                write_data(&rx, &partials, &mut writer, file, offset, &data).await
+            }
+            ReceiverOutput::Event(Event::FileDone { file }) => {
+                files_received += 1;
+                place(&rx, dest, &partials, &mut writer, file).await
+            }
+            ReceiverOutput::Event(Event::PartialDiscarded { file }) => {
+                match rx.manifest().and_then(|m| m.files().get(file)) {
+                    Some(f) => fs::remove_file(partial_path(&partials, f.hash()))
+                        .await
+                        .map_err(Error::from),
+                    None => Ok(()),
+                }
+            }
+            ReceiverOutput::Event(Event::Progress(p)) => {
+                report(options.progress.as_ref(), p);
+                Ok(())
+            }
+            ReceiverOutput::Event(_) => Ok(()),
+            ReceiverOutput::Idle => match recv_frame(conn).await {
+                Ok(f) => rx.handle_frame(f),
+                Err(e) => Err(e),
+            },
+            ReceiverOutput::Done => break,
+        };
+        if let Err(e) = step {
+            if let (Error::HashMismatch { file }, Some(m)) = (&e, rx.manifest()) {
+                if let Some(f) = m.files().get(*file) {
+                    drop(writer.take());
+                    let _ = fs::remove_file(partial_path(&partials, f.hash())).await;
+                }
+            }
+            let reason = match &e {
+                Error::Io(_) => AbortReason::Io,
+                Error::OfferTooLarge { .. }
+                | Error::UnsafePath { .. }
+                | Error::PathCollision { .. } => AbortReason::Refused,
+                _ => AbortReason::Protocol,
+            };
+            rx.abort(reason, &e.to_string());
+            while let ReceiverOutput::Transmit(f) = rx.poll() {
+                let _ = conn.send(f).await;
+            }
+            return Err(e);
+        }
+    }
+    let Some(manifest) = rx.manifest().cloned().filter(|_| rx.is_finished()) else {
+        return Err(Error::Finished);
+    };
+    for (from, to) in copies {
+        let (Some(a), Some(b)) = (manifest.files().get(from), manifest.files().get(to)) else {
+            continue;
+        };
+        let target = prepare_parent(dest, b.path()).await?;
+        fs::copy(a.path().under(dest), &target).await?;
+    }
+    debug!(files_received, bytes_received, "stream: folder received");
+    Ok(ReceiveReport {
+        manifest,
+        files_present,
+        files_received,
+        bytes_received,
+    })
+}
+
+/// After an offer: tells the receiver what is already here. Returns the files present.
+async fn decide(
+    rx: &mut Receiver,
+    dest: &Path,
+    partials: &Path,
+    options: &ReceiveOptions,
+    copies: &mut Vec<(usize, usize)>,
+) -> Result<usize> {
+    let Some(m) = rx.manifest().cloned() else {
+        return Err(Error::InvalidArgument("no offer"));
+    };
+    let mut first: HashMap<FileHash, usize> = HashMap::new();
+    let mut present = 0;
+    for (i, f) in m.files().iter().enumerate() {
+        if f.path()
+            .components()
+            .next()
+            .is_some_and(|c| c.eq_ignore_ascii_case(PARTIAL_DIR))
+        {
+            return Err(Error::UnsafePath {
+                path: shown(f.path().as_str()),
+                reason: "names the receiver's partial-file folder",
+            });
+        }
+        if let Some(&j) = first.get(f.hash()) {
+            // Same content as an earlier entry: copied from it at the end.
+            rx.mark_present(i)?;
+            copies.push((j, i));
+            continue;
+        }
+        first.insert(*f.hash(), i);
+        if matches(&f.path().under(dest), f.size(), f.hash()).await {
+            rx.mark_present(i)?;
+            present += 1;
+            continue;
+        }
+        let partial = partial_path(partials, f.hash());
+        if let Some(store) = &options.store {
+            let stored = store.join(f.hash().to_hex());
+            if matches(&stored, f.size(), f.hash()).await {
+                fs::copy(&stored, &partial).await?;
+            }
+        }
+        let on_disk = match fs::metadata(&partial).await {
+            Ok(meta) => meta.len(),
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let usable = rx.resumable_len(i, on_disk);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&partial)
+            .await?;
+        file.set_len(usable).await?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut left = usable;
+        while left > 0 {
+            let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let piece = buf.get_mut(..n).unwrap_or_default();
+            file.read_exact(piece).await?;
+            rx.resume_prefix(i, piece)?;
+            left -= n as u64;
+        }
+        debug!(
+            file = i,
+            resumed = usable,
+            "stream: resuming a partial file"
+        );
+    }
+    Ok(present)
+}
+
+async fn write_data(
+    rx: &Receiver,
+    partials: &Path,
+    writer: &mut Option<(usize, File, u64)>,
+    file: usize,
+    offset: u64,
+    data: &[u8],
+) -> Result<()> {
+    if writer.as_ref().map(|w| w.0) != Some(file) {
+        let Some(f) = rx.manifest().and_then(|m| m.files().get(file)) else {
+            return Err(Error::InvalidArgument(
+                "data for a file not in the manifest",
+            ));
+        };
+        let path = partial_path(partials, f.hash());
+        let handle = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await?;
+        let len = handle.metadata().await?.len();
+        *writer = Some((file, handle, len));
+    }
+    let Some((_, handle, pos)) = writer.as_mut() else {
+        return Err(Error::InvalidArgument("no partial file open"));
+    };
+    if *pos != offset {
+        // The receiver releases chunks in order from the resumed length; anything else
+        // means the partial file changed under us.
+        return Err(Error::Io(std::io::Error::other(
+            "partial file length does not match the received offset",
+        )));
+    }
+    handle.write_all(data).await?;
+    *pos += data.len() as u64;
+    Ok(())
+}
+
+async fn place(
+    rx: &Receiver,
+    dest: &Path,
+    partials: &Path,
+    writer: &mut Option<(usize, File, u64)>,
+    file: usize,
+) -> Result<()> {
+    let Some(f) = rx.manifest().and_then(|m| m.files().get(file)) else {
+        return Err(Error::InvalidArgument("no such file"));
+    };
+    let partial = partial_path(partials, f.hash());
+    match writer.take() {
+        Some((w, handle, _)) if w == file => {
+            handle.sync_all().await?;
+        }
+        _ => {
+            // An empty file sends no data, and a complete resumed file was never reopened.
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&partial)
+                .await?;
+        }
+    }
+    let target = prepare_parent(dest, f.path()).await?;
+    fs::rename(&partial, &target).await?;
+    Ok(())
+}
