@@ -9,6 +9,7 @@ use rand_chacha::ChaCha20Rng;
 
 pub mod identity;
 pub mod phonebook;
+pub mod reconnect;
 
 /// A deterministic RNG for fixtures.
 pub fn rng(seed: u64) -> ChaCha20Rng {

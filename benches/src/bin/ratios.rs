@@ -10,4 +10,7 @@ fn main() {
     for ratio in syncshell_benches::phonebook::ratios() {
         ratio.emit();
     }
+    for ratio in syncshell_benches::reconnect::ratios() {
+        ratio.emit();
+    }
 }
