@@ -6,14 +6,16 @@ use prost::Message;
 use syncshell_identity::{PeerId, ShellGenesis, SignedEnvelope, Timestamp};
 use syncshell_revocation::{RevocationSet, Tombstone};
 
-use crate::entry::Entry;
+use crate::entry::{Entry, MAX_ENTRY_BODY_LEN};
 use crate::error::{Error, Result};
 use crate::proto;
 
 /// Most entries a phonebook holds.
 pub const MAX_ENTRIES: usize = 131_072;
-/// Largest encoded snapshot.
-pub const MAX_SNAPSHOT_LEN: usize = 256 * 1024 * 1024;
+/// Largest encoded snapshot: room for [`MAX_ENTRIES`] of the largest entries and the largest
+/// revocation set, so a book that fits in memory always reloads.
+pub const MAX_SNAPSHOT_LEN: usize =
+    MAX_ENTRIES * (MAX_ENTRY_BODY_LEN + 256) + syncshell_revocation::MAX_SNAPSHOT_LEN + 64;
 
 /// What inserting an entry did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,16 +26,22 @@ pub enum Change {
     Updated,
     /// The book already had this version or a newer one.
     Unchanged,
+    /// The entry is now the peer's newest version, but the peer (or a key its admission
+    /// rests on) is revoked, so it is not shown. Keeping it means an older version can never
+    /// take its place, whatever the order in which versions and tombstones arrive.
+    Hidden,
 }
 
 /// The member directory of one shell.
 ///
 /// State is, per peer, the newest valid entry by `(stamp, id)`, plus the shell's
-/// [`RevocationSet`]; entries of revoked peers (or of peers whose chain passes through a
-/// revoked admin) are dropped and refused. Merging is commutative, associative and
-/// idempotent: replicas that received the same entries and tombstones hold the same book,
-/// whatever the order. Expiry does not change the state — [`Phonebook::entries`] hides
-/// expired entries at the `now` it is given, and [`Phonebook::gc`] prunes them later.
+/// [`RevocationSet`]. Entries whose admission rests on a revoked key (the peer itself, or an
+/// admin in its chain) are never shown: [`Phonebook::get`] and [`Phonebook::entries`] skip
+/// them. Both parts only grow by taking maxima and unions, so merging is commutative,
+/// associative and idempotent: replicas that received the same entries and tombstones hold
+/// the same book, whatever the order. Expiry does not change the state either —
+/// [`Phonebook::entries`] hides expired entries at the `now` it is given, and
+/// [`Phonebook::gc`] prunes them later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phonebook {
     genesis: ShellGenesis,
@@ -62,14 +70,16 @@ impl Phonebook {
     }
 
     /// Inserts a verified entry if it is newer than the one the book has for its peer.
-    /// Entries of revoked peers are refused with the revocation error.
+    /// An entry of a revoked peer is kept as the newest version but never shown
+    /// ([`Change::Hidden`]).
     pub fn insert(&mut self, entry: Entry) -> Result<Change> {
         if entry.shell_id() != self.genesis.id() {
             return Err(Error::WrongShell);
         }
-        self.revocations.check(entry.admission())?;
+        let hidden = self.revocations.check(entry.admission()).is_err();
         let change = match self.entries.get(entry.peer()) {
             Some(current) if !entry.supersedes(current) => return Ok(Change::Unchanged),
+            Some(_) if hidden => Change::Hidden,
             Some(_) => Change::Updated,
             None => {
                 if self.entries.len() >= MAX_ENTRIES {
@@ -79,7 +89,11 @@ impl Phonebook {
                         max: MAX_ENTRIES,
                     });
                 }
-                Change::Added
+                if hidden {
+                    Change::Hidden
+                } else {
+                    Change::Added
+                }
             }
         };
         self.entries.insert(*entry.peer(), entry);
@@ -102,19 +116,14 @@ impl Phonebook {
         self.insert(entry)
     }
 
-    /// Adds a tombstone and drops every entry it revokes. Returns `true` if it was new.
+    /// Adds a tombstone; every entry it revokes stops being shown. Returns `true` if it was
+    /// new.
     pub fn revoke(&mut self, tombstone: Tombstone) -> Result<bool> {
-        let added = self.revocations.insert(tombstone)?;
-        if added {
-            self.drop_revoked();
-        }
-        Ok(added)
+        Ok(self.revocations.insert(tombstone)?)
     }
 
-    fn drop_revoked(&mut self) {
-        let revocations = &self.revocations;
-        self.entries
-            .retain(|_, e| revocations.check(e.admission()).is_ok());
+    fn is_shown(&self, e: &Entry, now: Timestamp) -> bool {
+        e.is_live(&self.genesis, now) && self.revocations.check(e.admission()).is_ok()
     }
 
     /// Merges `other` into this book: tombstones by union, entries by newest version.
@@ -122,36 +131,33 @@ impl Phonebook {
         if other.genesis.id() != self.genesis.id() {
             return Err(Error::WrongShell);
         }
-        if self.revocations.merge(&other.revocations)? > 0 {
-            self.drop_revoked();
-        }
-        let mut report = MergeReport::default();
+        let mut report = MergeReport {
+            tombstones_added: self.revocations.merge(&other.revocations)?,
+            ..MergeReport::default()
+        };
         for entry in other.entries.values() {
             report.record(self.insert(entry.clone()));
         }
         Ok(report)
     }
 
-    /// The entry of `peer`, if it is shown at `now` (not expired, still admitted).
+    /// The entry of `peer`, if it is shown at `now` (not expired, still admitted, not
+    /// revoked).
     pub fn get(&self, peer: &PeerId, now: Timestamp) -> Option<&Entry> {
-        self.entries
-            .get(peer)
-            .filter(|e| e.is_live(&self.genesis, now))
+        self.entries.get(peer).filter(|e| self.is_shown(e, now))
     }
 
     /// The entries shown at `now`, ordered by peer.
     pub fn entries(&self, now: Timestamp) -> impl Iterator<Item = &Entry> + '_ {
-        self.entries
-            .values()
-            .filter(move |e| e.is_live(&self.genesis, now))
+        self.entries.values().filter(move |e| self.is_shown(e, now))
     }
 
-    /// Every stored entry, shown or not, ordered by peer.
+    /// Every stored entry (each peer's newest version), shown or not, ordered by peer.
     pub fn stored(&self) -> impl Iterator<Item = &Entry> + '_ {
         self.entries.values()
     }
 
-    /// Number of stored entries.
+    /// Number of stored entries (shown or not).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -178,10 +184,6 @@ impl Phonebook {
         &mut self.revocations
     }
 
-    pub(crate) fn after_revocations_changed(&mut self) {
-        self.drop_revoked();
-    }
-
     /// A snapshot: entries ordered by peer, and the revocation set.
     pub fn encode(&self) -> Vec<u8> {
         proto::PhonebookSnapshot {
@@ -193,8 +195,8 @@ impl Phonebook {
         .encode_to_vec()
     }
 
-    /// Reloads a snapshot with full re-verification. Any invalid, revoked or duplicate entry,
-    /// or a cut-off file, refuses the whole snapshot with a clear error: nothing is silently
+    /// Reloads a snapshot with full re-verification. Any invalid or duplicate entry, or a
+    /// cut-off file, refuses the whole snapshot with a clear error: nothing is silently
     /// dropped.
     pub fn decode(bytes: &[u8], genesis: ShellGenesis) -> Result<Self> {
         if bytes.len() > MAX_SNAPSHOT_LEN {
@@ -251,6 +253,8 @@ pub struct MergeReport {
     pub updated: usize,
     /// Entries the book already had (or had newer).
     pub unchanged: usize,
+    /// Entries kept as their peer's newest version but not shown: the peer is revoked.
+    pub hidden: usize,
     /// Tombstones that were new.
     pub tombstones_added: usize,
     /// Entries or tombstones refused, with why (at most [`MergeReport::MAX_ERRORS`] kept).
@@ -268,6 +272,7 @@ impl MergeReport {
             Ok(Change::Added) => self.added += 1,
             Ok(Change::Updated) => self.updated += 1,
             Ok(Change::Unchanged) => self.unchanged += 1,
+            Ok(Change::Hidden) => self.hidden += 1,
             Err(e) => self.reject(e),
         }
     }

@@ -7,7 +7,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use syncshell_identity::{
     admit, Admission, Context, Identity, PeerId, ShellGenesis, ShellId, SignedEnvelope, Timestamp,
-    TokenChain, MAX_WIRE_LEN,
+    TokenChain, MAX_CLOCK_SKEW,
 };
 
 use crate::clock::Stamp;
@@ -27,6 +27,9 @@ pub const MAX_DISPLAY_NAME_LEN: usize = 64;
 pub const MAX_HINTS_LEN: usize = 1024;
 
 const ID_LABEL: &[u8] = b"syncshell/v1/phonebook-entry-id";
+
+/// Largest entry body: room for a chain of the maximum depth, the longest name and hints.
+pub const MAX_ENTRY_BODY_LEN: usize = 4096;
 
 /// Whether a member is around.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -190,11 +193,11 @@ impl Entry {
         known_chain: Option<(&[u8; 32], &TokenChain)>,
     ) -> Result<Self> {
         let body = envelope.body();
-        if body.len() > MAX_WIRE_LEN {
+        if body.len() > MAX_ENTRY_BODY_LEN {
             return Err(Error::TooLarge {
                 what: "entry body",
                 len: body.len(),
-                max: MAX_WIRE_LEN,
+                max: MAX_ENTRY_BODY_LEN,
             });
         }
         let msg = proto::EntryBody::decode(body)
@@ -266,10 +269,13 @@ impl Entry {
         (self.stamp, self.id) > (other.stamp, other.id)
     }
 
-    /// `true` while the entry is shown at `now`: not expired, and its peer still admitted by
-    /// its chain (revocation is the book's business).
+    /// `true` while the entry is shown at `now`: not expired, not stamped beyond `now` plus
+    /// the allowed clock skew, and its peer still admitted by its chain (revocation is the
+    /// book's business).
     pub fn is_live(&self, genesis: &ShellGenesis, now: Timestamp) -> bool {
-        now < self.expires_at && admit(genesis, self.peer(), &self.chain, now).is_ok()
+        now < self.expires_at
+            && self.stamp.time() <= now.saturating_add(MAX_CLOCK_SKEW)
+            && admit(genesis, self.peer(), &self.chain, now).is_ok()
     }
 
     /// When the book may forget the entry: [`MAX_TTL`] after it or its admission expired.

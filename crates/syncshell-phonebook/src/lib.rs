@@ -21,7 +21,7 @@ pub use book::{Change, MergeReport, Phonebook, MAX_ENTRIES, MAX_SNAPSHOT_LEN};
 pub use clock::{Clock, Stamp};
 pub use entry::{
     Entry, EntryId, Presence, Profile, DEFAULT_TTL, ENTRY_CONTEXT, MAX_DISPLAY_NAME_LEN,
-    MAX_HINTS_LEN, MAX_TTL,
+    MAX_ENTRY_BODY_LEN, MAX_HINTS_LEN, MAX_TTL,
 };
 pub use error::{Error, Result};
 pub use names::friendly_name;

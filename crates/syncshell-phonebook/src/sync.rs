@@ -1,5 +1,5 @@
-//! Delta sync, sans-IO: two books exchange at most four messages and end up with the same
-//! entries and tombstones. Bytes on the wire grow with the difference, not the directory.
+//! Delta sync, sans-IO: two books exchange four kinds of message (an `Entries` reply may be
+//! split into several) and end up with the same entries and tombstones. Bytes on the wire grow with the difference, not the directory.
 //!
 //! 1. The initiator sends a `Summary` ([`Phonebook::sync_start`]): an 8-byte fingerprint per
 //!    bucket of peers and the revocation set's digest.
@@ -230,6 +230,8 @@ impl Phonebook {
                 requests.push(peer.to_vec());
             }
         }
+        // Deterministic messages: requests in key order.
+        requests.sort();
         let (tombstones, want_tombstones) = if i.revocations_differ {
             if i.tombstone_ids.len() > syncshell_revocation::MAX_TOMBSTONES {
                 return Err(Error::Malformed("too many tombstone ids"));
@@ -270,19 +272,12 @@ impl Phonebook {
             return Err(Error::Malformed("entries message out of bounds"));
         }
         let mut report = MergeReport::default();
-        let mut revocations_changed = false;
         for t in &m.tombstones {
             match self.revocations_mut().insert_encoded(t) {
-                Ok(true) => {
-                    report.tombstones_added += 1;
-                    revocations_changed = true;
-                }
+                Ok(true) => report.tombstones_added += 1,
                 Ok(false) => {}
                 Err(e) => report.reject(e.into()),
             }
-        }
-        if revocations_changed {
-            self.after_revocations_changed();
         }
         for e in &m.entries {
             let result = self.insert_encoded(e);

@@ -16,4 +16,4 @@ mod proto {
 
 pub use error::{Error, Result};
 pub use set::{RevocationSet, MAX_SNAPSHOT_LEN, MAX_TOMBSTONES};
-pub use tombstone::{Reason, Tombstone, TombstoneId, TOMBSTONE_CONTEXT};
+pub use tombstone::{Reason, Tombstone, TombstoneId, MAX_TOMBSTONE_BODY_LEN, TOMBSTONE_CONTEXT};

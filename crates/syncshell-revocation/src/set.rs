@@ -10,12 +10,13 @@ use syncshell_identity::{
 
 use crate::error::{Error, Result};
 use crate::proto;
-use crate::tombstone::{Tombstone, TombstoneId, TOMBSTONE_CONTEXT};
+use crate::tombstone::{Tombstone, TombstoneId, MAX_TOMBSTONE_BODY_LEN, TOMBSTONE_CONTEXT};
 
 /// Most tombstones a set holds.
 pub const MAX_TOMBSTONES: usize = 16_384;
-/// Largest encoded snapshot.
-pub const MAX_SNAPSHOT_LEN: usize = 32 * 1024 * 1024;
+/// Largest encoded snapshot: room for [`MAX_TOMBSTONES`] of the largest tombstones, so a set
+/// that fits in memory always reloads.
+pub const MAX_SNAPSHOT_LEN: usize = MAX_TOMBSTONES * (MAX_TOMBSTONE_BODY_LEN + 256) + 64;
 
 /// The set of revoked keys of one shell: a grow-only CRDT of verified tombstones.
 ///

@@ -6,7 +6,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use syncshell_identity::{
     admit, Context, Identity, PeerId, Role, ShellGenesis, ShellId, SignedEnvelope, Timestamp,
-    TokenChain, MAX_WIRE_LEN,
+    TokenChain,
 };
 
 use crate::error::{Error, Result};
@@ -16,6 +16,9 @@ use crate::proto;
 pub const TOMBSTONE_CONTEXT: Context = Context::new("syncshell/v1/tombstone");
 
 const ID_LABEL: &[u8] = b"syncshell/v1/tombstone-id";
+
+/// Largest tombstone body: room for an issuer chain of the maximum depth.
+pub const MAX_TOMBSTONE_BODY_LEN: usize = 4096;
 
 /// Why a key was revoked. Informational: every reason revokes the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -155,11 +158,11 @@ impl Tombstone {
     /// Everything but the envelope's own signature, which callers check one by one or batched.
     pub(crate) fn parse(envelope: SignedEnvelope, genesis: &ShellGenesis) -> Result<Self> {
         let body = envelope.body();
-        if body.len() > MAX_WIRE_LEN {
+        if body.len() > MAX_TOMBSTONE_BODY_LEN {
             return Err(Error::TooLarge {
                 what: "tombstone body",
                 len: body.len(),
-                max: MAX_WIRE_LEN,
+                max: MAX_TOMBSTONE_BODY_LEN,
             });
         }
         let msg = proto::TombstoneBody::decode(body)

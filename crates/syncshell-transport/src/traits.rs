@@ -1,0 +1,90 @@
+//! The traits every backend implements.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::Result;
+
+/// Counters of one connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Message bytes sent (before fragmentation).
+    pub bytes_sent: u64,
+    /// Message bytes received.
+    pub bytes_received: u64,
+    /// Messages sent.
+    pub messages_sent: u64,
+    /// Messages received.
+    pub messages_received: u64,
+    /// Round-trip time, where the backend knows it.
+    pub rtt: Option<Duration>,
+}
+
+/// A connection to one peer: reliable ordered messages, an unreliable channel where the
+/// backend has one, a channel binding, and back-pressure.
+///
+/// Messages up to [`Connection::max_message_len`] are split and joined by the crate; bigger
+/// ones are refused with [`crate::Error::TooLarge`]. Sending after close is
+/// [`crate::Error::Closed`], never silent loss.
+pub trait Connection: Send + Sync + 'static {
+    /// Sends one message reliably and in order, waiting while the peer is slow (memory stays
+    /// bounded by the backend's send buffer).
+    fn send(&self, message: Bytes) -> impl Future<Output = Result<()>> + Send;
+
+    /// Sends one message if the send buffer has room for all of it now, else
+    /// [`crate::Error::WouldBlock`] and nothing is sent.
+    fn try_send(&self, message: Bytes) -> Result<()>;
+
+    /// The next reliable message; `Ok(None)` once the peer closed cleanly and everything it
+    /// sent was received.
+    fn recv(&self) -> impl Future<Output = Result<Option<Bytes>>> + Send;
+
+    /// Sends one datagram on the unreliable channel: it may be lost, duplicated or reordered.
+    /// [`crate::Error::Unsupported`] where the backend has none.
+    fn send_unreliable(&self, message: Bytes) -> Result<()>;
+
+    /// The next datagram from the unreliable channel.
+    fn recv_unreliable(&self) -> impl Future<Output = Result<Option<Bytes>>> + Send;
+
+    /// Bytes both ends agree on and a party in the middle cannot make equal on its two
+    /// connections; the handshake signs them.
+    fn channel_binding(&self) -> Bytes;
+
+    /// Closes both directions. The peer receives what was already sent, then `None`.
+    /// Returns promptly, also mid-handshake.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+
+    /// The connection's counters.
+    fn stats(&self) -> Stats;
+
+    /// The largest message [`Connection::send`] accepts.
+    fn max_message_len(&self) -> usize;
+}
+
+/// A way to reach peers by address and to accept their connections.
+pub trait Transport: Send + Sync {
+    /// The backend's connection type.
+    type Connection: Connection;
+
+    /// Connects to the peer at `address`.
+    fn connect(&self, address: &str) -> impl Future<Output = Result<Self::Connection>> + Send;
+
+    /// Waits for the next incoming connection.
+    fn accept(&self) -> impl Future<Output = Result<Self::Connection>> + Send;
+
+    /// This endpoint's own address.
+    fn local_address(&self) -> &str;
+}
+
+/// Signaling: opaque blobs to and from peers, for backends that need them to connect
+/// (WebRTC offers, answers and ICE candidates). Blobs are end-to-end authenticated by the
+/// layers above; a relay only forwards them.
+pub trait Signaling: Send + Sync {
+    /// Sends `blob` to the peer at `to`.
+    fn send(&self, to: &str, blob: Bytes) -> impl Future<Output = Result<()>> + Send;
+
+    /// The next blob for this endpoint and who sent it.
+    fn recv(&self) -> impl Future<Output = Result<(String, Bytes)>> + Send;
+}
