@@ -81,7 +81,8 @@ REVOCATION_DIGEST_LABEL = b"syncshell/v1/revocation-digest"
 FRIENDLY_NAME_LABEL = b"syncshell/v1/friendly-name"
 
 MAX_TOMBSTONES = 16384
-MAX_REVOCATION_SNAPSHOT_LEN = 32 * 1024 * 1024
+MAX_TOMBSTONE_BODY_LEN = 4096
+MAX_REVOCATION_SNAPSHOT_LEN = MAX_TOMBSTONES * (MAX_TOMBSTONE_BODY_LEN + 256) + 64
 
 DAY_MS = 24 * 3600 * 1000
 MAX_TTL_MS = 7 * DAY_MS
@@ -89,7 +90,9 @@ DEFAULT_TTL_MS = DAY_MS
 MAX_DISPLAY_NAME_LEN = 64
 MAX_ENTRY_HINTS_LEN = 1024
 MAX_ENTRIES = 131072
-MAX_PHONEBOOK_SNAPSHOT_LEN = 256 * 1024 * 1024
+MAX_ENTRY_BODY_LEN = 4096
+MAX_PHONEBOOK_SNAPSHOT_LEN = (MAX_ENTRIES * (MAX_ENTRY_BODY_LEN + 256)
+                              + MAX_REVOCATION_SNAPSHOT_LEN + 64)
 MAX_SYNC_MESSAGE_LEN = 16 * 1024 * 1024
 MAX_BUCKETS_LOG2 = 16
 ITEM_LEN = 56
@@ -264,7 +267,7 @@ def tombstone_parse(env_bytes, ctx, verify_signature=True):
     """revocation.md § 2.3, steps 1-13 (13 optional: the snapshot batch-verifies)."""
     env = envelope_decode(env_bytes)
     body = env["body"]
-    if len(body) > MAX_WIRE_LEN:
+    if len(body) > MAX_TOMBSTONE_BODY_LEN:
         raise Refused("TooLarge: tombstone body")
     try:
         b = decode("TombstoneBody", body)
@@ -331,7 +334,7 @@ def entry_parse(env_bytes, ctx):
     """phonebook.md § 3.4, steps 1-12."""
     env = envelope_decode(env_bytes)
     body = env["body"]
-    if len(body) > MAX_WIRE_LEN:
+    if len(body) > MAX_ENTRY_BODY_LEN:
         raise Refused("TooLarge: entry body")
     try:
         b = decode("EntryBody", body)
@@ -367,6 +370,21 @@ def revocation_check(admission, revoked):
             raise Refused("Revoked: %s by %s" % (key.hex()[:16], revoked[key].hex()[:16]))
 
 
+def book_insert(book, revoked, e):
+    """phonebook.md § 5.2 (after the shell check): keeps the peer's newest version by (stamp, id)
+    whatever the revocation set says; returns Unchanged, Hidden, Added or Updated."""
+    try:
+        revocation_check(e["admission"], revoked)
+        hidden = False
+    except Refused:
+        hidden = True
+    current = book.get(e["peer"])
+    if current is not None and not (e["stamp"], e["id"]) > (current["stamp"], current["id"]):
+        return "Unchanged"
+    book[e["peer"]] = e
+    return "Hidden" if hidden else ("Added" if current is None else "Updated")
+
+
 def phonebook_snapshot_reload(buf, ctx):
     """phonebook.md § 6. Returns {peer: entry} and the revocation map."""
     if len(buf) > MAX_PHONEBOOK_SNAPSHOT_LEN:
@@ -388,16 +406,17 @@ def phonebook_snapshot_reload(buf, ctx):
             e = entry_parse(raw, ctx)
             if e["peer"] in book:
                 raise Refused("Malformed: two entries for one peer")
-            revocation_check(e["admission"], revoked)
         except Refused as err:
             raise Refused("Snapshot[%d]: %s" % (i, err))
-        book[e["peer"]] = e
+        book_insert(book, revoked, e)  # entries of revoked admissions are stored hidden
     return book, revoked
 
 
 def is_live(entry, ctx, now):
     """phonebook.md § 3.6."""
     if now >= entry["expires_at_ms"]:
+        return False
+    if entry["stamp"] >> 16 > min(now + MAX_CLOCK_SKEW_MS, (1 << 64) - 1):
         return False
     try:
         ci.admit(entry["peer"], entry["tokens"], ctx.shell_id, ctx.owner, now)
@@ -406,11 +425,25 @@ def is_live(entry, ctx, now):
         return False
 
 
+def is_shown(entry, ctx, now, revoked):
+    """phonebook.md § 5.4: live, and the admission passes the revocation check."""
+    return is_live(entry, ctx, now) and not refused(lambda: revocation_check(entry["admission"], revoked))
+
+
 def prunable_at(entry):
     end = entry["expires_at_ms"]
     if entry["admission"][2]:
         end = min(end, entry["admission"][2])
     return min(end + MAX_TTL_MS, (1 << 64) - 1)
+
+
+def padded(body, n):
+    """body followed by an unknown bytes field (number 15, skipped by decoders), n bytes in all."""
+    for k in range(n - len(body), -1, -1):
+        out = body + e_bytes(15, bytes(k))
+        if len(out) == n:
+            return out
+    raise ValueError("cannot pad to %d bytes" % n)
 
 
 def refused(fn, prefix=""):
@@ -527,13 +560,15 @@ def run(v):
     check("tombstone: the issuer's chain would not admit it at its expiry (a tombstone dated then is refused)",
           refused_with(lambda: ci.admit(admin, t["tokens"], sid, owner, admin_end), "Expired"))
 
-    def resigned(fields, seed=admin_seed, signer=admin):
+    def resigned(fields, seed=admin_seed, signer=admin, body_len=None):
         f = dict(fields)
         body = (
             e_uint(1, f["version"]) + e_bytes(2, f["shell_id"]) + e_bytes(3, f["revoked"])
             + e_uint(4, f["reason"]) + e_uint(5, f["revoked_at_ms"]) + e_bytes(6, f["issuer"])
             + e_bytes(7, f["issuer_chain"])
         )
+        if body_len is not None:
+            body = padded(body, body_len)
         return enc_envelope(body, signer, sign(seed, CTX_TOMBSTONE, body))
 
     base = {k: t[k] for k in ("version", "shell_id", "revoked", "reason", "revoked_at_ms",
@@ -552,6 +587,18 @@ def run(v):
                                                    member_seed, member), ctx), "NotAuthorized"))
     check("tombstone rule: another shell id -> WrongShell",
           refused(lambda: tombstone_parse(resigned(dict(base, shell_id=bytes(32))), ctx), "WrongShell"))
+    big_t = resigned(base, body_len=MAX_TOMBSTONE_BODY_LEN)
+    check("tombstone rule: a body padded (unknown field) to 4096 bytes is valid, one more byte -> TooLarge",
+          tombstone_parse(big_t, ctx) is not None
+          and refused(lambda: tombstone_parse(resigned(base, body_len=MAX_TOMBSTONE_BODY_LEN + 1), ctx),
+                      "TooLarge: tombstone body"))
+    check("tombstone size: a 4096-byte body makes a %d-byte envelope, %d bytes in a snapshot <= 4096 + 256"
+          % (len(big_t), len(e_msg(2, big_t))),
+          len(big_t) == 4201 and len(e_msg(2, big_t)) == 4204 <= MAX_TOMBSTONE_BODY_LEN + 256)
+    check("revocation MAX_SNAPSHOT_LEN = 16384 * (4096 + 256) + 64 = 71 303 232, room for a full set",
+          MAX_REVOCATION_SNAPSHOT_LEN == 71303232
+          and MAX_TOMBSTONES * len(e_msg(2, big_t)) + len(e_uint(1, 1) + e_bytes(3, bytes(32)))
+          <= MAX_REVOCATION_SNAPSHOT_LEN)
     flipped = bytearray(t_env_bytes)
     flipped[-1] ^= 1
     check("tombstone rule: a flipped signature bit -> BadSignature",
@@ -647,10 +694,16 @@ def run(v):
     p_at = prunable_at(e)
     check("entry: prunable_at = min(expires_at, admission expiry) + MAX_TTL = %d" % p_at,
           p_at == min(ev["expires_at_ms"], member_tokens[0]["expires_at_ms"]) + MAX_TTL_MS)
-    check("entry: refused by a book holding the tombstone (Revoked)",
-          refused(lambda: revocation_check(e["admission"], {member: t["id"]}), "Revoked"))
+    check("entry: shown from stamp time - MAX_CLOCK_SKEW, not 1 ms before",
+          is_live(e, ctx, start - MAX_CLOCK_SKEW_MS) and not is_live(e, ctx, start - MAX_CLOCK_SKEW_MS - 1))
+    by_t = {member: t["id"]}
+    book = {}
+    check("entry: a book holding the tombstone stores it (Hidden) but never shows it (check: Revoked)",
+          refused(lambda: revocation_check(e["admission"], by_t), "Revoked")
+          and book_insert(book, by_t, e) == "Hidden" and book[member] is e
+          and not is_shown(e, ctx, start, by_t) and is_shown(e, ctx, start, {}))
 
-    def entry_resigned(**changes):
+    def entry_resigned(body_len=None, **changes):
         f = {k: e[k] for k in ("version", "shell_id", "peer", "display_name", "presence",
                                "last_seen_ms", "hints", "stamp", "expires_at_ms", "chain")}
         f.update(changes)
@@ -660,6 +713,8 @@ def run(v):
             + e_bytes(7, f["hints"]) + e_uint(8, f["stamp"]) + e_uint(9, f["expires_at_ms"])
             + e_bytes(10, f["chain"])
         )
+        if body_len is not None:
+            body = padded(body, body_len)
         return enc_envelope(body, member, sign(member_seed, CTX_ENTRY, body))
 
     check("entry rule: expires_at = start + MAX_TTL is valid, one more ms is Malformed",
@@ -678,6 +733,49 @@ def run(v):
     newer = entry_parse(entry_resigned(stamp=stamp + 1, expires_at_ms=ev["expires_at_ms"]), ctx)
     check("entry order: (stamp + 1, any id) supersedes (stamp, id)",
           (newer["stamp"], newer["id"]) > (e["stamp"], e["id"]))
+    big_e = entry_resigned(body_len=MAX_ENTRY_BODY_LEN)
+    check("entry rule: a body padded (unknown field) to 4096 bytes is valid, one more byte -> TooLarge",
+          entry_parse(big_e, ctx) is not None
+          and refused(lambda: entry_parse(entry_resigned(body_len=MAX_ENTRY_BODY_LEN + 1), ctx),
+                      "TooLarge: entry body"))
+    check("entry size: a 4096-byte body makes a %d-byte envelope, %d bytes in a snapshot <= 4096 + 256"
+          % (len(big_e), len(e_msg(2, big_e))),
+          len(big_e) == 4201 and len(e_msg(2, big_e)) == 4204 <= MAX_ENTRY_BODY_LEN + 256)
+    check("phonebook MAX_SNAPSHOT_LEN = 131072 * (4096 + 256) + 71 303 232 + 64 = 641 728 640, room for a full book",
+          MAX_PHONEBOOK_SNAPSHOT_LEN == 641728640
+          and MAX_ENTRIES * len(e_msg(2, big_e)) + len(e_uint(1, 1) + e_uint(4, MAX_ENTRIES))
+          + 1 + len(ci.varint(MAX_REVOCATION_SNAPSHOT_LEN)) + MAX_REVOCATION_SNAPSHOT_LEN
+          <= MAX_PHONEBOOK_SNAPSHOT_LEN)
+
+    # Future stamps (phonebook.md § 3.6): valid and stored, shown only from time(stamp) - skew.
+    hour = 3600 * 1000
+    future = entry_parse(entry_resigned(stamp=(start + hour) << 16, expires_at_ms=start + hour + DEFAULT_TTL_MS), ctx)
+    fs = start + hour - MAX_CLOCK_SKEW_MS
+    check("future stamp: an entry stamped 1 h ahead is valid, supersedes, and is hidden until 5 min before its time",
+          book_insert({member: e}, {}, future) == "Updated"
+          and not is_live(future, ctx, start) and not is_live(future, ctx, fs - 1) and is_live(future, ctx, fs))
+
+    # Versions on different chains (phonebook.md § 5.2, § 8): v1 on an owner-issued token, v2 (the
+    # vector entry) on the admin's chain, T = the owner revokes the admin. Every order stores v2.
+    own_body = ci.enc_token_body(sid, member, ROLE_MEMBER, owner, t_issue, member_tokens[0]["expires_at_ms"],
+                                 bytes(range(16)))
+    own_chain = e_msg(1, enc_envelope(own_body, owner, sign(bytes([1] * 32), CTX_TOKEN, own_body)))
+    v1 = entry_parse(entry_resigned(stamp=stamp - 1, chain=own_chain), ctx)
+    t_admin = tombstone_parse(owner_t, ctx)
+    outcomes = set()
+    for order in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
+        b, rv = {}, {}
+        for i in order:
+            if i == 2:
+                rv[t_admin["revoked"]] = t_admin["id"]
+            else:
+                book_insert(b, rv, (v1, e)[i])
+        outcomes.add((tuple((p, x["id"]) for p, x in sorted(b.items())),
+                      any(is_shown(x, ctx, start, rv) for x in b.values())))
+    check("different chains: all 6 orders of v1 (owner token), v2 (via the admin), T (admin revoked) "
+          "store v2 and show nothing",
+          outcomes == {(((member, e["id"]),), False)}
+          and is_shown(v1, ctx, start, {t_admin["revoked"]: t_admin["id"]}))
 
     # Clock ---------------------------------------------------------------------------------------
     last, seq = 0, []
@@ -729,8 +827,12 @@ def run(v):
     check("phonebook_snapshot: a count that does not match is refused",
           refused(lambda: phonebook_snapshot_reload(wrong_count, ctx), "Malformed"))
     with_t = e_uint(1, 1) + e_msg(2, e_env_bytes) + e_bytes(3, snap_bytes) + e_uint(4, 1)
-    check("phonebook_snapshot: with the tombstone in its revocations, the member's entry is refused",
-          refused(lambda: phonebook_snapshot_reload(with_t, ctx), "Snapshot[0]: Revoked"))
+    try:
+        book_t, rev_t = phonebook_snapshot_reload(with_t, ctx)
+        check("phonebook_snapshot: with the tombstone in its revocations, it reloads; the member's entry is stored, hidden",
+              list(book_t) == [member] and not is_shown(book_t[member], ctx, start, rev_t))
+    except Refused as err:
+        check("phonebook_snapshot: with the tombstone in its revocations, it reloads", False, str(err))
     cuts = all_cuts_refused(pb_bytes, lambda b: phonebook_snapshot_reload(b, ctx))
     check("phonebook_snapshot: all %d truncations are refused" % len(pb_bytes),
           not cuts, "accepted cuts at %r" % cuts[:5])

@@ -7,7 +7,7 @@ pub enum Error {
     /// A signature, token chain or encoding failed in syncshell-identity.
     #[error(transparent)]
     Identity(#[from] syncshell_identity::Error),
-    /// A tombstone failed, or the entry's peer (or a key its admission rests on) is revoked.
+    /// A tombstone failed verification or did not fit in the revocation set.
     #[error(transparent)]
     Revocation(#[from] syncshell_revocation::Error),
     /// The entry or book belongs to another shell.

@@ -34,20 +34,24 @@ impl Default for BackoffPolicy {
 impl BackoffPolicy {
     /// The longest wait after `failures` failures in a row: `min(max, base * 2^(failures-1))`.
     pub fn ceiling(&self, failures: u32) -> Duration {
-        let doublings = failures.saturating_sub(1).min(32);
-        self.base
-            .checked_mul(1u32 << doublings.min(31))
-            .map_or(self.max, |d| d.min(self.max))
+        let mut d = self.base;
+        for _ in 1..failures {
+            if d >= self.max {
+                break;
+            }
+            d = d.checked_mul(2).unwrap_or(self.max);
+        }
+        d.min(self.max)
     }
 
     /// A wait drawn uniformly from `[0, ceiling(failures)]` ("full jitter"), so peers that
     /// failed together do not retry together.
     pub fn delay<R: RngCore + ?Sized>(&self, failures: u32, rng: &mut R) -> Duration {
         let ceiling = u64::try_from(self.ceiling(failures).as_millis()).unwrap_or(u64::MAX);
-        if ceiling == 0 {
-            return Duration::ZERO;
+        match ceiling.checked_add(1) {
+            Some(span) => Duration::from_millis(rng.next_u64() % span),
+            None => Duration::from_millis(rng.next_u64()),
         }
-        Duration::from_millis(rng.next_u64() % (ceiling + 1))
     }
 }
 
@@ -132,15 +136,19 @@ impl Reconnector {
         self.attempts.push_back(now);
         // Not due again until it reports back (or its backoff passes).
         if let Some(s) = self.peers.get_mut(&peer) {
-            s.next_at = now.saturating_add(self.policy.ceiling(s.failures + 1));
+            s.next_at = now.saturating_add(self.policy.ceiling(s.failures.saturating_add(1)));
         }
         Some(peer)
     }
 
     /// When the next attempt may be made: the earliest due peer, or the end of the
-    /// rate-limit window if that is later. `None` with no peers.
+    /// rate-limit window if that is later. `None` with no peers, or when the policy allows no
+    /// attempts at all.
     #[must_use]
     pub fn poll_timeout(&mut self, now: Timestamp) -> Option<Timestamp> {
+        if self.policy.max_attempts_per_minute == 0 {
+            return None;
+        }
         self.prune_attempts(now);
         let due = self.peers.values().map(|s| s.next_at).min()?;
         let free = if self.attempts.len() >= self.policy.max_attempts_per_minute as usize {

@@ -38,6 +38,9 @@ pub enum Error {
         /// The deadline that passed.
         deadline: Timestamp,
     },
+    /// The message uses a format version this implementation does not know.
+    #[error("unsupported handshake version {0}")]
+    UnsupportedVersion(u32),
     /// A message could not be decoded or is out of bounds.
     #[error("malformed handshake message: {0}")]
     Malformed(&'static str),

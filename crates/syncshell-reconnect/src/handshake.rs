@@ -146,6 +146,10 @@ impl fmt::Debug for Handshake {
 }
 
 fn check_binding(channel_binding: &[u8]) -> Result<()> {
+    if channel_binding.is_empty() {
+        // Without it a relay could splice two connections together.
+        return Err(Error::InvalidArgument("the channel binding is empty"));
+    }
     if channel_binding.len() > MAX_CHANNEL_BINDING_LEN {
         return Err(Error::InvalidArgument(
             "channel binding is longer than 1024 bytes",
@@ -222,7 +226,7 @@ fn check_offer(
     let offer =
         proto::Offer::decode(bytes).map_err(|_| Error::Malformed("offer is not protobuf"))?;
     if offer.version != 1 {
-        return Err(Error::Malformed("unsupported offer version"));
+        return Err(Error::UnsupportedVersion(offer.version));
     }
     if offer.shell_id.as_slice() != local.revocations.genesis().id().as_bytes() {
         return Err(Error::WrongShell);
@@ -346,7 +350,7 @@ impl Handshake {
         let msg = proto::HandshakeMessage::decode(message)
             .map_err(|_| Error::Malformed("not a handshake message"))?;
         if msg.version != 1 {
-            return Err(Error::Malformed("unsupported handshake version"));
+            return Err(Error::UnsupportedVersion(msg.version));
         }
         use proto::handshake_message::Kind;
         match (

@@ -52,7 +52,9 @@ impl ReplayGuard {
         // Entries are not strictly ordered by `until` (sent_at varies), so pop only from the
         // front while expired; stragglers go at their turn.
         while let Some((nonce, until)) = self.order.front().copied() {
-            if until > now {
+            // Kept through `until` itself: a message sent at `until - MAX_MESSAGE_AGE` is
+            // still fresh at exactly `until`.
+            if until >= now {
                 break;
             }
             self.order.pop_front();

@@ -215,7 +215,12 @@ impl MemNetwork {
                 rx,
                 reassembler: Reassembler::new(DEFAULT_MAX_MESSAGE_LEN),
             }),
-            dgram_rx: AsyncMutex::new((drx, BinaryHeap::new())),
+            dgram_rx: AsyncMutex::new(DatagramQueue {
+                rx: drx,
+                heap: BinaryHeap::new(),
+                seq: 0,
+                closed: false,
+            }),
             counters: Counters::default(),
         };
         let a = make(a_tx, a_rx, a_dtx, a_drx, self.seed());
@@ -280,10 +285,24 @@ struct RecvSide {
     reassembler: Reassembler,
 }
 
-type DatagramQueue = (
-    mpsc::Receiver<Timed>,
-    BinaryHeap<Reverse<(Instant, u64, Bytes)>>,
-);
+/// Received datagrams, delivered in order of their delivery time (so jitter reorders them).
+struct DatagramQueue {
+    rx: mpsc::Receiver<Timed>,
+    heap: BinaryHeap<Reverse<(Instant, u64, Bytes)>>,
+    seq: u64,
+    closed: bool,
+}
+
+impl DatagramQueue {
+    fn push(&mut self, at: Instant, d: Bytes) {
+        self.seq += 1;
+        self.heap.push(Reverse((at, self.seq, d)));
+    }
+
+    fn pop(&mut self) -> Option<Bytes> {
+        self.heap.pop().map(|Reverse((_, _, d))| d)
+    }
+}
 
 /// One end of an in-memory connection.
 pub struct MemConnection {
@@ -450,37 +469,41 @@ impl Connection for MemConnection {
 
     async fn recv_unreliable(&self) -> Result<Option<Bytes>> {
         let mut guard = self.dgram_rx.lock().await;
-        let (rx, heap) = &mut *guard;
-        let mut seq = 0u64;
+        let queue = &mut *guard;
         loop {
             if self.is_lost() {
                 return Err(Error::ConnectionLost);
             }
-            while let Ok((at, d)) = rx.try_recv() {
-                seq += 1;
-                heap.push(Reverse((at, seq, d)));
+            while let Ok((at, d)) = queue.rx.try_recv() {
+                queue.push(at, d);
             }
-            if let Some(Reverse((at, _, _))) = heap.peek() {
-                let at = *at;
-                tokio::select! {
-                    () = tokio::time::sleep_until(at) => {
-                        if let Some(Reverse((_, _, d))) = heap.pop() {
-                            return Ok(Some(d));
-                        }
+            match queue.heap.peek().map(|Reverse((at, _, _))| *at) {
+                Some(at) if queue.closed => {
+                    // Nothing more can arrive: wait for the earliest datagram only.
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => return Ok(queue.pop()),
+                        () = self.wait_lost() => return Err(Error::ConnectionLost),
                     }
-                    more = rx.recv() => if let Some((at, d)) = more {
-                        seq += 1;
-                        heap.push(Reverse((at, seq, d)));
-                    },
-                    () = self.wait_lost() => return Err(Error::ConnectionLost),
                 }
-            } else {
-                tokio::select! {
-                    more = rx.recv() => match more {
-                        Some((at, d)) => { seq += 1; heap.push(Reverse((at, seq, d))); }
-                        None => return Ok(None),
-                    },
-                    () = self.wait_lost() => return Err(Error::ConnectionLost),
+                Some(at) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => return Ok(queue.pop()),
+                        more = queue.rx.recv() => match more {
+                            Some((at, d)) => queue.push(at, d),
+                            None => queue.closed = true,
+                        },
+                        () = self.wait_lost() => return Err(Error::ConnectionLost),
+                    }
+                }
+                None if queue.closed => return Ok(None),
+                None => {
+                    tokio::select! {
+                        more = queue.rx.recv() => match more {
+                            Some((at, d)) => queue.push(at, d),
+                            None => queue.closed = true,
+                        },
+                        () = self.wait_lost() => return Err(Error::ConnectionLost),
+                    }
                 }
             }
         }
@@ -494,7 +517,7 @@ impl Connection for MemConnection {
         self.send.lock().await.tx = None;
         *lock(&self.dgram_tx) = None;
         self.recv.lock().await.rx.close();
-        self.dgram_rx.lock().await.0.close();
+        self.dgram_rx.lock().await.rx.close();
     }
 
     fn stats(&self) -> Stats {

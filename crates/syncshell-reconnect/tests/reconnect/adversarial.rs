@@ -273,8 +273,10 @@ fn failures_are_final_and_timeouts_are_clean() {
         b.handle(&bob, &mut ReplayGuard::new(), &hello, late, &mut r),
         Err(Error::Timeout { .. })
     ));
-    // Channel bindings are bounded.
+    // Channel bindings are bounded, and must not be empty.
     assert!(Handshake::respond(&[0u8; 2000], T0).is_err());
+    assert!(Handshake::respond(b"", T0).is_err());
+    assert!(Handshake::initiate(&alice, b"", T0, &mut r).is_err());
 }
 
 #[test]

@@ -14,6 +14,27 @@ fn ceilings_double_from_30_seconds_to_an_hour() {
     let secs: Vec<u64> = (1..=10).map(|f| p.ceiling(f).as_secs()).collect();
     assert_eq!(secs, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
     assert_eq!(p.ceiling(u32::MAX), Duration::from_secs(3600));
+    // Extreme policies neither overflow nor panic, and reach their maximum.
+    let wide = BackoffPolicy {
+        base: Duration::from_millis(1),
+        max: Duration::from_secs(365 * 86400),
+        ..p
+    };
+    assert_eq!(wide.ceiling(100), wide.max);
+    let huge = BackoffPolicy {
+        base: Duration::from_secs(100 * 86400),
+        max: Duration::MAX,
+        ..p
+    };
+    let _ = huge.delay(40, &mut rng(9));
+    let none = BackoffPolicy {
+        max_attempts_per_minute: 0,
+        ..p
+    };
+    let mut s = Reconnector::new(none);
+    s.add_peer(Identity::generate(&mut rng(10)).peer_id(), T0);
+    assert_eq!(s.poll_attempt(T0), None);
+    assert_eq!(s.poll_timeout(T0), None);
 }
 
 #[test]
