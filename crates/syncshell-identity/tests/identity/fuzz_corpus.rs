@@ -7,15 +7,11 @@
 #[path = "../../../../fuzz/src/identity.rs"]
 mod checks;
 
-use std::path::PathBuf;
+#[allow(dead_code, unreachable_pub, clippy::expect_used, clippy::panic)]
+#[path = "../../../../fuzz/src/replay.rs"]
+mod replay;
 
 use syncshell_identity::{InviteLedger, KdfParams, KeyFile};
-
-fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target)
-}
 
 fn write_seeds() {
     let s = crate::shell(90);
@@ -47,26 +43,25 @@ fn write_seeds() {
         &mut crate::rng(93),
     )
     .unwrap();
-    let seeds: Vec<(&str, Vec<u8>)> = vec![
-        ("identity_envelope", s.genesis.envelope().encode()),
-        ("identity_genesis", s.genesis.encode()),
-        ("identity_token", s.member_chain.tokens()[0].encode()),
-        ("identity_token_chain", s.member_chain.encode()),
-        ("identity_invite_code", code.encode().to_vec()),
-        ("identity_invite_text", code.to_text().as_bytes().to_vec()),
-        ("identity_join_request", request.encode()),
-        ("identity_key_file", key_file.encode()),
-        ("identity_ledger", ledger.encode()),
+    let seeds: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        ("identity_envelope", vec![s.genesis.envelope().encode()]),
+        ("identity_genesis", vec![s.genesis.encode()]),
+        ("identity_token", vec![s.member_chain.tokens()[0].encode()]),
+        ("identity_token_chain", vec![s.member_chain.encode()]),
+        ("identity_invite_code", vec![code.encode().to_vec()]),
+        (
+            "identity_invite_text",
+            vec![code.to_text().as_bytes().to_vec()],
+        ),
+        ("identity_join_request", vec![request.encode()]),
+        ("identity_key_file", vec![key_file.encode()]),
+        ("identity_ledger", vec![ledger.encode()]),
         (
             "identity_peer_id_text",
-            s.member.peer_id().to_string().into_bytes(),
+            vec![s.member.peer_id().to_string().into_bytes()],
         ),
     ];
-    for (target, bytes) in seeds {
-        let dir = corpus_dir(target);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("seed-valid"), bytes).unwrap();
-    }
+    replay::write_seeds(seeds);
 }
 
 #[test]
@@ -74,19 +69,5 @@ fn fuzz_corpora_replay() {
     if std::env::var_os("SYNCSHELL_WRITE_CORPUS").is_some() {
         write_seeds();
     }
-    let mut replayed = 0;
-    for (target, check) in checks::TARGETS {
-        let dir = corpus_dir(target);
-        let entries = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e} (every target has a corpus)", dir.display()));
-        let mut n = 0;
-        for entry in entries {
-            let path = entry.unwrap().path();
-            check(&std::fs::read(&path).unwrap());
-            n += 1;
-        }
-        assert!(n > 0, "{target} has an empty corpus");
-        replayed += n;
-    }
-    assert!(replayed >= checks::TARGETS.len());
+    replay::replay_all(checks::TARGETS);
 }

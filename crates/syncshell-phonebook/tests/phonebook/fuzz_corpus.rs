@@ -6,17 +6,13 @@
 #[path = "../../../../fuzz/src/phonebook.rs"]
 mod checks;
 
-use std::path::PathBuf;
+#[allow(dead_code, unreachable_pub, clippy::expect_used, clippy::panic)]
+#[path = "../../../../fuzz/src/replay.rs"]
+mod replay;
 
 use syncshell_identity::TokenChain;
 use syncshell_phonebook::{Entry, Profile, Stamp};
 use syncshell_revocation::{Reason, Tombstone};
-
-fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target)
-}
 
 fn write_seeds() {
     let f = checks::fixture();
@@ -60,13 +56,7 @@ fn write_seeds() {
             vec![summary, items[0].clone(), entries[0].clone()],
         ),
     ];
-    for (target, list) in seeds {
-        let dir = corpus_dir(target);
-        std::fs::create_dir_all(&dir).unwrap();
-        for (i, bytes) in list.into_iter().enumerate() {
-            std::fs::write(dir.join(format!("seed-valid-{i}")), bytes).unwrap();
-        }
-    }
+    replay::write_seeds(seeds);
 }
 
 #[test]
@@ -74,13 +64,5 @@ fn fuzz_corpora_replay() {
     if std::env::var_os("SYNCSHELL_WRITE_CORPUS").is_some() {
         write_seeds();
     }
-    for (target, check) in checks::TARGETS {
-        let dir = corpus_dir(target);
-        let mut n = 0;
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            check(&std::fs::read(entry.unwrap().path()).unwrap());
-            n += 1;
-        }
-        assert!(n > 0, "{target} has an empty corpus");
-    }
+    replay::replay_all(checks::TARGETS);
 }
