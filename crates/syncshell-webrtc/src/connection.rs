@@ -1,0 +1,380 @@
+//! [`WebRtcConnection`]: the transport's `Connection` over two data channels.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use syncshell_transport::{split, Connection, Error, Reassembler, Result, Stats};
+use tokio::sync::{mpsc, Mutex as AsyncMutex, TryAcquireError};
+use tokio::task::JoinHandle;
+use webrtc::data_channel::DataChannel;
+
+use crate::link::{lock, Inbound, Link, LinkState, Shared, CREDIT, DATA};
+
+/// What one frame costs against the flow-control window beyond its bytes, so that a flood of
+/// tiny messages is bounded too.
+pub(crate) const FRAME_OVERHEAD: usize = 64;
+/// Datagrams queued for sending before new ones are dropped, as a congested network would.
+const DATAGRAM_SEND_QUEUE: usize = 256;
+
+pub(crate) fn frame_cost(payload: usize) -> usize {
+    payload + 1 + FRAME_OVERHEAD
+}
+
+/// One end of a WebRTC connection: a reliable ordered data channel carrying fragmented
+/// messages under credit-based flow control, and an unreliable unordered one for datagrams.
+///
+/// Dropping it without [`Connection::close`] still releases its socket and tasks, but the
+/// peer then sees a lost connection rather than a clean end.
+pub struct WebRtcConnection {
+    shared: Arc<Shared>,
+    reliable: Arc<dyn DataChannel>,
+    binding: Bytes,
+    fragment_len: usize,
+    max_datagram: usize,
+    max_message: usize,
+    window: usize,
+    close_timeout: Duration,
+    send_order: AsyncMutex<()>,
+    frames: Mutex<Option<mpsc::UnboundedSender<BytesMut>>>,
+    datagrams_out: Mutex<Option<mpsc::Sender<BytesMut>>>,
+    recv: AsyncMutex<RecvSide>,
+    datagrams_in: AsyncMutex<mpsc::Receiver<Bytes>>,
+    link: AsyncMutex<Link>,
+    writer: AsyncMutex<Option<JoinHandle<()>>>,
+    counters: Counters,
+}
+
+struct RecvSide {
+    rx: mpsc::UnboundedReceiver<Inbound>,
+    reassembler: Reassembler,
+    /// Window bytes taken since the last credit frame.
+    consumed: usize,
+}
+
+#[derive(Default)]
+struct Counters {
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    messages_sent: AtomicU64,
+    messages_received: AtomicU64,
+}
+
+impl std::fmt::Debug for WebRtcConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebRtcConnection")
+            .field("state", &self.shared.current())
+            .field("fragment_len", &self.fragment_len)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Negotiated {
+    pub(crate) binding: Bytes,
+    pub(crate) sctp_max_message: usize,
+    pub(crate) window: usize,
+    pub(crate) max_message: usize,
+    pub(crate) close_timeout: Duration,
+}
+
+impl WebRtcConnection {
+    pub(crate) fn new(mut link: Link, n: Negotiated) -> Result<Self> {
+        let inbound = link
+            .inbound
+            .take()
+            .ok_or(Error::Protocol("connection built twice"))?;
+        let datagrams_in = link
+            .datagrams
+            .take()
+            .ok_or(Error::Protocol("connection built twice"))?;
+        *lock(&link.shared.window) = n.window;
+        link.shared.credits.add_permits(n.window);
+        // Fragments stay at most 64 KiB (what every WebRTC stack accepts) and leave room for
+        // the frame kind byte.
+        let fragment_len = n
+            .sctp_max_message
+            .clamp(2, 64 * 1024)
+            .saturating_sub(1)
+            .max(2);
+        let (frames_tx, frames_rx) = mpsc::unbounded_channel();
+        let (dg_tx, dg_rx) = mpsc::channel(DATAGRAM_SEND_QUEUE);
+        let writer = tokio::spawn(write_frames(
+            link.reliable.clone(),
+            link.shared.clone(),
+            frames_rx,
+        ));
+        link.tasks.push(tokio::spawn(write_datagrams(
+            link.unreliable.clone(),
+            dg_rx,
+        )));
+        Ok(WebRtcConnection {
+            shared: link.shared.clone(),
+            reliable: link.reliable.clone(),
+            binding: n.binding,
+            fragment_len,
+            max_datagram: n.sctp_max_message,
+            max_message: n.max_message,
+            window: n.window,
+            close_timeout: n.close_timeout,
+            send_order: AsyncMutex::new(()),
+            frames: Mutex::new(Some(frames_tx)),
+            datagrams_out: Mutex::new(Some(dg_tx)),
+            recv: AsyncMutex::new(RecvSide {
+                rx: inbound,
+                reassembler: Reassembler::new(n.max_message),
+                consumed: 0,
+            }),
+            datagrams_in: AsyncMutex::new(datagrams_in),
+            link: AsyncMutex::new(link),
+            writer: AsyncMutex::new(Some(writer)),
+            counters: Counters::default(),
+        })
+    }
+
+    fn state_error(&self) -> Error {
+        match self.shared.current() {
+            LinkState::Lost => Error::ConnectionLost,
+            _ => Error::Closed,
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        match self.shared.current() {
+            LinkState::Open => Ok(()),
+            _ => Err(self.state_error()),
+        }
+    }
+
+    fn push_frame(&self, kind: u8, payload: &[u8]) -> Result<()> {
+        let mut frame = BytesMut::with_capacity(payload.len() + 1);
+        frame.put_u8(kind);
+        frame.put_slice(payload);
+        let guard = lock(&self.frames);
+        let tx = guard.as_ref().ok_or(Error::Closed)?;
+        tx.send(frame).map_err(|_| self.state_error())
+    }
+
+    fn count_sent(&self, len: usize) {
+        self.counters.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes_sent
+            .fetch_add(len as u64, Ordering::Relaxed);
+    }
+
+    async fn lost(&self) {
+        let mut rx = self.shared.state.subscribe();
+        let _ = rx.wait_for(|s| *s == LinkState::Lost).await;
+    }
+}
+
+impl Connection for WebRtcConnection {
+    async fn send(&self, message: Bytes) -> Result<()> {
+        let fragments = split(&message, self.fragment_len, self.max_message)?;
+        let _order = self.send_order.lock().await;
+        self.check_open()?;
+        for f in fragments {
+            let cost = u32::try_from(frame_cost(f.len())).map_err(|_| Error::TooLarge {
+                len: f.len(),
+                max: self.fragment_len,
+            })?;
+            // Waits until the peer's reader has taken enough of what we sent before.
+            match self.shared.credits.acquire_many(cost).await {
+                Ok(permit) => permit.forget(),
+                Err(_) => return Err(self.state_error()),
+            }
+            self.push_frame(DATA, &f)?;
+        }
+        self.count_sent(message.len());
+        Ok(())
+    }
+
+    fn try_send(&self, message: Bytes) -> Result<()> {
+        let fragments = split(&message, self.fragment_len, self.max_message)?;
+        let Ok(_order) = self.send_order.try_lock() else {
+            return Err(Error::WouldBlock);
+        };
+        self.check_open()?;
+        let total: usize = fragments.iter().map(|f| frame_cost(f.len())).sum();
+        // A message bigger than the whole window never fits at once: send() streams it.
+        let total = u32::try_from(total).map_err(|_| Error::WouldBlock)?;
+        match self.shared.credits.try_acquire_many(total) {
+            Ok(permit) => permit.forget(),
+            Err(TryAcquireError::NoPermits) => return Err(Error::WouldBlock),
+            Err(TryAcquireError::Closed) => return Err(self.state_error()),
+        }
+        for f in fragments {
+            self.push_frame(DATA, &f)?;
+        }
+        self.count_sent(message.len());
+        Ok(())
+    }
+
+    async fn recv(&self) -> Result<Option<Bytes>> {
+        let mut guard = self.recv.lock().await;
+        let side = &mut *guard;
+        loop {
+            let item = tokio::select! {
+                biased;
+                item = side.rx.recv() => item,
+                () = self.lost() => return Err(Error::ConnectionLost),
+            };
+            let fragment = match item {
+                None => {
+                    return match self.shared.current() {
+                        LinkState::Lost => Err(Error::ConnectionLost),
+                        _ => Ok(None),
+                    }
+                }
+                Some(Inbound::Closed) => return Ok(None),
+                Some(Inbound::Violation(why)) => {
+                    tracing::warn!(why, "peer broke the framing rules");
+                    self.shared.end(LinkState::Lost);
+                    return Err(Error::Protocol(why));
+                }
+                Some(Inbound::Fragment(f)) => f,
+            };
+            // Hand the window back in quarters, so the sender rarely stalls.
+            side.consumed += frame_cost(fragment.len());
+            if side.consumed >= self.window / 4 {
+                let grant = u32::try_from(side.consumed).unwrap_or(u32::MAX);
+                side.consumed = 0;
+                let _ = self.push_frame(CREDIT, &grant.to_be_bytes());
+            }
+            if let Some(message) = side.reassembler.push(&fragment)? {
+                self.counters
+                    .messages_received
+                    .fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .bytes_received
+                    .fetch_add(message.len() as u64, Ordering::Relaxed);
+                return Ok(Some(message));
+            }
+        }
+    }
+
+    fn send_unreliable(&self, message: Bytes) -> Result<()> {
+        if message.len() > self.max_datagram {
+            return Err(Error::TooLarge {
+                len: message.len(),
+                max: self.max_datagram,
+            });
+        }
+        self.check_open()?;
+        let guard = lock(&self.datagrams_out);
+        let tx = guard.as_ref().ok_or(Error::Closed)?;
+        match tx.try_send(BytesMut::from(&message[..])) {
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.state_error()),
+        }
+    }
+
+    async fn recv_unreliable(&self) -> Result<Option<Bytes>> {
+        let mut rx = self.datagrams_in.lock().await;
+        tokio::select! {
+            biased;
+            d = rx.recv() => match d {
+                Some(d) => Ok(Some(d)),
+                None if self.shared.current() == LinkState::Lost => Err(Error::ConnectionLost),
+                None => Ok(None),
+            },
+            () = self.lost() => Err(Error::ConnectionLost),
+        }
+    }
+
+    fn channel_binding(&self) -> Bytes {
+        self.binding.clone()
+    }
+
+    async fn close(&self) {
+        let mut link = self.link.lock().await;
+        if link.closed {
+            return;
+        }
+        self.shared.end(LinkState::Closed);
+        lock(&self.frames).take();
+        lock(&self.datagrams_out).take();
+        let mut writer = self.writer.lock().await;
+        let grace = self.close_timeout;
+        // Let the peer receive what was sent: drain our queue into SCTP, wait until the
+        // peer acknowledged every byte (resetting the stream earlier can overtake the last
+        // messages), then close the reliable channel and wait for the close to complete,
+        // all bounded by the close timeout.
+        let graceful = tokio::time::timeout(grace, async {
+            if let Some(w) = writer.as_mut() {
+                let _ = w.await;
+            }
+            while let Ok(n) = self.reliable.outstanding_bytes().await {
+                if n == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let _ = self.reliable.close().await;
+            if let Some(reader) = link.tasks.first_mut() {
+                let _ = reader.await;
+            }
+        })
+        .await;
+        if graceful.is_err() {
+            tracing::debug!("close did not finish gracefully in time");
+        }
+        if let Some(w) = writer.take() {
+            if !w.is_finished() {
+                w.abort();
+                let _ = w.await;
+            }
+        }
+        link.shut(grace).await;
+    }
+
+    fn stats(&self) -> Stats {
+        let c = &self.counters;
+        Stats {
+            bytes_sent: c.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: c.bytes_received.load(Ordering::Relaxed),
+            messages_sent: c.messages_sent.load(Ordering::Relaxed),
+            messages_received: c.messages_received.load(Ordering::Relaxed),
+            rtt: None,
+        }
+    }
+
+    fn max_message_len(&self) -> usize {
+        self.max_message
+    }
+}
+
+impl Drop for WebRtcConnection {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.writer.try_lock() {
+            if let Some(w) = w.take() {
+                w.abort();
+            }
+        }
+    }
+}
+
+/// The only sender on the reliable channel; parks while webrtc's send buffer is full.
+async fn write_frames(
+    dc: Arc<dyn DataChannel>,
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<BytesMut>,
+) {
+    while let Some(frame) = rx.recv().await {
+        if let Err(e) = dc.send(frame).await {
+            tracing::debug!(error = %e, "reliable send failed");
+            shared.end(LinkState::Lost);
+            return;
+        }
+    }
+}
+
+/// The only sender on the unreliable channel.
+async fn write_datagrams(dc: Arc<dyn DataChannel>, mut rx: mpsc::Receiver<BytesMut>) {
+    while let Some(d) = rx.recv().await {
+        if let Err(e) = dc.send(d).await {
+            tracing::debug!(error = %e, "datagram send failed");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+mod config;
+mod connection;
+mod error;
+mod link;
+mod signal;
+mod transport;
+
+pub use config::{IceServer, WebRtcConfig, MIN_WINDOW};
+pub use connection::WebRtcConnection;
+pub use error::WebRtcError;
+pub use transport::{WebRtcTransport, CHANNEL_BINDING_LABEL};

@@ -1,0 +1,333 @@
+//! One peer connection: building it, its two data channels, the tasks that move their
+//! events, and tearing it all down.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rtc::ice::mdns::MulticastDnsMode;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState, SettingEngineBuilder,
+};
+use webrtc::runtime::TokioRuntime;
+
+use crate::config::WebRtcConfig;
+use crate::error::stack;
+
+/// Data channel ids, negotiated out of band so both ends create them before the offer.
+const RELIABLE_ID: u16 = 0;
+const UNRELIABLE_ID: u16 = 1;
+
+/// Frame kinds on the reliable channel.
+pub(crate) const DATA: u8 = 0x00;
+pub(crate) const CREDIT: u8 = 0x01;
+
+/// Received datagrams buffered before new ones are dropped.
+const DATAGRAM_QUEUE: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkState {
+    Open,
+    /// The peer closed its reliable channel cleanly.
+    PeerClosed,
+    /// We closed.
+    Closed,
+    /// The connection broke.
+    Lost,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means another thread panicked; the data is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// State shared by the connection, its tasks and the peer connection's event handler.
+pub(crate) struct Shared {
+    pub(crate) state: watch::Sender<LinkState>,
+    pub(crate) gathered: watch::Sender<bool>,
+    pub(crate) reliable_open: watch::Sender<bool>,
+    pub(crate) unreliable_open: watch::Sender<bool>,
+    /// Bytes we may still send before the peer grants more (flow control).
+    pub(crate) credits: Semaphore,
+    pub(crate) window: Mutex<usize>,
+}
+
+impl Shared {
+    /// Moves to `to` unless the connection already ended for another reason.
+    pub(crate) fn end(&self, to: LinkState) {
+        self.state.send_if_modified(|s| {
+            let change = matches!(
+                (*s, to),
+                (LinkState::Open, _) | (LinkState::PeerClosed | LinkState::Lost, LinkState::Closed)
+            );
+            if change {
+                *s = to;
+            }
+            change
+        });
+        // Wake senders waiting for credit: they now fail with the state's error.
+        self.credits.close();
+    }
+
+    pub(crate) fn current(&self) -> LinkState {
+        *self.state.borrow()
+    }
+}
+
+struct Handler(Arc<Shared>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    // Runs on the connection's driver task: only records, never waits.
+    async fn on_ice_gathering_state_change(&self, s: RTCIceGatheringState) {
+        if s == RTCIceGatheringState::Complete {
+            self.0.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
+        tracing::debug!(state = %s, "peer connection state");
+        if s == RTCPeerConnectionState::Failed {
+            self.0.end(LinkState::Lost);
+        }
+    }
+}
+
+/// What the reliable channel's reader hands to `recv`.
+pub(crate) enum Inbound {
+    /// A data frame's payload: one fragment of a message.
+    Fragment(Bytes),
+    /// The peer closed the channel cleanly.
+    Closed,
+    /// The peer broke the framing rules.
+    Violation(&'static str),
+}
+
+/// A peer connection with its channels and tasks. Dropping it tears everything down.
+pub(crate) struct Link {
+    pub(crate) pc: Arc<dyn PeerConnection>,
+    pub(crate) reliable: Arc<dyn DataChannel>,
+    pub(crate) unreliable: Arc<dyn DataChannel>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) inbound: Option<mpsc::UnboundedReceiver<Inbound>>,
+    pub(crate) datagrams: Option<mpsc::Receiver<Bytes>>,
+    pub(crate) tasks: Vec<JoinHandle<()>>,
+    pub(crate) closed: bool,
+}
+
+impl Link {
+    pub(crate) async fn new(config: &WebRtcConfig) -> syncshell_transport::Result<Link> {
+        let shared = Arc::new(Shared {
+            state: watch::channel(LinkState::Open).0,
+            gathered: watch::channel(false).0,
+            reliable_open: watch::channel(false).0,
+            unreliable_open: watch::channel(false).0,
+            credits: Semaphore::new(0),
+            window: Mutex::new(0),
+        });
+        let mut servers: Vec<RTCIceServer> = config
+            .turn_servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone(),
+                credential: s.credential.clone(),
+            })
+            .collect();
+        if !config.ice_servers.is_empty() {
+            servers.push(RTCIceServer {
+                urls: config.ice_servers.clone(),
+                ..RTCIceServer::default()
+            });
+        }
+        let live = config.liveness_timeout.max(Duration::from_millis(500));
+        let settings = SettingEngineBuilder::new()
+            // The default (QueryOnly) opens a multicast socket on :5353.
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .with_ice_timeouts(
+                Some(live / 2),
+                Some(live),
+                Some((live / 5).min(Duration::from_secs(2))),
+            )
+            .build();
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(
+                RTCConfigurationBuilder::new()
+                    .with_ice_servers(servers)
+                    .build(),
+            )
+            .with_setting_engine(settings)
+            .with_runtime(Arc::new(TokioRuntime))
+            .with_handler(Arc::new(Handler(shared.clone())))
+            .with_udp_addrs(config.bind_addresses.clone())
+            .with_data_channel_send_buffer_limit(config.window())
+            .build()
+            .await
+            .map_err(stack)?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let channels = async {
+            let reliable = pc
+                .create_data_channel(
+                    "reliable",
+                    Some(RTCDataChannelInit {
+                        negotiated: Some(RELIABLE_ID),
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+            let unreliable = pc
+                .create_data_channel(
+                    "unreliable",
+                    Some(RTCDataChannelInit {
+                        ordered: false,
+                        max_retransmits: Some(0),
+                        negotiated: Some(UNRELIABLE_ID),
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+            Ok::<_, webrtc::error::Error>((reliable, unreliable))
+        };
+        let (reliable, unreliable) = match channels.await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = pc.close().await;
+                return Err(stack(e));
+            }
+        };
+        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        let (dg_tx, dg_rx) = mpsc::channel(DATAGRAM_QUEUE);
+        let tasks = vec![
+            tokio::spawn(read_reliable(reliable.clone(), shared.clone(), in_tx)),
+            tokio::spawn(read_unreliable(unreliable.clone(), shared.clone(), dg_tx)),
+        ];
+        Ok(Link {
+            pc,
+            reliable,
+            unreliable,
+            shared,
+            inbound: Some(in_rx),
+            datagrams: Some(dg_rx),
+            tasks,
+            closed: false,
+        })
+    }
+
+    /// Closes the channels and the peer connection and ends every task.
+    pub(crate) async fn shut(&mut self, grace: Duration) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let _ = tokio::time::timeout(grace, async {
+            let _ = self.reliable.close().await;
+            let _ = self.unreliable.close().await;
+        })
+        .await;
+        if tokio::time::timeout(grace, self.pc.close()).await.is_err() {
+            tracing::warn!("peer connection close timed out");
+        }
+        for t in self.tasks.drain(..) {
+            // A finished task may already have been awaited; awaiting it again would panic.
+            if !t.is_finished() {
+                t.abort();
+                let _ = t.await;
+            }
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if !self.closed {
+            // Without close() the driver task and its socket would live on.
+            let pc = self.pc.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = pc.close().await;
+                });
+            }
+        }
+    }
+}
+
+/// The only poller of the reliable channel: frames to `recv`, credits to the sender.
+async fn read_reliable(
+    dc: Arc<dyn DataChannel>,
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Inbound>,
+) {
+    while let Some(ev) = dc.poll().await {
+        match ev {
+            DataChannelEvent::OnOpen => {
+                shared.reliable_open.send_replace(true);
+            }
+            DataChannelEvent::OnMessage(m) => {
+                let frame = m.data.freeze();
+                match frame.first() {
+                    Some(&DATA) => {
+                        // The receiver's memory is bounded by the window it granted.
+                        let _ = tx.send(Inbound::Fragment(frame.slice(1..)));
+                    }
+                    Some(&CREDIT) => {
+                        if let Err(why) = grant(&shared, &frame) {
+                            let _ = tx.send(Inbound::Violation(why));
+                            break;
+                        }
+                    }
+                    _ => {
+                        let _ = tx.send(Inbound::Violation("unknown frame kind"));
+                        break;
+                    }
+                }
+            }
+            DataChannelEvent::OnClose => {
+                tracing::debug!("reliable channel closed by the peer");
+                shared.end(LinkState::PeerClosed);
+                let _ = tx.send(Inbound::Closed);
+                return;
+            }
+            _ => {}
+        }
+    }
+    // The channel ended without a close: the connection is gone.
+    shared.end(LinkState::Lost);
+}
+
+fn grant(shared: &Shared, frame: &[u8]) -> Result<(), &'static str> {
+    let [_, a, b, c, d] = frame else {
+        return Err("bad credit frame");
+    };
+    let amount = u32::from_be_bytes([*a, *b, *c, *d]) as usize;
+    let window = *lock(&shared.window);
+    if shared.credits.available_permits().saturating_add(amount) > window {
+        return Err("credit over the window");
+    }
+    shared.credits.add_permits(amount);
+    Ok(())
+}
+
+/// The only poller of the unreliable channel; drops datagrams nobody reads.
+async fn read_unreliable(dc: Arc<dyn DataChannel>, shared: Arc<Shared>, tx: mpsc::Sender<Bytes>) {
+    while let Some(ev) = dc.poll().await {
+        match ev {
+            DataChannelEvent::OnOpen => {
+                shared.unreliable_open.send_replace(true);
+            }
+            DataChannelEvent::OnMessage(m) => {
+                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(m.data.freeze()) {
+                    return;
+                }
+            }
+            DataChannelEvent::OnClose => return,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! [`WebRtcTransport`]: offers and answers through any [`Signaling`].
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use syncshell_transport::{Error, Result, Signaling, Transport};
+use tokio::sync::{Mutex as AsyncMutex, MutexGuard as AsyncMutexGuard, Notify};
+use webrtc::peer_connection::{RTCSessionDescription, RTCStatsReportEntry, StatsSelector};
+
+use crate::config::WebRtcConfig;
+use crate::connection::{Negotiated, WebRtcConnection};
+use crate::error::{stack, WebRtcError};
+use crate::link::{lock, Link, LinkState};
+use crate::signal::{Kind, Signal};
+
+/// Domain separation of [`syncshell_transport::Connection::channel_binding`].
+pub const CHANNEL_BINDING_LABEL: &[u8] = b"syncshell/v1/webrtc-channel-binding";
+/// Offers from peers that nobody has accepted yet, kept before new ones are dropped.
+const PENDING_OFFERS: usize = 32;
+
+/// The WebRTC backend: connects to and accepts peers by their signaling address.
+///
+/// [`Transport::connect`] makes a peer connection as the offerer with two data channels
+/// (reliable ordered "reliable", unreliable unordered "unreliable", negotiated out of band),
+/// waits until ICE gathering is complete and sends the whole offer as one signaling blob;
+/// [`Transport::accept`] answers the next incoming offer the same way. No STUN/TURN server is
+/// contacted unless [`WebRtcConfig`] names one.
+pub struct WebRtcTransport<S> {
+    signaling: S,
+    address: String,
+    config: WebRtcConfig,
+    inbox: Inbox,
+}
+
+impl<S> std::fmt::Debug for WebRtcTransport<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebRtcTransport")
+            .field("address", &self.address)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Blobs read from signaling but meant for another waiter.
+#[derive(Default)]
+struct Filed {
+    offers: VecDeque<(String, Signal)>,
+    awaiting: HashSet<(String, u64)>,
+    answers: HashMap<(String, u64), Signal>,
+}
+
+struct Inbox {
+    filed: Mutex<Filed>,
+    /// Held by the one waiter that currently reads signaling.
+    reader: AsyncMutex<()>,
+    news: Notify,
+}
+
+/// The reading turn; giving it up wakes the other waiters so one of them reads next.
+struct ReaderTurn<'a> {
+    guard: Option<AsyncMutexGuard<'a, ()>>,
+    news: &'a Notify,
+}
+
+impl Drop for ReaderTurn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        self.news.notify_waiters();
+    }
+}
+
+enum Role {
+    Offerer,
+    Answerer,
+}
+
+impl<S: Signaling> WebRtcTransport<S> {
+    /// A transport reachable at `address` on `signaling`.
+    pub fn new(signaling: S, address: impl Into<String>, config: WebRtcConfig) -> Self {
+        WebRtcTransport {
+            signaling,
+            address: address.into(),
+            config,
+            inbox: Inbox {
+                filed: Mutex::new(Filed::default()),
+                reader: AsyncMutex::new(()),
+                news: Notify::new(),
+            },
+        }
+    }
+
+    /// The transport's settings.
+    pub fn config(&self) -> &WebRtcConfig {
+        &self.config
+    }
+
+    /// Waits until `take` finds what it wants among the filed blobs, reading signaling in
+    /// turn with other waiters.
+    async fn next<T>(&self, mut take: impl FnMut(&mut Filed) -> Option<T>) -> Result<T> {
+        loop {
+            let news = self.inbox.news.notified();
+            tokio::pin!(news);
+            news.as_mut().enable();
+            if let Some(t) = take(&mut lock(&self.inbox.filed)) {
+                return Ok(t);
+            }
+            let Ok(guard) = self.inbox.reader.try_lock() else {
+                news.await;
+                continue;
+            };
+            let _turn = ReaderTurn {
+                guard: Some(guard),
+                news: &self.inbox.news,
+            };
+            let (from, blob) = self.signaling.recv().await?;
+            self.file(from, &blob);
+        }
+    }
+
+    fn file(&self, from: String, blob: &[u8]) {
+        let signal = match Signal::decode(blob) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(%from, error = %e, "dropping signaling blob");
+                return;
+            }
+        };
+        let mut filed = lock(&self.inbox.filed);
+        match signal.kind {
+            Kind::Offer if filed.offers.len() < PENDING_OFFERS => {
+                filed.offers.push_back((from, signal))
+            }
+            Kind::Offer => tracing::warn!(%from, "too many pending offers; dropping one"),
+            Kind::Answer => {
+                let key = (from, signal.session);
+                if filed.awaiting.contains(&key) {
+                    filed.answers.insert(key, signal);
+                } else {
+                    tracing::debug!(from = %key.0, "dropping an answer nobody waits for");
+                }
+            }
+        }
+    }
+
+    async fn offer(&self, address: &str, session: u64) -> Result<WebRtcConnection> {
+        let link = Link::new(&self.config).await?;
+        let offer = link.pc.create_offer(None).await.map_err(stack)?;
+        link.pc.set_local_description(offer).await.map_err(stack)?;
+        let sdp = local_sdp(&link).await?;
+        let blob = Signal {
+            kind: Kind::Offer,
+            session,
+            window: self.window(),
+            sdp,
+        }
+        .encode()?;
+        self.signaling.send(address, blob).await?;
+        let key = (address.to_owned(), session);
+        let answer = self.next(|f| f.answers.remove(&key)).await?;
+        let desc = RTCSessionDescription::answer(answer.sdp).map_err(stack)?;
+        link.pc.set_remote_description(desc).await.map_err(stack)?;
+        self.finish(link, Role::Offerer, answer.window).await
+    }
+
+    async fn answer(&self, from: &str, offer: Signal) -> Result<WebRtcConnection> {
+        let link = Link::new(&self.config).await?;
+        let desc = RTCSessionDescription::offer(offer.sdp).map_err(stack)?;
+        link.pc.set_remote_description(desc).await.map_err(stack)?;
+        let answer = link.pc.create_answer(None).await.map_err(stack)?;
+        link.pc.set_local_description(answer).await.map_err(stack)?;
+        let sdp = local_sdp(&link).await?;
+        let blob = Signal {
+            kind: Kind::Answer,
+            session: offer.session,
+            window: self.window(),
+            sdp,
+        }
+        .encode()?;
+        self.signaling.send(from, blob).await?;
+        self.finish(link, Role::Answerer, offer.window).await
+    }
+
+    fn window(&self) -> u32 {
+        u32::try_from(self.config.window()).unwrap_or(u32::MAX)
+    }
+
+    async fn finish(&self, link: Link, role: Role, peer_window: u32) -> Result<WebRtcConnection> {
+        let shared = link.shared.clone();
+        let mut state = shared.state.subscribe();
+        let opened = async {
+            let mut r = shared.reliable_open.subscribe();
+            let mut u = shared.unreliable_open.subscribe();
+            let _ = r.wait_for(|o| *o).await;
+            let _ = u.wait_for(|o| *o).await;
+        };
+        tokio::select! {
+            () = opened => {}
+            _ = state.wait_for(|s| *s != LinkState::Open) => {
+                return Err(WebRtcError::Failed("opening the data channels").into());
+            }
+        }
+        let sctp = link
+            .pc
+            .sctp()
+            .await
+            .ok_or(WebRtcError::Failed("finding the SCTP transport"))?;
+        let sctp_max_message = sctp.max_message_size().await.map_err(stack)? as usize;
+        let (local, remote) = fingerprints(&link).await?;
+        let (offerer, answerer) = match role {
+            Role::Offerer => (local, remote),
+            Role::Answerer => (remote, local),
+        };
+        let window = (peer_window as usize)
+            .min(self.config.window())
+            .max(crate::config::MIN_WINDOW);
+        WebRtcConnection::new(
+            link,
+            Negotiated {
+                binding: channel_binding(&offerer, &answerer),
+                sctp_max_message,
+                window,
+                max_message: self.config.max_message_len,
+                close_timeout: self.config.close_timeout,
+            },
+        )
+    }
+}
+
+impl<S: Signaling> Transport for WebRtcTransport<S> {
+    type Connection = WebRtcConnection;
+
+    async fn connect(&self, address: &str) -> Result<WebRtcConnection> {
+        let session = OsRng.next_u64();
+        let key = (address.to_owned(), session);
+        lock(&self.inbox.filed).awaiting.insert(key.clone());
+        let result =
+            tokio::time::timeout(self.config.connect_timeout, self.offer(address, session)).await;
+        {
+            let mut filed = lock(&self.inbox.filed);
+            filed.awaiting.remove(&key);
+            filed.answers.remove(&key);
+        }
+        match result {
+            Ok(r) => r,
+            Err(_) => Err(WebRtcError::Timeout("connecting").into()),
+        }
+    }
+
+    async fn accept(&self) -> Result<WebRtcConnection> {
+        let (from, offer) = self.next(|f| f.offers.pop_front()).await?;
+        tracing::debug!(%from, "answering an offer");
+        tokio::time::timeout(self.config.connect_timeout, self.answer(&from, offer))
+            .await
+            .map_err(|_| Error::from(WebRtcError::Timeout("answering")))?
+    }
+
+    fn local_address(&self) -> &str {
+        &self.address
+    }
+}
+
+/// The local description once ICE gathering is complete, so it carries every candidate.
+async fn local_sdp(link: &Link) -> Result<String> {
+    let mut gathered = link.shared.gathered.subscribe();
+    let _ = gathered.wait_for(|g| *g).await;
+    Ok(link
+        .pc
+        .local_description()
+        .await
+        .ok_or(WebRtcError::Failed("reading the local description"))?
+        .sdp)
+}
+
+/// The DTLS certificate fingerprints (local, remote) the connection actually uses.
+async fn fingerprints(link: &Link) -> Result<(String, String), WebRtcError> {
+    let report = link.pc.get_stats(Instant::now(), StatsSelector::None).await;
+    let (local_id, remote_id) = report
+        .iter()
+        .find_map(|e| match e {
+            RTCStatsReportEntry::Transport(t)
+                if !t.local_certificate_id.is_empty() && !t.remote_certificate_id.is_empty() =>
+            {
+                Some((
+                    t.local_certificate_id.clone(),
+                    t.remote_certificate_id.clone(),
+                ))
+            }
+            _ => None,
+        })
+        .ok_or(WebRtcError::NoFingerprint)?;
+    let find = |id: &str| {
+        report.iter().find_map(|e| match e {
+            RTCStatsReportEntry::Certificate(c) if c.stats.id == id => {
+                Some(c.fingerprint.to_ascii_uppercase())
+            }
+            _ => None,
+        })
+    };
+    Ok((
+        find(&local_id).ok_or(WebRtcError::NoFingerprint)?,
+        find(&remote_id).ok_or(WebRtcError::NoFingerprint)?,
+    ))
+}
+
+/// SHA-256 over the label and both fingerprints, the offerer's first, each length-prefixed.
+fn channel_binding(offerer: &str, answerer: &str) -> Bytes {
+    let mut h = Sha256::new();
+    h.update(CHANNEL_BINDING_LABEL);
+    for fp in [offerer, answerer] {
+        h.update((fp.len() as u32).to_be_bytes());
+        h.update(fp.as_bytes());
+    }
+    Bytes::copy_from_slice(&h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binding_depends_on_order_and_both_fingerprints() {
+        let ab = channel_binding("AA:BB", "CC:DD");
+        assert_eq!(ab.len(), 32);
+        assert_ne!(ab, channel_binding("CC:DD", "AA:BB"));
+        assert_ne!(ab, channel_binding("AA:BB", "CC:DE"));
+        assert_ne!(channel_binding("A", "BC"), channel_binding("AB", "C"));
+    }
+}
