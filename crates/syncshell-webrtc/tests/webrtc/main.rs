@@ -1,0 +1,67 @@
+//! Integration tests of syncshell-webrtc over real WebRTC on 127.0.0.1 only (no STUN, no
+//! mDNS): the shared transport suite, lifecycle and leaks, killed peers, and the dependency
+//! rule.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+#[path = "../../../syncshell-transport/tests/transport/suite.rs"]
+mod suite;
+
+mod lifecycle;
+
+use std::time::Duration;
+
+use syncshell_transport::{Faults, MemNetwork, MemSignaling, Transport};
+use syncshell_webrtc::{WebRtcConfig, WebRtcConnection, WebRtcTransport};
+
+/// Settings for tests: loopback only, and short liveness so a killed peer is noticed soon.
+pub(crate) fn test_config() -> WebRtcConfig {
+    let mut c = WebRtcConfig::default();
+    c.bind_addresses = vec!["127.0.0.1:0".to_owned()];
+    c.liveness_timeout = Duration::from_secs(3);
+    c
+}
+
+/// Two transports on a fresh in-memory signaling hub.
+pub(crate) fn endpoints() -> (WebRtcTransport<MemSignaling>, WebRtcTransport<MemSignaling>) {
+    let hub = MemNetwork::new(1, Faults::default());
+    (
+        WebRtcTransport::new(hub.signaling("a"), "a", test_config()),
+        WebRtcTransport::new(hub.signaling("b"), "b", test_config()),
+    )
+}
+
+/// A connected pair.
+pub(crate) async fn pair(
+    a: &WebRtcTransport<MemSignaling>,
+    b: &WebRtcTransport<MemSignaling>,
+) -> (WebRtcConnection, WebRtcConnection) {
+    let (x, y) = tokio::join!(a.connect("b"), b.accept());
+    (x.unwrap(), y.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suite_over_webrtc() {
+    let start = std::time::Instant::now();
+    suite::run_all(|| async {
+        let (a, b) = endpoints();
+        pair(&a, &b).await
+    })
+    .await;
+    eprintln!("suite over WebRTC took {:?}", start.elapsed());
+}
+
+#[test]
+fn depends_on_no_syncshell_crate_but_transport() {
+    let manifest = include_str!("../../Cargo.toml");
+    let deps: Vec<&str> = manifest
+        .lines()
+        .filter_map(|l| l.split(['.', ' ', '=']).next())
+        .filter(|name| name.starts_with("syncshell-"))
+        .collect();
+    assert_eq!(deps, ["syncshell-transport"], "{manifest}");
+}
