@@ -7,8 +7,8 @@
 //! panicking and without releasing data.
 
 use syncshell_stream::{
-    Event, FileHash, Frame, Manifest, ManifestBuilder, Receiver, ReceiverConfig,
-    ReceiverOutput, RelativePath, Sender, SenderOutput, SessionKey,
+    Event, FileHash, Frame, Manifest, ManifestBuilder, Receiver, ReceiverConfig, ReceiverOutput,
+    RelativePath, Sender, SenderOutput, SessionKey,
 };
 
 /// A fuzz target's check.
@@ -136,7 +136,7 @@ pub fn receiver(data: &[u8]) {
 pub fn sender(data: &[u8]) {
     let m = fixture_manifest();
     let mut s = Sender::new(m.clone(), &SessionKey::from_bytes(KEY));
-    let mut drain = |s: &mut Sender| loop {
+    let drain = |s: &mut Sender| loop {
         match s.poll() {
             SenderOutput::Read(mut slot) => {
                 let f = &m.files()[slot.file()];

@@ -118,7 +118,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> MessageConnection for LengthPrefi
 
 /// How [`send_folder`] sends.
 #[derive(Debug, Default)]
-#[non_exhaustive]
 pub struct SendOptions {
     /// The cipher (ChaCha20-Poly1305 unless set).
     pub cipher: Cipher,
@@ -145,7 +144,6 @@ pub struct SendReport {
 
 /// How [`receive_folder`] receives.
 #[derive(Debug, Default)]
-#[non_exhaustive]
 pub struct ReceiveOptions {
     /// Limits on what is accepted.
     pub config: ReceiverConfig,
@@ -302,9 +300,15 @@ pub async fn send_folder<C: MessageConnection>(
                 _ => AbortReason::Protocol,
             };
             sender.abort(reason, &e.to_string());
-            while let SenderOutput::Transmit(f) = sender.poll() {
-                // Best effort: the connection may be what failed.
-                let _ = conn.send(f).await;
+            loop {
+                match sender.poll() {
+                    // Best effort: the connection may be what failed.
+                    SenderOutput::Transmit(f) => {
+                        let _ = conn.send(f).await;
+                    }
+                    SenderOutput::Event(_) | SenderOutput::Read(_) => {}
+                    SenderOutput::Idle | SenderOutput::Done => break,
+                }
             }
             return Err(e);
         }
@@ -464,7 +468,9 @@ pub async fn receive_folder<C: MessageConnection>(
                 report(options.progress.as_ref(), p);
                 Ok(())
             }
-            ReceiverOutput::Event(_) => Ok(()),
+            // Before the completion frame leaves: files with the same content as an earlier
+            // entry are copied from it.
+            ReceiverOutput::Event(Event::Finished) => copy_duplicates(&rx, dest, &copies).await,
             ReceiverOutput::Idle => match recv_frame(conn).await {
                 Ok(f) => rx.handle_frame(f),
                 Err(e) => Err(e),
@@ -486,8 +492,15 @@ pub async fn receive_folder<C: MessageConnection>(
                 _ => AbortReason::Protocol,
             };
             rx.abort(reason, &e.to_string());
-            while let ReceiverOutput::Transmit(f) = rx.poll() {
-                let _ = conn.send(f).await;
+            loop {
+                match rx.poll() {
+                    // Best effort: the connection may be what failed.
+                    ReceiverOutput::Transmit(f) => {
+                        let _ = conn.send(f).await;
+                    }
+                    ReceiverOutput::Event(_) => {}
+                    ReceiverOutput::Idle | ReceiverOutput::Done => break,
+                }
             }
             return Err(e);
         }
@@ -495,13 +508,15 @@ pub async fn receive_folder<C: MessageConnection>(
     let Some(manifest) = rx.manifest().cloned().filter(|_| rx.is_finished()) else {
         return Err(Error::Finished);
     };
-    for (from, to) in copies {
-        let (Some(a), Some(b)) = (manifest.files().get(from), manifest.files().get(to)) else {
-            continue;
-        };
-        let target = prepare_parent(dest, b.path()).await?;
-        fs::copy(a.path().under(dest), &target).await?;
+    // Whatever is left belongs to content no longer offered (a file that changed since an
+    // earlier attempt): the transfer is complete, so it goes.
+    let mut left = fs::read_dir(&partials).await?;
+    while let Some(entry) = left.next_entry().await? {
+        if entry.file_name().to_string_lossy().ends_with(".part") {
+            fs::remove_file(entry.path()).await?;
+        }
     }
+    let _ = fs::remove_dir(&partials).await;
     debug!(files_received, bytes_received, "stream: folder received");
     Ok(ReceiveReport {
         manifest,
@@ -509,6 +524,20 @@ pub async fn receive_folder<C: MessageConnection>(
         files_received,
         bytes_received,
     })
+}
+
+async fn copy_duplicates(rx: &Receiver, dest: &Path, copies: &[(usize, usize)]) -> Result<()> {
+    let Some(m) = rx.manifest() else {
+        return Ok(());
+    };
+    for &(from, to) in copies {
+        let (Some(a), Some(b)) = (m.files().get(from), m.files().get(to)) else {
+            continue;
+        };
+        let target = prepare_parent(dest, b.path()).await?;
+        fs::copy(a.path().under(dest), &target).await?;
+    }
+    Ok(())
 }
 
 /// After an offer: tells the receiver what is already here. Returns the files present.

@@ -226,12 +226,16 @@ impl Receiver {
     }
 
     /// The next thing to do. See the type's documentation for the loop.
+    ///
+    /// Events come before frames: a driver moves a file into place on [`Event::FileDone`]
+    /// before the completion frame leaves, and if that fails, [`Receiver::abort`] replaces
+    /// the completion with an abort.
     pub fn poll(&mut self) -> ReceiverOutput {
-        if let Some(f) = self.queue.pop_front() {
-            return ReceiverOutput::Transmit(f);
-        }
         if let Some(e) = self.events.pop_front() {
             return ReceiverOutput::Event(e);
+        }
+        if let Some(f) = self.queue.pop_front() {
+            return ReceiverOutput::Transmit(f);
         }
         match self.state {
             State::Finished | State::Failed => ReceiverOutput::Done,
@@ -554,13 +558,17 @@ impl Receiver {
         Ok(())
     }
 
-    /// Ends the transfer and queues an abort frame for the sender.
+    /// Ends the transfer and queues an abort frame for the sender (dropping any frame not yet
+    /// polled). Also after [`Event::Finished`], as long as the completion frame has not been polled:
+    /// the abort replaces it.
     pub fn abort(&mut self, reason: AbortReason, message: &str) {
-        if matches!(self.state, State::Finished | State::Failed) {
+        let completion_pending = self.state == State::Finished && !self.queue.is_empty();
+        if self.state == State::Failed || (self.state == State::Finished && !completion_pending) {
             return;
         }
         self.state = State::Failed;
         self.current = None;
+        self.queue.clear();
         self.queue.push_back(
             Frame::Abort {
                 reason,

@@ -1,0 +1,204 @@
+//! The tokio adapter on real folders: round trips, files already present, the content store,
+//! symbolic links in the destination, the rate limit and progress.
+
+use syncshell_stream::{
+    receive_folder, send_folder, ChannelConnection, Cipher, Error, FileHash, Frame, LengthPrefixed,
+    ManifestBuilder, MessageConnection, Progress, ReceiveOptions, SendOptions, Sender,
+    SenderOutput, PARTIAL_DIR,
+};
+
+use crate::resume::read_tree;
+use crate::{random_bytes, rng, session};
+
+fn fill(root: &std::path::Path) {
+    let mut r = rng(77);
+    for (p, n) in [
+        ("pack/a.tex", 150_000usize),
+        ("pack/sub/b.json", 10),
+        ("pack/sub/empty", 0),
+        ("c.bin", 65_536),
+        ("copy-of-c.bin", 0),
+    ] {
+        let path = root.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, random_bytes(&mut r, n)).unwrap();
+    }
+    // Same content as c.bin: received once, copied once.
+    std::fs::copy(root.join("c.bin"), root.join("copy-of-c.bin")).unwrap();
+}
+
+#[tokio::test]
+async fn folder_round_trip_over_a_pipe_then_nothing_to_resend() {
+    let src = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    fill(src.path());
+    for cipher in [Cipher::Aes256Gcm, Cipher::ChaCha20Poly1305] {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let (mut a, mut b) = (LengthPrefixed::new(a), LengthPrefixed::new(b));
+        let opts = SendOptions {
+            cipher,
+            ..SendOptions::default()
+        };
+        let (tx, rx) = tokio::sync::watch::channel(Progress::default());
+        let ropts = ReceiveOptions {
+            progress: Some(tx),
+            ..ReceiveOptions::default()
+        };
+        let k = session(3);
+        let (sent, got) = tokio::join!(
+            send_folder(&mut a, &k, src.path(), &opts),
+            receive_folder(&mut b, &k, dest.path(), &ropts),
+        );
+        let (sent, got) = (sent.unwrap(), got.unwrap());
+        assert_eq!(read_tree(dest.path()), read_tree(src.path()));
+        if cipher == Cipher::Aes256Gcm {
+            // First run: everything but the duplicate travels.
+            assert_eq!(got.files_present, 0);
+            assert_eq!(got.bytes_received, 150_000 + 10 + 65_536);
+            assert_eq!(sent.bytes_sent, got.bytes_received);
+            let p = *rx.borrow();
+            assert_eq!(p.bytes_done, p.bytes_total);
+        } else {
+            // Second run (new manifest: another cipher): every file is already in place.
+            assert_eq!(got.bytes_received, 0);
+            assert_eq!(got.files_present, 4);
+            assert_eq!(sent.files_sent, 0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn files_in_the_content_store_are_not_sent() {
+    let src = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    fill(src.path());
+    let tex = std::fs::read(src.path().join("pack/a.tex")).unwrap();
+    std::fs::write(store.path().join(FileHash::of(&tex).to_hex()), &tex).unwrap();
+    // A store entry whose content does not match its name is ignored.
+    let c = std::fs::read(src.path().join("c.bin")).unwrap();
+    std::fs::write(store.path().join(FileHash::of(&c).to_hex()), b"not c").unwrap();
+    let (mut a, mut b) = ChannelConnection::pair(2);
+    let ropts = ReceiveOptions {
+        store: Some(store.path().to_path_buf()),
+        ..ReceiveOptions::default()
+    };
+    let (k, so) = (session(4), SendOptions::default());
+    let (sent, got) = tokio::join!(
+        send_folder(&mut a, &k, src.path(), &so),
+        receive_folder(&mut b, &k, dest.path(), &ropts),
+    );
+    sent.unwrap();
+    assert_eq!(got.unwrap().bytes_received, 10 + 65_536);
+    assert_eq!(read_tree(dest.path()), read_tree(src.path()));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symbolic_link_in_the_destination_does_not_redirect_writes() {
+    let src = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("pack")).unwrap();
+    std::fs::write(src.path().join("pack/x.txt"), b"hello").unwrap();
+    std::os::unix::fs::symlink(outside.path(), dest.path().join("pack")).unwrap();
+    let (mut a, mut b) = ChannelConnection::pair(2);
+    let (ka, kb) = (session(5), session(5));
+    let (so, ro) = (SendOptions::default(), ReceiveOptions::default());
+    // Each side closes its end when it returns, so a failure cannot leave the other waiting.
+    let (sent, got) = tokio::join!(
+        async {
+            let r = send_folder(&mut a, &ka, src.path(), &so).await;
+            drop(a);
+            r
+        },
+        async {
+            let r = receive_folder(&mut b, &kb, dest.path(), &ro).await;
+            drop(b);
+            r
+        },
+    );
+    assert!(matches!(got, Err(Error::UnsafePath { .. })), "{got:?}");
+    assert!(sent.is_err());
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn a_manifest_naming_the_partial_folder_is_refused() {
+    let dest = tempfile::tempdir().unwrap();
+    let mut b = ManifestBuilder::new();
+    b.add_file(&format!("{PARTIAL_DIR}/x.part"), 1, FileHash::of(b"x"))
+        .unwrap();
+    let m = b.build().unwrap();
+    let (mut a, mut conn) = ChannelConnection::pair(2);
+    let mut s = Sender::new(m, &session(6));
+    let SenderOutput::Transmit(offer) = s.poll() else {
+        panic!()
+    };
+    a.send(offer).await.unwrap();
+    let got = receive_folder(
+        &mut conn,
+        &session(6),
+        dest.path(),
+        &ReceiveOptions::default(),
+    )
+    .await;
+    assert!(matches!(got, Err(Error::UnsafePath { .. })), "{got:?}");
+    // The sender is told.
+    let abort = a.recv().await.unwrap().unwrap();
+    assert!(matches!(Frame::decode(abort), Ok(Frame::Abort { .. })));
+}
+
+#[tokio::test]
+async fn a_wrong_session_key_receives_nothing() {
+    let src = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    fill(src.path());
+    let (mut a, mut b) = ChannelConnection::pair(2);
+    let (ka, kb) = (session(7), session(8));
+    let (so, ro) = (SendOptions::default(), ReceiveOptions::default());
+    // Each side closes its end when it returns, so a failure cannot leave the other waiting.
+    let (sent, got) = tokio::join!(
+        async {
+            let r = send_folder(&mut a, &ka, src.path(), &so).await;
+            drop(a);
+            r
+        },
+        async {
+            let r = receive_folder(&mut b, &kb, dest.path(), &ro).await;
+            drop(b);
+            r
+        },
+    );
+    assert!(matches!(got, Err(Error::KeyMismatch)));
+    assert!(matches!(sent, Err(Error::PeerAborted { .. })));
+    assert!(read_tree(dest.path()).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_limit_paces_the_sender() {
+    let src = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.bin"), random_bytes(&mut rng(1), 200_000)).unwrap();
+    let rate = 50_000u64;
+    let opts = SendOptions {
+        rate_limit: Some(rate),
+        chunk_size: Some(4096),
+        ..SendOptions::default()
+    };
+    let (mut a, mut b) = ChannelConnection::pair(2);
+    let (k, ro) = (session(9), ReceiveOptions::default());
+    let start = tokio::time::Instant::now();
+    let (sent, got) = tokio::join!(
+        send_folder(&mut a, &k, src.path(), &opts),
+        receive_folder(&mut b, &k, dest.path(), &ro),
+    );
+    sent.unwrap();
+    got.unwrap();
+    // Virtual time: at least (bytes beyond the one-second burst) / rate.
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_secs(3),
+        "200 kB at 50 kB/s took only {elapsed:?}"
+    );
+}
