@@ -21,7 +21,7 @@ const WHAT: &str = "frame";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AbortReason {
-    /// No reason given, or one this version does not know.
+    /// No reason given.
     Unspecified,
     /// The user stopped the transfer.
     Cancelled,
@@ -48,16 +48,16 @@ impl AbortReason {
         }) as i32
     }
 
-    fn from_wire(v: i32) -> Self {
+    fn from_wire(v: i32) -> Option<Self> {
         use proto::AbortReason as P;
-        match P::try_from(v) {
-            Ok(P::Cancelled) => AbortReason::Cancelled,
-            Ok(P::Refused) => AbortReason::Refused,
-            Ok(P::Protocol) => AbortReason::Protocol,
-            Ok(P::HashMismatch) => AbortReason::HashMismatch,
-            Ok(P::Io) => AbortReason::Io,
-            _ => AbortReason::Unspecified,
-        }
+        Some(match P::try_from(v).ok()? {
+            P::Unspecified => AbortReason::Unspecified,
+            P::Cancelled => AbortReason::Cancelled,
+            P::Refused => AbortReason::Refused,
+            P::Protocol => AbortReason::Protocol,
+            P::HashMismatch => AbortReason::HashMismatch,
+            P::Io => AbortReason::Io,
+        })
     }
 }
 
@@ -199,7 +199,8 @@ impl Frame {
                     return Err(malformed("abort message longer than 256 bytes"));
                 }
                 Frame::Abort {
-                    reason: AbortReason::from_wire(a.reason),
+                    reason: AbortReason::from_wire(a.reason)
+                        .ok_or(malformed("unknown abort reason"))?,
                     message: a.message,
                 }
             }
