@@ -38,12 +38,13 @@ fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
-/// Polls (bounded) until the fd and task counts are back at `start`; returns what it saw.
+/// Polls (bounded) until the fd and task counts are back at or below `start`; returns what it
+/// saw.
 async fn settle(start: (usize, usize)) -> (usize, usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let now = (open_fds(), alive_tasks());
-        if now == start || Instant::now() > deadline {
+        if (now.0 <= start.0 && now.1 <= start.1) || Instant::now() > deadline {
             return now;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -80,5 +81,9 @@ async fn fifty_connect_close_cycles_leak_nothing() {
         "50 cycles in {:?}; (fds, tasks) before {start:?}, after {end:?}",
         t.elapsed()
     );
-    assert_eq!(end, start, "(open fds, alive tasks) after 50 cycles");
+    // Back to the starting counts; fewer is fine (something of the warm-up finished late).
+    assert!(
+        end.0 <= start.0 && end.1 <= start.1,
+        "(open fds, alive tasks) after 50 cycles: {end:?}, before: {start:?}"
+    );
 }

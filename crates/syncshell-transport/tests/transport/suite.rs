@@ -120,10 +120,14 @@ async fn slow_reader_gets_back_pressure<C: Connection>(a: &C, b: &C) {
         buffered <= 4 << 20,
         "{buffered} bytes buffered for a reader that never reads"
     );
-    // Once the reader catches up, sending works again and nothing was lost.
+    // Once the reader catches up, sending works again and nothing was lost. Over a network
+    // the reader's credit needs a round trip to reach the sender, so wait for it (bounded).
     for _ in 0..accepted {
         assert_eq!(b.recv().await.unwrap().unwrap().len(), chunk.len());
     }
-    a.try_send(chunk).unwrap();
+    let resumed = tokio::time::timeout(std::time::Duration::from_secs(5), a.send(chunk)).await;
+    resumed
+        .expect("sending resumes once the reader caught up")
+        .unwrap();
     assert!(b.recv().await.unwrap().is_some());
 }
