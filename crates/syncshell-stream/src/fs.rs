@@ -236,7 +236,8 @@ async fn recv_frame<C: MessageConnection>(conn: &mut C) -> Result<Vec<u8>> {
 ///
 /// The manifest is made from the folder as it is now, so files changed since an earlier
 /// attempt get a new key. Returns when the receiver confirmed every file. On a local error
-/// an abort frame is sent before the error is returned.
+/// an abort frame is sent before the error is returned; after any error, close the
+/// connection (the peer may be waiting on it) and retry on a new one.
 pub async fn send_folder<C: MessageConnection>(
     conn: &mut C,
     session: &SessionKey,
@@ -421,7 +422,9 @@ async fn matches(path: &Path, size: u64, hash: &FileHash) -> bool {
 /// Chunks go to partial files under `dest/.syncshell-partial/`, which survive a crash or a
 /// lost connection: calling this again resumes each file after its last whole verified
 /// chunk. A file is moved to its place only after its BLAKE3 hash matched. Parent folders
-/// are created without following symbolic links.
+/// are created without following symbolic links. After a complete transfer, partial files
+/// of content no longer offered are deleted. One transfer at a time may use a destination.
+/// After an error, close the connection and retry on a new one: the partial files stay.
 pub async fn receive_folder<C: MessageConnection>(
     conn: &mut C,
     session: &SessionKey,
