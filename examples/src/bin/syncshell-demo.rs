@@ -3,20 +3,27 @@
 //! An owner creates a shell and makes an admin; the admin invites a friend; the invite text
 //! goes through a (simulated) chat that wraps and shouts it; the friend joins; everybody
 //! checks everybody's membership; phonebooks sync; the owner revokes the friend and the
-//! tombstone spreads; the friend's key is saved in a key file and loaded back.
+//! tombstone spreads; the owner and the admin meet over real WebRTC on 127.0.0.1 and run the
+//! mutual handshake, while the revoked friend is refused at its handshake; the friend's key is
+//! saved in a key file and loaded back.
 //! Exits non-zero if any check fails.
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use rand_core::OsRng;
 use syncshell_identity::{
     admit, Identity, InviteCode, InviteLedger, InviteOptions, KdfParams, KeyFile, Role,
     ShellGenesis, Timestamp, TokenChain,
 };
 use syncshell_phonebook::{sync_in_memory, Clock, Entry, Phonebook, Profile};
+use syncshell_reconnect::{Handshake, Local, MessageConnection, ReplayGuard};
+use syncshell_revocation::RevocationSet;
 use syncshell_revocation::{Reason, Tombstone};
+use syncshell_transport::{Connection, Faults, MemNetwork, Transport};
+use syncshell_webrtc::{WebRtcConfig, WebRtcConnection, WebRtcTransport};
 
 struct Report {
     steps: Vec<(String, Duration, bool)>,
@@ -202,6 +209,77 @@ fn run(report: &mut Report) -> Option<()> {
         }
     })?;
 
+    report.step(
+        "owner and admin meet over WebRTC on 127.0.0.1 and handshake",
+        || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let hub = MemNetwork::new(1, Faults::default());
+                let owner_net =
+                    WebRtcTransport::new(hub.signaling("owner"), "owner", WebRtcConfig::default());
+                let admin_net =
+                    WebRtcTransport::new(hub.signaling("admin"), "admin", WebRtcConfig::default());
+                let (x, y) = tokio::join!(owner_net.connect("admin"), admin_net.accept());
+                let (x, y) = (x.map_err(|e| e.to_string())?, y.map_err(|e| e.to_string())?);
+                let owner_chain = TokenChain::owner();
+                let owner_local = Local {
+                    identity: &owner,
+                    chain: &owner_chain,
+                    revocations: owner_book.revocations(),
+                };
+                let admin_local = Local {
+                    identity: &admin,
+                    chain: &admin_chain,
+                    revocations: admin_book.revocations(),
+                };
+                let (a, b) = handshake_over(&x, &owner_local, &y, &admin_local, now).await;
+                let (a, b) = (a.map_err(|e| e.to_string())?, b.map_err(|e| e.to_string())?);
+                if a.key() != b.key()
+                    || a.peer() != &admin.peer_id()
+                    || b.peer() != &owner.peer_id()
+                {
+                    return Err("the two sides disagree about the session".to_owned());
+                }
+                println!(
+                    "  session {} over channel binding {}",
+                    hex(a.id()),
+                    hex(x.channel_binding().get(..8).unwrap_or_default())
+                );
+                x.close().await;
+                y.close().await;
+
+                // The revoked friend tries the admin: refused before any key exists.
+                let friend_net = WebRtcTransport::new(
+                    hub.signaling("friend"),
+                    "friend",
+                    WebRtcConfig::default(),
+                );
+                let (f, y) = tokio::join!(friend_net.connect("admin"), admin_net.accept());
+                let (f, y) = (f.map_err(|e| e.to_string())?, y.map_err(|e| e.to_string())?);
+                let friend_view = RevocationSet::new(genesis.clone());
+                let friend_local = Local {
+                    identity: &friend,
+                    chain: &friend_chain,
+                    revocations: &friend_view,
+                };
+                let (_, refused) = handshake_over(&f, &friend_local, &y, &admin_local, now).await;
+                f.close().await;
+                y.close().await;
+                match refused {
+                    Err(e) => {
+                        println!("  revoked friend refused by the admin: {e}");
+                        Ok(())
+                    }
+                    Ok(_) => Err("the admin admitted a revoked member".to_owned()),
+                }
+            })
+        },
+    )?;
+
     report.step("friend saves and reloads its key file", || {
         let dir = std::env::temp_dir().join(format!("syncshell-demo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -231,14 +309,80 @@ fn run(report: &mut Report) -> Option<()> {
     Some(())
 }
 
+/// One handshake connection for the reconnect adapter: messages over a transport connection.
+struct Wire<'a>(&'a WebRtcConnection);
+
+impl MessageConnection for Wire<'_> {
+    async fn send(&mut self, message: Vec<u8>) -> std::io::Result<()> {
+        self.0
+            .send(Bytes::from(message))
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let message = self.0.recv().await.map_err(std::io::Error::other)?;
+        Ok(message.map(|m| m.to_vec()))
+    }
+}
+
+/// Runs the handshake between the two ends of a connection, `x` initiating; returns both
+/// outcomes. The channel binding comes from the transport (the DTLS fingerprints).
+async fn handshake_over(
+    x: &WebRtcConnection,
+    x_local: &Local<'_>,
+    y: &WebRtcConnection,
+    y_local: &Local<'_>,
+    now: Timestamp,
+) -> (
+    Result<syncshell_reconnect::Session, syncshell_reconnect::Error>,
+    Result<syncshell_reconnect::Session, syncshell_reconnect::Error>,
+) {
+    let binding = x.channel_binding();
+    let (mut rx, mut ry) = (OsRng, OsRng);
+    let initiator = match Handshake::initiate(x_local, &binding, now, &mut rx) {
+        Ok(h) => h,
+        Err(e) => return (Err(e.clone()), Err(e)),
+    };
+    let responder = match Handshake::respond(&y.channel_binding(), now) {
+        Ok(h) => h,
+        Err(e) => return (Err(e.clone()), Err(e)),
+    };
+    let (mut gx, mut gy) = (ReplayGuard::new(), ReplayGuard::new());
+    let (mut wx, mut wy) = (Wire(x), Wire(y));
+    // A side that fails closes its end, so the other side learns at once instead of waiting
+    // for its deadline.
+    let initiator_side = async {
+        let r =
+            syncshell_reconnect::run(initiator, &mut wx, x_local, &mut gx, || now, &mut rx).await;
+        if r.is_err() {
+            x.close().await;
+        }
+        r
+    };
+    let responder_side = async {
+        let r =
+            syncshell_reconnect::run(responder, &mut wy, y_local, &mut gy, || now, &mut ry).await;
+        if r.is_err() {
+            y.close().await;
+        }
+        r
+    };
+    tokio::join!(initiator_side, responder_side)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn main() -> ExitCode {
     let mut report = Report { steps: Vec::new() };
     let finished = run(&mut report).is_some();
-    println!("\n{:<54} {:>10}  result", "step", "time");
+    println!("\n{:<60} {:>10}  result", "step", "time");
     for (name, took, ok) in &report.steps {
         let ms = took.as_secs_f64() * 1000.0;
         println!(
-            "{name:<54} {ms:>8.2}ms  {}",
+            "{name:<60} {ms:>8.2}ms  {}",
             if *ok { "ok" } else { "FAILED" }
         );
     }
