@@ -10,6 +10,7 @@ use rand_chacha::ChaCha20Rng;
 pub mod identity;
 pub mod phonebook;
 pub mod reconnect;
+pub mod stream;
 
 /// A deterministic RNG for fixtures.
 pub fn rng(seed: u64) -> ChaCha20Rng {

@@ -4,3 +4,4 @@
 pub mod identity;
 pub mod phonebook;
 pub mod reconnect;
+pub mod stream;

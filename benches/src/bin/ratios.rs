@@ -13,4 +13,7 @@ fn main() {
     for ratio in syncshell_benches::reconnect::ratios() {
         ratio.emit();
     }
+    for ratio in syncshell_benches::stream::ratios() {
+        ratio.emit();
+    }
 }
