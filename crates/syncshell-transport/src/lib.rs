@@ -41,4 +41,4 @@ pub use mem::{
     Faults, MemConnection, MemNetwork, MemSignaling, MemTransport, MEM_FRAGMENT_LEN,
     MEM_SEND_BUFFER,
 };
-pub use traits::{Connection, Signaling, Stats, Transport};
+pub use traits::{Connection, Counters, Signaling, Stats, Transport};

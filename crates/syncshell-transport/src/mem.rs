@@ -7,7 +7,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::fragment::{split, Reassembler, DEFAULT_MAX_MESSAGE_LEN};
-use crate::traits::{Connection, Signaling, Stats, Transport};
+use crate::traits::{Connection, Counters, Signaling, Stats, Transport};
 
 /// Faults applied to every connection of a [`MemNetwork`]. `Default` is a perfect network.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -267,14 +266,6 @@ impl Transport for MemTransport {
     }
 }
 
-#[derive(Default)]
-struct Counters {
-    bytes_sent: AtomicU64,
-    bytes_received: AtomicU64,
-    messages_sent: AtomicU64,
-    messages_received: AtomicU64,
-}
-
 struct SendSide {
     tx: Option<mpsc::Sender<Timed>>,
     dir: Direction,
@@ -377,10 +368,7 @@ impl Connection for MemConnection {
                 () = self.wait_lost() => return Err(Error::ConnectionLost),
             }
         }
-        self.counters.messages_sent.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .bytes_sent
-            .fetch_add(message.len() as u64, Ordering::Relaxed);
+        self.counters.sent(message.len());
         Ok(())
     }
 
@@ -401,10 +389,7 @@ impl Connection for MemConnection {
             let at = Self::delivery_time(&self.faults, &mut side.dir, f.len());
             tx.try_send((at, f)).map_err(|_| Error::WouldBlock)?;
         }
-        self.counters.messages_sent.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .bytes_sent
-            .fetch_add(message.len() as u64, Ordering::Relaxed);
+        self.counters.sent(message.len());
         Ok(())
     }
 
@@ -426,12 +411,7 @@ impl Connection for MemConnection {
                 () = self.wait_lost() => return Err(Error::ConnectionLost),
             }
             if let Some(message) = side.reassembler.push(&fragment)? {
-                self.counters
-                    .messages_received
-                    .fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .bytes_received
-                    .fetch_add(message.len() as u64, Ordering::Relaxed);
+                self.counters.received(message.len());
                 return Ok(Some(message));
             }
         }
@@ -521,14 +501,7 @@ impl Connection for MemConnection {
     }
 
     fn stats(&self) -> Stats {
-        let c = &self.counters;
-        Stats {
-            bytes_sent: c.bytes_sent.load(Ordering::Relaxed),
-            bytes_received: c.bytes_received.load(Ordering::Relaxed),
-            messages_sent: c.messages_sent.load(Ordering::Relaxed),
-            messages_received: c.messages_received.load(Ordering::Relaxed),
-            rtt: Some(self.faults.latency * 2),
-        }
+        self.counters.snapshot(Some(self.faults.latency * 2))
     }
 
     fn max_message_len(&self) -> usize {

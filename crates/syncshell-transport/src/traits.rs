@@ -1,6 +1,7 @@
 //! The traits every backend implements.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +21,40 @@ pub struct Stats {
     pub messages_received: u64,
     /// Round-trip time, where the backend knows it.
     pub rtt: Option<Duration>,
+}
+
+/// The live counters behind [`Stats`], shared by the backends.
+#[derive(Debug, Default)]
+pub struct Counters {
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    messages_sent: AtomicU64,
+    messages_received: AtomicU64,
+}
+
+impl Counters {
+    /// Counts one message of `len` bytes sent.
+    pub fn sent(&self, len: usize) {
+        self.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
+    }
+
+    /// Counts one message of `len` bytes received.
+    pub fn received(&self, len: usize) {
+        self.messages_received.fetch_add(1, Ordering::Relaxed);
+        self.bytes_received.fetch_add(len as u64, Ordering::Relaxed);
+    }
+
+    /// The counters now, with the round-trip time the backend knows.
+    pub fn snapshot(&self, rtt: Option<Duration>) -> Stats {
+        Stats {
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            messages_sent: self.messages_sent.load(Ordering::Relaxed),
+            messages_received: self.messages_received.load(Ordering::Relaxed),
+            rtt,
+        }
+    }
 }
 
 /// A connection to one peer: reliable ordered messages, an unreliable channel where the

@@ -1,11 +1,10 @@
 //! [`WebRtcConnection`]: the transport's `Connection` over two data channels.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use syncshell_transport::{split, Connection, Error, Reassembler, Result, Stats};
+use syncshell_transport::{split, Connection, Counters, Error, Reassembler, Result, Stats};
 use tokio::sync::{mpsc, Mutex as AsyncMutex, TryAcquireError};
 use tokio::task::JoinHandle;
 use webrtc::data_channel::DataChannel;
@@ -51,14 +50,6 @@ struct RecvSide {
     reassembler: Reassembler,
     /// Window bytes taken since the last credit frame.
     consumed: usize,
-}
-
-#[derive(Default)]
-struct Counters {
-    bytes_sent: AtomicU64,
-    bytes_received: AtomicU64,
-    messages_sent: AtomicU64,
-    messages_received: AtomicU64,
 }
 
 impl std::fmt::Debug for WebRtcConnection {
@@ -157,10 +148,7 @@ impl WebRtcConnection {
     }
 
     fn count_sent(&self, len: usize) {
-        self.counters.messages_sent.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .bytes_sent
-            .fetch_add(len as u64, Ordering::Relaxed);
+        self.counters.sent(len);
     }
 
     async fn lost(&self) {
@@ -243,12 +231,7 @@ impl Connection for WebRtcConnection {
                 let _ = self.push_frame(CREDIT, &grant.to_be_bytes());
             }
             if let Some(message) = side.reassembler.push(&fragment)? {
-                self.counters
-                    .messages_received
-                    .fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .bytes_received
-                    .fetch_add(message.len() as u64, Ordering::Relaxed);
+                self.counters.received(message.len());
                 return Ok(Some(message));
             }
         }
@@ -330,14 +313,7 @@ impl Connection for WebRtcConnection {
     }
 
     fn stats(&self) -> Stats {
-        let c = &self.counters;
-        Stats {
-            bytes_sent: c.bytes_sent.load(Ordering::Relaxed),
-            bytes_received: c.bytes_received.load(Ordering::Relaxed),
-            messages_sent: c.messages_sent.load(Ordering::Relaxed),
-            messages_received: c.messages_received.load(Ordering::Relaxed),
-            rtt: None,
-        }
+        self.counters.snapshot(None)
     }
 
     fn max_message_len(&self) -> usize {
