@@ -11,6 +11,7 @@ pub mod identity;
 pub mod phonebook;
 pub mod reconnect;
 pub mod stream;
+pub mod transport;
 
 /// A deterministic RNG for fixtures.
 pub fn rng(seed: u64) -> ChaCha20Rng {

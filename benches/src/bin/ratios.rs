@@ -16,4 +16,7 @@ fn main() {
     for ratio in syncshell_benches::stream::ratios() {
         ratio.emit();
     }
+    for ratio in syncshell_benches::transport::ratios() {
+        ratio.emit();
+    }
 }
