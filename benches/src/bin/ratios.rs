@@ -4,6 +4,11 @@
 //! `cargo run --release -p syncshell-benches --bin ratios`
 
 fn main() {
+    // The child process of the peak-memory line: measure only that, in a fresh process.
+    if std::env::args().any(|a| a == syncshell_benches::stream::PEAK_RSS_CHILD_ARG) {
+        syncshell_benches::stream::peak_rss_1gib().emit();
+        return;
+    }
     for ratio in syncshell_benches::identity::ratios() {
         ratio.emit();
     }
