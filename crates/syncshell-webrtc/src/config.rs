@@ -51,6 +51,11 @@ pub struct WebRtcConfig {
     pub liveness_timeout: Duration,
     /// How long `close` may wait for the peer to receive what was sent. Default 2 s.
     pub close_timeout: Duration,
+    /// Trickle ICE: send the offer or answer at once, without waiting for ICE gathering, and
+    /// each local candidate after it as its own signaling blob, then an end-of-candidates
+    /// blob. Both ends should set it. Default `false`: one blob carrying every candidate,
+    /// compact enough for an invite.
+    pub trickle: bool,
 }
 
 /// The smallest flow-control window: two full-size fragments.
@@ -67,6 +72,7 @@ impl Default for WebRtcConfig {
             connect_timeout: Duration::from_secs(15),
             liveness_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(2),
+            trickle: false,
         }
     }
 }

@@ -11,7 +11,8 @@ use tokio::task::JoinHandle;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState, SettingEngineBuilder,
+    RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, SettingEngineBuilder,
 };
 use webrtc::runtime::TokioRuntime;
 
@@ -78,7 +79,10 @@ impl Shared {
     }
 }
 
-struct Handler(Arc<Shared>);
+/// A local candidate to trickle to the peer, or `None` once gathering is complete.
+pub(crate) type LocalCandidate = Option<RTCIceCandidateInit>;
+
+struct Handler(Arc<Shared>, Option<mpsc::UnboundedSender<LocalCandidate>>);
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
@@ -86,6 +90,20 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_ice_gathering_state_change(&self, s: RTCIceGatheringState) {
         if s == RTCIceGatheringState::Complete {
             self.0.gathered.send_replace(true);
+            if let Some(tx) = &self.1 {
+                let _ = tx.send(None);
+            }
+        }
+    }
+
+    async fn on_ice_candidate(&self, e: RTCPeerConnectionIceEvent) {
+        if let Some(tx) = &self.1 {
+            match e.candidate.to_json() {
+                Ok(c) => {
+                    let _ = tx.send(Some(c));
+                }
+                Err(err) => tracing::debug!(error = %err, "skipping a local candidate"),
+            }
         }
     }
 
@@ -115,6 +133,8 @@ pub(crate) struct Link {
     pub(crate) shared: Arc<Shared>,
     pub(crate) inbound: Option<mpsc::UnboundedReceiver<Inbound>>,
     pub(crate) datagrams: Option<mpsc::Receiver<Bytes>>,
+    /// Local candidates to trickle, when [`WebRtcConfig::trickle`] is set.
+    pub(crate) candidates: Option<mpsc::UnboundedReceiver<LocalCandidate>>,
     pub(crate) tasks: Vec<JoinHandle<()>>,
     pub(crate) closed: bool,
 }
@@ -129,6 +149,12 @@ impl Link {
             credits: Semaphore::new(0),
             window: Mutex::new(0),
         });
+        let (cand_tx, cand_rx) = if config.trickle {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let mut servers: Vec<RTCIceServer> = config
             .turn_servers
             .iter()
@@ -162,7 +188,7 @@ impl Link {
             )
             .with_setting_engine(settings)
             .with_runtime(Arc::new(TokioRuntime))
-            .with_handler(Arc::new(Handler(shared.clone())))
+            .with_handler(Arc::new(Handler(shared.clone(), cand_tx)))
             .with_udp_addrs(config.bind_addresses.clone())
             .with_data_channel_send_buffer_limit(config.window())
             .build()
@@ -212,6 +238,7 @@ impl Link {
             shared,
             inbound: Some(in_rx),
             datagrams: Some(dg_rx),
+            candidates: cand_rx,
             tasks,
             closed: false,
         })

@@ -8,19 +8,24 @@ use bytes::Bytes;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use syncshell_transport::{Error, Result, Signaling, Transport};
+use tokio::sync::{mpsc, watch};
 use tokio::sync::{Mutex as AsyncMutex, MutexGuard as AsyncMutexGuard, Notify};
-use webrtc::peer_connection::{RTCSessionDescription, RTCStatsReportEntry, StatsSelector};
+use webrtc::peer_connection::{
+    PeerConnection, RTCIceCandidateInit, RTCSessionDescription, RTCStatsReportEntry, StatsSelector,
+};
 
 use crate::config::WebRtcConfig;
 use crate::connection::{Negotiated, WebRtcConnection};
 use crate::error::{stack, WebRtcError};
-use crate::link::{lock, Link, LinkState};
-use crate::signal::{Kind, Signal};
+use crate::link::{lock, Link, LinkState, LocalCandidate};
+use crate::signal::{Blob, Kind, Signal};
 
 /// Domain separation of [`syncshell_transport::Connection::channel_binding`].
 pub const CHANNEL_BINDING_LABEL: &[u8] = b"syncshell/v1/webrtc-channel-binding";
 /// Offers from peers that nobody has accepted yet, kept before new ones are dropped.
 const PENDING_OFFERS: usize = 32;
+/// Trickled candidates kept per session until its remote description is set.
+const PENDING_CANDIDATES: usize = 64;
 
 /// The WebRTC backend: connects to and accepts peers by their signaling address.
 ///
@@ -28,7 +33,8 @@ const PENDING_OFFERS: usize = 32;
 /// (reliable ordered "reliable", unreliable unordered "unreliable", negotiated out of band),
 /// waits until ICE gathering is complete and sends the whole offer as one signaling blob;
 /// [`Transport::accept`] answers the next incoming offer the same way. No STUN/TURN server is
-/// contacted unless [`WebRtcConfig`] names one.
+/// contacted unless [`WebRtcConfig`] names one. With [`WebRtcConfig::trickle`] the offer and
+/// answer go out at once and each candidate follows in its own blob.
 pub struct WebRtcTransport<S> {
     signaling: S,
     address: String,
@@ -51,6 +57,23 @@ struct Filed {
     offers: VecDeque<(String, Signal)>,
     awaiting: HashSet<(String, u64)>,
     answers: HashMap<(String, u64), Signal>,
+    /// Sessions whose trickled candidates are kept (trickle only).
+    routes: HashSet<(String, u64)>,
+    candidates: HashMap<(String, u64), Remote>,
+}
+
+/// Candidates trickled by a peer, not yet added to its peer connection.
+#[derive(Default)]
+struct Remote {
+    queue: Vec<RTCIceCandidateInit>,
+    ended: bool,
+}
+
+impl Filed {
+    fn forget(&mut self, key: &(String, u64)) {
+        self.routes.remove(key);
+        self.candidates.remove(key);
+    }
 }
 
 struct Inbox {
@@ -122,16 +145,40 @@ impl<S: Signaling> WebRtcTransport<S> {
     }
 
     fn file(&self, from: String, blob: &[u8]) {
-        let signal = match Signal::decode(blob) {
-            Ok(s) => s,
+        let blob = match Blob::decode(blob) {
+            Ok(b) => b,
             Err(e) => {
                 tracing::debug!(%from, error = %e, "dropping signaling blob");
                 return;
             }
         };
         let mut filed = lock(&self.inbox.filed);
+        let signal = match blob {
+            Blob::Sdp(signal) => signal,
+            Blob::Candidate(..) | Blob::EndOfCandidates(_) => {
+                let key = (from, blob.session());
+                if !filed.routes.contains(&key) {
+                    tracing::debug!(from = %key.0, "dropping a candidate nobody waits for");
+                    return;
+                }
+                let remote = filed.candidates.entry(key).or_default();
+                match blob {
+                    Blob::Candidate(_, c) if remote.queue.len() < PENDING_CANDIDATES => {
+                        remote.queue.push(c)
+                    }
+                    Blob::Candidate(..) => {
+                        tracing::warn!("too many pending candidates; dropping one")
+                    }
+                    _ => remote.ended = true,
+                }
+                return;
+            }
+        };
         match signal.kind {
             Kind::Offer if filed.offers.len() < PENDING_OFFERS => {
+                if self.config.trickle {
+                    filed.routes.insert((from.clone(), signal.session));
+                }
                 filed.offers.push_back((from, signal))
             }
             Kind::Offer => tracing::warn!(%from, "too many pending offers; dropping one"),
@@ -147,10 +194,15 @@ impl<S: Signaling> WebRtcTransport<S> {
     }
 
     async fn offer(&self, address: &str, session: u64) -> Result<WebRtcConnection> {
-        let link = Link::new(&self.config).await?;
+        let mut link = Link::new(&self.config).await?;
         let offer = link.pc.create_offer(None).await.map_err(stack)?;
+        // Trickle: the offer as created carries no candidate; they follow one by one.
+        let early = offer.sdp.clone();
         link.pc.set_local_description(offer).await.map_err(stack)?;
-        let sdp = local_sdp(&link).await?;
+        let sdp = match link.candidates {
+            Some(_) => early,
+            None => local_sdp(&link).await?,
+        };
         let blob = Signal {
             kind: Kind::Offer,
             session,
@@ -159,20 +211,90 @@ impl<S: Signaling> WebRtcTransport<S> {
         }
         .encode()?;
         self.signaling.send(address, blob).await?;
-        let key = (address.to_owned(), session);
-        let answer = self.next(|f| f.answers.remove(&key)).await?;
-        let desc = RTCSessionDescription::answer(answer.sdp).map_err(stack)?;
-        link.pc.set_remote_description(desc).await.map_err(stack)?;
-        self.finish(link, Role::Offerer, answer.window).await
+        let pc = link.pc.clone();
+        let local = link.candidates.take();
+        let (remote_set, _) = watch::channel(false);
+        let handshake = async {
+            let key = (address.to_owned(), session);
+            let answer = self.next(|f| f.answers.remove(&key)).await?;
+            let desc = RTCSessionDescription::answer(answer.sdp).map_err(stack)?;
+            link.pc.set_remote_description(desc).await.map_err(stack)?;
+            remote_set.send_replace(true);
+            self.finish(link, Role::Offerer, answer.window).await
+        };
+        self.trickling(address, session, local, &pc, &remote_set, handshake)
+            .await
+    }
+
+    /// Runs `handshake` while (trickle) sending the local candidates to `peer` and adding the
+    /// peer's to `pc` once `remote_set` says its description is set.
+    async fn trickling(
+        &self,
+        peer: &str,
+        session: u64,
+        local: Option<mpsc::UnboundedReceiver<LocalCandidate>>,
+        pc: &std::sync::Arc<dyn PeerConnection>,
+        remote_set: &watch::Sender<bool>,
+        handshake: impl std::future::Future<Output = Result<WebRtcConnection>>,
+    ) -> Result<WebRtcConnection> {
+        let Some(mut local) = local else {
+            return handshake.await;
+        };
+        let send_local = async {
+            while let Some(c) = local.recv().await {
+                let (blob, end) = match c {
+                    Some(c) => (Blob::Candidate(session, c), false),
+                    None => (Blob::EndOfCandidates(session), true),
+                };
+                self.signaling.send(peer, blob.encode()?).await?;
+                if end {
+                    break;
+                }
+            }
+            Ok::<_, Error>(())
+        };
+        let add_remote = async {
+            let _ = remote_set.subscribe().wait_for(|s| *s).await;
+            let key = (peer.to_owned(), session);
+            loop {
+                let (batch, ended) = self
+                    .next(|f| {
+                        let r = f.candidates.get_mut(&key)?;
+                        (!r.queue.is_empty() || r.ended)
+                            .then(|| (std::mem::take(&mut r.queue), r.ended))
+                    })
+                    .await?;
+                for c in batch {
+                    if let Err(e) = pc.add_ice_candidate(c).await {
+                        tracing::debug!(error = %e, "skipping a remote candidate");
+                    }
+                }
+                if ended {
+                    return Ok::<_, Error>(());
+                }
+            }
+        };
+        let background = async {
+            tokio::try_join!(send_local, add_remote)?;
+            std::future::pending::<Result<WebRtcConnection>>().await
+        };
+        tokio::select! {
+            r = handshake => r,
+            r = background => r,
+        }
     }
 
     async fn answer(&self, from: &str, offer: Signal) -> Result<WebRtcConnection> {
-        let link = Link::new(&self.config).await?;
+        let mut link = Link::new(&self.config).await?;
         let desc = RTCSessionDescription::offer(offer.sdp).map_err(stack)?;
         link.pc.set_remote_description(desc).await.map_err(stack)?;
         let answer = link.pc.create_answer(None).await.map_err(stack)?;
+        let early = answer.sdp.clone();
         link.pc.set_local_description(answer).await.map_err(stack)?;
-        let sdp = local_sdp(&link).await?;
+        let sdp = match link.candidates {
+            Some(_) => early,
+            None => local_sdp(&link).await?,
+        };
         let blob = Signal {
             kind: Kind::Answer,
             session: offer.session,
@@ -181,7 +303,12 @@ impl<S: Signaling> WebRtcTransport<S> {
         }
         .encode()?;
         self.signaling.send(from, blob).await?;
-        self.finish(link, Role::Answerer, offer.window).await
+        let pc = link.pc.clone();
+        let local = link.candidates.take();
+        let (remote_set, _) = watch::channel(true);
+        let handshake = self.finish(link, Role::Answerer, offer.window);
+        self.trickling(from, offer.session, local, &pc, &remote_set, handshake)
+            .await
     }
 
     fn window(&self) -> u32 {
@@ -236,13 +363,20 @@ impl<S: Signaling> Transport for WebRtcTransport<S> {
     async fn connect(&self, address: &str) -> Result<WebRtcConnection> {
         let session = OsRng.next_u64();
         let key = (address.to_owned(), session);
-        lock(&self.inbox.filed).awaiting.insert(key.clone());
+        {
+            let mut filed = lock(&self.inbox.filed);
+            filed.awaiting.insert(key.clone());
+            if self.config.trickle {
+                filed.routes.insert(key.clone());
+            }
+        }
         let result =
             tokio::time::timeout(self.config.connect_timeout, self.offer(address, session)).await;
         {
             let mut filed = lock(&self.inbox.filed);
             filed.awaiting.remove(&key);
             filed.answers.remove(&key);
+            filed.forget(&key);
         }
         match result {
             Ok(r) => r,
@@ -253,9 +387,11 @@ impl<S: Signaling> Transport for WebRtcTransport<S> {
     async fn accept(&self) -> Result<WebRtcConnection> {
         let (from, offer) = self.next(|f| f.offers.pop_front()).await?;
         tracing::debug!(%from, "answering an offer");
-        tokio::time::timeout(self.config.connect_timeout, self.answer(&from, offer))
-            .await
-            .map_err(|_| Error::from(WebRtcError::Timeout("answering")))?
+        let key = (from.clone(), offer.session);
+        let result =
+            tokio::time::timeout(self.config.connect_timeout, self.answer(&from, offer)).await;
+        lock(&self.inbox.filed).forget(&key);
+        result.map_err(|_| Error::from(WebRtcError::Timeout("answering")))?
     }
 
     fn local_address(&self) -> &str {

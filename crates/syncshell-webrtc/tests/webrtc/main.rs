@@ -12,6 +12,7 @@
 mod suite;
 
 mod lifecycle;
+mod trickle;
 
 use std::time::Duration;
 
