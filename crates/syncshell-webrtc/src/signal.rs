@@ -239,6 +239,24 @@ impl Signal {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Signaling blobs come from the network: arbitrary bytes never panic a decoder, and
+        /// whatever decodes encodes back to the same bytes.
+        #[test]
+        fn decoders_never_panic_and_round_trip(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(blob) = Blob::decode(&bytes) {
+                prop_assert_eq!(blob.encode().unwrap().to_vec(), bytes.clone());
+            }
+            if let Ok(signal) = Signal::decode(&bytes) {
+                let again = Signal::decode(&signal.encode().unwrap()).unwrap();
+                prop_assert_eq!(again.encode().unwrap(), signal.encode().unwrap());
+            }
+        }
+    }
 
     #[test]
     fn round_trip_and_refusals() {
