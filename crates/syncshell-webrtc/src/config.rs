@@ -7,7 +7,7 @@ use syncshell_transport::DEFAULT_MAX_MESSAGE_LEN;
 /// A STUN or TURN server. None is used unless configured.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct IceServer {
-    /// `stun:host:port`, `turn:host:port?transport=udp` and the like.
+    /// `stun:<host>:<port>`, `turn:<host>:<port>?transport=udp` and the like.
     pub urls: Vec<String>,
     /// TURN user name (empty for STUN).
     pub username: String,

@@ -267,6 +267,34 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// Applies our offer or answer, waits until every ICE candidate is gathered (non-trickle),
+/// and writes the resulting SDP to `path` as `{"type": kind, "sdp": ...}`.
+async fn publish(
+    pc: &Arc<dyn PeerConnection>,
+    description: RTCSessionDescription,
+    kind: &'static str,
+    path: &Path,
+    gathered: &watch::Sender<bool>,
+    deadline: tokio::time::Instant,
+    opts: &Opts,
+) -> Result<(), String> {
+    pc.set_local_description(description)
+        .await
+        .map_err(|e| format!("cannot apply the {kind}: {e}"))?;
+    wait_gathered(gathered, deadline).await.ok_or_else(|| {
+        format!(
+            "timed out after {} s gathering ICE candidates",
+            opts.timeout
+        )
+    })?;
+    let sdp = pc
+        .local_description()
+        .await
+        .ok_or_else(|| format!("the {kind} vanished"))?
+        .sdp;
+    write_sdp(path, kind, &sdp).await
+}
+
 /// Everything between building the peer connection and closing it.
 async fn session(
     pc: &Arc<dyn PeerConnection>,
@@ -302,18 +330,7 @@ async fn session(
                 .create_offer(None)
                 .await
                 .map_err(ctx("cannot create the offer"))?;
-            pc.set_local_description(offer)
-                .await
-                .map_err(ctx("cannot apply the offer"))?;
-            wait_gathered(gathered, deadline)
-                .await
-                .ok_or_else(|| timeout_msg("gathering ICE candidates"))?;
-            let sdp = pc
-                .local_description()
-                .await
-                .ok_or("the offer vanished")?
-                .sdp;
-            write_sdp(offer_out, "offer", &sdp).await?;
+            publish(pc, offer, "offer", offer_out, gathered, deadline, opts).await?;
             let answer = read_sdp(answer_in, "answer", deadline, opts.timeout).await?;
             let answer = RTCSessionDescription::answer(answer).map_err(ctx("bad answer"))?;
             pc.set_remote_description(answer)
@@ -334,18 +351,7 @@ async fn session(
                 .create_answer(None)
                 .await
                 .map_err(ctx("cannot create the answer"))?;
-            pc.set_local_description(answer)
-                .await
-                .map_err(ctx("cannot apply the answer"))?;
-            wait_gathered(gathered, deadline)
-                .await
-                .ok_or_else(|| timeout_msg("gathering ICE candidates"))?;
-            let sdp = pc
-                .local_description()
-                .await
-                .ok_or("the answer vanished")?
-                .sdp;
-            write_sdp(answer_out, "answer", &sdp).await?;
+            publish(pc, answer, "answer", answer_out, gathered, deadline, opts).await?;
             if opts.send.is_some() {
                 // Opened in band once the association is up.
                 let dc = pc.create_data_channel(FILE_LABEL, None).await.map_err(ctx(
