@@ -10,8 +10,6 @@
 //! and decodes every committed object with the public API to check its fields.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::path::PathBuf;
-
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
@@ -20,11 +18,11 @@ use syncshell_identity::{
     PeerId, Role, ShellGenesis, ShellId, Timestamp, TokenChain,
 };
 
-const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000); // 2026-01-01T00:00:00Z
+#[allow(dead_code, unreachable_pub, clippy::expect_used, clippy::panic)]
+#[path = "../../../docs/vectors/known_answers.rs"]
+mod known_answers;
 
-fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors/identity.json")
-}
+const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000); // 2026-01-01T00:00:00Z
 
 fn identity(seed: u8) -> Identity {
     Identity::from_secret_bytes(&[seed; 32])
@@ -232,16 +230,5 @@ fn check(v: &Value) {
 
 #[test]
 fn vectors_match_the_committed_file() {
-    let generated = generate();
-    let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
-    if std::env::var_os("SYNCSHELL_WRITE_VECTORS").is_some() {
-        std::fs::write(path(), &text).unwrap();
-    }
-    let committed = std::fs::read_to_string(path()).expect("docs/vectors/identity.json exists");
-    let committed: Value = serde_json::from_str(&committed).unwrap();
-    check(&committed);
-    assert_eq!(
-        committed, generated,
-        "vectors changed: regenerate with SYNCSHELL_WRITE_VECTORS=1 and review the diff"
-    );
+    known_answers::compare("identity", &generate(), check);
 }

@@ -9,7 +9,6 @@
 //! and decodes every committed object with the public API to check its fields.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rand_chacha::rand_core::SeedableRng;
@@ -19,11 +18,11 @@ use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain};
 use syncshell_phonebook::{friendly_name, Entry, Phonebook, Presence, Profile, Stamp};
 use syncshell_revocation::{Reason, RevocationSet, Tombstone};
 
-const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+#[allow(dead_code, unreachable_pub, clippy::expect_used, clippy::panic)]
+#[path = "../../../docs/vectors/known_answers.rs"]
+mod known_answers;
 
-fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors/phonebook.json")
-}
+const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
 
 fn generate() -> Value {
     let mut rng = ChaCha20Rng::seed_from_u64(0x9b00c);
@@ -148,16 +147,5 @@ fn check(v: &Value) {
 
 #[test]
 fn vectors_match_the_committed_file() {
-    let generated = generate();
-    let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
-    if std::env::var_os("SYNCSHELL_WRITE_VECTORS").is_some() {
-        std::fs::write(path(), &text).unwrap();
-    }
-    let committed = std::fs::read_to_string(path()).expect("docs/vectors/phonebook.json exists");
-    let committed: Value = serde_json::from_str(&committed).unwrap();
-    check(&committed);
-    assert_eq!(
-        committed, generated,
-        "vectors changed: regenerate with SYNCSHELL_WRITE_VECTORS=1 and review the diff"
-    );
+    known_answers::compare("phonebook", &generate(), check);
 }

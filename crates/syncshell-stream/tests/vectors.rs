@@ -16,8 +16,6 @@
     clippy::panic
 )]
 
-use std::path::PathBuf;
-
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use serde_json::{json, Value};
 use syncshell_stream::{
@@ -26,9 +24,9 @@ use syncshell_stream::{
     KEY_INFO,
 };
 
-fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors/stream.json")
-}
+#[allow(dead_code, unreachable_pub, clippy::expect_used, clippy::panic)]
+#[path = "../../../docs/vectors/known_answers.rs"]
+mod known_answers;
 
 fn session_bytes(seed: u8) -> [u8; 32] {
     std::array::from_fn(|i| seed.wrapping_add(i as u8))
@@ -293,16 +291,5 @@ fn check(v: &Value) {
 
 #[test]
 fn vectors_match_the_committed_file() {
-    let generated = generate();
-    let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
-    if std::env::var_os("SYNCSHELL_WRITE_VECTORS").is_some() {
-        std::fs::write(path(), &text).unwrap();
-    }
-    let committed = std::fs::read_to_string(path()).expect("docs/vectors/stream.json exists");
-    let committed: Value = serde_json::from_str(&committed).unwrap();
-    check(&committed);
-    assert_eq!(
-        committed, generated,
-        "vectors changed: regenerate with SYNCSHELL_WRITE_VECTORS=1 and review the diff"
-    );
+    known_answers::compare("stream", &generate(), check);
 }
