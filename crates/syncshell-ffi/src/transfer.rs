@@ -1,0 +1,436 @@
+//! Encrypted, resumable folder transfers: over a connection, or as frames the host carries.
+
+use std::ffi::c_char;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use ::syncshell_stream::{
+    receive_folder, send_folder, MessageConnection, Progress, ReceiveOptions, ReceiverConfig,
+    SendOptions, SessionKey,
+};
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::args::{self, Out};
+use crate::buffer::syncshell_bytes;
+use crate::handle::{self, lock, object, syncshell_handle};
+use crate::identity::{put, put_bytes};
+use crate::runtime::{runtime, syncshell_runtime, Runtime};
+use crate::status::{boundary, syncshell_status, syncshell_status as S, Failure, Outcome};
+use crate::transport::{connection, syncshell_connection, Inbound};
+
+/// A handle to a transfer in progress (sending or receiving one folder).
+#[allow(non_camel_case_types)]
+pub type syncshell_transfer = syncshell_handle;
+
+/// Frames queued between the host and a transfer in each direction.
+const FRAME_QUEUE: usize = 64;
+
+/// A transfer's messages over a transport connection.
+struct ConnectionWire {
+    conn: crate::transport::Conn,
+    inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<Inbound>>>,
+}
+
+fn io_error(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, e.to_string())
+}
+
+impl MessageConnection for ConnectionWire {
+    async fn send(&mut self, message: Vec<u8>) -> std::io::Result<()> {
+        self.conn.send(Bytes::from(message)).await.map_err(io_error)
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        match self.inbox.lock().await.recv().await {
+            Some(Ok(Some(message))) => Ok(Some(message.to_vec())),
+            Some(Ok(None)) | None => Ok(None),
+            Some(Err(e)) => Err(io_error(e)),
+        }
+    }
+}
+
+/// A transfer's frames to and from the host.
+struct HostWire {
+    to_host: mpsc::Sender<Vec<u8>>,
+    from_host: mpsc::Receiver<Vec<u8>>,
+}
+
+impl MessageConnection for HostWire {
+    async fn send(&mut self, message: Vec<u8>) -> std::io::Result<()> {
+        self.to_host.send(message).await.map_err(io_error)
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(self.from_host.recv().await)
+    }
+}
+
+/// The host's ends of a [`HostWire`].
+struct Frames {
+    to_host: tokio::sync::Mutex<mpsc::Receiver<Vec<u8>>>,
+    from_host: mpsc::Sender<Vec<u8>>,
+}
+
+pub(crate) struct TransferObject {
+    runtime: Arc<Runtime>,
+    task: Mutex<Option<JoinHandle<Outcome>>>,
+    outcome: Mutex<Option<(syncshell_status, String)>>,
+    progress: watch::Receiver<Progress>,
+    frames: Option<Frames>,
+}
+object!(TransferObject, Transfer);
+
+impl Drop for TransferObject {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.get_mut().ok().and_then(Option::take) {
+            task.abort();
+        }
+    }
+}
+
+enum Direction {
+    Send(PathBuf),
+    Receive(PathBuf, u64),
+}
+
+/// Starts `direction` over `wire` on `runtime`; `done` runs when the task ends.
+fn spawn<W: MessageConnection + 'static>(
+    runtime: Arc<Runtime>,
+    mut wire: W,
+    key: SessionKey,
+    direction: Direction,
+    frames: Option<Frames>,
+    done: impl FnOnce() + Send + 'static,
+) -> Outcome<TransferObject> {
+    let (progress_tx, progress) = watch::channel(Progress::default());
+    let task = runtime.handle()?.spawn(async move {
+        let result = match direction {
+            Direction::Send(folder) => {
+                let options = SendOptions {
+                    progress: Some(progress_tx),
+                    ..SendOptions::default()
+                };
+                send_folder(&mut wire, &key, &folder, &options)
+                    .await
+                    .map(drop)
+            }
+            Direction::Receive(folder, max_total_size) => {
+                let mut options = ReceiveOptions {
+                    progress: Some(progress_tx),
+                    ..ReceiveOptions::default()
+                };
+                if max_total_size != 0 {
+                    options.config = ReceiverConfig::with_max_total_size(max_total_size);
+                }
+                receive_folder(&mut wire, &key, &folder, &options)
+                    .await
+                    .map(drop)
+            }
+        };
+        done();
+        result.map_err(Failure::from)
+    });
+    Ok(TransferObject {
+        runtime,
+        task: Mutex::new(Some(task)),
+        outcome: Mutex::new(None),
+        progress,
+        frames,
+    })
+}
+
+/// Reads a 32-byte key and a folder path.
+///
+/// # Safety
+/// As [`args::array`] and [`args::text`].
+unsafe fn key_and_folder(
+    key: *const u8,
+    key_len: usize,
+    folder: *const c_char,
+) -> Outcome<(SessionKey, PathBuf)> {
+    // SAFETY: forwarded from the caller.
+    let (bytes, folder) = unsafe {
+        (
+            args::array::<32>(key, key_len, "key")?,
+            args::text(folder, "folder")?,
+        )
+    };
+    let key = SessionKey::from_bytes(bytes);
+    zeroize::Zeroize::zeroize(&mut { bytes });
+    Ok((key, PathBuf::from(folder)))
+}
+
+fn over_connection(
+    connection: syncshell_connection,
+    key: SessionKey,
+    direction: Direction,
+) -> Outcome<TransferObject> {
+    let c = self::connection(connection)?;
+    if c.busy.swap(true, Ordering::AcqRel) {
+        return Err(Failure::new(
+            S::SYNCSHELL_ERR_STATE,
+            "a transfer is using this connection already",
+        ));
+    }
+    let wire = ConnectionWire {
+        conn: c.conn.clone(),
+        inbox: Arc::clone(&c.inbox),
+    };
+    let busy = Arc::clone(&c.busy);
+    let started = spawn(
+        Arc::clone(&c.runtime),
+        wire,
+        key,
+        direction,
+        None,
+        move || busy.store(false, Ordering::Release),
+    );
+    if started.is_err() {
+        c.busy.store(false, Ordering::Release);
+    }
+    started
+}
+
+fn over_frames(
+    runtime: syncshell_runtime,
+    key: SessionKey,
+    direction: Direction,
+) -> Outcome<TransferObject> {
+    let runtime = self::runtime(runtime)?;
+    let (to_host_tx, to_host_rx) = mpsc::channel(FRAME_QUEUE);
+    let (from_host_tx, from_host_rx) = mpsc::channel(FRAME_QUEUE);
+    let wire = HostWire {
+        to_host: to_host_tx,
+        from_host: from_host_rx,
+    };
+    let frames = Frames {
+        to_host: tokio::sync::Mutex::new(to_host_rx),
+        from_host: from_host_tx,
+    };
+    spawn(runtime, wire, key, direction, Some(frames), || {})
+}
+
+/// Starts sending `folder` over `connection`, encrypted under `key` (32 bytes, the
+/// handshake's session key). The peer runs `syncshell_transfer_receive` on its end. While
+/// the transfer runs, the connection refuses other sends and receives.
+///
+/// # Safety
+/// `key` must point to `key_len` bytes; `folder` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn syncshell_transfer_send(
+    connection: syncshell_connection,
+    key: *const u8,
+    key_len: usize,
+    folder: *const c_char,
+    out_transfer: *mut syncshell_transfer,
+) -> syncshell_status {
+    boundary(|| {
+        let out = Out::new(out_transfer, "out_transfer")?;
+        // SAFETY: the caller's promise.
+        let (key, folder) = unsafe { key_and_folder(key, key_len, folder) }?;
+        put(
+            out,
+            over_connection(connection, key, Direction::Send(folder))?,
+        )
+    })
+}
+
+/// Starts receiving into `folder` over `connection`. Files already there are not sent
+/// again, and partial files left by an interrupted transfer (in `folder/.syncshell-partial`)
+/// are resumed; a file appears in `folder` only once its BLAKE3 hash matched. Offers larger
+/// than `max_total_size` bytes (0: 16 GiB) are refused.
+///
+/// # Safety
+/// `key` must point to `key_len` bytes; `folder` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn syncshell_transfer_receive(
+    connection: syncshell_connection,
+    key: *const u8,
+    key_len: usize,
+    folder: *const c_char,
+    max_total_size: u64,
+    out_transfer: *mut syncshell_transfer,
+) -> syncshell_status {
+    boundary(|| {
+        let out = Out::new(out_transfer, "out_transfer")?;
+        // SAFETY: the caller's promise.
+        let (key, folder) = unsafe { key_and_folder(key, key_len, folder) }?;
+        put(
+            out,
+            over_connection(connection, key, Direction::Receive(folder, max_total_size))?,
+        )
+    })
+}
+
+/// Like `syncshell_transfer_send`, but the host carries the frames: take them with
+/// `syncshell_transfer_next_frame`, deliver the peer's with `syncshell_transfer_handle_frame`.
+///
+/// # Safety
+/// `key` must point to `key_len` bytes; `folder` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn syncshell_transfer_send_frames(
+    runtime: syncshell_runtime,
+    key: *const u8,
+    key_len: usize,
+    folder: *const c_char,
+    out_transfer: *mut syncshell_transfer,
+) -> syncshell_status {
+    boundary(|| {
+        let out = Out::new(out_transfer, "out_transfer")?;
+        // SAFETY: the caller's promise.
+        let (key, folder) = unsafe { key_and_folder(key, key_len, folder) }?;
+        put(out, over_frames(runtime, key, Direction::Send(folder))?)
+    })
+}
+
+/// Like `syncshell_transfer_receive`, but the host carries the frames.
+///
+/// # Safety
+/// `key` must point to `key_len` bytes; `folder` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn syncshell_transfer_receive_frames(
+    runtime: syncshell_runtime,
+    key: *const u8,
+    key_len: usize,
+    folder: *const c_char,
+    max_total_size: u64,
+    out_transfer: *mut syncshell_transfer,
+) -> syncshell_status {
+    boundary(|| {
+        let out = Out::new(out_transfer, "out_transfer")?;
+        // SAFETY: the caller's promise.
+        let (key, folder) = unsafe { key_and_folder(key, key_len, folder) }?;
+        put(
+            out,
+            over_frames(runtime, key, Direction::Receive(folder, max_total_size))?,
+        )
+    })
+}
+
+fn frames(transfer: &TransferObject) -> Outcome<&Frames> {
+    transfer.frames.as_ref().ok_or_else(|| {
+        Failure::new(
+            S::SYNCSHELL_ERR_STATE,
+            "this transfer runs over a connection, not host-carried frames",
+        )
+    })
+}
+
+/// Waits up to `timeout_ms` (0: just look) for the next frame to send to the peer and
+/// writes it as new bytes. `SYNCSHELL_ERR_TIMEOUT` if none is ready; `SYNCSHELL_ERR_CLOSED`
+/// once the transfer has ended and every frame was taken.
+#[no_mangle]
+pub extern "C" fn syncshell_transfer_next_frame(
+    transfer: syncshell_transfer,
+    timeout_ms: u32,
+    out_frame: *mut syncshell_bytes,
+) -> syncshell_status {
+    boundary(|| {
+        let out = Out::new(out_frame, "out_frame")?;
+        let transfer = handle::get::<TransferObject>(transfer)?;
+        let frames = self::frames(&transfer)?;
+        let frame = transfer
+            .runtime
+            .block_on(timeout_ms, async {
+                frames.to_host.lock().await.recv().await
+            })?
+            .ok_or_else(|| Failure::new(S::SYNCSHELL_ERR_CLOSED, "the transfer has ended"))?;
+        put_bytes(out, frame)
+    })
+}
+
+/// Delivers one frame from the peer. `SYNCSHELL_ERR_WOULD_BLOCK` if 64 frames wait already
+/// (take frames with `syncshell_transfer_next_frame`, then retry); `SYNCSHELL_ERR_CLOSED`
+/// once the transfer has ended.
+///
+/// # Safety
+/// `frame` must point to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn syncshell_transfer_handle_frame(
+    transfer: syncshell_transfer,
+    frame: *const u8,
+    len: usize,
+) -> syncshell_status {
+    boundary(|| {
+        // SAFETY: the caller's promise.
+        let frame = unsafe { args::bytes(frame, len, "frame") }?;
+        let transfer = handle::get::<TransferObject>(transfer)?;
+        self::frames(&transfer)?
+            .from_host
+            .try_send(frame.to_vec())
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => Failure::new(
+                    S::SYNCSHELL_ERR_WOULD_BLOCK,
+                    "64 frames wait already: take outgoing frames, then retry",
+                ),
+                mpsc::error::TrySendError::Closed(_) => {
+                    Failure::new(S::SYNCSHELL_ERR_CLOSED, "the transfer has ended")
+                }
+            })
+    })
+}
+
+/// Writes how far the transfer is: bytes the receiver has (present before, resumed or
+/// received) and the total size (0 until the offer is known).
+#[no_mangle]
+pub extern "C" fn syncshell_transfer_progress(
+    transfer: syncshell_transfer,
+    out_bytes_done: *mut u64,
+    out_bytes_total: *mut u64,
+) -> syncshell_status {
+    boundary(|| {
+        let done = Out::new(out_bytes_done, "out_bytes_done")?;
+        let total = Out::new(out_bytes_total, "out_bytes_total")?;
+        let progress = *handle::get::<TransferObject>(transfer)?.progress.borrow();
+        done.write(progress.bytes_done);
+        total.write(progress.bytes_total);
+        Ok(())
+    })
+}
+
+/// Waits up to `timeout_ms` (0: just look) for the transfer to end and returns how it
+/// ended: `SYNCSHELL_OK` when the receiver confirmed every file, else the failure (the same
+/// on every later call). `SYNCSHELL_ERR_TIMEOUT` while it is still running.
+#[no_mangle]
+pub extern "C" fn syncshell_transfer_wait(
+    transfer: syncshell_transfer,
+    timeout_ms: u32,
+) -> syncshell_status {
+    boundary(|| {
+        let transfer = handle::get::<TransferObject>(transfer)?;
+        let mut outcome = lock(&transfer.outcome)?;
+        if outcome.is_none() {
+            let mut task = lock(&transfer.task)?;
+            let Some(running) = task.as_mut() else {
+                return Err(Failure::new(
+                    S::SYNCSHELL_ERR_STATE,
+                    "the transfer was stopped",
+                ));
+            };
+            let joined = transfer.runtime.block_on(timeout_ms, running)?;
+            *task = None;
+            *outcome = Some(match joined {
+                Ok(Ok(())) => (S::SYNCSHELL_OK, String::new()),
+                Ok(Err(failure)) => (failure.status, failure.message),
+                Err(e) => (
+                    S::SYNCSHELL_ERR_PANIC,
+                    format!("the transfer task ended: {e}"),
+                ),
+            });
+        }
+        match outcome.as_ref() {
+            Some((S::SYNCSHELL_OK, _)) | None => Ok(()),
+            Some((status, message)) => Err(Failure::new(*status, message.clone())),
+        }
+    })
+}
+
+/// Frees a transfer handle, stopping the transfer if it still runs (a receiver's partial
+/// files stay, for a later resume).
+#[no_mangle]
+pub extern "C" fn syncshell_transfer_free(transfer: syncshell_transfer) -> syncshell_status {
+    boundary(|| handle::remove::<TransferObject>(transfer))
+}
