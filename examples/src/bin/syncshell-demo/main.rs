@@ -129,6 +129,7 @@ fn main() -> ExitCode {
         size: args.size * 1024 * 1024,
         seed: args.seed,
         kill_at: args.kill_at,
+        udp: args.transport == Backend::Webrtc,
     };
     let names = NAMES.get(..usize::from(args.nodes)).unwrap_or(&NAMES);
     let passed = runtime.block_on(async {

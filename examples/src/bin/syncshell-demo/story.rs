@@ -44,7 +44,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How the demo kills a connection in the middle of a transfer.
 #[derive(Debug)]
 pub(crate) enum Cut {
-    /// The sender closes its end (with WebRTC: the data channels and the peer connection).
+    /// Both ends are closed (with WebRTC: the data channels and the peer connections).
     Close,
     /// The in-memory network partitions the two endpoints (both see the connection lost) and
     /// heals them before they reconnect.
@@ -60,6 +60,8 @@ pub(crate) struct Settings {
     pub(crate) seed: u64,
     /// Percentage of the transfer after which one connection is killed.
     pub(crate) kill_at: u64,
+    /// Whether the nodes talk UDP, so the host's UDP drop counter tells something.
+    pub(crate) udp: bool,
 }
 
 struct Membership {
@@ -125,6 +127,9 @@ struct End<C> {
     conn: Arc<C>,
     key: SessionKey,
 }
+
+/// The two ends of a link, the first node's first.
+type Ends<C> = (End<C>, End<C>);
 
 type SendTask = JoinHandle<Result<SendReport, syncshell_stream::Error>>;
 type ReceiveTask = JoinHandle<(Result<ReceiveReport, syncshell_stream::Error>, Instant)>;
@@ -214,6 +219,22 @@ fn bytes_under(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// Datagrams this host's UDP sockets dropped because their receive buffer was full, from
+/// the kernel's counters (Linux); `None` where they cannot be read.
+fn udp_receive_drops() -> Option<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut rows = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (rows.next()?, rows.next()?);
+    let column = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    values.split_whitespace().nth(column)?.parse().ok()
+}
+
+/// How far away `t` is from now, in days.
+fn days_from_now(t: syncshell_identity::Timestamp) -> String {
+    let ms = t.as_millis().saturating_sub(now().as_millis());
+    format!("{:.0} days", ms as f64 / 86_400_000.0)
+}
+
 /// Connects `from` to `to` and returns both ends.
 async fn connect<T: Transport>(
     from: &Node<T>,
@@ -241,7 +262,6 @@ async fn follow(mut rx: watch::Receiver<Progress>, bar: ProgressBar) {
 /// Starts one transfer: the sender and the receiver each in their own task, so transfers
 /// to several members use every core. A side that fails closes its end, so the other side
 /// does not wait for it.
-#[allow(clippy::too_many_arguments)]
 fn launch<C: Connection>(
     sender: End<C>,
     receiver: End<C>,
@@ -489,13 +509,13 @@ impl<T: Transport> Story<T> {
             return Err(format!("joined as {:?}", admission.role()));
         }
         println!(
-            "  {} joined as {:?} (token chain of {}, valid until {})",
+            "  {} joined over the transport as {:?} (token chain of {}, valid for {})",
             new.name,
             admission.role(),
             chain.tokens().len(),
             admission
                 .expires_at()
-                .map_or_else(|| "revoked".to_owned(), |t| t.to_string())
+                .map_or_else(|| "ever".to_owned(), days_from_now)
         );
         // A second use of the same one-time invite is refused.
         let stranger = Identity::generate(&mut OsRng);
@@ -546,7 +566,11 @@ impl<T: Transport> Story<T> {
         admit(&genesis, &member.identity.peer_id(), &chain, now()).map_err(err)?;
         let m = member.member.as_mut().ok_or("not joined")?;
         m.chain = chain;
-        println!("  {} is now an admin, until {until}", member.name);
+        println!(
+            "  {} is now an admin (token valid for {})",
+            member.name,
+            days_from_now(until)
+        );
         Ok(())
     }
 
@@ -614,7 +638,7 @@ impl<T: Transport> Story<T> {
     }
 
     /// Both ends of the link between `a` and `b`, `a`'s first.
-    fn ends(&self, a: usize, b: usize) -> Result<(End<T::Connection>, End<T::Connection>), String> {
+    fn ends(&self, a: usize, b: usize) -> Result<Ends<T::Connection>, String> {
         for l in &self.links {
             let (x, y) = (&l.ends.0, &l.ends.1);
             let end = |c: &Arc<T::Connection>| End {
@@ -764,12 +788,18 @@ impl<T: Transport> Story<T> {
 
     /// The tripwire that kills the link between the sharer and `victim` once `victim` has
     /// received `after_bytes`.
-    fn tripwire(&self, victim: usize, sender: &Arc<T::Connection>, after_bytes: u64) -> Tripwire {
+    fn tripwire(
+        &self,
+        victim: usize,
+        sender: &Arc<T::Connection>,
+        receiver: &Arc<T::Connection>,
+        after_bytes: u64,
+    ) -> Tripwire {
         let action: Box<dyn FnOnce() + Send> = match &self.cut {
             Cut::Close => {
-                let end = sender.clone();
+                let (x, y) = (sender.clone(), receiver.clone());
                 Box::new(move || {
-                    tokio::spawn(async move { end.close().await });
+                    tokio::spawn(async move { tokio::join!(x.close(), y.close()) });
                 })
             }
             Cut::Partition(net) => {
@@ -815,6 +845,7 @@ impl<T: Transport> Story<T> {
         )
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let drops_before = udp_receive_drops().filter(|_| self.settings.udp);
         let started = Instant::now();
         let mut flights = Vec::new();
         for &r in &receivers {
@@ -831,7 +862,7 @@ impl<T: Transport> Story<T> {
             tokio::spawn(follow(rx, bar.clone()));
             let trip = (r == CUT).then(|| {
                 let after = total.saturating_mul(self.settings.kill_at) / 100;
-                self.tripwire(r, &s_end.conn, after.max(1))
+                self.tripwire(r, &s_end.conn, &r_end.conn, after.max(1))
             });
             let dest = self.dest(r);
             let (sender, receiver) = launch(
@@ -909,6 +940,16 @@ impl<T: Transport> Story<T> {
                 took,
                 total,
                 row_ok,
+            );
+        }
+        if let (Some(before), Some(after)) = (drops_before, udp_receive_drops()) {
+            // Loopback loses nothing else: every datagram dropped here stalls an SCTP
+            // association until it retransmits.
+            println!(
+                "  UDP datagrams this host dropped for full socket receive buffers during the transfer: {} (net.core.rmem_default = {})",
+                after.saturating_sub(before),
+                std::fs::read_to_string("/proc/sys/net/core/rmem_default")
+                    .map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned())
             );
         }
         let all = total.saturating_mul(receivers.len() as u64);

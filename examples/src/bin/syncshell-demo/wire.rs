@@ -17,7 +17,9 @@ pub(crate) fn now() -> Timestamp {
 }
 
 /// Runs once, after a connection has received a given number of bytes: the demo's way of
-/// killing a connection at a chosen point of a transfer.
+/// killing a connection at a chosen point of a transfer. From then on the wire also stops
+/// delivering, as a dead connection would: whatever was still in flight is lost, so the
+/// kill lands at the same point of the transfer however fast the backend is.
 pub(crate) struct Tripwire {
     pub(crate) after_bytes: u64,
     pub(crate) action: Box<dyn FnOnce() + Send>,
@@ -28,6 +30,7 @@ pub(crate) struct Wire<C> {
     conn: Arc<C>,
     received: u64,
     trip: Option<Tripwire>,
+    killed: bool,
 }
 
 impl<C: Connection> Wire<C> {
@@ -36,6 +39,7 @@ impl<C: Connection> Wire<C> {
             conn,
             received: 0,
             trip: None,
+            killed: false,
         }
     }
 
@@ -44,10 +48,22 @@ impl<C: Connection> Wire<C> {
             conn,
             received: 0,
             trip: Some(trip),
+            killed: false,
         }
     }
 
+    fn check_alive(&self) -> std::io::Result<()> {
+        if self.killed {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the connection was killed",
+            ));
+        }
+        Ok(())
+    }
+
     async fn send_message(&mut self, message: Vec<u8>) -> std::io::Result<()> {
+        self.check_alive()?;
         self.conn
             .send(Bytes::from(message))
             .await
@@ -55,6 +71,7 @@ impl<C: Connection> Wire<C> {
     }
 
     async fn recv_message(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        self.check_alive()?;
         let message = self.conn.recv().await.map_err(std::io::Error::other)?;
         if let Some(m) = &message {
             self.received += m.len() as u64;
@@ -65,6 +82,8 @@ impl<C: Connection> Wire<C> {
             {
                 if let Some(t) = self.trip.take() {
                     (t.action)();
+                    self.killed = true;
+                    self.check_alive()?;
                 }
             }
         }
