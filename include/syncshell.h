@@ -237,6 +237,10 @@ syncshell_status syncshell_last_error(char *buf, size_t cap, size_t *out_len);
 // take, for hosts without a clock of their own.
 uint64_t syncshell_now_ms(void);
 
+// Writes the number of live handles of every kind in the process: a host's leak check
+// (0 once everything it made is freed).
+syncshell_status syncshell_live_handles(size_t *out_count);
+
 // Panics on purpose inside the library, so a host can check that a panic comes back as
 // `SYNCSHELL_ERR_PANIC` and the process lives on. Always returns that status.
 syncshell_status syncshell_debug_panic(void);

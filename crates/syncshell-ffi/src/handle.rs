@@ -50,7 +50,18 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) fn name(self) -> &'static str {
+    /// The kind's name after "a" or "an".
+    pub(crate) fn with_article(self) -> String {
+        let name = self.name();
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {name}")
+    }
+
+    fn name(self) -> &'static str {
         use Kind::*;
         match self {
             Bytes => "bytes",
@@ -173,9 +184,9 @@ fn wrong_kind<T: Object>(handle: syncshell_handle, kind: Kind) -> Failure {
     Failure::new(
         S::SYNCSHELL_ERR_WRONG_HANDLE_KIND,
         format!(
-            "handle {handle:#018x} is a {}, expected a {}",
-            kind.name(),
-            T::KIND.name()
+            "handle {handle:#018x} holds {}, this function takes {}",
+            kind.with_article(),
+            T::KIND.with_article()
         ),
     )
 }
@@ -187,7 +198,10 @@ fn typed<T: Object>(handle: syncshell_handle, (kind, object): AnyObject) -> Outc
     object.downcast::<T>().map_err(|_| {
         Failure::new(
             S::SYNCSHELL_ERR_WRONG_HANDLE_KIND,
-            format!("handle {handle:#018x} does not hold a {}", T::KIND.name()),
+            format!(
+                "handle {handle:#018x} does not hold {}",
+                T::KIND.with_article()
+            ),
         )
     })
 }
@@ -236,6 +250,11 @@ pub(crate) fn remove<T: Object>(handle: syncshell_handle) -> Outcome {
     };
     drop(removed);
     Ok(())
+}
+
+/// The number of live handles.
+pub(crate) fn live() -> usize {
+    table().live
 }
 
 /// Locks an object's state, refusing one a panic left half-changed.

@@ -126,6 +126,17 @@ pub extern "C" fn syncshell_now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Writes the number of live handles of every kind in the process: a host's leak check
+/// (0 once everything it made is freed).
+#[no_mangle]
+pub extern "C" fn syncshell_live_handles(out_count: *mut usize) -> syncshell_status {
+    boundary(|| {
+        let out = Out::new(out_count, "out_count")?;
+        out.write(handle::live());
+        Ok(())
+    })
+}
+
 /// Panics on purpose inside the library, so a host can check that a panic comes back as
 /// `SYNCSHELL_ERR_PANIC` and the process lives on. Always returns that status.
 #[no_mangle]

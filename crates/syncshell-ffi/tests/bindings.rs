@@ -1,6 +1,11 @@
 //! The committed C header and C# bindings are what the code generates: regenerating them
 //! changes nothing. Set `SYNCSHELL_WRITE_BINDINGS=1` to rewrite them after changing the ABI.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 #[path = "support/csharp_gen.rs"]
 mod csharp_gen;
@@ -63,15 +68,27 @@ fn csharp_bindings_are_up_to_date() {
 fn every_export_is_in_the_header_and_the_bindings() {
     let header = header();
     let functions = csharp_gen::functions(&header);
-    assert!(functions.len() > 80, "only {} functions parsed", functions.len());
+    assert!(
+        functions.len() > 80,
+        "only {} functions parsed",
+        functions.len()
+    );
     let source: String = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
         .collect();
     let exported = source.matches("#[no_mangle]").count();
-    assert_eq!(exported, functions.len(), "every #[no_mangle] export appears in the header");
+    assert_eq!(
+        exported,
+        functions.len(),
+        "every #[no_mangle] export appears in the header"
+    );
     let cs = csharp_gen::native_methods(&header);
     for f in &functions {
-        assert!(cs.contains(&format!(" {}(", f.name)), "{} missing from C#", f.name);
+        assert!(
+            cs.contains(&format!(" {}(", f.name)),
+            "{} missing from C#",
+            f.name
+        );
     }
 }

@@ -4,15 +4,16 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-pub const BEGIN: &str = "    // BEGIN GENERATED: P/Invoke declarations from include/syncshell.h. Do not edit.";
-pub const END: &str = "    // END GENERATED";
+pub(crate) const BEGIN: &str =
+    "    // BEGIN GENERATED: P/Invoke declarations from include/syncshell.h. Do not edit.";
+pub(crate) const END: &str = "    // END GENERATED";
 
 /// One function prototype of the header.
 #[derive(Debug)]
-pub struct Function {
-    pub name: String,
-    pub ret: String,
-    pub params: Vec<(String, String)>,
+pub(crate) struct Function {
+    pub(crate) name: String,
+    pub(crate) ret: String,
+    pub(crate) params: Vec<(String, String)>,
 }
 
 fn typedefs(header: &str) -> BTreeMap<String, String> {
@@ -31,7 +32,7 @@ fn typedefs(header: &str) -> BTreeMap<String, String> {
 }
 
 /// The function prototypes, in header order.
-pub fn functions(header: &str) -> Vec<Function> {
+pub(crate) fn functions(header: &str) -> Vec<Function> {
     let mut out = Vec::new();
     let mut pending = String::new();
     for line in header.lines() {
@@ -46,11 +47,27 @@ pub fn functions(header: &str) -> Vec<Function> {
             continue;
         }
         let proto = std::mem::take(&mut pending);
-        let Some((head, params)) = proto.split_once('(') else { continue };
+        let Some((head, params)) = proto.split_once('(') else {
+            continue;
+        };
         let head = head.trim();
-        let Some((ret, name)) = head.rsplit_once([' ', '*']) else { continue };
-        let ret = format!("{}{}", ret.trim(), if head.ends_with(&format!("*{name}")) { " *" } else { "" });
-        let params = params.trim().trim_end_matches(';').trim().trim_end_matches(')');
+        let Some((ret, name)) = head.rsplit_once([' ', '*']) else {
+            continue;
+        };
+        let ret = format!(
+            "{}{}",
+            ret.trim(),
+            if head.ends_with(&format!("*{name}")) {
+                " *"
+            } else {
+                ""
+            }
+        );
+        let params = params
+            .trim()
+            .trim_end_matches(';')
+            .trim()
+            .trim_end_matches(')');
         let params = if params == "void" || params.is_empty() {
             Vec::new()
         } else {
@@ -98,7 +115,9 @@ fn cs_type(c: &str, typedefs: &BTreeMap<String, String>) -> String {
 }
 
 fn cs_name(name: &str) -> String {
-    const KEYWORDS: &[&str] = &["base", "checked", "event", "fixed", "lock", "object", "out", "params", "ref", "string"];
+    const KEYWORDS: &[&str] = &[
+        "base", "checked", "event", "fixed", "lock", "object", "out", "params", "ref", "string",
+    ];
     if KEYWORDS.contains(&name) {
         format!("@{name}")
     } else {
@@ -111,18 +130,25 @@ fn pascal(name: &str) -> String {
         .map(|w| {
             let lower = w.to_ascii_lowercase();
             let mut chars = lower.chars();
-            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
         })
         .collect()
 }
 
 /// The generated C# block: the status enum, the constants and the P/Invoke declarations.
-pub fn native_methods(header: &str) -> String {
+pub(crate) fn native_methods(header: &str) -> String {
     let typedefs = typedefs(header);
     let mut s = String::new();
     writeln!(s, "{BEGIN}").unwrap();
     // The status enum.
-    writeln!(s, "    /// <summary>What a call did (syncshell_status).</summary>").unwrap();
+    writeln!(
+        s,
+        "    /// <summary>What a call did (syncshell_status).</summary>"
+    )
+    .unwrap();
     writeln!(s, "    public enum Status : uint").unwrap();
     writeln!(s, "    {{").unwrap();
     let mut in_enum = false;
@@ -144,17 +170,30 @@ pub fn native_methods(header: &str) -> String {
     }
     writeln!(s, "    }}").unwrap();
     writeln!(s).unwrap();
-    writeln!(s, "    /// <summary>The C functions, as declared in include/syncshell.h.</summary>").unwrap();
+    writeln!(
+        s,
+        "    /// <summary>The C functions, as declared in include/syncshell.h.</summary>"
+    )
+    .unwrap();
     writeln!(s, "    public static unsafe partial class Native").unwrap();
     writeln!(s, "    {{").unwrap();
     writeln!(s, "        /// <summary>The library: syncshell_ffi.dll, libsyncshell_ffi.so or libsyncshell_ffi.dylib.</summary>").unwrap();
-    writeln!(s, "        public const string Library = \"syncshell_ffi\";").unwrap();
+    writeln!(
+        s,
+        "        public const string Library = \"syncshell_ffi\";"
+    )
+    .unwrap();
     for line in header.lines() {
         if let Some(rest) = line.strip_prefix("#define SYNCSHELL_") {
             let Some((name, value)) = rest.split_once(' ') else {
                 continue; // the include guard
             };
-            writeln!(s, "        public const uint SYNCSHELL_{name} = {};", value.trim()).unwrap();
+            writeln!(
+                s,
+                "        public const uint SYNCSHELL_{name} = {};",
+                value.trim()
+            )
+            .unwrap();
         }
     }
     for f in functions(header) {
@@ -163,13 +202,24 @@ pub fn native_methods(header: &str) -> String {
             .iter()
             .map(|(ty, name)| {
                 let cs = cs_type(ty, &typedefs);
-                let marshal = if cs == "bool" { "[MarshalAs(UnmanagedType.U1)] " } else { "" };
+                let marshal = if cs == "bool" {
+                    "[MarshalAs(UnmanagedType.U1)] "
+                } else {
+                    ""
+                };
                 format!("{marshal}{cs} {}", cs_name(name))
             })
             .collect();
         writeln!(s).unwrap();
         writeln!(s, "        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]").unwrap();
-        writeln!(s, "        public static extern {} {}({});", cs_type(&f.ret, &typedefs), f.name, params.join(", ")).unwrap();
+        writeln!(
+            s,
+            "        public static extern {} {}({});",
+            cs_type(&f.ret, &typedefs),
+            f.name,
+            params.join(", ")
+        )
+        .unwrap();
     }
     writeln!(s, "    }}").unwrap();
     write!(s, "{END}").unwrap();
@@ -177,7 +227,7 @@ pub fn native_methods(header: &str) -> String {
 }
 
 /// `committed` with its generated block replaced by `block` (or a new file around it).
-pub fn splice(committed: &str, block: &str) -> String {
+pub(crate) fn splice(committed: &str, block: &str) -> String {
     match (committed.find(BEGIN), committed.find(END)) {
         (Some(start), Some(end)) if start < end => {
             format!("{}{}{}", &committed[..start], block, &committed[end + END.len()..])

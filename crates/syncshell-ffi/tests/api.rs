@@ -1,0 +1,867 @@
+//! The exported functions called as a host calls them: misuse comes back as a status
+//! (ADVERSARIAL.md 27-28), and the flows work end to end.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    // Every call passes pointers to live locals of the right size.
+    clippy::undocumented_unsafe_blocks
+)]
+
+use std::ffi::{CStr, CString};
+use std::ptr;
+
+use syncshell_ffi::syncshell_status::*;
+use syncshell_ffi::*;
+
+#[track_caller]
+fn ok(status: syncshell_status) {
+    assert_eq!(status, SYNCSHELL_OK, "{}", last_error());
+}
+
+fn last_error() -> String {
+    let mut len = 0usize;
+    unsafe { syncshell_last_error(ptr::null_mut(), 0, &mut len) };
+    let mut buf = vec![0u8; len + 1];
+    ok(unsafe { syncshell_last_error(buf.as_mut_ptr().cast(), buf.len(), &mut len) });
+    CStr::from_bytes_until_nul(&buf)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Copies and frees a bytes handle.
+fn take(bytes: syncshell_bytes) -> Vec<u8> {
+    let mut len = 0;
+    ok(syncshell_bytes_len(bytes, &mut len));
+    let mut out = vec![0u8; len];
+    let mut written = 0;
+    ok(unsafe { syncshell_bytes_copy(bytes, out.as_mut_ptr(), out.len(), &mut written) });
+    assert_eq!(written, len);
+    ok(syncshell_bytes_free(bytes));
+    out
+}
+
+fn text(bytes: syncshell_bytes) -> String {
+    String::from_utf8(take(bytes)).unwrap()
+}
+
+fn c(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+fn identity() -> syncshell_identity {
+    let mut id = 0;
+    ok(syncshell_identity_generate(&mut id));
+    id
+}
+
+fn peer_id(identity: syncshell_identity) -> CString {
+    let mut out = 0;
+    ok(syncshell_identity_peer_id(identity, &mut out));
+    c(&text(out))
+}
+
+const NOW: u64 = 1_790_000_000_000;
+
+struct Shell {
+    owner: syncshell_identity,
+    genesis: syncshell_genesis,
+    owner_chain: syncshell_chain,
+}
+
+fn shell() -> Shell {
+    let owner = identity();
+    let mut genesis = 0;
+    ok(unsafe { syncshell_genesis_create(owner, c("Weekend raid").as_ptr(), NOW, &mut genesis) });
+    let mut owner_chain = 0;
+    ok(syncshell_chain_owner(&mut owner_chain));
+    Shell {
+        owner,
+        genesis,
+        owner_chain,
+    }
+}
+
+fn member_of(shell: &Shell, role: u32) -> (syncshell_identity, syncshell_chain) {
+    let member = identity();
+    let mut chain = 0;
+    ok(unsafe {
+        syncshell_chain_issue(
+            shell.genesis,
+            shell.owner,
+            shell.owner_chain,
+            peer_id(member).as_ptr(),
+            role,
+            NOW,
+            0,
+            &mut chain,
+        )
+    });
+    (member, chain)
+}
+
+#[test]
+fn a_deliberate_panic_comes_back_as_a_status_and_the_library_keeps_working() {
+    assert_eq!(syncshell_debug_panic(), SYNCSHELL_ERR_PANIC);
+    assert!(
+        last_error().contains("syncshell_debug_panic was called"),
+        "{}",
+        last_error()
+    );
+    // The process lives on and the library still works, on this thread and others.
+    let id = identity();
+    ok(syncshell_identity_free(id));
+    std::thread::spawn(|| assert_eq!(syncshell_debug_panic(), SYNCSHELL_ERR_PANIC))
+        .join()
+        .unwrap();
+    let name = unsafe { CStr::from_ptr(syncshell_status_name(SYNCSHELL_ERR_PANIC as u32)) };
+    assert_eq!(name.to_str().unwrap(), "SYNCSHELL_ERR_PANIC");
+}
+
+#[test]
+fn null_pointers_and_zero_handles_are_errors() {
+    assert_eq!(
+        syncshell_identity_generate(ptr::null_mut()),
+        SYNCSHELL_ERR_NULL_ARGUMENT
+    );
+    assert!(last_error().contains("out_identity is NULL"));
+    let mut out = 0;
+    assert_eq!(
+        syncshell_identity_peer_id(0, &mut out),
+        SYNCSHELL_ERR_NULL_ARGUMENT
+    );
+    assert_eq!(
+        unsafe { syncshell_genesis_create(identity(), ptr::null(), NOW, &mut out) },
+        SYNCSHELL_ERR_NULL_ARGUMENT
+    );
+    assert_eq!(
+        unsafe { syncshell_genesis_decode(ptr::null(), 10, &mut out) },
+        SYNCSHELL_ERR_NULL_ARGUMENT
+    );
+    // A NULL out-parameter is caught before anything happens: no handle is leaked.
+    let id = identity();
+    assert_eq!(
+        syncshell_identity_peer_id(id, ptr::null_mut()),
+        SYNCSHELL_ERR_NULL_ARGUMENT
+    );
+    ok(syncshell_identity_free(id));
+    // Freeing 0 is allowed, as free(NULL) is.
+    ok(syncshell_identity_free(0));
+    assert_eq!(out, 0, "no out-parameter is written on failure");
+}
+
+#[test]
+fn double_free_use_after_free_and_wrong_kinds_are_errors() {
+    let id = identity();
+    ok(syncshell_identity_free(id));
+    assert_eq!(syncshell_identity_free(id), SYNCSHELL_ERR_INVALID_HANDLE);
+    assert!(last_error().contains("was freed or never issued"));
+    let mut out = 0;
+    assert_eq!(
+        syncshell_identity_peer_id(id, &mut out),
+        SYNCSHELL_ERR_INVALID_HANDLE
+    );
+    // A new object in the same slot does not revive the old handle.
+    let next = identity();
+    assert_ne!(next, id);
+    assert_eq!(
+        syncshell_identity_peer_id(id, &mut out),
+        SYNCSHELL_ERR_INVALID_HANDLE
+    );
+    // A live handle of another kind.
+    let mut chain = 0;
+    ok(syncshell_chain_owner(&mut chain));
+    assert_eq!(
+        syncshell_identity_peer_id(chain, &mut out),
+        SYNCSHELL_ERR_WRONG_HANDLE_KIND
+    );
+    assert!(
+        last_error().contains("holds a token chain, this function takes an identity"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(
+        syncshell_identity_free(chain),
+        SYNCSHELL_ERR_WRONG_HANDLE_KIND
+    );
+    // ...which the wrong free did not free.
+    ok(syncshell_chain_free(chain));
+    // Handles that were never issued.
+    for fake in [1u64, 0xdead_beef, u64::MAX, next ^ (1 << 40), next + 1] {
+        assert_eq!(
+            syncshell_identity_peer_id(fake, &mut out),
+            SYNCSHELL_ERR_INVALID_HANDLE
+        );
+        assert_eq!(syncshell_bytes_free(fake), SYNCSHELL_ERR_INVALID_HANDLE);
+    }
+    assert_eq!(out, 0);
+    ok(syncshell_identity_free(next));
+}
+
+#[test]
+fn handles_survive_being_freed_and_used_from_many_threads_at_once() {
+    let id = identity();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut freed = 0;
+                for _ in 0..200 {
+                    let mut out = 0;
+                    match syncshell_identity_peer_id(id, &mut out) {
+                        SYNCSHELL_OK => ok(syncshell_bytes_free(out)),
+                        status => assert_eq!(status, SYNCSHELL_ERR_INVALID_HANDLE),
+                    }
+                    if syncshell_identity_free(id) == SYNCSHELL_OK {
+                        freed += 1;
+                    }
+                }
+                freed
+            })
+        })
+        .collect();
+    let freed: i32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(freed, 1, "exactly one free succeeds");
+}
+
+#[test]
+fn bad_input_gets_a_clear_status_and_changes_nothing() {
+    let shell = shell();
+    let mut out = 0;
+    // Not UTF-8.
+    assert_eq!(
+        unsafe {
+            syncshell_genesis_create(shell.owner, c"\xff\xfe".as_ptr(), NOW, &mut out)
+        },
+        SYNCSHELL_ERR_INVALID_ARGUMENT
+    );
+    // Malformed encodings and text.
+    assert_eq!(
+        unsafe { syncshell_genesis_decode(b"nope".as_ptr(), 4, &mut out) },
+        SYNCSHELL_ERR_DECODE
+    );
+    assert_eq!(
+        unsafe { syncshell_invite_parse(c("syncshell-invite-AAAA").as_ptr(), &mut out) },
+        SYNCSHELL_ERR_DECODE
+    );
+    assert_eq!(
+        unsafe {
+            syncshell_chain_issue(
+                shell.genesis,
+                shell.owner,
+                shell.owner_chain,
+                c("peer-zzz").as_ptr(),
+                0,
+                NOW,
+                0,
+                &mut out,
+            )
+        },
+        SYNCSHELL_ERR_DECODE
+    );
+    // A wrong-length key.
+    assert_eq!(
+        unsafe { syncshell_identity_from_secret([1u8; 31].as_ptr(), 31, &mut out) },
+        SYNCSHELL_ERR_INVALID_ARGUMENT
+    );
+    // A role that cannot be issued.
+    let member = identity();
+    assert_eq!(
+        unsafe {
+            syncshell_chain_issue(
+                shell.genesis,
+                shell.owner,
+                shell.owner_chain,
+                peer_id(member).as_ptr(),
+                SYNCSHELL_ROLE_OWNER,
+                NOW,
+                0,
+                &mut out,
+            )
+        },
+        SYNCSHELL_ERR_INVALID_ARGUMENT
+    );
+    // A garbage tombstone leaves the set as it was.
+    let mut set = 0;
+    ok(syncshell_revocations_new(shell.genesis, &mut set));
+    let mut added = false;
+    assert_eq!(
+        unsafe { syncshell_revocations_insert(set, [9u8; 80].as_ptr(), 80, &mut added) },
+        SYNCSHELL_ERR_DECODE
+    );
+    let mut len = 99;
+    ok(syncshell_revocations_len(set, &mut len));
+    assert_eq!(len, 0);
+    // A buffer too small for the bytes.
+    let mut id_text = 0;
+    ok(syncshell_identity_peer_id(member, &mut id_text));
+    let mut small = [0u8; 4];
+    let mut written = 77;
+    assert_eq!(
+        unsafe { syncshell_bytes_copy(id_text, small.as_mut_ptr(), small.len(), &mut written) },
+        SYNCSHELL_ERR_BUFFER_TOO_SMALL
+    );
+    assert_eq!((written, small), (77, [0u8; 4]));
+    ok(syncshell_bytes_free(id_text));
+    assert_eq!(out, 0);
+}
+
+#[test]
+fn key_files_round_trip_and_tell_a_wrong_passphrase_from_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = c(dir.path().join("me.key").to_str().unwrap());
+    let id = identity();
+    ok(unsafe { syncshell_identity_save(id, path.as_ptr(), c("hunter2").as_ptr(), 64, 1, 1) });
+    let mut loaded = 0;
+    ok(unsafe { syncshell_identity_load(path.as_ptr(), c("hunter2").as_ptr(), &mut loaded) });
+    assert_eq!(peer_id(loaded), peer_id(id));
+    assert_eq!(
+        unsafe { syncshell_identity_load(path.as_ptr(), c("hunter3").as_ptr(), &mut loaded) },
+        SYNCSHELL_ERR_WRONG_PASSPHRASE
+    );
+    let mut file = std::fs::read(dir.path().join("me.key")).unwrap();
+    let last = file.len() - 1;
+    file[last] ^= 1;
+    std::fs::write(dir.path().join("me.key"), &file).unwrap();
+    assert_eq!(
+        unsafe { syncshell_identity_load(path.as_ptr(), c("hunter2").as_ptr(), &mut loaded) },
+        SYNCSHELL_ERR_DECODE
+    );
+    let missing = c(dir.path().join("none.key").to_str().unwrap());
+    assert_eq!(
+        unsafe { syncshell_identity_load(missing.as_ptr(), c("x").as_ptr(), &mut loaded) },
+        SYNCSHELL_ERR_IO
+    );
+    // Raw export and import for a host that protects keys itself.
+    let mut secret = 0;
+    ok(syncshell_identity_secret(id, &mut secret));
+    let secret = take(secret);
+    let mut again = 0;
+    ok(unsafe { syncshell_identity_from_secret(secret.as_ptr(), secret.len(), &mut again) });
+    assert_eq!(peer_id(again), peer_id(id));
+}
+
+#[test]
+fn invite_join_revoke_and_phonebook_flow() {
+    let shell = shell();
+    // Invite, as text, parsed back, and a join request accepted through a ledger.
+    let mut invite = 0;
+    ok(unsafe {
+        syncshell_invite_create(
+            shell.genesis,
+            shell.owner,
+            shell.owner_chain,
+            SYNCSHELL_ROLE_MEMBER,
+            1,
+            0,
+            ptr::null(),
+            0,
+            NOW,
+            &mut invite,
+        )
+    });
+    let mut invite_text = 0;
+    ok(syncshell_invite_text(invite, &mut invite_text));
+    let invite_text = text(invite_text);
+    assert!(invite_text.starts_with("syncshell-invite-"));
+    let mut parsed = 0;
+    ok(unsafe { syncshell_invite_parse(c(&invite_text.to_lowercase()).as_ptr(), &mut parsed) });
+    let joiner = identity();
+    let mut request = 0;
+    ok(syncshell_invite_join_request(
+        parsed,
+        joiner,
+        NOW,
+        &mut request,
+    ));
+    let request = take(request);
+    let mut ledger = 0;
+    ok(syncshell_ledger_new(&mut ledger));
+    let mut chain = 0;
+    ok(unsafe {
+        syncshell_ledger_accept(
+            ledger,
+            shell.genesis,
+            shell.owner,
+            shell.owner_chain,
+            request.as_ptr(),
+            request.len(),
+            NOW,
+            &mut chain,
+        )
+    });
+    let mut role = 9;
+    ok(unsafe {
+        syncshell_chain_verify(
+            chain,
+            shell.genesis,
+            peer_id(joiner).as_ptr(),
+            0,
+            NOW,
+            &mut role,
+        )
+    });
+    assert_eq!(role, SYNCSHELL_ROLE_MEMBER);
+    // The invite allowed one use.
+    let other = identity();
+    let mut second = 0;
+    ok(syncshell_invite_join_request(
+        parsed,
+        other,
+        NOW,
+        &mut second,
+    ));
+    let second = take(second);
+    let mut refused = 0;
+    assert_eq!(
+        unsafe {
+            syncshell_ledger_accept(
+                ledger,
+                shell.genesis,
+                shell.owner,
+                shell.owner_chain,
+                second.as_ptr(),
+                second.len(),
+                NOW,
+                &mut refused,
+            )
+        },
+        SYNCSHELL_ERR_NOT_ALLOWED
+    );
+    // The joiner's chain travels as bytes.
+    let mut encoded = 0;
+    ok(syncshell_chain_encode(chain, &mut encoded));
+    let encoded = take(encoded);
+    let mut decoded = 0;
+    ok(unsafe { syncshell_chain_decode(encoded.as_ptr(), encoded.len(), &mut decoded) });
+
+    // Phonebooks: both publish, sync by delta messages, both list both.
+    let (mut a, mut b) = (0, 0);
+    ok(syncshell_phonebook_new(shell.genesis, &mut a));
+    ok(syncshell_phonebook_new(shell.genesis, &mut b));
+    let mut entry = 0;
+    ok(unsafe {
+        syncshell_phonebook_publish(
+            a,
+            shell.owner,
+            shell.owner_chain,
+            c("Owner").as_ptr(),
+            SYNCSHELL_PRESENCE_ONLINE,
+            ptr::null(),
+            0,
+            0,
+            NOW,
+            &mut entry,
+        )
+    });
+    ok(syncshell_bytes_free(entry));
+    ok(unsafe {
+        syncshell_phonebook_publish(
+            b,
+            joiner,
+            decoded,
+            c("").as_ptr(),
+            SYNCSHELL_PRESENCE_AWAY,
+            b"hint".as_ptr(),
+            4,
+            0,
+            NOW,
+            &mut entry,
+        )
+    });
+    ok(syncshell_bytes_free(entry));
+    let mut message = 0;
+    ok(syncshell_phonebook_sync_start(a, &mut message));
+    let mut inbox = vec![take(message)];
+    let mut turn = [b, a].into_iter().cycle();
+    let mut rounds = 0;
+    while !inbox.is_empty() {
+        rounds += 1;
+        assert!(rounds < 20, "sync did not end");
+        let book = turn.next().unwrap();
+        let mut next = Vec::new();
+        for m in inbox {
+            let mut replies = 0;
+            ok(unsafe { syncshell_phonebook_sync_handle(book, m.as_ptr(), m.len(), &mut replies) });
+            let mut n = 0;
+            ok(syncshell_list_len(replies, &mut n));
+            for i in 0..n {
+                let mut reply = 0;
+                ok(syncshell_list_get(replies, i, &mut reply));
+                next.push(take(reply));
+            }
+            ok(syncshell_list_free(replies));
+        }
+        inbox = next;
+    }
+    for book in [a, b] {
+        let mut list = 0;
+        ok(syncshell_phonebook_entries(book, NOW + 1000, &mut list));
+        let mut n = 0;
+        ok(syncshell_list_len(list, &mut n));
+        assert_eq!(n, 2);
+        let mut names = Vec::new();
+        for i in 0..n {
+            let mut e = 0;
+            ok(syncshell_list_get(list, i, &mut e));
+            let mut name = 0;
+            ok(syncshell_entry_name(e, &mut name));
+            names.push(text(name));
+            let (mut presence, mut role, mut seen) = (9, 9, 0);
+            ok(syncshell_entry_status(
+                e,
+                &mut presence,
+                &mut role,
+                &mut seen,
+            ));
+            assert_eq!(seen, NOW);
+            ok(syncshell_entry_free(e));
+        }
+        assert!(names.contains(&"Owner".to_owned()), "{names:?}");
+        ok(syncshell_list_free(list));
+    }
+
+    // The owner revokes the joiner: the chain no longer verifies against the set, and the
+    // phonebook hides the entry.
+    let mut tombstone = 0;
+    ok(unsafe {
+        syncshell_tombstone_issue(
+            shell.genesis,
+            shell.owner,
+            shell.owner_chain,
+            peer_id(joiner).as_ptr(),
+            SYNCSHELL_REASON_REMOVED,
+            NOW + 10,
+            &mut tombstone,
+        )
+    });
+    let tombstone = take(tombstone);
+    let mut set = 0;
+    ok(syncshell_revocations_new(shell.genesis, &mut set));
+    let mut added = false;
+    ok(unsafe {
+        syncshell_revocations_insert(set, tombstone.as_ptr(), tombstone.len(), &mut added)
+    });
+    assert!(added);
+    let mut revoked = false;
+    ok(unsafe { syncshell_revocations_is_revoked(set, peer_id(joiner).as_ptr(), &mut revoked) });
+    assert!(revoked);
+    assert_eq!(
+        unsafe {
+            syncshell_chain_verify(
+                decoded,
+                shell.genesis,
+                peer_id(joiner).as_ptr(),
+                set,
+                NOW + 20,
+                &mut role,
+            )
+        },
+        SYNCSHELL_ERR_REVOKED
+    );
+    ok(unsafe { syncshell_phonebook_revoke(a, tombstone.as_ptr(), tombstone.len(), &mut added) });
+    let mut list = 0;
+    ok(syncshell_phonebook_entries(a, NOW + 1000, &mut list));
+    let mut n = 0;
+    ok(syncshell_list_len(list, &mut n));
+    assert_eq!(n, 1);
+    // A snapshot carries the tombstone to the other book.
+    let mut snapshot = 0;
+    ok(syncshell_phonebook_encode(a, &mut snapshot));
+    let snapshot = take(snapshot);
+    let mut changed = 0;
+    ok(unsafe { syncshell_phonebook_merge(b, snapshot.as_ptr(), snapshot.len(), &mut changed) });
+    ok(syncshell_phonebook_entries(b, NOW + 1000, &mut list));
+    ok(syncshell_list_len(list, &mut n));
+    assert_eq!(n, 1);
+    // Nobody can revoke the owner.
+    let mut t = 0;
+    assert_eq!(
+        unsafe {
+            syncshell_tombstone_issue(
+                shell.genesis,
+                shell.owner,
+                shell.owner_chain,
+                peer_id(shell.owner).as_ptr(),
+                0,
+                NOW,
+                &mut t,
+            )
+        },
+        SYNCSHELL_ERR_NOT_ALLOWED
+    );
+}
+
+/// Pumps `transport` until an event of `kind` comes; relays signaling on the way.
+fn wait_event(transport: syncshell_transport, kind: u32) -> syncshell_connection {
+    for _ in 0..200 {
+        let (mut k, mut peer, mut data, mut conn) = (0, 0, 0, 0);
+        match syncshell_transport_poll(transport, 50, &mut k, &mut peer, &mut data, &mut conn) {
+            SYNCSHELL_ERR_TIMEOUT => continue,
+            status => ok(status),
+        }
+        ok(syncshell_bytes_free(peer));
+        ok(syncshell_bytes_free(data));
+        if k == kind {
+            return conn;
+        }
+        ok(syncshell_connection_free(conn));
+    }
+    panic!("no event {kind}");
+}
+
+fn run_handshake(
+    shell: &Shell,
+    (a_id, a_chain, a_conn): (syncshell_identity, syncshell_chain, syncshell_connection),
+    (b_id, b_chain, b_conn): (syncshell_identity, syncshell_chain, syncshell_connection),
+    set: syncshell_revocations,
+) -> (syncshell_status, syncshell_handshake, syncshell_handshake) {
+    let _ = shell;
+    let binding = |conn| {
+        let mut b = 0;
+        ok(syncshell_connection_channel_binding(conn, &mut b));
+        take(b)
+    };
+    let (a_bind, b_bind) = (binding(a_conn), binding(b_conn));
+    assert_eq!(a_bind, b_bind);
+    let mut guard = 0;
+    ok(syncshell_replay_guard_new(&mut guard));
+    let (mut a_hs, mut b_hs) = (0, 0);
+    ok(unsafe {
+        syncshell_handshake_initiate(
+            a_id,
+            a_chain,
+            set,
+            a_bind.as_ptr(),
+            a_bind.len(),
+            NOW,
+            &mut a_hs,
+        )
+    });
+    ok(unsafe { syncshell_handshake_respond(b_bind.as_ptr(), b_bind.len(), NOW, &mut b_hs) });
+    let sides = [
+        (a_hs, a_id, a_chain, a_conn, b_conn),
+        (b_hs, b_id, b_chain, b_conn, a_conn),
+    ];
+    for round in 0..4 {
+        let (hs, _, _, from, to) = sides[round % 2];
+        let (peer_hs, peer_id, peer_chain, _, _) = sides[(round + 1) % 2];
+        loop {
+            let mut m = 0;
+            ok(syncshell_handshake_poll_transmit(hs, &mut m));
+            if m == 0 {
+                break;
+            }
+            let m = take(m);
+            ok(unsafe { syncshell_connection_send(from, m.as_ptr(), m.len()) });
+            let mut got = 0;
+            ok(syncshell_connection_recv(to, 5000, &mut got));
+            let got = take(got);
+            let status = unsafe {
+                syncshell_handshake_handle(
+                    peer_hs,
+                    peer_id,
+                    peer_chain,
+                    set,
+                    guard,
+                    got.as_ptr(),
+                    got.len(),
+                    NOW,
+                )
+            };
+            if status != SYNCSHELL_OK {
+                // Let the failing side's refusal (if any) go out, then report.
+                return (status, a_hs, b_hs);
+            }
+        }
+    }
+    ok(syncshell_replay_guard_free(guard));
+    (SYNCSHELL_OK, a_hs, b_hs)
+}
+
+#[test]
+fn handshake_and_transfers_over_the_in_memory_transport() {
+    let shell = shell();
+    let (member, member_chain) = member_of(&shell, SYNCSHELL_ROLE_MEMBER);
+    let mut runtime = 0;
+    ok(syncshell_runtime_new(2, &mut runtime));
+    let mut net = 0;
+    ok(syncshell_mem_network_new(runtime, 7, 1, 0, 0, &mut net));
+    let (mut owner_t, mut member_t) = (0, 0);
+    ok(unsafe { syncshell_transport_new_mem(net, c("owner").as_ptr(), &mut owner_t) });
+    ok(unsafe { syncshell_transport_new_mem(net, c("member").as_ptr(), &mut member_t) });
+    // No signaling on the in-memory backend.
+    assert_eq!(
+        unsafe { syncshell_transport_signal(owner_t, c("x").as_ptr(), ptr::null(), 0) },
+        SYNCSHELL_ERR_STATE
+    );
+    ok(unsafe { syncshell_transport_connect(member_t, c("owner").as_ptr()) });
+    let m_conn = wait_event(member_t, SYNCSHELL_EVENT_CONNECTED);
+    let o_conn = wait_event(owner_t, SYNCSHELL_EVENT_ACCEPTED);
+    // Nothing to receive yet: a timeout, and nothing lost.
+    let mut msg = 0;
+    assert_eq!(
+        syncshell_connection_recv(o_conn, 0, &mut msg),
+        SYNCSHELL_ERR_TIMEOUT
+    );
+    ok(unsafe { syncshell_connection_send(m_conn, b"hello".as_ptr(), 5) });
+    ok(syncshell_connection_recv(o_conn, 5000, &mut msg));
+    assert_eq!(take(msg), b"hello");
+
+    let mut set = 0;
+    ok(syncshell_revocations_new(shell.genesis, &mut set));
+    let (status, m_hs, o_hs) = run_handshake(
+        &shell,
+        (member, member_chain, m_conn),
+        (shell.owner, shell.owner_chain, o_conn),
+        set,
+    );
+    ok(status);
+    let key = |hs| {
+        let mut k = 0;
+        ok(syncshell_handshake_session_key(hs, &mut k));
+        take(k)
+    };
+    let (m_key, o_key) = (key(m_hs), key(o_hs));
+    assert_eq!(m_key, o_key);
+    assert_eq!(m_key.len(), 32);
+    let mut peer = 0;
+    let mut role = 9;
+    ok(syncshell_handshake_peer(o_hs, &mut peer, &mut role));
+    assert_eq!(c(&text(peer)), peer_id(member));
+    assert_eq!(role, SYNCSHELL_ROLE_MEMBER);
+
+    // A transfer over the connection, into a folder.
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("mods/a")).unwrap();
+    std::fs::write(src.path().join("mods/a/one.bin"), vec![1u8; 300_000]).unwrap();
+    std::fs::write(src.path().join("readme.txt"), b"hi").unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let (mut send, mut recv) = (0, 0);
+    ok(unsafe {
+        syncshell_transfer_send(
+            m_conn,
+            m_key.as_ptr(),
+            32,
+            c(src.path().to_str().unwrap()).as_ptr(),
+            &mut send,
+        )
+    });
+    ok(unsafe {
+        syncshell_transfer_receive(
+            o_conn,
+            o_key.as_ptr(),
+            32,
+            c(dst.path().to_str().unwrap()).as_ptr(),
+            0,
+            &mut recv,
+        )
+    });
+    // The connection belongs to the transfer meanwhile.
+    assert_eq!(
+        syncshell_connection_recv(o_conn, 0, &mut msg),
+        SYNCSHELL_ERR_STATE
+    );
+    ok(syncshell_transfer_wait(recv, 20_000));
+    ok(syncshell_transfer_wait(send, 20_000));
+    ok(syncshell_transfer_wait(send, 0));
+    let (mut done, mut total) = (0, 0);
+    ok(syncshell_transfer_progress(recv, &mut done, &mut total));
+    assert_eq!((done, total), (300_002, 300_002));
+    assert_eq!(
+        std::fs::read(dst.path().join("mods/a/one.bin")).unwrap(),
+        vec![1u8; 300_000]
+    );
+    // After the transfer the connection is the host's again.
+    ok(unsafe { syncshell_connection_send(m_conn, b"after".as_ptr(), 5) });
+    ok(syncshell_connection_recv(o_conn, 5000, &mut msg));
+    assert_eq!(take(msg), b"after");
+
+    // The same folder as host-carried frames, with the wrong key on one side: it fails
+    // cleanly and nothing appears.
+    let dst2 = tempfile::tempdir().unwrap();
+    let wrong = [7u8; 32];
+    ok(unsafe {
+        syncshell_transfer_send_frames(
+            runtime,
+            m_key.as_ptr(),
+            32,
+            c(src.path().to_str().unwrap()).as_ptr(),
+            &mut send,
+        )
+    });
+    ok(unsafe {
+        syncshell_transfer_receive_frames(
+            runtime,
+            wrong.as_ptr(),
+            32,
+            c(dst2.path().to_str().unwrap()).as_ptr(),
+            0,
+            &mut recv,
+        )
+    });
+    let mut sender_status = SYNCSHELL_ERR_TIMEOUT;
+    let mut receiver_status = SYNCSHELL_ERR_TIMEOUT;
+    for _ in 0..500 {
+        for (from, to) in [(send, recv), (recv, send)] {
+            let mut frame = 0;
+            if syncshell_transfer_next_frame(from, 0, &mut frame) == SYNCSHELL_OK {
+                let f = take(frame);
+                let _ = unsafe { syncshell_transfer_handle_frame(to, f.as_ptr(), f.len()) };
+            }
+        }
+        receiver_status = syncshell_transfer_wait(recv, 5);
+        sender_status = syncshell_transfer_wait(send, 0);
+        if receiver_status != SYNCSHELL_ERR_TIMEOUT {
+            break;
+        }
+    }
+    assert_eq!(receiver_status, SYNCSHELL_ERR_TRANSFER, "{}", last_error());
+    let _ = sender_status;
+    assert!(!dst2.path().join("readme.txt").exists());
+    ok(syncshell_transfer_free(send));
+    ok(syncshell_transfer_free(recv));
+
+    // Revoked: the next handshake is refused by the owner's side.
+    let mut tombstone = 0;
+    ok(unsafe {
+        syncshell_tombstone_issue(
+            shell.genesis,
+            shell.owner,
+            shell.owner_chain,
+            peer_id(member).as_ptr(),
+            0,
+            NOW,
+            &mut tombstone,
+        )
+    });
+    let tombstone = take(tombstone);
+    let mut added = false;
+    ok(unsafe {
+        syncshell_revocations_insert(set, tombstone.as_ptr(), tombstone.len(), &mut added)
+    });
+    let (status, ..) = run_handshake(
+        &shell,
+        (member, member_chain, m_conn),
+        (shell.owner, shell.owner_chain, o_conn),
+        set,
+    );
+    assert_eq!(status, SYNCSHELL_ERR_REVOKED, "{}", last_error());
+
+    // A killed connection: the other side sees it end.
+    ok(unsafe { syncshell_mem_network_kill(net, c("member").as_ptr()) });
+    let status = syncshell_connection_recv(o_conn, 5000, &mut msg);
+    assert!(
+        matches!(status, SYNCSHELL_ERR_TRANSPORT | SYNCSHELL_ERR_CLOSED),
+        "{status:?}"
+    );
+    for h in [m_conn, o_conn] {
+        ok(syncshell_connection_free(h));
+    }
+    ok(syncshell_transport_free(owner_t));
+    ok(syncshell_transport_free(member_t));
+    ok(syncshell_mem_network_free(net));
+    ok(syncshell_runtime_free(runtime));
+}
