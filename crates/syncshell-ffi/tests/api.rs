@@ -232,9 +232,7 @@ fn bad_input_gets_a_clear_status_and_changes_nothing() {
     let mut out = 0;
     // Not UTF-8.
     assert_eq!(
-        unsafe {
-            syncshell_genesis_create(shell.owner, c"\xff\xfe".as_ptr(), NOW, &mut out)
-        },
+        unsafe { syncshell_genesis_create(shell.owner, c"\xff\xfe".as_ptr(), NOW, &mut out) },
         SYNCSHELL_ERR_INVALID_ARGUMENT
     );
     // Malformed encodings and text.
@@ -863,5 +861,104 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
     ok(syncshell_transport_free(owner_t));
     ok(syncshell_transport_free(member_t));
     ok(syncshell_mem_network_free(net));
+    ok(syncshell_runtime_free(runtime));
+}
+
+/// Relays signaling between two WebRTC transports, as a host does, until the first has
+/// connected to the second and the second has accepted it.
+fn connect_pair(
+    transports: [(syncshell_transport, &CString); 2],
+) -> (syncshell_connection, syncshell_connection) {
+    let (mut connected, mut accepted) = (0, 0);
+    for _ in 0..400 {
+        for (i, (t, _)) in transports.iter().enumerate() {
+            let (mut k, mut peer, mut data, mut conn) = (0, 0, 0, 0);
+            match syncshell_transport_poll(*t, 10, &mut k, &mut peer, &mut data, &mut conn) {
+                SYNCSHELL_ERR_TIMEOUT => continue,
+                status => ok(status),
+            }
+            match k {
+                SYNCSHELL_EVENT_SIGNAL => {
+                    let to = text(peer);
+                    let blob = take(data);
+                    let (target, _) = transports
+                        .iter()
+                        .find(|(_, name)| name.to_str().unwrap() == to)
+                        .unwrap();
+                    let from = transports[i].1;
+                    ok(unsafe {
+                        syncshell_transport_signal(
+                            *target,
+                            from.as_ptr(),
+                            blob.as_ptr(),
+                            blob.len(),
+                        )
+                    });
+                }
+                SYNCSHELL_EVENT_CONNECTED => connected = conn,
+                SYNCSHELL_EVENT_ACCEPTED => accepted = conn,
+                other => panic!("unexpected event {other}: {}", text(data)),
+            }
+        }
+        if connected != 0 && accepted != 0 {
+            return (connected, accepted);
+        }
+    }
+    panic!("the WebRTC peers did not connect");
+}
+
+#[test]
+fn webrtc_peers_connect_through_host_relayed_signaling_on_loopback() {
+    let mut runtime = 0;
+    ok(syncshell_runtime_new(2, &mut runtime));
+    let mut config = 0;
+    ok(syncshell_webrtc_config_new(&mut config));
+    assert_eq!(
+        unsafe { syncshell_webrtc_config_set_bind(config, c("not an address").as_ptr()) },
+        SYNCSHELL_ERR_INVALID_ARGUMENT
+    );
+    ok(unsafe { syncshell_webrtc_config_set_bind(config, c("127.0.0.1:0").as_ptr()) });
+    let (alice, bob) = (c("alice"), c("bob"));
+    let (mut a, mut b) = (0, 0);
+    ok(unsafe { syncshell_transport_new_webrtc(runtime, config, alice.as_ptr(), &mut a) });
+    ok(unsafe { syncshell_transport_new_webrtc(runtime, 0, bob.as_ptr(), &mut b) });
+    ok(unsafe { syncshell_transport_connect(a, bob.as_ptr()) });
+    let (a_conn, b_conn) = connect_pair([(a, &alice), (b, &bob)]);
+    let binding = |conn| {
+        let mut out = 0;
+        ok(syncshell_connection_channel_binding(conn, &mut out));
+        take(out)
+    };
+    assert_eq!(binding(a_conn), binding(b_conn));
+    let big = vec![0x5au8; 3 * 1024 * 1024];
+    ok(unsafe { syncshell_connection_send(a_conn, big.as_ptr(), big.len()) });
+    ok(unsafe { syncshell_connection_try_send(b_conn, b"pong".as_ptr(), 4) });
+    let mut msg = 0;
+    ok(syncshell_connection_recv(b_conn, 10_000, &mut msg));
+    assert_eq!(take(msg), big);
+    ok(syncshell_connection_recv(a_conn, 10_000, &mut msg));
+    assert_eq!(take(msg), b"pong");
+    let (mut sent, mut received) = (0, 0);
+    ok(syncshell_connection_stats(a_conn, &mut sent, &mut received));
+    assert_eq!((sent, received), (big.len() as u64, 4));
+    // A clean close reaches the other side after what was sent.
+    ok(unsafe { syncshell_connection_send(a_conn, b"last".as_ptr(), 4) });
+    ok(syncshell_connection_close(a_conn));
+    ok(syncshell_connection_recv(b_conn, 10_000, &mut msg));
+    assert_eq!(take(msg), b"last");
+    assert_eq!(
+        syncshell_connection_recv(b_conn, 10_000, &mut msg),
+        SYNCSHELL_ERR_CLOSED
+    );
+    assert_eq!(
+        unsafe { syncshell_connection_send(a_conn, b"x".as_ptr(), 1) },
+        SYNCSHELL_ERR_CLOSED
+    );
+    for h in [a_conn, b_conn] {
+        ok(syncshell_connection_free(h));
+    }
+    ok(syncshell_transport_free(a));
+    ok(syncshell_transport_free(b));
+    ok(syncshell_webrtc_config_free(config));
     ok(syncshell_runtime_free(runtime));
 }
