@@ -251,11 +251,16 @@ async fn connect<T: Transport>(
     }
 }
 
-/// Shows transfer progress on a bar until every sender of `rx` is gone.
+/// Shows transfer progress on a bar until the transfer is complete or every sender of `rx`
+/// is gone.
 async fn follow(mut rx: watch::Receiver<Progress>, bar: ProgressBar) {
     while rx.changed().await.is_ok() {
         let p = *rx.borrow_and_update();
         bar.set_position(p.bytes_done);
+        if p.bytes_total > 0 && p.bytes_done == p.bytes_total {
+            bar.finish_with_message("done");
+            return;
+        }
     }
 }
 
@@ -598,8 +603,9 @@ impl<T: Transport> Story<T> {
         ))
     }
 
-    /// Connects and authenticates `a` and `b`; both must accept.
-    async fn link(&self, a: usize, b: usize) -> Result<Link<T::Connection>, String> {
+    /// Connects and authenticates `a` and `b`; both must accept. Returns the link and a
+    /// line that describes it.
+    async fn link(&self, a: usize, b: usize) -> Result<(Link<T::Connection>, String), String> {
         let t = Instant::now();
         let (link, ra, rb) = self.dial(a, b).await?;
         let (sa, sb) = match (ra, rb) {
@@ -623,18 +629,18 @@ impl<T: Transport> Story<T> {
         {
             return Err("the two sides disagree about the session".to_owned());
         }
-        println!(
-            "  {:>5} <-> {:<5} session {} ({} sees {:?}, {} sees {:?}) {}",
+        let line = format!(
+            "  {:>5} <-> {:<5} session {}, {}; verified {} as {:?}, {} as {:?}",
             na.name,
             nb.name,
             hex(sa.id().get(..6).unwrap_or_default()),
-            na.name,
-            sa.role(),
+            shown(t.elapsed()),
             nb.name,
+            sa.role(),
+            na.name,
             sb.role(),
-            shown(t.elapsed())
         );
-        Ok(link)
+        Ok((link, line))
     }
 
     /// Both ends of the link between `a` and `b`, `a`'s first.
@@ -691,7 +697,8 @@ impl<T: Transport> Story<T> {
             .chain((SHARER + 1..n).map(|j| (j, SHARER)))
             .collect();
         for (a, b) in pairs {
-            let link = self.link(a, b).await?;
+            let (link, line) = self.link(a, b).await?;
+            println!("{line}");
             self.links.push(link);
         }
         Ok(())
@@ -906,7 +913,6 @@ impl<T: Transport> Story<T> {
             let name = self.name(f.node);
             match (sent, received) {
                 (Ok(Ok(_)), Ok((Ok(report), done))) => {
-                    f.bar.finish_with_message("done");
                     delivered += total;
                     rows.push((f.node, done.duration_since(started), true, report));
                 }
@@ -929,7 +935,7 @@ impl<T: Transport> Story<T> {
         for (n, took, row_ok, report) in rows {
             let note = if n == CUT { " (killed, resumed)" } else { "" };
             println!(
-                "  {} received {} files, {:.1} MiB over the wire in this attempt, in {}{note}",
+                "  {}: {} files, {:.1} MiB received in this attempt, done {} after the start{note}",
                 self.name(n),
                 report.files_received,
                 mib(report.bytes_received),
@@ -952,7 +958,6 @@ impl<T: Transport> Story<T> {
                     .map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned())
             );
         }
-        let all = total.saturating_mul(receivers.len() as u64);
         self.report.transfer(
             format!(
                 "{} shares the pack with {} members",
@@ -960,7 +965,7 @@ impl<T: Transport> Story<T> {
                 receivers.len()
             ),
             wall,
-            if ok { delivered } else { all.min(delivered) },
+            delivered,
             ok,
         );
         ok.then_some(())
@@ -1000,7 +1005,8 @@ impl<T: Transport> Story<T> {
                 &node(&self.nodes, CUT)?.address,
             );
         }
-        let link = self.link(CUT, SHARER).await?;
+        let (link, line) = self.link(CUT, SHARER).await?;
+        bars.suspend(|| println!("{line}"));
         self.links.push(link);
         let (s_end, r_end) = self.ends(SHARER, CUT)?;
         bars.suspend(|| {
