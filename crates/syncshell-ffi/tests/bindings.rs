@@ -92,3 +92,15 @@ fn every_export_is_in_the_header_and_the_bindings() {
         );
     }
 }
+
+#[test]
+fn every_function_is_in_the_ownership_table_of_docs_ffi() {
+    let doc = std::fs::read_to_string(root().join("docs/ffi.md")).unwrap();
+    for f in csharp_gen::functions(&header()) {
+        assert!(
+            doc.contains(&format!("| `{}` |", f.name)),
+            "docs/ffi.md has no ownership row for {}",
+            f.name
+        );
+    }
+}
