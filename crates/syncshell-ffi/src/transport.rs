@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::args::{self, Out};
-use crate::buffer::{new_bytes, syncshell_bytes};
+use crate::buffer::{new_bytes, syncshell_bytes, Buffer};
 use crate::handle::{self, lock, object, syncshell_handle};
 use crate::identity::{put, put_bytes};
 use crate::runtime::{
@@ -442,12 +442,24 @@ pub extern "C" fn syncshell_transport_poll(
                 None,
             ),
         };
-        let peer = peer.map(new_bytes).transpose()?.unwrap_or(0);
-        let data = data.map(new_bytes).transpose()?.unwrap_or(0);
-        let conn = match conn {
-            Some(c) => handle::insert(ConnectionObject::new(Arc::clone(runtime), c)?)?,
-            None => 0,
-        };
+        // Register everything before writing anything; on failure, undo what was registered.
+        let mut made = Vec::new();
+        let registered = (|| -> Outcome<_> {
+            let peer = peer.map(new_bytes).transpose()?.unwrap_or(0);
+            made.push(peer);
+            let data = data.map(new_bytes).transpose()?.unwrap_or(0);
+            made.push(data);
+            let conn = match conn {
+                Some(c) => handle::insert(ConnectionObject::new(Arc::clone(runtime), c)?)?,
+                None => 0,
+            };
+            Ok((peer, data, conn))
+        })();
+        let (peer, data, conn) = registered.inspect_err(|_| {
+            for bytes in made {
+                let _ = handle::remove::<Buffer>(bytes);
+            }
+        })?;
         kind_out.write(kind);
         peer_out.write(peer);
         data_out.write(data);
