@@ -980,8 +980,13 @@ impl<T: Transport> Story<T> {
         started: Instant,
     ) -> Result<Flight, String> {
         let name = self.name(CUT);
-        let sent = joined(f.sender).await?;
-        let (received, _) = joined(f.receiver).await?;
+        // Both sides learn of the kill at once; the bound only keeps a bug from hanging the demo.
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            (joined(f.sender).await, joined(f.receiver).await)
+        })
+        .await
+        .map_err(|_| "the killed transfer did not end".to_owned())?;
+        let (sent, (received, _)) = (first.0?, first.1?);
         let why = match (received, sent) {
             (Err(e), _) => e.to_string(),
             (Ok(_), _) => {
