@@ -56,6 +56,12 @@ pub struct WebRtcConfig {
     /// blob. Both ends should set it. Default `false`: one blob carrying every candidate,
     /// compact enough for an invite.
     pub trickle: bool,
+    /// Receive and send buffer size asked for each UDP socket. The systems' defaults (208 KiB
+    /// on Linux, 64 KiB on Windows) overflow during bulk transfers, and every datagram lost
+    /// there stalls the connection for SCTP's retransmission timeout (at least 1 s). The
+    /// system may grant less (Linux caps it at `net.core.rmem_max`). Default 4 MiB; 0 keeps
+    /// the system's default.
+    pub socket_buffer_size: usize,
 }
 
 /// The smallest flow-control window: two full-size fragments.
@@ -73,6 +79,7 @@ impl Default for WebRtcConfig {
             liveness_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(2),
             trickle: false,
+            socket_buffer_size: 4 * 1024 * 1024,
         }
     }
 }

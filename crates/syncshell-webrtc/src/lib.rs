@@ -4,6 +4,7 @@ mod config;
 mod connection;
 mod error;
 mod link;
+mod runtime;
 mod signal;
 mod transport;
 

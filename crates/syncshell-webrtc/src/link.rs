@@ -14,10 +14,10 @@ use webrtc::peer_connection::{
     RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer, RTCPeerConnectionIceEvent,
     RTCPeerConnectionState, SettingEngineBuilder,
 };
-use webrtc::runtime::TokioRuntime;
 
 use crate::config::WebRtcConfig;
 use crate::error::stack;
+use crate::runtime::TunedRuntime;
 
 /// Data channel ids, negotiated out of band so both ends create them before the offer.
 const RELIABLE_ID: u16 = 0;
@@ -187,7 +187,7 @@ impl Link {
                     .build(),
             )
             .with_setting_engine(settings)
-            .with_runtime(Arc::new(TokioRuntime))
+            .with_runtime(Arc::new(TunedRuntime::new(config.socket_buffer_size)))
             .with_handler(Arc::new(Handler(shared.clone(), cand_tx)))
             .with_udp_addrs(config.bind_addresses.clone())
             .with_data_channel_send_buffer_limit(config.window())

@@ -952,9 +952,9 @@ impl<T: Transport> Story<T> {
             // Loopback loses nothing else: every datagram dropped here stalls an SCTP
             // association until it retransmits.
             println!(
-                "  UDP datagrams this host dropped for full socket receive buffers during the transfer: {} (net.core.rmem_default = {})",
+                "  UDP datagrams this host dropped for full socket receive buffers during the transfer: {} (sockets ask for 4 MiB; net.core.rmem_max = {})",
                 after.saturating_sub(before),
-                std::fs::read_to_string("/proc/sys/net/core/rmem_default")
+                std::fs::read_to_string("/proc/sys/net/core/rmem_max")
                     .map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned())
             );
         }
