@@ -1,0 +1,123 @@
+//! `syncshell-signal`: a WebSocket signaling relay for syncshell members.
+//!
+//! Clients prove their key by signing a fresh challenge and show their token chain and the
+//! shell's genesis; the server verifies them itself (it has no secret and writes nothing to
+//! disk) and relays opaque blobs between admitted peers of the same shell. Uploaded
+//! tombstones are kept in memory and refuse or disconnect revoked peers. The protocol is in
+//! `docs/spec/signal.md`.
+//!
+//! Prints `listening <address>` on stdout once bound; logs go to stderr (`RUST_LOG`).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use syncshell_examples::signal::{Limits, Server};
+use tracing_subscriber::EnvFilter;
+
+/// A WebSocket signaling relay for syncshell members.
+#[derive(Debug, Parser)]
+#[command(name = "syncshell-signal", version)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7447")]
+    bind: SocketAddr,
+    /// Largest frame a client may send, in bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_message: usize,
+    /// Frames per second per connection (token bucket of one second's worth).
+    #[arg(long, default_value_t = 50)]
+    rate: u32,
+    /// Open connections per client IP address.
+    #[arg(long, default_value_t = 16)]
+    per_ip: usize,
+    /// Seconds without a frame before a connection is closed.
+    #[arg(long, default_value_t = 60.0)]
+    idle_timeout: f64,
+    /// Seconds a new connection has to answer the challenge.
+    #[arg(long, default_value_t = 10.0)]
+    hello_timeout: f64,
+    /// Shells the server keeps state for.
+    #[arg(long, default_value_t = 1024)]
+    max_shells: usize,
+}
+
+fn seconds(s: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(s).map_err(|e| format!("{s} seconds: {e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let limits = Limits {
+        max_message: args.max_message,
+        messages_per_second: args.rate,
+        connections_per_ip: args.per_ip,
+        idle_timeout: seconds(args.idle_timeout)?,
+        hello_timeout: seconds(args.hello_timeout)?,
+        max_shells: args.max_shells,
+        ..Limits::default()
+    };
+    if args.max_message < 1024 || args.rate == 0 || args.per_ip == 0 {
+        return Err("--max-message must be at least 1024, --rate and --per-ip at least 1".into());
+    }
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| format!("bind {}: {e}", args.bind))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%local, ?limits, "listening");
+    println!("listening {local}");
+    Server::new(limits)
+        .run(listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("syncshell-signal: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("syncshell-signal: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

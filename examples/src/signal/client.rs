@@ -1,0 +1,569 @@
+//! The signaling client: authenticates to a `syncshell-signal` server and carries blobs to
+//! and from peers of the same shell. It implements [`Signaling`] for the WebRTC transport
+//! (a peer's address is its peer id text) and carries application blobs beside it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use syncshell_identity::{Identity, JoinRequest, PeerId, ShellGenesis, ShellId, TokenChain};
+use syncshell_transport::Signaling;
+use tokio::sync::{mpsc, watch, Mutex as AsyncMutex};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::frame::{signed_bytes, Frame, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT};
+
+/// What a client presents to the server.
+// Built once per client; boxing a variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A member: the shell's genesis and the member's token chain (empty for the owner).
+    Member {
+        /// The shell.
+        genesis: ShellGenesis,
+        /// The member's chain.
+        chain: TokenChain,
+    },
+    /// A joiner: its join request, which names the shell and the inviter. A guest may
+    /// relay only to its inviter, and only the inviter may relay to it.
+    Guest {
+        /// The join request.
+        request: JoinRequest,
+    },
+}
+
+impl Credentials {
+    fn shell(&self) -> ShellId {
+        match self {
+            Credentials::Member { genesis, .. } => genesis.id(),
+            Credentials::Guest { request } => request.invite().genesis().id(),
+        }
+    }
+}
+
+/// How the client behaves.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Interval of WebSocket pings that keep the connection from the server's idle timeout;
+    /// `None` sends none.
+    pub keepalive: Option<Duration>,
+    /// Whether to reconnect (with doubling delays up to [`ClientOptions::max_retry_delay`])
+    /// after the connection to the server was lost. A refusal is never retried.
+    pub reconnect: bool,
+    /// Longest delay between reconnection attempts.
+    pub max_retry_delay: Duration,
+    /// Time allowed for connecting and authenticating.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            keepalive: Some(Duration::from_secs(15)),
+            reconnect: true,
+            max_retry_delay: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the client failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignalError {
+    /// The server could not be reached, or the connection broke.
+    Connect(String),
+    /// The server refused or closed the connection, and said why.
+    Refused {
+        /// Why.
+        code: RefuseCode,
+        /// The server's words.
+        reason: String,
+    },
+    /// The server broke the protocol.
+    Protocol(String),
+    /// The client was closed.
+    Closed,
+}
+
+impl std::fmt::Display for SignalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignalError::Connect(e) => write!(f, "signal server unreachable: {e}"),
+            SignalError::Refused { code, reason } => {
+                write!(f, "signal server refused: {code:?} ({reason})")
+            }
+            SignalError::Protocol(e) => write!(f, "signal protocol error: {e}"),
+            SignalError::Closed => write!(f, "signal client closed"),
+        }
+    }
+}
+
+impl std::error::Error for SignalError {}
+
+/// Where the client stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Connecting or reconnecting.
+    Connecting,
+    /// Admitted.
+    Connected,
+    /// Stopped for good.
+    Failed(SignalError),
+}
+
+/// What the server said without closing the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// What happened.
+    pub code: NoticeCode,
+    /// The peer it is about.
+    pub peer: Option<PeerId>,
+}
+
+/// The first byte of every relayed blob says which of the client's channels it belongs to
+/// (a client convention; the server forwards blobs without looking at them).
+const CHANNEL_TRANSPORT: u8 = 0;
+const CHANNEL_APP: u8 = 1;
+/// Blobs queued per channel before more are dropped.
+const INBOX: usize = 256;
+
+#[derive(Debug)]
+struct Inner {
+    peer: PeerId,
+    shell: ShellId,
+    out: Mutex<Option<mpsc::Sender<Message>>>,
+    transport_rx: AsyncMutex<mpsc::Receiver<(PeerId, Bytes)>>,
+    app_rx: AsyncMutex<mpsc::Receiver<(PeerId, Bytes)>>,
+    notices_rx: AsyncMutex<mpsc::Receiver<Notice>>,
+    status: watch::Sender<Status>,
+    closed: AtomicBool,
+}
+
+/// A connection to a signaling server, re-established after network failures. Cheap to
+/// clone; every clone shares the connection.
+#[derive(Debug, Clone)]
+pub struct SignalClient {
+    inner: Arc<Inner>,
+    _handle: Arc<Handle>,
+}
+
+/// Closes the connection when the last clone of a client is dropped.
+#[derive(Debug)]
+struct Handle(Arc<Inner>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        close(&self.0);
+    }
+}
+
+fn close(inner: &Inner) {
+    inner.closed.store(true, Ordering::SeqCst);
+    if let Some(out) = lock(&inner.out).take() {
+        let _ = out.try_send(Message::Close(None));
+    }
+    inner
+        .status
+        .send_replace(Status::Failed(SignalError::Closed));
+}
+
+/// The [`Signaling`] view of a [`SignalClient`]: the transport's blobs only.
+#[derive(Debug, Clone)]
+pub struct TransportSignaling {
+    client: SignalClient,
+}
+
+struct Queues {
+    transport: mpsc::Sender<(PeerId, Bytes)>,
+    app: mpsc::Sender<(PeerId, Bytes)>,
+    notices: mpsc::Sender<Notice>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SignalClient {
+    /// Connects to `url` (`ws://127.0.0.1:7447/`), answers the challenge with `identity`
+    /// and `credentials`, and returns once admitted. A refusal is returned as
+    /// [`SignalError::Refused`].
+    pub async fn connect(
+        url: &str,
+        identity: Identity,
+        credentials: Credentials,
+        options: ClientOptions,
+    ) -> Result<SignalClient, SignalError> {
+        let (transport_tx, transport_rx) = mpsc::channel(INBOX);
+        let (app_tx, app_rx) = mpsc::channel(INBOX);
+        let (notices_tx, notices_rx) = mpsc::channel(INBOX);
+        let (status, mut watcher) = watch::channel(Status::Connecting);
+        let inner = Arc::new(Inner {
+            peer: identity.peer_id(),
+            shell: credentials.shell(),
+            out: Mutex::new(None),
+            transport_rx: AsyncMutex::new(transport_rx),
+            app_rx: AsyncMutex::new(app_rx),
+            notices_rx: AsyncMutex::new(notices_rx),
+            status,
+            closed: AtomicBool::new(false),
+        });
+        let queues = Queues {
+            transport: transport_tx,
+            app: app_tx,
+            notices: notices_tx,
+        };
+        let first = session(&inner, url, &identity, &credentials, &options, &queues).await;
+        let stream = match first {
+            Ok(s) => s,
+            Err(e) => {
+                inner.status.send_replace(Status::Failed(e.clone()));
+                return Err(e);
+            }
+        };
+        let client = SignalClient {
+            inner: inner.clone(),
+            _handle: Arc::new(Handle(inner.clone())),
+        };
+        let url = url.to_owned();
+        tokio::spawn(async move {
+            supervise(inner, url, identity, credentials, options, queues, stream).await;
+        });
+        // The supervisor has the connection; report only that it is up.
+        let _ = watcher.wait_for(|s| *s != Status::Connecting).await;
+        Ok(client)
+    }
+
+    /// This client's peer id (its address for the transport).
+    pub fn peer(&self) -> PeerId {
+        self.inner.peer
+    }
+
+    /// The shell it is registered in.
+    pub fn shell(&self) -> ShellId {
+        self.inner.shell
+    }
+
+    /// Where the client stands now.
+    pub fn status(&self) -> Status {
+        self.inner.status.borrow().clone()
+    }
+
+    /// Waits until the status is no longer [`Status::Connected`] or [`Status::Connecting`],
+    /// and returns the error that ended the client.
+    pub async fn failed(&self) -> SignalError {
+        let mut w = self.inner.status.subscribe();
+        match w
+            .wait_for(|s| matches!(s, Status::Failed(_)))
+            .await
+            .map(|s| s.clone())
+        {
+            Ok(Status::Failed(e)) => e,
+            _ => SignalError::Closed,
+        }
+    }
+
+    fn send_frame(&self, frame: &Frame) -> Result<(), SignalError> {
+        if let Status::Failed(e) = self.status() {
+            return Err(e);
+        }
+        let out = lock(&self.inner.out).clone();
+        let Some(out) = out else {
+            return Err(SignalError::Connect(
+                "not connected to the signal server".into(),
+            ));
+        };
+        out.try_send(Message::Binary(Bytes::from(frame.encode())))
+            .map_err(|_| SignalError::Connect("the signal connection is busy or gone".into()))
+    }
+
+    fn relay(&self, to: &PeerId, channel: u8, blob: &[u8]) -> Result<(), SignalError> {
+        let mut b = Vec::with_capacity(blob.len() + 1);
+        b.push(channel);
+        b.extend_from_slice(blob);
+        self.send_frame(&Frame::Relay { to: *to, blob: b })
+    }
+
+    /// Sends an application blob to `to` (a peer of the same shell).
+    pub fn send_app(&self, to: &PeerId, blob: &[u8]) -> Result<(), SignalError> {
+        self.relay(to, CHANNEL_APP, blob)
+    }
+
+    /// The next application blob and its sender, as the server authenticated it. `None`
+    /// once the client stopped for good.
+    pub async fn recv_app(&self) -> Option<(PeerId, Bytes)> {
+        self.inner.app_rx.lock().await.recv().await
+    }
+
+    /// Uploads an encoded tombstone; the server answers with a [`Notice`].
+    pub fn upload_tombstone(&self, tombstone: &[u8]) -> Result<(), SignalError> {
+        self.send_frame(&Frame::Tombstone {
+            tombstone: tombstone.to_vec(),
+        })
+    }
+
+    /// The next notice from the server.
+    pub async fn next_notice(&self) -> Option<Notice> {
+        self.inner.notices_rx.lock().await.recv().await
+    }
+
+    /// The [`Signaling`] view for a transport.
+    pub fn transport(&self) -> TransportSignaling {
+        TransportSignaling {
+            client: self.clone(),
+        }
+    }
+
+    /// Closes the connection and stops reconnecting.
+    pub fn close(&self) {
+        close(&self.inner);
+    }
+}
+
+impl Signaling for TransportSignaling {
+    async fn send(&self, to: &str, blob: Bytes) -> syncshell_transport::Result<()> {
+        let peer: PeerId = to
+            .parse()
+            .map_err(|_| syncshell_transport::Error::Unreachable(to.to_owned()))?;
+        self.client
+            .relay(&peer, CHANNEL_TRANSPORT, &blob)
+            .map_err(|e| syncshell_transport::Error::Backend(e.to_string()))
+    }
+
+    async fn recv(&self) -> syncshell_transport::Result<(String, Bytes)> {
+        let got = self.client.inner.transport_rx.lock().await.recv().await;
+        match got {
+            Some((from, blob)) => Ok((from.to_string(), blob)),
+            None => Err(syncshell_transport::Error::Closed),
+        }
+    }
+}
+
+type Stream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn protocol(e: impl std::fmt::Display) -> SignalError {
+    SignalError::Protocol(e.to_string())
+}
+
+/// Connects and authenticates once.
+async fn session(
+    inner: &Inner,
+    url: &str,
+    identity: &Identity,
+    credentials: &Credentials,
+    options: &ClientOptions,
+    queues: &Queues,
+) -> Result<Stream, SignalError> {
+    let work = async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| SignalError::Connect(e.to_string()))?;
+        let (nonce, session) = match next_frame(&mut ws).await? {
+            Frame::Challenge { nonce, session } => (nonce, session),
+            Frame::Refused { code, reason } => return Err(SignalError::Refused { code, reason }),
+            other => return Err(protocol(format!("expected a challenge, got {other:?}"))),
+        };
+        let peer = identity.peer_id();
+        let signature = identity.sign(
+            AUTH_CONTEXT,
+            &signed_bytes(&nonce, &session, &inner.shell, &peer),
+        );
+        let hello = match credentials {
+            Credentials::Member { genesis, chain } => Frame::Hello {
+                genesis: genesis.encode(),
+                chain: chain.encode(),
+                peer,
+                signature,
+            },
+            Credentials::Guest { request } => Frame::Join {
+                request: request.encode(),
+                signature,
+            },
+        };
+        ws.send(Message::Binary(Bytes::from(hello.encode())))
+            .await
+            .map_err(|e| SignalError::Connect(e.to_string()))?;
+        loop {
+            match next_frame(&mut ws).await? {
+                Frame::Welcome {
+                    shell,
+                    peer: p,
+                    standing,
+                } => {
+                    let want = match credentials {
+                        Credentials::Member { .. } => Standing::Member,
+                        Credentials::Guest { .. } => Standing::Guest,
+                    };
+                    if shell != inner.shell || p != peer || standing != want {
+                        return Err(protocol("the welcome names another shell or peer"));
+                    }
+                    return Ok(ws);
+                }
+                Frame::Refused { code, reason } => {
+                    return Err(SignalError::Refused { code, reason })
+                }
+                Frame::Notice { code, peer } => {
+                    let _ = queues.notices.try_send(Notice { code, peer });
+                }
+                other => return Err(protocol(format!("expected a welcome, got {other:?}"))),
+            }
+        }
+    };
+    tokio::time::timeout(options.connect_timeout, work)
+        .await
+        .map_err(|_| SignalError::Connect("timed out connecting".into()))?
+}
+
+async fn next_frame(ws: &mut Stream) -> Result<Frame, SignalError> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Binary(b))) => return Frame::decode(&b).map_err(protocol),
+            Some(Ok(Message::Close(_))) | None => {
+                return Err(SignalError::Connect(
+                    "the server closed the connection".into(),
+                ))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(SignalError::Connect(e.to_string())),
+        }
+    }
+}
+
+/// Runs connections one after another until a refusal or [`SignalClient::close`].
+async fn supervise(
+    inner: Arc<Inner>,
+    url: String,
+    identity: Identity,
+    credentials: Credentials,
+    options: ClientOptions,
+    queues: Queues,
+    first: Stream,
+) {
+    let mut stream = Some(first);
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let ws = match stream.take() {
+            Some(ws) => ws,
+            None => match session(&inner, &url, &identity, &credentials, &options, &queues).await {
+                Ok(ws) => ws,
+                Err(e @ SignalError::Refused { .. }) => {
+                    inner.status.send_replace(Status::Failed(e));
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, ?delay, "signal: reconnecting later");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(options.max_retry_delay);
+                    if inner.closed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    continue;
+                }
+            },
+        };
+        if inner.closed.load(Ordering::SeqCst) {
+            break;
+        }
+        delay = Duration::from_millis(250);
+        let (tx, rx) = mpsc::channel(INBOX);
+        *lock(&inner.out) = Some(tx);
+        if inner.closed.load(Ordering::SeqCst) {
+            *lock(&inner.out) = None;
+            break;
+        }
+        inner.status.send_replace(Status::Connected);
+        let ended = pump(ws, rx, &queues, &options).await;
+        *lock(&inner.out) = None;
+        if inner.closed.load(Ordering::SeqCst) {
+            break;
+        }
+        match ended {
+            Err(e @ SignalError::Refused { .. }) => {
+                let retry = matches!(
+                    e,
+                    SignalError::Refused {
+                        code: RefuseCode::ShuttingDown | RefuseCode::Idle,
+                        ..
+                    }
+                );
+                if !retry || !options.reconnect {
+                    tracing::info!(error = %e, "signal: stopped");
+                    inner.status.send_replace(Status::Failed(e));
+                    break;
+                }
+            }
+            Err(e) if !options.reconnect => {
+                inner.status.send_replace(Status::Failed(e));
+                break;
+            }
+            _ if !options.reconnect => {
+                inner
+                    .status
+                    .send_replace(Status::Failed(SignalError::Connect("closed".into())));
+                break;
+            }
+            _ => {}
+        }
+        inner.status.send_replace(Status::Connecting);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Moves frames between the WebSocket and the queues until the connection ends.
+async fn pump(
+    ws: Stream,
+    mut out: mpsc::Receiver<Message>,
+    queues: &Queues,
+    options: &ClientOptions,
+) -> Result<(), SignalError> {
+    let (mut sink, mut source) = ws.split();
+    let period = options.keepalive.unwrap_or(Duration::from_secs(3600));
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            m = out.recv() => {
+                let Some(m) = m else { return Ok(()) };
+                let close = matches!(m, Message::Close(_));
+                if sink.send(m).await.is_err() || close {
+                    return Ok(());
+                }
+            }
+            _ = ping.tick(), if options.keepalive.is_some() => {
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return Ok(());
+                }
+            }
+            m = source.next() => {
+                let bytes = match m {
+                    Some(Ok(Message::Binary(b))) => b,
+                    Some(Ok(Message::Close(_))) | None => return Ok(()),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(SignalError::Connect(e.to_string())),
+                };
+                match Frame::decode(&bytes).map_err(protocol)? {
+                    Frame::Deliver { from, blob } => {
+                        let (queue, body) = match blob.split_first() {
+                            Some((&CHANNEL_TRANSPORT, rest)) => (&queues.transport, rest),
+                            Some((&CHANNEL_APP, rest)) => (&queues.app, rest),
+                            _ => continue,
+                        };
+                        if queue.try_send((from, Bytes::copy_from_slice(body))).is_err() {
+                            tracing::warn!(from = %from.short(), "signal: inbox full; blob dropped");
+                        }
+                    }
+                    Frame::Notice { code, peer } => {
+                        let _ = queues.notices.try_send(Notice { code, peer });
+                    }
+                    Frame::Refused { code, reason } => {
+                        return Err(SignalError::Refused { code, reason });
+                    }
+                    other => return Err(protocol(format!("unexpected {other:?}"))),
+                }
+            }
+        }
+    }
+}

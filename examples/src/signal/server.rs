@@ -1,0 +1,731 @@
+//! The signaling relay: admits members of a shell by their token chain and a signature over
+//! a fresh challenge, and forwards opaque blobs between admitted peers of the same shell.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use rand_core::{OsRng, RngCore};
+use syncshell_identity::{
+    Admission, JoinRequest, PeerId, ShellGenesis, ShellId, Timestamp, TokenChain,
+};
+use syncshell_revocation::{RevocationSet, Tombstone};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::frame::{
+    signed_bytes, Frame, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT, NONCE_LEN, SESSION_LEN,
+};
+
+/// The server's limits; every one is a command-line flag of `syncshell-signal`.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest frame a client may send, in bytes.
+    pub max_message: usize,
+    /// Frames per second a connection may send (a token bucket holding one second's worth).
+    pub messages_per_second: u32,
+    /// Open WebSocket connections per client IP address.
+    pub connections_per_ip: usize,
+    /// A connection that sends nothing for this long is closed (clients ping to stay).
+    pub idle_timeout: Duration,
+    /// Time a new connection has to answer the challenge.
+    pub hello_timeout: Duration,
+    /// Shells the server keeps state for.
+    pub max_shells: usize,
+    /// Peers registered in one shell.
+    pub max_peers_per_shell: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message: 64 * 1024,
+            messages_per_second: 50,
+            connections_per_ip: 16,
+            idle_timeout: Duration::from_secs(60),
+            hello_timeout: Duration::from_secs(10),
+            max_shells: 1024,
+            max_peers_per_shell: 1024,
+        }
+    }
+}
+
+/// Frames queued for one connection before relayed blobs to it are dropped.
+const OUTBOX: usize = 256;
+/// How long shutdown waits for connections to close after telling them to.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Counters shown by `/stats`.
+#[derive(Debug, Default)]
+struct Counters {
+    connections: AtomicU64,
+    admitted: AtomicU64,
+    relayed: AtomicU64,
+    refused: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// What the server tells a connection's task from elsewhere.
+#[derive(Debug)]
+enum Outgoing {
+    Frame(Vec<u8>),
+    Close(RefuseCode, String),
+}
+
+#[derive(Debug)]
+struct Peer {
+    conn: u64,
+    tx: mpsc::Sender<Outgoing>,
+    /// `None` for a guest.
+    admission: Option<Admission>,
+    /// A guest's inviter, the only peer it may reach.
+    inviter: Option<PeerId>,
+}
+
+#[derive(Debug)]
+struct Shell {
+    revocations: RevocationSet,
+    peers: HashMap<PeerId, Peer>,
+}
+
+impl Shell {
+    /// Closes every registered peer the revocation set no longer admits.
+    fn evict_revoked(&mut self) -> usize {
+        let mut gone = Vec::new();
+        for (id, p) in &self.peers {
+            let revoked = match (&p.admission, &p.inviter) {
+                (Some(a), _) => self.revocations.check(a).is_err(),
+                (None, Some(inviter)) => {
+                    self.revocations.is_revoked(id) || self.revocations.is_revoked(inviter)
+                }
+                (None, None) => true,
+            };
+            if revoked {
+                gone.push(*id);
+            }
+        }
+        for id in &gone {
+            if let Some(p) = self.peers.remove(id) {
+                let _ =
+                    p.tx.try_send(Outgoing::Close(RefuseCode::Revoked, "revoked".into()));
+            }
+        }
+        gone.len()
+    }
+}
+
+/// Shared state of the server.
+#[derive(Debug)]
+struct Hub {
+    limits: Limits,
+    shells: Mutex<HashMap<ShellId, Shell>>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    counters: Counters,
+    next_conn: AtomicU64,
+    shutdown: watch::Sender<bool>,
+    open_tasks: AtomicU64,
+    task_ended: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_system_time(SystemTime::now())
+}
+
+/// Releases a per-IP connection slot when dropped.
+struct IpSlot {
+    hub: Arc<Hub>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = lock(&self.hub.per_ip);
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Counts a connection task while it runs.
+struct TaskSlot(Arc<Hub>);
+
+impl Drop for TaskSlot {
+    fn drop(&mut self) {
+        self.0.open_tasks.fetch_sub(1, Ordering::SeqCst);
+        self.0.counters.connections.fetch_sub(1, Ordering::Relaxed);
+        self.0.task_ended.notify_waiters();
+    }
+}
+
+/// The signaling server.
+#[derive(Debug, Clone)]
+pub struct Server {
+    hub: Arc<Hub>,
+}
+
+impl Server {
+    /// A server with these limits.
+    pub fn new(limits: Limits) -> Self {
+        let (shutdown, _) = watch::channel(false);
+        Server {
+            hub: Arc::new(Hub {
+                limits,
+                shells: Mutex::new(HashMap::new()),
+                per_ip: Mutex::new(HashMap::new()),
+                counters: Counters::default(),
+                next_conn: AtomicU64::new(1),
+                shutdown,
+                open_tasks: AtomicU64::new(0),
+                task_ended: Notify::new(),
+            }),
+        }
+    }
+
+    /// The `/stats` document.
+    pub fn stats(&self) -> serde_json::Value {
+        let c = &self.hub.counters;
+        let (shells, peers, tombstones) = {
+            let shells = lock(&self.hub.shells);
+            (
+                shells.values().filter(|s| !s.peers.is_empty()).count(),
+                shells.values().map(|s| s.peers.len()).sum::<usize>(),
+                shells.values().map(|s| s.revocations.len()).sum::<usize>(),
+            )
+        };
+        serde_json::json!({
+            "connections": c.connections.load(Ordering::Relaxed),
+            "shells": shells,
+            "peers": peers,
+            "admitted": c.admitted.load(Ordering::Relaxed),
+            "relayed": c.relayed.load(Ordering::Relaxed),
+            "refused": c.refused.load(Ordering::Relaxed),
+            "dropped": c.dropped.load(Ordering::Relaxed),
+            "tombstones": tombstones,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` completes: then stops accepting, tells every
+    /// connection the server is shutting down, closes them and returns (waiting at most a
+    /// few seconds for them).
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let hub = self.hub.clone();
+        let app = Router::new()
+            .route("/", get(upgrade))
+            .route("/health", get(|| async { "ok" }))
+            .route(
+                "/stats",
+                get(
+                    |State(hub): State<Arc<Hub>>| async move { axum::Json(Server { hub }.stats()) },
+                ),
+            )
+            .with_state(self.hub.clone());
+        let stop = hub.clone();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections");
+            stop.shutdown.send_replace(true);
+        })
+        .await?;
+        // Upgraded connections are no longer hyper's: wait for their tasks to close them.
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        loop {
+            let ended = hub.task_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let open = hub.open_tasks.load(Ordering::SeqCst);
+            if open == 0 {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    open,
+                    "shutdown: connections still open after the grace period"
+                );
+                break;
+            }
+            let _ = tokio::time::timeout(left, ended).await;
+        }
+        tracing::info!(stats = %self.stats(), "stopped");
+        Ok(())
+    }
+}
+
+async fn upgrade(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if *hub.shutdown.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let ip = addr.ip();
+    {
+        let mut m = lock(&hub.per_ip);
+        let n = m.entry(ip).or_insert(0);
+        if *n >= hub.limits.connections_per_ip {
+            hub.counters.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%ip, limit = hub.limits.connections_per_ip, "too many connections from one address");
+            return (StatusCode::TOO_MANY_REQUESTS, "too many connections").into_response();
+        }
+        *n += 1;
+    }
+    let slot = IpSlot {
+        hub: hub.clone(),
+        ip,
+    };
+    // Frames up to twice the limit reach the handler, which refuses them with a reason;
+    // bigger ones end the connection in the WebSocket layer.
+    let max = hub.limits.max_message.saturating_mul(2).max(1024);
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            hub.open_tasks.fetch_add(1, Ordering::SeqCst);
+            hub.counters.connections.fetch_add(1, Ordering::Relaxed);
+            let _task = TaskSlot(hub.clone());
+            let conn = hub.next_conn.fetch_add(1, Ordering::Relaxed);
+            let span = tracing::info_span!("conn", id = conn, %addr);
+            let _ = tracing::Instrument::instrument(serve(socket, hub, conn), span).await;
+        })
+}
+
+/// A token bucket of frames.
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Self {
+        Bucket {
+            rate: f64::from(rate.max(1)),
+            tokens: f64::from(rate.max(1)),
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let add = now.duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + add).min(self.rate);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Who a connection is, once admitted.
+#[derive(Debug, Clone, Copy)]
+struct Registered {
+    shell: ShellId,
+    peer: PeerId,
+    guest_of: Option<PeerId>,
+}
+
+async fn refuse(ws: &mut WebSocket, hub: &Hub, code: RefuseCode, reason: &str) {
+    hub.counters.refused.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(?code, reason, "refused");
+    let frame = Frame::Refused {
+        code,
+        reason: reason.to_owned(),
+    };
+    let _ = ws.send(Message::Binary(Bytes::from(frame.encode()))).await;
+    let _ = ws.send(Message::Close(None)).await;
+}
+
+/// Returns once the server is shutting down.
+async fn stopping(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn send(ws: &mut WebSocket, frame: &Frame) -> bool {
+    ws.send(Message::Binary(Bytes::from(frame.encode())))
+        .await
+        .is_ok()
+}
+
+/// One connection, start to end.
+async fn serve(mut ws: WebSocket, hub: Arc<Hub>, conn: u64) {
+    let mut shutdown = hub.shutdown.subscribe();
+    let mut nonce = [0u8; NONCE_LEN];
+    let mut session = [0u8; SESSION_LEN];
+    OsRng.fill_bytes(&mut nonce);
+    OsRng.fill_bytes(&mut session);
+    if !send(&mut ws, &Frame::Challenge { nonce, session }).await {
+        return;
+    }
+    let hello = tokio::select! {
+        m = tokio::time::timeout(hub.limits.hello_timeout, ws.recv()) => m,
+        _ = stopping(&mut shutdown) => {
+            refuse(&mut ws, &hub, RefuseCode::ShuttingDown, "the server is shutting down").await;
+            return;
+        }
+    };
+    let bytes = match hello {
+        Err(_) => {
+            refuse(&mut ws, &hub, RefuseCode::Idle, "no hello in time").await;
+            return;
+        }
+        Ok(Some(Ok(Message::Binary(b)))) => b,
+        Ok(Some(Ok(_))) => {
+            refuse(
+                &mut ws,
+                &hub,
+                RefuseCode::Malformed,
+                "expected a binary hello",
+            )
+            .await;
+            return;
+        }
+        Ok(_) => return,
+    };
+    if bytes.len() > hub.limits.max_message {
+        refuse(
+            &mut ws,
+            &hub,
+            RefuseCode::TooLarge,
+            "hello over the size limit",
+        )
+        .await;
+        return;
+    }
+    let (tx, mut rx) = mpsc::channel(OUTBOX);
+    let me = match admit(&hub, &bytes, &nonce, &session, conn, tx) {
+        Ok(r) => r,
+        Err((code, reason)) => {
+            refuse(&mut ws, &hub, code, &reason).await;
+            return;
+        }
+    };
+    hub.counters.admitted.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(shell = %me.shell, peer = %me.peer.short(), guest = me.guest_of.is_some(), "admitted");
+    let welcome = Frame::Welcome {
+        shell: me.shell,
+        peer: me.peer,
+        standing: if me.guest_of.is_some() {
+            Standing::Guest
+        } else {
+            Standing::Member
+        },
+    };
+    if send(&mut ws, &welcome).await {
+        let (code, reason) = relay_loop(&mut ws, &hub, &me, &mut rx, &mut shutdown).await;
+        if let Some(code) = code {
+            refuse(&mut ws, &hub, code, &reason).await;
+        }
+    }
+    unregister(&hub, &me, conn);
+    tracing::info!(peer = %me.peer.short(), "closed");
+}
+
+/// Runs an admitted connection until it ends; returns why the server ends it, if it does.
+async fn relay_loop(
+    ws: &mut WebSocket,
+    hub: &Hub,
+    me: &Registered,
+    rx: &mut mpsc::Receiver<Outgoing>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> (Option<RefuseCode>, String) {
+    let mut bucket = Bucket::new(hub.limits.messages_per_second);
+    loop {
+        let incoming = tokio::select! {
+            _ = stopping(shutdown) => {
+                return (Some(RefuseCode::ShuttingDown), "the server is shutting down".into());
+            }
+            out = rx.recv() => match out {
+                Some(Outgoing::Frame(f)) => {
+                    if ws.send(Message::Binary(Bytes::from(f))).await.is_err() {
+                        return (None, String::new());
+                    }
+                    continue;
+                }
+                Some(Outgoing::Close(code, reason)) => return (Some(code), reason),
+                None => return (None, String::new()),
+            },
+            m = tokio::time::timeout(hub.limits.idle_timeout, ws.recv()) => m,
+        };
+        let message = match incoming {
+            Err(_) => return (Some(RefuseCode::Idle), "idle timeout".into()),
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => {
+                return (None, String::new())
+            }
+            Ok(Some(Ok(m))) => m,
+        };
+        if !bucket.take() {
+            return (
+                Some(RefuseCode::RateLimited),
+                "over the message rate limit".into(),
+            );
+        }
+        let bytes = match message {
+            Message::Binary(b) => b,
+            Message::Ping(_) | Message::Pong(_) => continue,
+            _ => {
+                return (
+                    Some(RefuseCode::Malformed),
+                    "text frames are not used".into(),
+                )
+            }
+        };
+        if bytes.len() > hub.limits.max_message {
+            return (
+                Some(RefuseCode::TooLarge),
+                format!(
+                    "frame of {} bytes over the limit of {}",
+                    bytes.len(),
+                    hub.limits.max_message
+                ),
+            );
+        }
+        let frame = match Frame::decode(&bytes) {
+            Ok(f) => f,
+            Err(e) => return (Some(RefuseCode::Malformed), e.to_string()),
+        };
+        match frame {
+            Frame::Relay { to, blob } => {
+                if let Some(notice) = relay(hub, me, to, blob) {
+                    if !send(ws, &notice).await {
+                        return (None, String::new());
+                    }
+                }
+            }
+            Frame::Tombstone { tombstone } => {
+                if me.guest_of.is_some() {
+                    return (Some(RefuseCode::NotAllowed), "guests cannot revoke".into());
+                }
+                let code = take_tombstone(hub, me, &tombstone);
+                if !send(ws, &Frame::Notice { code, peer: None }).await {
+                    return (None, String::new());
+                }
+            }
+            _ => return (Some(RefuseCode::Malformed), "unexpected frame".into()),
+        }
+    }
+}
+
+/// Forwards a blob; returns a notice for the sender when it could not be delivered.
+fn relay(hub: &Hub, me: &Registered, to: PeerId, blob: Vec<u8>) -> Option<Frame> {
+    let unreachable = Frame::Notice {
+        code: NoticeCode::Unreachable,
+        peer: Some(to),
+    };
+    if me.guest_of.is_some_and(|inviter| inviter != to) {
+        hub.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        return Some(unreachable);
+    }
+    let shells = lock(&hub.shells);
+    let target = shells.get(&me.shell).and_then(|s| s.peers.get(&to));
+    let Some(target) = target else {
+        hub.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        return Some(unreachable);
+    };
+    // Guests are reached only by their inviter.
+    if target.inviter.is_some_and(|inviter| inviter != me.peer) {
+        hub.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        return Some(unreachable);
+    }
+    let frame = Frame::Deliver {
+        from: me.peer,
+        blob,
+    };
+    match target.tx.try_send(Outgoing::Frame(frame.encode())) {
+        Ok(()) => {
+            hub.counters.relayed.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+        Err(_) => {
+            hub.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(to = %to.short(), "recipient's queue is full; blob dropped");
+            Some(unreachable)
+        }
+    }
+}
+
+fn take_tombstone(hub: &Hub, me: &Registered, bytes: &[u8]) -> NoticeCode {
+    let mut shells = lock(&hub.shells);
+    let Some(shell) = shells.get_mut(&me.shell) else {
+        return NoticeCode::TombstoneRejected;
+    };
+    let tombstone = match Tombstone::decode(bytes, shell.revocations.genesis()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::info!(error = %e, "tombstone refused");
+            return NoticeCode::TombstoneRejected;
+        }
+    };
+    let revoked = tombstone.revoked().short();
+    match shell.revocations.insert(tombstone) {
+        Ok(true) => {
+            let gone = shell.evict_revoked();
+            tracing::info!(%revoked, disconnected = gone, "tombstone accepted");
+            NoticeCode::TombstoneAccepted
+        }
+        Ok(false) => NoticeCode::TombstoneKnown,
+        Err(e) => {
+            tracing::info!(error = %e, "tombstone refused");
+            NoticeCode::TombstoneRejected
+        }
+    }
+}
+
+type Refusal = (RefuseCode, String);
+
+fn not_admitted(e: impl std::fmt::Display) -> Refusal {
+    (RefuseCode::NotAdmitted, e.to_string())
+}
+
+/// Checks a hello or a join and registers the peer.
+fn admit(
+    hub: &Hub,
+    bytes: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    session: &[u8; SESSION_LEN],
+    conn: u64,
+    tx: mpsc::Sender<Outgoing>,
+) -> Result<Registered, Refusal> {
+    let frame = Frame::decode(bytes).map_err(|e| (RefuseCode::Malformed, e.to_string()))?;
+    let now = now();
+    let (genesis, peer, signature, admission, inviter) = match frame {
+        Frame::Hello {
+            genesis,
+            chain,
+            peer,
+            signature,
+        } => {
+            let genesis = ShellGenesis::decode(&genesis).map_err(not_admitted)?;
+            let chain = TokenChain::decode(&chain).map_err(not_admitted)?;
+            let admission =
+                syncshell_identity::admit(&genesis, &peer, &chain, now).map_err(not_admitted)?;
+            (genesis, peer, signature, Some(admission), None)
+        }
+        Frame::Join { request, signature } => {
+            let request = JoinRequest::decode(&request).map_err(not_admitted)?;
+            let invite = request.invite();
+            invite.verify(now).map_err(not_admitted)?;
+            (
+                invite.genesis().clone(),
+                *request.joiner(),
+                signature,
+                None,
+                Some(*invite.inviter()),
+            )
+        }
+        _ => return Err((RefuseCode::Malformed, "expected a hello".into())),
+    };
+    let shell_id = genesis.id();
+    peer.verify(
+        AUTH_CONTEXT,
+        &signed_bytes(nonce, session, &shell_id, &peer),
+        &signature,
+    )
+    .map_err(|_| {
+        (
+            RefuseCode::BadSignature,
+            "the challenge signature does not verify".into(),
+        )
+    })?;
+
+    let mut shells = lock(&hub.shells);
+    if !shells.contains_key(&shell_id) && shells.len() >= hub.limits.max_shells {
+        // Forget a shell nobody is connected to, if there is one.
+        let idle = shells
+            .iter()
+            .find(|(_, s)| s.peers.is_empty())
+            .map(|(id, _)| *id);
+        match idle {
+            Some(id) => {
+                shells.remove(&id);
+            }
+            None => return Err((RefuseCode::Full, "the server holds too many shells".into())),
+        }
+    }
+    let shell = shells.entry(shell_id).or_insert_with(|| Shell {
+        revocations: RevocationSet::new(genesis),
+        peers: HashMap::new(),
+    });
+    match (&admission, &inviter) {
+        (Some(a), _) => shell
+            .revocations
+            .check(a)
+            .map_err(|e| (RefuseCode::Revoked, e.to_string()))?,
+        (None, Some(inv)) => {
+            if shell.revocations.is_revoked(&peer) || shell.revocations.is_revoked(inv) {
+                return Err((
+                    RefuseCode::Revoked,
+                    "the joiner or its inviter is revoked".into(),
+                ));
+            }
+        }
+        (None, None) => return Err((RefuseCode::NotAdmitted, "no credentials".into())),
+    }
+    if !shell.peers.contains_key(&peer) && shell.peers.len() >= hub.limits.max_peers_per_shell {
+        return Err((
+            RefuseCode::Full,
+            "the shell has too many connected peers".into(),
+        ));
+    }
+    let old = shell.peers.insert(
+        peer,
+        Peer {
+            conn,
+            tx,
+            admission,
+            inviter,
+        },
+    );
+    if let Some(old) = old {
+        let _ = old.tx.try_send(Outgoing::Close(
+            RefuseCode::Replaced,
+            "the same peer connected again".into(),
+        ));
+    }
+    Ok(Registered {
+        shell: shell_id,
+        peer,
+        guest_of: inviter,
+    })
+}
+
+fn unregister(hub: &Hub, me: &Registered, conn: u64) {
+    let mut shells = lock(&hub.shells);
+    if let Some(shell) = shells.get_mut(&me.shell) {
+        if shell.peers.get(&me.peer).is_some_and(|p| p.conn == conn) {
+            shell.peers.remove(&me.peer);
+        }
+        if shell.peers.is_empty() && shell.revocations.is_empty() {
+            shells.remove(&me.shell);
+        }
+    }
+}
