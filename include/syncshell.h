@@ -837,8 +837,9 @@ syncshell_status syncshell_transfer_progress(syncshell_transfer transfer,
 // on every later call). `SYNCSHELL_ERR_TIMEOUT` while it is still running.
 syncshell_status syncshell_transfer_wait(syncshell_transfer transfer, uint32_t timeout_ms);
 
-// Frees a transfer handle, stopping the transfer if it still runs (a receiver's partial
-// files stay, for a later resume).
+// Frees a transfer handle. A transfer still running is stopped as a lost connection would
+// stop it, waiting up to 5 s for it to end; a receiver's partial files stay, complete up to
+// its last write, for a later transfer into the same folder to resume.
 syncshell_status syncshell_transfer_free(syncshell_transfer transfer);
 
 // A WebRTC transport on `runtime` reachable at `address` (the name peers use for this

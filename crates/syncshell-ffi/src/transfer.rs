@@ -28,26 +28,45 @@ pub type syncshell_transfer = syncshell_handle;
 /// Frames queued between the host and a transfer in each direction.
 const FRAME_QUEUE: usize = 64;
 
-/// A transfer's messages over a transport connection.
+/// A transfer's messages over a transport connection, until the host stops the transfer.
 struct ConnectionWire {
     conn: crate::transport::Conn,
     inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<Inbound>>>,
+    stop: watch::Receiver<bool>,
 }
 
 fn io_error(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::BrokenPipe, e.to_string())
 }
 
+fn stopped() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Interrupted,
+        "the host stopped the transfer",
+    )
+}
+
 impl MessageConnection for ConnectionWire {
     async fn send(&mut self, message: Vec<u8>) -> std::io::Result<()> {
-        self.conn.send(Bytes::from(message)).await.map_err(io_error)
+        tokio::select! {
+            sent = self.conn.send(Bytes::from(message)) => sent.map_err(io_error),
+            _ = self.stop.wait_for(|s| *s) => Err(stopped()),
+        }
     }
 
     async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
-        match self.inbox.lock().await.recv().await {
-            Some(Ok(Some(message))) => Ok(Some(message.to_vec())),
-            Some(Ok(None)) | None => Ok(None),
-            Some(Err(e)) => Err(io_error(e)),
+        let inbox = Arc::clone(&self.inbox);
+        let mut inbox = tokio::select! {
+            inbox = inbox.lock() => inbox,
+            _ = self.stop.wait_for(|s| *s) => return Err(stopped()),
+        };
+        tokio::select! {
+            item = inbox.recv() => match item {
+                Some(Ok(Some(message))) => Ok(Some(message.to_vec())),
+                Some(Ok(None)) | None => Ok(None),
+                Some(Err(e)) => Err(io_error(e)),
+            },
+            _ = self.stop.wait_for(|s| *s) => Err(stopped()),
         }
     }
 }
@@ -80,12 +99,24 @@ pub(crate) struct TransferObject {
     outcome: Mutex<Option<(syncshell_status, String)>>,
     progress: watch::Receiver<Progress>,
     frames: Option<Frames>,
+    stop: watch::Sender<bool>,
 }
 object!(TransferObject, Transfer);
 
+/// How long freeing a running transfer waits for it to stop by itself.
+const STOP_WAIT_MS: u32 = 5_000;
+
 impl Drop for TransferObject {
     fn drop(&mut self) {
-        if let Some(task) = self.task.get_mut().ok().and_then(Option::take) {
+        let Some(mut task) = self.task.get_mut().ok().and_then(Option::take) else {
+            return;
+        };
+        // Stop it the way a lost connection would, so it ends through its own error path
+        // (a receiver lets its last write land), and wait for that; abort only a transfer
+        // that does not stop in time.
+        self.stop.send_replace(true);
+        drop(self.frames.take());
+        if self.runtime.block_on(STOP_WAIT_MS, &mut task).is_err() {
             task.abort();
         }
     }
@@ -100,6 +131,7 @@ enum Direction {
 fn spawn<W: MessageConnection + 'static>(
     runtime: Arc<Runtime>,
     mut wire: W,
+    stop: watch::Sender<bool>,
     key: SessionKey,
     direction: Direction,
     frames: Option<Frames>,
@@ -139,6 +171,7 @@ fn spawn<W: MessageConnection + 'static>(
         outcome: Mutex::new(None),
         progress,
         frames,
+        stop,
     })
 }
 
@@ -175,14 +208,17 @@ fn over_connection(
             "a transfer is using this connection already",
         ));
     }
+    let (stop, stop_rx) = watch::channel(false);
     let wire = ConnectionWire {
         conn: c.conn.clone(),
         inbox: Arc::clone(&c.inbox),
+        stop: stop_rx,
     };
     let busy = Arc::clone(&c.busy);
     let started = spawn(
         Arc::clone(&c.runtime),
         wire,
+        stop,
         key,
         direction,
         None,
@@ -210,7 +246,9 @@ fn over_frames(
         to_host: tokio::sync::Mutex::new(to_host_rx),
         from_host: from_host_tx,
     };
-    spawn(runtime, wire, key, direction, Some(frames), || {})
+    // Dropping the host's ends of the frames stops this kind of transfer.
+    let (stop, _) = watch::channel(false);
+    spawn(runtime, wire, stop, key, direction, Some(frames), || {})
 }
 
 /// Starts sending `folder` over `connection`, encrypted under `key` (32 bytes, the
@@ -428,8 +466,9 @@ pub extern "C" fn syncshell_transfer_wait(
     })
 }
 
-/// Frees a transfer handle, stopping the transfer if it still runs (a receiver's partial
-/// files stay, for a later resume).
+/// Frees a transfer handle. A transfer still running is stopped as a lost connection would
+/// stop it, waiting up to 5 s for it to end; a receiver's partial files stay, complete up to
+/// its last write, for a later transfer into the same folder to resume.
 #[no_mangle]
 pub extern "C" fn syncshell_transfer_free(transfer: syncshell_transfer) -> syncshell_status {
     boundary(|| handle::remove::<TransferObject>(transfer))

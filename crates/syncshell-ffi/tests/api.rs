@@ -962,3 +962,103 @@ fn webrtc_peers_connect_through_host_relayed_signaling_on_loopback() {
     ok(syncshell_webrtc_config_free(config));
     ok(syncshell_runtime_free(runtime));
 }
+
+/// Carries frames between two host-carried transfers for at most `frames` frames toward the
+/// receiver (unbounded when `None`); returns how the receiver ended (`None` if it was still
+/// running when the budget ran out) and how many frames went to it.
+fn carry(
+    send: syncshell_transfer,
+    recv: syncshell_transfer,
+    frames: Option<usize>,
+) -> (Option<syncshell_status>, usize) {
+    let mut delivered = 0;
+    for _ in 0..20_000 {
+        for (from, to) in [(send, recv), (recv, send)] {
+            if from == send && frames.is_some_and(|n| delivered >= n) {
+                continue;
+            }
+            let mut frame = 0;
+            if syncshell_transfer_next_frame(from, 1, &mut frame) == SYNCSHELL_OK {
+                let f = take(frame);
+                if from == send {
+                    delivered += 1;
+                }
+                let _ = unsafe { syncshell_transfer_handle_frame(to, f.as_ptr(), f.len()) };
+            }
+        }
+        if frames.is_some_and(|n| delivered >= n) {
+            return (None, delivered);
+        }
+        match syncshell_transfer_wait(recv, 0) {
+            SYNCSHELL_ERR_TIMEOUT => {}
+            status => {
+                // What the receiver sent last (its completion) still goes to the sender.
+                let mut frame = 0;
+                while syncshell_transfer_next_frame(recv, 0, &mut frame) == SYNCSHELL_OK {
+                    let f = take(frame);
+                    let _ = unsafe { syncshell_transfer_handle_frame(send, f.as_ptr(), f.len()) };
+                }
+                return (Some(status), delivered);
+            }
+        }
+    }
+    panic!("the transfer did not end");
+}
+
+#[test]
+fn an_interrupted_host_carried_transfer_resumes_from_the_partial_files() {
+    let mut runtime = 0;
+    ok(syncshell_runtime_new(2, &mut runtime));
+    let src = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(src.path().join("big.pak"), &big).unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let (src_c, dst_c) = (
+        c(src.path().to_str().unwrap()),
+        c(dst.path().to_str().unwrap()),
+    );
+    // First attempt: the receiver gets about a quarter of the chunks, then the host gives up
+    // (as after a lost connection) and frees both ends.
+    let (key1, key2) = ([1u8; 32], [2u8; 32]);
+    let (mut send, mut recv) = (0, 0);
+    ok(unsafe {
+        syncshell_transfer_send_frames(runtime, key1.as_ptr(), 32, src_c.as_ptr(), &mut send)
+    });
+    ok(unsafe {
+        syncshell_transfer_receive_frames(runtime, key1.as_ptr(), 32, dst_c.as_ptr(), 0, &mut recv)
+    });
+    assert_eq!(carry(send, recv, Some(16)).0, None);
+    let (mut done, mut total) = (0, 0);
+    ok(syncshell_transfer_progress(recv, &mut done, &mut total));
+    ok(syncshell_transfer_free(send));
+    ok(syncshell_transfer_free(recv));
+    assert!(done > 0 && done < total, "{done} of {total}");
+    assert!(!dst.path().join("big.pak").exists());
+    // Second attempt, under another session key: it starts from what is on disk.
+    ok(unsafe {
+        syncshell_transfer_send_frames(runtime, key2.as_ptr(), 32, src_c.as_ptr(), &mut send)
+    });
+    ok(unsafe {
+        syncshell_transfer_receive_frames(runtime, key2.as_ptr(), 32, dst_c.as_ptr(), 0, &mut recv)
+    });
+    let (end, frames) = carry(send, recv, None);
+    assert_eq!(end, Some(SYNCSHELL_OK), "{}", last_error());
+    // The file is 62 chunks of 64 KiB: a transfer from scratch takes at least 63 frames
+    // (offer and chunks); the resumed one skips the chunks already on disk.
+    assert!(
+        frames < 62,
+        "{frames} frames: the partial file was not resumed"
+    );
+    ok(syncshell_transfer_wait(send, 5_000));
+    let mut done_after = 0;
+    ok(syncshell_transfer_progress(
+        recv,
+        &mut done_after,
+        &mut total,
+    ));
+    assert_eq!(done_after, total);
+    assert_eq!(std::fs::read(dst.path().join("big.pak")).unwrap(), big);
+    ok(syncshell_transfer_free(send));
+    ok(syncshell_transfer_free(recv));
+    ok(syncshell_runtime_free(runtime));
+}

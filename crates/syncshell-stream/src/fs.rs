@@ -481,9 +481,13 @@ pub async fn receive_folder<C: MessageConnection>(
             ReceiverOutput::Done => break,
         };
         if let Err(e) = step {
+            // A write may still be in flight on the blocking pool: let it land before
+            // returning, so that a retry finds the partial file as it will stay.
+            if let Some((_, mut handle, _)) = writer.take() {
+                let _ = handle.flush().await;
+            }
             if let (Error::HashMismatch { file }, Some(m)) = (&e, rx.manifest()) {
                 if let Some(f) = m.files().get(*file) {
-                    drop(writer.take());
                     let _ = fs::remove_file(partial_path(&partials, f.hash())).await;
                 }
             }
