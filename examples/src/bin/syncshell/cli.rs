@@ -8,7 +8,8 @@ use crate::output::ValidFor;
 
 const PASSPHRASE_HELP: &str = "\
 Passphrases: taken from the SYNCSHELL_PASSPHRASE environment variable when it is set, otherwise \
-asked for on the terminal without echo (twice for `identity new`).
+asked for on the terminal without echo (twice for `identity new`); without a terminal on stdin \
+and without the variable, a command that needs a passphrase fails.
 
 Files are the syncshell crates' own binary encodings; invites are text. Output files are never \
 overwritten, except the ledger and revocation-set files, which are updated in place. Times are \
@@ -219,7 +220,7 @@ pub(crate) struct TokenIssueArgs {
     /// The peer to admit (`peer-...`).
     #[arg(long, value_name = "PEER", required_unless_present = "request")]
     pub(crate) subject: Option<String>,
-    /// The role to grant to --subject.
+    /// The role to grant to --subject [default: member].
     #[arg(long, value_enum, requires = "subject", conflicts_with = "request")]
     pub(crate) role: Option<RoleArg>,
     /// How long the token lasts: a duration (e.g. 30d, 12h) or `never`. Default 180 days,
