@@ -331,7 +331,8 @@ pub(crate) fn seal(args: &PackSealArgs) -> Result<Outcome, CliError> {
         .out
         .with_file_name(format!(".{name}.{:016x}.tmp", OsRng.next_u64()));
     let result = (|| {
-        let file = create_new(&tmp, false).context(format!("cannot write {}", shown(&tmp)))?;
+        let file = create_new(&tmp, false)
+            .context(format!("cannot write the pack {}", shown(&args.out)))?;
         let mut out = BufWriter::new(file);
         record(&manifest, &args.folder, &session, &mut out)?;
         let file = out
