@@ -609,7 +609,10 @@ pub(crate) fn revoke(args: &RevokeArgs) -> Result<Outcome, CliError> {
         out = out.field("written", p.display());
     }
     if let (Some(p), Some(set)) = (&args.revocations, &set) {
-        out = out.field("set", format!("{} ({} tombstones)", p.display(), set.len()));
+        out = out.field(
+            "set",
+            format!("{} (tombstones: {})", p.display(), set.len()),
+        );
     }
     Ok(out)
 }
