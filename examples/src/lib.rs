@@ -3,3 +3,4 @@
 over a transport connection."]
 
 pub mod signal;
+pub mod wire;

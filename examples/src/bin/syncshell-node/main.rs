@@ -1,0 +1,231 @@
+//! `syncshell-node`: a long-running syncshell member.
+//!
+//! It loads (or makes) its key file under `--data` (passphrase from `SYNCSHELL_PASSPHRASE`),
+//! creates a shell (`--create-shell NAME`), joins one with an invite (`--invite TEXT`), or
+//! carries on with the shell and token it saved; finds the other members through the signal
+//! server (`--signal ws://127.0.0.1:PORT/`), links to them over WebRTC with the mutual
+//! handshake, keeps the phonebook in sync, shares `--share DIR` with members that receive
+//! and receives into `--receive DIR`, resuming partial transfers, and reconnects with the
+//! backoff policy when a member or the network goes away.
+//!
+//! Control: one command per line on stdin — `status`, `invite`, `revoke PEER`,
+//! `say TEXT`, `typing`, `away`, `quit` — and one JSON event per line on stdout (`ready`,
+//! `invite`, `joined`, `admitted`, `link-up`, `link-down`, `progress`, `received`, `sent`,
+//! `refused`, `chat`, `status`, `error`, ...). Joining: the joiner connects to the signal
+//! server as a guest with its join request and relays it to the inviter, whose node answers
+//! with the granted token chain; the guest may reach nobody else.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod node;
+mod store;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use rand_core::OsRng;
+use serde_json::json;
+use syncshell_examples::signal::{ClientOptions, Credentials, SignalClient};
+use syncshell_examples::wire::now;
+use syncshell_identity::{InviteCode, ShellGenesis, TokenChain};
+use syncshell_reconnect::BackoffPolicy;
+use tokio::io::AsyncBufReadExt;
+use tracing_subscriber::EnvFilter;
+
+use crate::node::{emit, Node, Settings};
+use crate::store::{Store, CHAIN, GENESIS};
+
+/// A long-running syncshell member.
+#[derive(Debug, Parser)]
+#[command(name = "syncshell-node", version)]
+struct Args {
+    /// Folder for the key file, genesis, token chain, phonebook, revocations and ledger.
+    #[arg(long)]
+    data: PathBuf,
+    /// The signal server.
+    #[arg(long, default_value = "ws://127.0.0.1:7447/")]
+    signal: String,
+    /// Display name in the phonebook.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Create a new shell with this name (first start only).
+    #[arg(long, conflicts_with = "invite")]
+    create_shell: Option<String>,
+    /// Join with this invite text (first start only).
+    #[arg(long)]
+    invite: Option<String>,
+    /// Share this folder with members that receive.
+    #[arg(long)]
+    share: Option<PathBuf>,
+    /// Receive shared folders into this folder.
+    #[arg(long)]
+    receive: Option<PathBuf>,
+    /// Cap on bytes per second per outgoing transfer.
+    #[arg(long)]
+    send_rate: Option<u64>,
+    /// First reconnection delay ceiling, in milliseconds (doubles per failure).
+    #[arg(long, default_value_t = 30_000)]
+    backoff_base_ms: u64,
+    /// Largest reconnection delay ceiling, in milliseconds.
+    #[arg(long, default_value_t = 3_600_000)]
+    backoff_max_ms: u64,
+    /// Seconds between phonebook syncs on every link.
+    #[arg(long, default_value_t = 30.0)]
+    sync_interval: f64,
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let passphrase = std::env::var("SYNCSHELL_PASSPHRASE")
+        .map_err(|_| "set SYNCSHELL_PASSPHRASE to the key file's passphrase".to_owned())?;
+    let store = Store::open(&args.data)?;
+    let identity = store.identity(passphrase.as_bytes())?;
+    let me = identity.peer_id();
+
+    let (genesis, chain) = match (store.genesis()?, store.chain()?) {
+        (Some(g), Some(c)) => (g, c),
+        _ => match (&args.create_shell, &args.invite) {
+            (Some(name), _) => {
+                let genesis = ShellGenesis::create(&identity, name, now(), &mut OsRng)
+                    .map_err(|e| e.to_string())?;
+                store.write(GENESIS, &genesis.encode())?;
+                store.write(CHAIN, &TokenChain::owner().encode())?;
+                (genesis, TokenChain::owner())
+            }
+            (None, Some(text)) => {
+                let code: InviteCode = text.parse().map_err(|e| format!("the invite: {e}"))?;
+                let genesis = code.invite().genesis().clone();
+                let chain = node::join(&args.signal, &identity, &code, &store).await?;
+                (genesis, chain)
+            }
+            (None, None) => {
+                return Err("no shell yet: give --create-shell NAME or --invite TEXT".into())
+            }
+        },
+    };
+    let book = store.phonebook(&genesis)?;
+    let ledger = store.ledger()?;
+    let signal = SignalClient::connect(
+        &args.signal,
+        syncshell_identity::Identity::from_secret_bytes(&identity.to_secret_bytes()),
+        Credentials::Member {
+            genesis: genesis.clone(),
+            chain: chain.clone(),
+        },
+        ClientOptions::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let sync_interval = Duration::try_from_secs_f64(args.sync_interval)
+        .map_err(|e| format!("--sync-interval: {e}"))?
+        .max(Duration::from_millis(100));
+    let settings = Settings {
+        name: args.name.clone(),
+        signal_url: args.signal.clone(),
+        share: args.share.clone(),
+        receive: args.receive.clone(),
+        send_rate: args.send_rate,
+        policy: BackoffPolicy {
+            base: Duration::from_millis(args.backoff_base_ms.max(1)),
+            max: Duration::from_millis(args.backoff_max_ms.max(args.backoff_base_ms.max(1))),
+            max_attempts_per_minute: 600,
+            ..BackoffPolicy::default()
+        },
+        sync_interval,
+    };
+    let node = Node::new(
+        identity,
+        genesis.clone(),
+        chain,
+        book,
+        ledger,
+        store,
+        settings,
+        signal.clone(),
+    );
+    node.start()?;
+    emit(
+        "ready",
+        json!({ "peer": me.to_string(), "shell": genesis.id().to_string() }),
+    );
+    watch_signal(node.clone(), signal);
+    commands(node).await;
+    Ok(())
+}
+
+/// Reports when the signal server drops this member for good (revoked, refused).
+fn watch_signal(node: Arc<Node>, signal: SignalClient) {
+    tokio::spawn(async move {
+        let e = signal.failed().await;
+        emit("signal-lost", json!({ "error": e.to_string() }));
+        drop(node);
+    });
+}
+
+async fn commands(node: Arc<Node>) {
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let line = line.trim();
+        let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match cmd {
+            "" => {}
+            "status" => emit("status", node.status()),
+            "invite" => match node.invite() {
+                Ok(text) => emit("invite", json!({ "text": text })),
+                Err(e) => emit("error", json!({ "message": e })),
+            },
+            "revoke" => match node.revoke(rest.trim()) {
+                Ok(()) => emit("revoked", json!({ "peer": rest.trim() })),
+                Err(e) => emit("error", json!({ "message": e })),
+            },
+            "say" => {
+                let n = node.chat("text", rest);
+                emit("said", json!({ "text": rest, "to": n }));
+            }
+            "typing" => {
+                node.chat("typing", "");
+            }
+            "away" | "back" => {
+                node.chat("presence", cmd);
+            }
+            "quit" => break,
+            other => emit(
+                "error",
+                json!({ "message": format!("unknown command {other:?}") }),
+            ),
+        }
+    }
+    node.shutdown().await;
+    emit("bye", json!({}));
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("syncshell-node: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let r = runtime.block_on(run(args));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            emit("error", json!({ "message": e }));
+            eprintln!("syncshell-node: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1106 @@
+//! A long-running member: its links to other members over WebRTC, what runs on each link
+//! (handshake, phonebook sync, folder transfers, chat), and the commands and events of its
+//! control surface.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand_core::OsRng;
+use serde_json::{json, Value};
+use syncshell_examples::signal::{NoticeCode, SignalClient, Status, TransportSignaling};
+use syncshell_examples::wire::{handshake, now};
+use syncshell_identity::{
+    Admission, Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, PeerId,
+    ShellGenesis, TokenChain,
+};
+use syncshell_phonebook::{Clock, Entry, Phonebook, Profile};
+use syncshell_reconnect::{BackoffPolicy, Local, Reconnector};
+use syncshell_revocation::{Reason, Tombstone};
+use syncshell_stream::{
+    receive_folder, send_folder, Progress, ReceiveOptions, SendOptions, SessionKey,
+};
+use syncshell_transport::{Connection, Transport};
+use syncshell_webrtc::{WebRtcConnection, WebRtcTransport};
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::store::{Store, CHAIN, GENESIS, LEDGER};
+
+/// Tags of the messages on a link, after the handshake (first byte of each message).
+const T_SYNC: u8 = 1;
+/// Stream frames from the sender of a transfer to its receiver.
+const T_TO_RECEIVER: u8 = 2;
+/// Stream frames from the receiver of a transfer back to its sender.
+const T_TO_SENDER: u8 = 3;
+/// What a node offers on this link: `{"name", "share", "receive"}` as JSON.
+const T_INFO: u8 = 4;
+/// A chat line: `{"kind": "text"|"typing"|"presence", "text"}` as JSON.
+const T_CHAT: u8 = 5;
+
+/// Application blobs through the signal server (first byte).
+const A_JOIN: u8 = b'J';
+const A_CHAIN: u8 = b'C';
+const A_DENIED: u8 = b'E';
+const A_RING: u8 = b'R';
+
+/// Stream frames queued from the link towards a receiving transfer (memory stays bounded).
+const RECEIVE_QUEUE: usize = 64;
+/// How long a dial (WebRTC connect and handshake) may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a ringing member waits for the dial it asked for before counting a failure.
+const RING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a handshake may take here (the handshake's own deadline is longer); a stuck one
+/// is retried on a new connection.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(5);
+/// A ring about a link younger than this was sent before the link was up: ignore it.
+const RING_GRACE: Duration = Duration::from_secs(2);
+/// Incoming handshakes accepted per second (burst of the same size): each costs signature
+/// checks, so a peer cannot make the node spend without bound.
+const ACCEPT_RATE: f64 = 10.0;
+/// Most often progress is reported.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+pub(crate) type Conn = WebRtcConnection;
+pub(crate) type Net = WebRtcTransport<TransportSignaling>;
+
+/// Settings from the command line.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) name: String,
+    pub(crate) signal_url: String,
+    pub(crate) share: Option<PathBuf>,
+    pub(crate) receive: Option<PathBuf>,
+    pub(crate) send_rate: Option<u64>,
+    pub(crate) policy: BackoffPolicy,
+    pub(crate) sync_interval: Duration,
+}
+
+/// Writes one JSON event per line on stdout.
+pub(crate) fn emit(event: &str, mut fields: Value) {
+    if let Value::Object(m) = &mut fields {
+        m.insert("event".into(), Value::String(event.into()));
+        m.insert("ms".into(), Value::from(now().as_millis()));
+    }
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{fields}");
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An authenticated link to a member.
+#[derive(Debug)]
+struct Link {
+    id: u64,
+    since: Instant,
+    conn: Arc<Conn>,
+    admission: Admission,
+    control: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+/// A dial in progress.
+#[derive(Debug)]
+struct Dial {
+    cancel: Arc<Notify>,
+    since: Instant,
+}
+
+/// What the node knows, behind one lock that is never held across an await.
+#[derive(Debug)]
+struct State {
+    chain: TokenChain,
+    book: Phonebook,
+    clock: Clock,
+    ledger: InviteLedger,
+    links: HashMap<PeerId, Link>,
+    /// Dials in progress, each with what cancels it.
+    dialing: HashMap<PeerId, Dial>,
+    reconnector: Reconnector,
+    /// Members we asked to dial us, with the number of the request.
+    ringing: HashMap<PeerId, u64>,
+    accept_tokens: f64,
+    accept_at: Instant,
+}
+
+/// The running node.
+#[derive(Debug)]
+pub(crate) struct Node {
+    identity: Arc<Identity>,
+    me: PeerId,
+    genesis: ShellGenesis,
+    store: Store,
+    settings: Settings,
+    signal: SignalClient,
+    net: Net,
+    state: Mutex<State>,
+    next_link: AtomicU64,
+    wake: Notify,
+    receiving: tokio::sync::Mutex<()>,
+}
+
+fn copy(identity: &Identity) -> Identity {
+    Identity::from_secret_bytes(&identity.to_secret_bytes())
+}
+
+impl Node {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        identity: Identity,
+        genesis: ShellGenesis,
+        chain: TokenChain,
+        book: Phonebook,
+        ledger: InviteLedger,
+        store: Store,
+        settings: Settings,
+        signal: SignalClient,
+    ) -> Arc<Self> {
+        let me = identity.peer_id();
+        let net = WebRtcTransport::new(
+            signal.transport(),
+            me.to_string(),
+            syncshell_webrtc::WebRtcConfig::default(),
+        );
+        let reconnector = Reconnector::new(settings.policy);
+        Arc::new(Node {
+            identity: Arc::new(identity),
+            me,
+            genesis,
+            store,
+            signal,
+            net,
+            state: Mutex::new(State {
+                chain,
+                book,
+                clock: Clock::new(),
+                ledger,
+                links: HashMap::new(),
+                dialing: HashMap::new(),
+                reconnector,
+                ringing: HashMap::new(),
+                accept_tokens: ACCEPT_RATE,
+                accept_at: Instant::now(),
+            }),
+            settings,
+            next_link: AtomicU64::new(1),
+            wake: Notify::new(),
+            receiving: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Publishes this member's entry, schedules every known member and starts the loops.
+    pub(crate) fn start(self: &Arc<Self>) -> Result<(), String> {
+        {
+            let mut s = lock(&self.state);
+            let profile = Profile {
+                display_name: self.settings.name.clone(),
+                ..Profile::default()
+            };
+            let stamp = s.clock.tick(now());
+            let entry = Entry::publish(&self.genesis, &self.identity, &s.chain, &profile, stamp)
+                .map_err(|e| format!("publishing our entry: {e}"))?;
+            s.book.insert(entry).map_err(|e| e.to_string())?;
+            self.store.save_book(&s.book)?;
+            let peers: Vec<PeerId> = s.book.entries(now()).map(|e| *e.peer()).collect();
+            for p in peers {
+                self.schedule(&mut s, p);
+            }
+            // The owner is always worth reaching.
+            let owner = *self.genesis.owner();
+            self.schedule(&mut s, owner);
+            // Upload what we know of revocations, so the server refuses revoked members.
+            for t in s.book.revocations().iter() {
+                let _ = self.signal.upload_tombstone(&t.encode());
+            }
+        }
+        tokio::spawn(self.clone().dial_loop());
+        tokio::spawn(self.clone().accept_loop());
+        tokio::spawn(self.clone().app_loop());
+        tokio::spawn(self.clone().sync_loop());
+        tokio::spawn(self.clone().notice_loop());
+        Ok(())
+    }
+
+    /// Adds a member to the dial schedule, unless it is us, revoked or already linked.
+    fn schedule(&self, s: &mut State, peer: PeerId) {
+        if peer == self.me || s.book.revocations().is_revoked(&peer) || s.links.contains_key(&peer)
+        {
+            return;
+        }
+        s.reconnector.add_peer(peer, now());
+        self.wake.notify_one();
+    }
+
+    fn role(&self, s: &State) -> String {
+        match s.book.revocations().admit(&self.me, &s.chain, now()) {
+            Ok(a) => format!("{:?}", a.role()).to_lowercase(),
+            Err(e) => format!("not admitted: {e}"),
+        }
+    }
+
+    /// The `status` event: what the test compares between nodes.
+    pub(crate) fn status(&self) -> Value {
+        let s = lock(&self.state);
+        let t = now();
+        let members: BTreeMap<String, String> = s
+            .book
+            .entries(t)
+            .map(|e| (e.peer().to_string(), e.shown_name()))
+            .collect();
+        let mut links: Vec<String> = s.links.keys().map(|p| p.to_string()).collect();
+        links.sort();
+        let mut revoked: Vec<String> = s
+            .book
+            .revocations()
+            .iter()
+            .map(|t| t.revoked().to_string())
+            .collect();
+        revoked.sort();
+        revoked.dedup();
+        let signal = match self.signal.status() {
+            Status::Connected => "connected".to_owned(),
+            Status::Connecting => "connecting".to_owned(),
+            Status::Failed(e) => format!("failed: {e}"),
+        };
+        json!({
+            "peer": self.me.to_string(),
+            "name": self.settings.name,
+            "shell": self.genesis.id().to_string(),
+            "role": self.role(&s),
+            "signal": signal,
+            "links": links,
+            "members": members,
+            "revoked": revoked,
+            "revocations_digest": hex(&s.book.revocations().digest()),
+        })
+    }
+
+    /// An invite of this member (who must be an admin), for one joiner.
+    pub(crate) fn invite(&self) -> Result<String, String> {
+        let s = lock(&self.state);
+        let options = InviteOptions {
+            hints: format!("signal={}", self.settings.signal_url).into_bytes(),
+            ..InviteOptions::default()
+        };
+        let code = InviteCode::create(
+            &self.genesis,
+            &self.identity,
+            &s.chain,
+            &options,
+            now(),
+            &mut OsRng,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(code.to_text().as_str().to_owned())
+    }
+
+    /// Revokes a member: the tombstone goes into the phonebook, to the signal server and to
+    /// every linked member; links to the revoked member close.
+    pub(crate) fn revoke(self: &Arc<Self>, peer: &str) -> Result<(), String> {
+        let peer: PeerId = peer.parse().map_err(|e| format!("{peer}: {e}"))?;
+        let tombstone = {
+            let s = lock(&self.state);
+            Tombstone::issue(
+                &self.genesis,
+                &self.identity,
+                &s.chain,
+                peer,
+                Reason::Removed,
+                now(),
+            )
+            .map_err(|e| e.to_string())?
+        };
+        let _ = self.signal.upload_tombstone(&tombstone.encode());
+        {
+            let mut s = lock(&self.state);
+            s.book.revoke(tombstone).map_err(|e| e.to_string())?;
+            self.store.save_book(&s.book)?;
+        }
+        self.after_revocations();
+        self.sync_all();
+        Ok(())
+    }
+
+    /// Sends a chat line to every linked member.
+    pub(crate) fn chat(&self, kind: &str, text: &str) -> usize {
+        let body = json!({ "kind": kind, "text": text }).to_string();
+        let mut m = vec![T_CHAT];
+        m.extend_from_slice(body.as_bytes());
+        let s = lock(&self.state);
+        let mut n = 0;
+        for link in s.links.values() {
+            if link.control.send(m.clone()).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Closes every link (at exit).
+    pub(crate) async fn shutdown(&self) {
+        let conns: Vec<Arc<Conn>> = lock(&self.state)
+            .links
+            .drain()
+            .map(|(_, l)| l.conn)
+            .collect();
+        for c in conns {
+            c.close().await;
+        }
+        self.signal.close();
+    }
+
+    /// Closes links to members that are revoked now, and reports each newly revoked one.
+    fn after_revocations(&self) {
+        let gone: Vec<(PeerId, Arc<Conn>)> = {
+            let mut s = lock(&self.state);
+            let revoked: Vec<PeerId> = s
+                .links
+                .iter()
+                .filter(|(_, l)| s.book.revocations().check(&l.admission).is_err())
+                .map(|(p, _)| *p)
+                .collect();
+            let mut gone = Vec::new();
+            for p in revoked {
+                if let Some(l) = s.links.remove(&p) {
+                    gone.push((p, l.conn));
+                }
+                s.reconnector.remove_peer(&p);
+            }
+            let all: Vec<PeerId> = s.book.revocations().iter().map(|t| *t.revoked()).collect();
+            for p in all {
+                s.reconnector.remove_peer(&p);
+            }
+            gone
+        };
+        for (p, conn) in gone {
+            emit(
+                "link-down",
+                json!({ "peer": p.to_string(), "why": "revoked" }),
+            );
+            tokio::spawn(async move { conn.close().await });
+        }
+    }
+
+    /// Starts a phonebook sync on every link.
+    fn sync_all(&self) {
+        let s = lock(&self.state);
+        let start = s.book.sync_start();
+        for link in s.links.values() {
+            let mut m = vec![T_SYNC];
+            m.extend_from_slice(&start);
+            let _ = link.control.send(m);
+        }
+    }
+
+    /// Dials members when the backoff policy says so; asks members with a smaller id to
+    /// dial instead (only the smaller id of a pair dials, so two members never cross).
+    async fn dial_loop(self: Arc<Self>) {
+        loop {
+            let (due, wait) = {
+                let mut s = lock(&self.state);
+                let t = now();
+                let mut due = Vec::new();
+                while let Some(p) = s.reconnector.poll_attempt(t) {
+                    due.push(p);
+                }
+                let wait = s
+                    .reconnector
+                    .poll_timeout(t)
+                    .map(|at| Duration::from_millis(at.as_millis().saturating_sub(t.as_millis())));
+                (due, wait)
+            };
+            for peer in due {
+                self.clone().attempt(peer);
+            }
+            let wait = wait
+                .unwrap_or(Duration::from_secs(5))
+                .max(Duration::from_millis(10));
+            let _ = tokio::time::timeout(wait, self.wake.notified()).await;
+        }
+    }
+
+    fn attempt(self: Arc<Self>, peer: PeerId) {
+        let cancel = Arc::new(Notify::new());
+        {
+            let mut s = lock(&self.state);
+            if s.links.contains_key(&peer)
+                || s.dialing.contains_key(&peer)
+                || s.ringing.contains_key(&peer)
+            {
+                return;
+            }
+            if self.me > peer {
+                // Ask the smaller id to dial; count a failure if no link comes of it.
+                if self.signal.send_app(&peer, &[A_RING]).is_err() {
+                    self.failed(&mut s, peer);
+                    return;
+                }
+                let ring = self.next_link.fetch_add(1, Ordering::Relaxed);
+                s.ringing.insert(peer, ring);
+                drop(s);
+                let node = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(RING_TIMEOUT).await;
+                    let mut s = lock(&node.state);
+                    if s.ringing.get(&peer) == Some(&ring) {
+                        s.ringing.remove(&peer);
+                        node.failed(&mut s, peer);
+                    }
+                });
+                return;
+            }
+            s.dialing.insert(
+                peer,
+                Dial {
+                    cancel: cancel.clone(),
+                    since: Instant::now(),
+                },
+            );
+        }
+        tokio::spawn(async move {
+            let address = peer.to_string();
+            let outcome = tokio::select! {
+                r = tokio::time::timeout(DIAL_TIMEOUT, self.net.connect(&address)) => {
+                    match r {
+                        Ok(Ok(conn)) => self.clone().authenticate(Arc::new(conn), true).await,
+                        Ok(Err(e)) => Err(format!("connect: {e}")),
+                        Err(_) => Err("connect: timed out".to_owned()),
+                    }
+                }
+                _ = cancel.notified() => Err("the member is not on the signal server".to_owned()),
+            };
+            let mut s = lock(&self.state);
+            if s.dialing
+                .get(&peer)
+                .is_some_and(|d| Arc::ptr_eq(&d.cancel, &cancel))
+            {
+                s.dialing.remove(&peer);
+            }
+            if let Err(e) = outcome {
+                tracing::debug!(peer = %peer.short(), error = %e, "dial failed");
+                self.failed(&mut s, peer);
+            }
+        });
+    }
+
+    /// Counts a failed attempt to reach `peer` and schedules the next one.
+    fn failed(&self, s: &mut State, peer: PeerId) {
+        if let Some(retry) = s.reconnector.on_failure(&peer, now(), &mut OsRng) {
+            if retry.needs_invite && retry.failures == self.settings.policy.invite_after_failures {
+                emit(
+                    "needs-invite",
+                    json!({ "peer": peer.to_string(), "failures": retry.failures }),
+                );
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// The signal server says a member is not there: stop waiting for it.
+    async fn notice_loop(self: Arc<Self>) {
+        while let Some(n) = self.signal.next_notice().await {
+            let (NoticeCode::Unreachable, Some(peer)) = (n.code, n.peer) else {
+                continue;
+            };
+            let mut s = lock(&self.state);
+            if let Some(dial) = s.dialing.get(&peer) {
+                dial.cancel.notify_one();
+            } else if s.ringing.remove(&peer).is_some() {
+                self.failed(&mut s, peer);
+            }
+        }
+    }
+
+    fn accept_allowed(&self) -> bool {
+        let mut s = lock(&self.state);
+        let t = Instant::now();
+        let add = t.duration_since(s.accept_at).as_secs_f64() * ACCEPT_RATE;
+        s.accept_tokens = (s.accept_tokens + add).min(ACCEPT_RATE);
+        s.accept_at = t;
+        if s.accept_tokens >= 1.0 {
+            s.accept_tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    async fn accept_loop(self: Arc<Self>) {
+        loop {
+            let conn = match self.net.accept().await {
+                Ok(c) => Arc::new(c),
+                Err(e) => {
+                    tracing::debug!(error = %e, "accept failed");
+                    if matches!(self.signal.status(), Status::Failed(_)) {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if !self.accept_allowed() {
+                tracing::warn!("too many incoming handshakes; closing one");
+                tokio::spawn(async move { conn.close().await });
+                continue;
+            }
+            let node = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = node.authenticate(conn, false).await {
+                    tracing::debug!(error = %e, "incoming handshake failed");
+                }
+            });
+        }
+    }
+
+    /// Runs the handshake on a new connection and, if both sides admit each other, makes
+    /// it the link to that member (replacing an older one).
+    async fn authenticate(self: Arc<Self>, conn: Arc<Conn>, initiator: bool) -> Result<(), String> {
+        let (chain, revocations) = {
+            let s = lock(&self.state);
+            (s.chain.clone(), s.book.revocations().clone())
+        };
+        let local = Local {
+            identity: &self.identity,
+            chain: &chain,
+            revocations: &revocations,
+        };
+        let outcome = tokio::time::timeout(HANDSHAKE_LIMIT, handshake(&conn, &local, initiator))
+            .await
+            .unwrap_or_else(|_| {
+                Err(syncshell_reconnect::Error::Unexpected(
+                    "handshake took too long",
+                ))
+            });
+        let session = match outcome {
+            Ok(s) => s,
+            Err(e) => {
+                conn.close().await;
+                emit(
+                    "refused",
+                    json!({ "initiator": initiator, "error": e.to_string() }),
+                );
+                return Err(e.to_string());
+            }
+        };
+        let peer = *session.peer();
+        let id = self.next_link.fetch_add(1, Ordering::Relaxed);
+        let (control, outbox) = mpsc::unbounded_channel();
+        let registered = {
+            let mut s = lock(&self.state);
+            // A revocation may have arrived during the handshake.
+            if s.book.revocations().check(session.admission()).is_err() {
+                None
+            } else {
+                s.reconnector.on_success(&peer, now());
+                s.reconnector.remove_peer(&peer);
+                s.ringing.remove(&peer);
+                Some(s.links.insert(
+                    peer,
+                    Link {
+                        id,
+                        since: Instant::now(),
+                        conn: conn.clone(),
+                        admission: session.admission().clone(),
+                        control: control.clone(),
+                    },
+                ))
+            }
+        };
+        let Some(old) = registered else {
+            conn.close().await;
+            return Err("revoked during the handshake".into());
+        };
+        if let Some(old) = old {
+            tokio::spawn(async move { old.conn.close().await });
+        }
+        emit(
+            "link-up",
+            json!({ "peer": peer.to_string(), "initiator": initiator, "role": format!("{:?}", session.role()).to_lowercase() }),
+        );
+        let key = SessionKey::from_bytes(*session.key());
+        tokio::spawn(write_loop(conn.clone(), outbox));
+        tokio::spawn(self.clone().serve_link(peer, id, conn, key, control));
+        Ok(())
+    }
+
+    /// Reads a link's messages until it ends.
+    async fn serve_link(
+        self: Arc<Self>,
+        peer: PeerId,
+        id: u64,
+        conn: Arc<Conn>,
+        key: SessionKey,
+        control: mpsc::UnboundedSender<Vec<u8>>,
+    ) {
+        let info = json!({
+            "name": self.settings.name,
+            "share": self.settings.share.is_some(),
+            "receive": self.settings.receive.is_some(),
+        });
+        let mut m = vec![T_INFO];
+        m.extend_from_slice(info.to_string().as_bytes());
+        let _ = control.send(m);
+        let mut m = vec![T_SYNC];
+        m.extend_from_slice(&lock(&self.state).book.sync_start());
+        let _ = control.send(m);
+
+        let mut to_sender: Option<mpsc::UnboundedSender<Vec<u8>>> = None;
+        let mut to_receiver: Option<mpsc::Sender<Vec<u8>>> = None;
+        loop {
+            let message = match conn.recv().await {
+                Ok(Some(m)) => m,
+                Ok(None) | Err(_) => break,
+            };
+            let Some((&tag, body)) = message.split_first() else {
+                continue;
+            };
+            match tag {
+                T_SYNC => self.on_sync(peer, body, &control),
+                T_INFO => {
+                    let info: Value = serde_json::from_slice(body).unwrap_or_default();
+                    let shares = info.get("share").and_then(Value::as_bool).unwrap_or(false);
+                    let receives = info
+                        .get("receive")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    if let (Some(folder), true) = (self.settings.share.clone(), receives) {
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        to_sender = Some(tx);
+                        let lane = Lane {
+                            conn: conn.clone(),
+                            tag: T_TO_RECEIVER,
+                            inbox: Inbox::Unbounded(rx),
+                        };
+                        tokio::spawn(self.clone().send_to(peer, lane, key.clone(), folder));
+                    }
+                    if let (Some(dest), true) = (self.settings.receive.clone(), shares) {
+                        let (tx, rx) = mpsc::channel(RECEIVE_QUEUE);
+                        to_receiver = Some(tx);
+                        let lane = Lane {
+                            conn: conn.clone(),
+                            tag: T_TO_SENDER,
+                            inbox: Inbox::Bounded(rx),
+                        };
+                        tokio::spawn(self.clone().receive_from(peer, lane, key.clone(), dest));
+                    }
+                }
+                T_TO_RECEIVER => {
+                    if let Some(tx) = &to_receiver {
+                        if tx.send(body.to_vec()).await.is_err() {
+                            to_receiver = None;
+                        }
+                    }
+                }
+                T_TO_SENDER => {
+                    if let Some(tx) = &to_sender {
+                        if tx.send(body.to_vec()).is_err() {
+                            to_sender = None;
+                        }
+                    }
+                }
+                T_CHAT => {
+                    let line: Value = serde_json::from_slice(body).unwrap_or_default();
+                    let name = lock(&self.state)
+                        .book
+                        .get(&peer, now())
+                        .map(|e| e.shown_name())
+                        .unwrap_or_else(|| syncshell_phonebook::friendly_name(&peer));
+                    emit(
+                        "chat",
+                        json!({
+                            "from": peer.to_string(),
+                            "name": name,
+                            "kind": line.get("kind"),
+                            "text": line.get("text"),
+                        }),
+                    );
+                }
+                _ => tracing::debug!(tag, "unknown link message"),
+            }
+        }
+        drop(to_sender);
+        drop(to_receiver);
+        let current = {
+            let mut s = lock(&self.state);
+            let current = s.links.get(&peer).is_some_and(|l| l.id == id);
+            if current {
+                s.links.remove(&peer);
+                self.schedule(&mut s, peer);
+            }
+            current
+        };
+        conn.close().await;
+        if current {
+            emit(
+                "link-down",
+                json!({ "peer": peer.to_string(), "why": "closed" }),
+            );
+        }
+    }
+
+    /// Handles a phonebook sync message; persists and spreads what changed.
+    fn on_sync(&self, peer: PeerId, body: &[u8], control: &mpsc::UnboundedSender<Vec<u8>>) {
+        let (replies, tombstones, news) = {
+            let mut s = lock(&self.state);
+            let before: HashSet<PeerId> = s.book.stored().map(|e| *e.peer()).collect();
+            let outcome = match s.book.handle_sync(body) {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!(peer = %peer.short(), error = %e, "bad sync message");
+                    return;
+                }
+            };
+            let r = &outcome.report;
+            let changed = r.added + r.updated + r.tombstones_added > 0;
+            if changed {
+                if let Err(e) = self.store.save_book(&s.book) {
+                    emit("error", json!({ "message": e }));
+                }
+            }
+            let now_peers: Vec<PeerId> = s
+                .book
+                .entries(now())
+                .map(|e| *e.peer())
+                .filter(|p| !before.contains(p))
+                .collect();
+            for p in &now_peers {
+                self.schedule(&mut s, *p);
+            }
+            let tombstones: Vec<Vec<u8>> = if r.tombstones_added > 0 {
+                s.book.revocations().iter().map(|t| t.encode()).collect()
+            } else {
+                Vec::new()
+            };
+            (outcome.replies, tombstones, changed)
+        };
+        for r in replies {
+            let mut m = vec![T_SYNC];
+            m.extend_from_slice(&r);
+            let _ = control.send(m);
+        }
+        if !tombstones.is_empty() {
+            for t in &tombstones {
+                let _ = self.signal.upload_tombstone(t);
+            }
+            self.after_revocations();
+        }
+        if news {
+            // Tell the other links, so news spreads without waiting for the periodic sync.
+            let s = lock(&self.state);
+            let start = s.book.sync_start();
+            for (p, link) in &s.links {
+                if *p != peer {
+                    let mut m = vec![T_SYNC];
+                    m.extend_from_slice(&start);
+                    let _ = link.control.send(m);
+                }
+            }
+        }
+    }
+
+    async fn send_to(
+        self: Arc<Self>,
+        peer: PeerId,
+        mut lane: Lane,
+        key: SessionKey,
+        folder: PathBuf,
+    ) {
+        let options = SendOptions {
+            rate_limit: self.settings.send_rate,
+            ..SendOptions::default()
+        };
+        match send_folder(&mut lane, &key, &folder, &options).await {
+            Ok(r) => emit(
+                "sent",
+                json!({ "to": peer.to_string(), "files": r.files_sent, "bytes": r.bytes_sent }),
+            ),
+            Err(e) => emit(
+                "send-failed",
+                json!({ "to": peer.to_string(), "error": e.to_string() }),
+            ),
+        }
+    }
+
+    async fn receive_from(
+        self: Arc<Self>,
+        peer: PeerId,
+        mut lane: Lane,
+        key: SessionKey,
+        dest: PathBuf,
+    ) {
+        // One transfer at a time into the destination; a newer link's waits for an older one
+        // to fail.
+        let _turn = self.receiving.lock().await;
+        let (tx, rx) = watch::channel(Progress::default());
+        let reporter = tokio::spawn(report_progress(peer, rx));
+        let options = ReceiveOptions {
+            progress: Some(tx),
+            ..ReceiveOptions::default()
+        };
+        let r = receive_folder(&mut lane, &key, &dest, &options).await;
+        drop(options);
+        let _ = reporter.await;
+        match r {
+            Ok(r) => emit(
+                "received",
+                json!({
+                    "from": peer.to_string(),
+                    "files_received": r.files_received,
+                    "files_present": r.files_present,
+                    "bytes_received": r.bytes_received,
+                    "total": r.manifest.total_size(),
+                }),
+            ),
+            Err(e) => emit(
+                "receive-failed",
+                json!({ "from": peer.to_string(), "error": e.to_string() }),
+            ),
+        }
+    }
+
+    /// Join requests, the chains that answer them, and dial requests, through the signal
+    /// server.
+    async fn app_loop(self: Arc<Self>) {
+        while let Some((from, blob)) = self.signal.recv_app().await {
+            let Some((&kind, body)) = blob.split_first() else {
+                continue;
+            };
+            match kind {
+                A_RING => {
+                    let stale = {
+                        let mut s = lock(&self.state);
+                        if s.book.revocations().is_revoked(&from) {
+                            continue;
+                        }
+                        // The member has no link to us: a link we think we have is dead,
+                        // unless it is so new that the ring was sent before it was up.
+                        let old = s
+                            .links
+                            .get(&from)
+                            .is_some_and(|l| l.since.elapsed() >= RING_GRACE);
+                        let stale = if old {
+                            s.links.remove(&from).map(|l| l.conn)
+                        } else {
+                            None
+                        };
+                        s.reconnector.add_peer(from, now());
+                        s.reconnector.on_success(&from, now());
+                        stale
+                    };
+                    if let Some(c) = stale {
+                        emit(
+                            "link-down",
+                            json!({ "peer": from.to_string(), "why": "stale" }),
+                        );
+                        tokio::spawn(async move { c.close().await });
+                    }
+                    if self.me < from {
+                        // A dial that started before the member was back waits for an
+                        // answer that will not come: start again.
+                        {
+                            let mut s = lock(&self.state);
+                            if s.dialing
+                                .get(&from)
+                                .is_some_and(|d| d.since.elapsed() >= RING_GRACE)
+                            {
+                                if let Some(d) = s.dialing.remove(&from) {
+                                    d.cancel.notify_one();
+                                }
+                            }
+                        }
+                        self.clone().attempt(from);
+                    }
+                }
+                A_JOIN => {
+                    let reply = self.accept_join(from, body);
+                    let _ = self.signal.send_app(&from, &reply);
+                }
+                _ => tracing::debug!(kind, "unexpected application blob"),
+            }
+        }
+    }
+
+    fn accept_join(&self, from: PeerId, body: &[u8]) -> Vec<u8> {
+        let denied = |e: String| {
+            emit(
+                "join-refused",
+                json!({ "peer": from.to_string(), "error": e }),
+            );
+            let mut m = vec![A_DENIED];
+            m.extend_from_slice(e.as_bytes());
+            m
+        };
+        let request = match JoinRequest::decode(body) {
+            Ok(r) if *r.joiner() == from => r,
+            Ok(_) => return denied("the request names another joiner".into()),
+            Err(e) => return denied(e.to_string()),
+        };
+        let mut s = lock(&self.state);
+        let chain = s.chain.clone();
+        let accepted = s.ledger.accept(
+            &self.genesis,
+            &self.identity,
+            &chain,
+            &request,
+            now(),
+            &mut OsRng,
+        );
+        match accepted {
+            Ok(granted) => {
+                if let Err(e) = self.store.write(LEDGER, &s.ledger.encode()) {
+                    emit("error", json!({ "message": e }));
+                }
+                self.schedule(&mut s, from);
+                emit("admitted", json!({ "peer": from.to_string() }));
+                let mut m = vec![A_CHAIN];
+                m.extend_from_slice(&granted.encode());
+                m
+            }
+            Err(e) => {
+                drop(s);
+                denied(e.to_string())
+            }
+        }
+    }
+
+    /// Starts a sync on every link now and then, so entries and tombstones converge even
+    /// when a message was lost with a connection.
+    async fn sync_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.settings.sync_interval);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            self.sync_all();
+        }
+    }
+}
+
+/// Sends a link's control messages in order, so the reader never waits on the network.
+async fn write_loop(conn: Arc<Conn>, mut outbox: mpsc::UnboundedReceiver<Vec<u8>>) {
+    while let Some(m) = outbox.recv().await {
+        if conn.send(Bytes::from(m)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn report_progress(peer: PeerId, mut rx: watch::Receiver<Progress>) {
+    let mut last = Instant::now() - PROGRESS_EVERY;
+    while rx.changed().await.is_ok() {
+        let p = *rx.borrow_and_update();
+        if last.elapsed() >= PROGRESS_EVERY || p.bytes_done == p.bytes_total {
+            last = Instant::now();
+            emit(
+                "progress",
+                json!({ "from": peer.to_string(), "done": p.bytes_done, "total": p.bytes_total }),
+            );
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where a lane's incoming frames come from.
+#[derive(Debug)]
+enum Inbox {
+    /// Bulk frames towards a receiver: bounded, so memory stays constant.
+    Bounded(mpsc::Receiver<Vec<u8>>),
+    /// The few frames a receiver sends back: never blocks the link's reader.
+    Unbounded(mpsc::UnboundedReceiver<Vec<u8>>),
+}
+
+/// One transfer's messages on a link shared with other traffic: outgoing messages get the
+/// lane's tag, incoming ones come from the link's reader.
+#[derive(Debug)]
+struct Lane {
+    conn: Arc<Conn>,
+    tag: u8,
+    inbox: Inbox,
+}
+
+impl syncshell_stream::MessageConnection for Lane {
+    async fn send(&mut self, message: Vec<u8>) -> std::io::Result<()> {
+        let mut m = Vec::with_capacity(message.len() + 1);
+        m.push(self.tag);
+        m.extend_from_slice(&message);
+        self.conn
+            .send(Bytes::from(m))
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(match &mut self.inbox {
+            Inbox::Bounded(rx) => rx.recv().await,
+            Inbox::Unbounded(rx) => rx.recv().await,
+        })
+    }
+}
+
+/// Joins the shell of `invite` through the signal server: connects as the invite's guest,
+/// sends the join request to the inviter until it answers, and returns the granted chain.
+pub(crate) async fn join(
+    url: &str,
+    identity: &Identity,
+    invite: &InviteCode,
+    store: &Store,
+) -> Result<TokenChain, String> {
+    let request = invite
+        .join_request(identity, now())
+        .map_err(|e| format!("the invite: {e}"))?;
+    let inviter = *invite.invite().inviter();
+    let genesis = invite.invite().genesis().clone();
+    let guest = SignalClient::connect(
+        url,
+        copy(identity),
+        syncshell_examples::signal::Credentials::Guest {
+            request: request.clone(),
+        },
+        syncshell_examples::signal::ClientOptions::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut blob = vec![A_JOIN];
+    blob.extend_from_slice(&request.encode());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let chain = loop {
+        if Instant::now() > deadline {
+            return Err("the inviter did not answer".into());
+        }
+        let _ = guest.send_app(&inviter, &blob);
+        let answer = tokio::time::timeout(Duration::from_secs(2), guest.recv_app()).await;
+        let Ok(Some((from, reply))) = answer else {
+            continue;
+        };
+        if from != inviter {
+            continue;
+        }
+        match reply.split_first() {
+            Some((&A_CHAIN, body)) => {
+                let chain = TokenChain::decode(body).map_err(|e| format!("the chain: {e}"))?;
+                syncshell_identity::admit(&genesis, &identity.peer_id(), &chain, now())
+                    .map_err(|e| format!("the granted chain: {e}"))?;
+                break chain;
+            }
+            Some((&A_DENIED, why)) => {
+                return Err(format!("refused: {}", String::from_utf8_lossy(why)))
+            }
+            _ => continue,
+        }
+    };
+    guest.close();
+    store.write(GENESIS, &genesis.encode())?;
+    store.write(CHAIN, &chain.encode())?;
+    emit(
+        "joined",
+        json!({ "inviter": inviter.to_string(), "shell": genesis.id().to_string() }),
+    );
+    Ok(chain)
+}

@@ -1,0 +1,109 @@
+//! What a node keeps under its data directory, each in its own file written atomically
+//! (a temporary file, then a rename): the key file, the shell's genesis, the token chain,
+//! the phonebook snapshot, the revocation set and the invite ledger. Partial transfers live
+//! in the receive folder's `.syncshell-partial/` (the stream crate's).
+
+use std::path::{Path, PathBuf};
+
+use rand_core::OsRng;
+use syncshell_identity::{Identity, InviteLedger, KdfParams, KeyFile, ShellGenesis, TokenChain};
+use syncshell_phonebook::Phonebook;
+use syncshell_revocation::RevocationSet;
+
+/// File names under the data directory.
+pub(crate) const KEY: &str = "key";
+pub(crate) const GENESIS: &str = "genesis";
+pub(crate) const CHAIN: &str = "chain";
+pub(crate) const PHONEBOOK: &str = "phonebook";
+pub(crate) const REVOCATIONS: &str = "revocations";
+pub(crate) const LEDGER: &str = "ledger";
+
+/// The data directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    dir: PathBuf,
+}
+
+fn err(what: &str, e: impl std::fmt::Display) -> String {
+    format!("{what}: {e}")
+}
+
+impl Store {
+    pub(crate) fn open(dir: &Path) -> Result<Self, String> {
+        std::fs::create_dir_all(dir).map_err(|e| err(&dir.display().to_string(), e))?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub(crate) fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        match std::fs::read(self.path(name)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(err(name, e)),
+        }
+    }
+
+    pub(crate) fn write(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        let tmp = self.path(&format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes).map_err(|e| err(name, e))?;
+        std::fs::rename(&tmp, self.path(name)).map_err(|e| err(name, e))
+    }
+
+    /// Opens the key file with `passphrase`, or makes a new key and seals it there.
+    pub(crate) fn identity(&self, passphrase: &[u8]) -> Result<Identity, String> {
+        if let Some(bytes) = self.read(KEY)? {
+            let file = KeyFile::decode(&bytes).map_err(|e| err(KEY, e))?;
+            return file.open(passphrase).map_err(|e| err(KEY, e));
+        }
+        let identity = Identity::generate(&mut OsRng);
+        let file = KeyFile::seal(&identity, passphrase, KdfParams::default(), &mut OsRng)
+            .map_err(|e| err(KEY, e))?;
+        self.write(KEY, &file.encode())?;
+        Ok(identity)
+    }
+
+    pub(crate) fn genesis(&self) -> Result<Option<ShellGenesis>, String> {
+        self.read(GENESIS)?
+            .map(|b| ShellGenesis::decode(&b).map_err(|e| err(GENESIS, e)))
+            .transpose()
+    }
+
+    pub(crate) fn chain(&self) -> Result<Option<TokenChain>, String> {
+        self.read(CHAIN)?
+            .map(|b| TokenChain::decode(&b).map_err(|e| err(CHAIN, e)))
+            .transpose()
+    }
+
+    /// The phonebook snapshot with the revocation set merged in, or an empty book.
+    pub(crate) fn phonebook(&self, genesis: &ShellGenesis) -> Result<Phonebook, String> {
+        let mut book = match self.read(PHONEBOOK)? {
+            Some(b) => Phonebook::decode(&b, genesis.clone()).map_err(|e| err(PHONEBOOK, e))?,
+            None => Phonebook::new(genesis.clone()),
+        };
+        if let Some(b) = self.read(REVOCATIONS)? {
+            let set =
+                RevocationSet::decode(&b, genesis.clone()).map_err(|e| err(REVOCATIONS, e))?;
+            for t in set.iter() {
+                book.revoke(t.clone()).map_err(|e| err(REVOCATIONS, e))?;
+            }
+        }
+        Ok(book)
+    }
+
+    pub(crate) fn save_book(&self, book: &Phonebook) -> Result<(), String> {
+        self.write(PHONEBOOK, &book.encode())?;
+        self.write(REVOCATIONS, &book.revocations().encode())
+    }
+
+    pub(crate) fn ledger(&self) -> Result<InviteLedger, String> {
+        match self.read(LEDGER)? {
+            Some(b) => InviteLedger::decode(&b).map_err(|e| err(LEDGER, e)),
+            None => Ok(InviteLedger::new()),
+        }
+    }
+}
