@@ -29,6 +29,8 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::store::{Store, CHAIN, GENESIS, LEDGER};
 
+/// The answering side's first message, before the handshake.
+const T_READY: u8 = 0;
 /// Tags of the messages on a link, after the handshake (first byte of each message).
 const T_SYNC: u8 = 1;
 /// Stream frames from the sender of a transfer to its receiver.
@@ -49,12 +51,16 @@ const A_RING: u8 = b'R';
 /// Stream frames queued from the link towards a receiving transfer (memory stays bounded).
 const RECEIVE_QUEUE: usize = 64;
 /// How long a dial (WebRTC connect and handshake) may take.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(20);
+const DIAL_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long the WebRTC transport may take to connect or answer (all on one host here).
+const WEBRTC_CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
+/// Offers answered at once, so one slow peer does not hold up the others.
+const ACCEPTORS: usize = 3;
 /// How long a ringing member waits for the dial it asked for before counting a failure.
 const RING_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest a handshake may take here (the handshake's own deadline is longer); a stuck one
 /// is retried on a new connection.
-const HANDSHAKE_LIMIT: Duration = Duration::from_secs(5);
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(3);
 /// A ring about a link younger than this was sent before the link was up: ignore it.
 const RING_GRACE: Duration = Duration::from_secs(2);
 /// Incoming handshakes accepted per second (burst of the same size): each costs signature
@@ -161,11 +167,9 @@ impl Node {
         signal: SignalClient,
     ) -> Arc<Self> {
         let me = identity.peer_id();
-        let net = WebRtcTransport::new(
-            signal.transport(),
-            me.to_string(),
-            syncshell_webrtc::WebRtcConfig::default(),
-        );
+        let mut config = syncshell_webrtc::WebRtcConfig::default();
+        config.connect_timeout = WEBRTC_CONNECT_TIMEOUT;
+        let net = WebRtcTransport::new(signal.transport(), me.to_string(), config);
         let reconnector = Reconnector::new(settings.policy);
         Arc::new(Node {
             identity: Arc::new(identity),
@@ -219,7 +223,9 @@ impl Node {
             }
         }
         tokio::spawn(self.clone().dial_loop());
-        tokio::spawn(self.clone().accept_loop());
+        for _ in 0..ACCEPTORS {
+            tokio::spawn(self.clone().accept_loop());
+        }
         tokio::spawn(self.clone().app_loop());
         tokio::spawn(self.clone().sync_loop());
         tokio::spawn(self.clone().notice_loop());
@@ -425,6 +431,10 @@ impl Node {
     }
 
     fn attempt(self: Arc<Self>, peer: PeerId) {
+        if matches!(self.signal.status(), Status::Failed(_)) {
+            // Without the signal server no member can be reached; nothing to retry.
+            return;
+        }
         let cancel = Arc::new(Notify::new());
         {
             let mut s = lock(&self.state);
@@ -569,13 +579,16 @@ impl Node {
             chain: &chain,
             revocations: &revocations,
         };
-        let outcome = tokio::time::timeout(HANDSHAKE_LIMIT, handshake(&conn, &local, initiator))
-            .await
-            .unwrap_or_else(|_| {
-                Err(syncshell_reconnect::Error::Unexpected(
-                    "handshake took too long",
-                ))
-            });
+        let outcome = tokio::time::timeout(HANDSHAKE_LIMIT, async {
+            ready(&conn, initiator).await?;
+            handshake(&conn, &local, initiator).await
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(syncshell_reconnect::Error::Unexpected(
+                "handshake took too long",
+            ))
+        });
         let session = match outcome {
             Ok(s) => s,
             Err(e) => {
@@ -977,6 +990,24 @@ impl Node {
             tick.tick().await;
             self.sync_all();
         }
+    }
+}
+
+/// The answering side says it is ready before the handshake starts, and the dialling side
+/// waits for that: a message the dialling side sent the moment its connect returned could
+/// reach the answering side before that side's channel was set up, and be lost.
+async fn ready(conn: &Conn, initiator: bool) -> Result<(), syncshell_reconnect::Error> {
+    let broken =
+        || syncshell_reconnect::Error::Unexpected("the connection failed before the handshake");
+    if initiator {
+        match conn.recv().await {
+            Ok(Some(m)) if m.as_ref() == [T_READY] => Ok(()),
+            _ => Err(broken()),
+        }
+    } else {
+        conn.send(Bytes::from_static(&[T_READY]))
+            .await
+            .map_err(|_| broken())
     }
 }
 
