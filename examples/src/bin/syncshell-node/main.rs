@@ -9,9 +9,19 @@
 //! backoff policy when a member or the network goes away.
 //!
 //! Control: one command per line on stdin — `status`, `invite`, `revoke PEER`,
-//! `say TEXT`, `typing`, `away`, `quit` — and one JSON event per line on stdout (`ready`,
-//! `invite`, `joined`, `admitted`, `link-up`, `link-down`, `progress`, `received`, `sent`,
-//! `refused`, `chat`, `status`, `error`, ...). Joining: the joiner connects to the signal
+//! `say TEXT`, `typing`, `away`, `back`, `quit` — and one JSON event per line on stdout
+//! (`ready`, `invite`, `joined`, `admitted`, `link-up`, `link-down`, `progress`, `received`,
+//! `sent`, `refused`, `chat`, `status`, `error`, ...). With `--chat` it is a terminal chat
+//! over the shell instead: a typed line is a message to every linked member, `/typing`,
+//! `/away`, `/back` and the other commands start with '/', and the output shows messages,
+//! typing indicators, presence and members coming and going under their phonebook names.
+//!
+//! On each WebRTC connection the answering side first sends one byte (0), then the two run
+//! the reconnect handshake; after it every message starts with a tag: 1 phonebook sync,
+//! 2 stream frames to a receiver, 3 stream frames back to a sender, 4 what the node offers
+//! (JSON `{name, share, receive}`), 5 a chat line (JSON `{kind, text}`). A member whose
+//! peer id is larger does not dial a smaller one: it asks it to dial through the signal
+//! server (an application blob `R`), so two members never cross their dials. Joining: the joiner connects to the signal
 //! server as a guest with its join request and relays it to the inviter, whose node answers
 //! with the granted token chain; the guest may reach nobody else.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -30,6 +40,7 @@ use serde_json::json;
 use syncshell_examples::signal::{ClientOptions, Credentials, SignalClient};
 use syncshell_examples::wire::now;
 use syncshell_identity::{InviteCode, ShellGenesis, TokenChain};
+use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
 use tokio::io::AsyncBufReadExt;
 use tracing_subscriber::EnvFilter;
@@ -71,6 +82,10 @@ struct Args {
     /// Largest reconnection delay ceiling, in milliseconds.
     #[arg(long, default_value_t = 3_600_000)]
     backoff_max_ms: u64,
+    /// Chat mode: stdin lines are messages (commands start with '/'), and stdout shows
+    /// messages, typing, presence and members coming and going as lines for a person.
+    #[arg(long)]
+    chat: bool,
     /// Seconds between phonebook syncs on every link.
     #[arg(long, default_value_t = 30.0)]
     sync_interval: f64,
@@ -150,7 +165,7 @@ async fn run(args: Args) -> Result<(), String> {
         json!({ "peer": me.to_string(), "shell": genesis.id().to_string() }),
     );
     watch_signal(node.clone(), signal);
-    commands(node).await;
+    commands(node, args.chat).await;
     Ok(())
 }
 
@@ -163,11 +178,21 @@ fn watch_signal(node: Arc<Node>, signal: SignalClient) {
     });
 }
 
-async fn commands(node: Arc<Node>) {
+async fn commands(node: Arc<Node>, chat: bool) {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let line = line.trim();
-        let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
+        // In chat mode a line is a message, and commands start with '/'.
+        let line = if chat {
+            match line.strip_prefix('/') {
+                Some(command) => command.to_owned(),
+                None if line.is_empty() => String::new(),
+                None => format!("say {line}"),
+            }
+        } else {
+            line.to_owned()
+        };
+        let (cmd, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         match cmd {
             "" => {}
             "status" => emit("status", node.status()),
@@ -187,7 +212,14 @@ async fn commands(node: Arc<Node>) {
                 node.chat("typing", "");
             }
             "away" | "back" => {
-                node.chat("presence", cmd);
+                let presence = if cmd == "away" {
+                    Presence::Away
+                } else {
+                    Presence::Online
+                };
+                if let Err(e) = node.set_presence(presence) {
+                    emit("error", json!({ "message": e }));
+                }
             }
             "quit" => break,
             other => emit(
@@ -202,6 +234,7 @@ async fn commands(node: Arc<Node>) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    node::HUMAN.store(args.chat, std::sync::atomic::Ordering::Relaxed);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

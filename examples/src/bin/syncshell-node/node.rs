@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use syncshell_identity::{
     Admission, Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, PeerId,
     ShellGenesis, TokenChain,
 };
-use syncshell_phonebook::{Clock, Entry, Phonebook, Profile};
+use syncshell_phonebook::{Clock, Entry, Phonebook, Presence, Profile};
 use syncshell_reconnect::{BackoffPolicy, Local, Reconnector};
 use syncshell_revocation::{Reason, Tombstone};
 use syncshell_stream::{
@@ -84,8 +84,20 @@ pub(crate) struct Settings {
     pub(crate) sync_interval: Duration,
 }
 
-/// Writes one JSON event per line on stdout.
+/// Whether events are shown as chat lines for a person instead of JSON (`--chat`).
+pub(crate) static HUMAN: AtomicBool = AtomicBool::new(false);
+
+/// Writes one event per line on stdout: a JSON object, or in chat mode a line for a person.
 pub(crate) fn emit(event: &str, mut fields: Value) {
+    if HUMAN.load(Ordering::Relaxed) {
+        if let Some(line) = human(event, &fields) {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{line}");
+            }
+        }
+        return;
+    }
     if let Value::Object(m) = &mut fields {
         m.insert("event".into(), Value::String(event.into()));
         m.insert("ms".into(), Value::from(now().as_millis()));
@@ -94,6 +106,35 @@ pub(crate) fn emit(event: &str, mut fields: Value) {
     {
         println!("{fields}");
     }
+}
+
+/// The chat-mode line for an event; `None` for events a person does not need to see.
+fn human(event: &str, f: &Value) -> Option<String> {
+    let text = |k: &str| {
+        f.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let name = text("name");
+    Some(match event {
+        "chat" => match text("kind").as_str() {
+            "text" => format!("{name}: {}", text("text")),
+            "typing" => format!("* {name} is typing..."),
+            "presence" => format!("* {name} is {}", text("text")),
+            _ => return None,
+        },
+        "link-up" => format!("* {name} is online"),
+        "link-down" => format!("* {name} went offline"),
+        "said" | "progress" => return None,
+        _ => {
+            let mut rest = f.clone();
+            if let Value::Object(m) = &mut rest {
+                m.remove("ms");
+            }
+            format!("# {event} {rest}")
+        }
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -258,6 +299,11 @@ impl Node {
             .entries(t)
             .map(|e| (e.peer().to_string(), e.shown_name()))
             .collect();
+        let presence: BTreeMap<String, &str> = s
+            .book
+            .entries(t)
+            .map(|e| (e.peer().to_string(), presence_text(e.presence())))
+            .collect();
         let mut links: Vec<String> = s.links.keys().map(|p| p.to_string()).collect();
         links.sort();
         let mut revoked: Vec<String> = s
@@ -281,6 +327,7 @@ impl Node {
             "signal": signal,
             "links": links,
             "members": members,
+            "presence": presence,
             "revoked": revoked,
             "revocations_digest": hex(&s.book.revocations().digest()),
         })
@@ -329,6 +376,37 @@ impl Node {
         }
         self.after_revocations();
         self.sync_all();
+        Ok(())
+    }
+
+    /// A member's name as its phonebook entry shows it (a generated one until it arrives).
+    fn name_of(&self, peer: &PeerId) -> String {
+        lock(&self.state)
+            .book
+            .get(peer, now())
+            .map(|e| e.shown_name())
+            .unwrap_or_else(|| syncshell_phonebook::friendly_name(peer))
+    }
+
+    /// Publishes a new phonebook entry with this presence, spreads it, and tells the linked
+    /// members at once.
+    pub(crate) fn set_presence(&self, presence: Presence) -> Result<(), String> {
+        {
+            let mut s = lock(&self.state);
+            let profile = Profile {
+                display_name: self.settings.name.clone(),
+                presence,
+                last_seen: now(),
+                ..Profile::default()
+            };
+            let stamp = s.clock.tick(now());
+            let entry = Entry::publish(&self.genesis, &self.identity, &s.chain, &profile, stamp)
+                .map_err(|e| e.to_string())?;
+            s.book.insert(entry).map_err(|e| e.to_string())?;
+            self.store.save_book(&s.book)?;
+        }
+        self.sync_all();
+        self.chat("presence", presence_text(presence));
         Ok(())
     }
 
@@ -386,7 +464,7 @@ impl Node {
         for (p, conn) in gone {
             emit(
                 "link-down",
-                json!({ "peer": p.to_string(), "why": "revoked" }),
+                json!({ "peer": p.to_string(), "name": self.name_of(&p), "why": "revoked" }),
             );
             tokio::spawn(async move { conn.close().await });
         }
@@ -633,7 +711,12 @@ impl Node {
         }
         emit(
             "link-up",
-            json!({ "peer": peer.to_string(), "initiator": initiator, "role": format!("{:?}", session.role()).to_lowercase() }),
+            json!({
+                "peer": peer.to_string(),
+                "name": self.name_of(&peer),
+                "initiator": initiator,
+                "role": format!("{:?}", session.role()).to_lowercase(),
+            }),
         );
         let key = SessionKey::from_bytes(*session.key());
         tokio::spawn(write_loop(conn.clone(), outbox));
@@ -718,11 +801,7 @@ impl Node {
                 }
                 T_CHAT => {
                     let line: Value = serde_json::from_slice(body).unwrap_or_default();
-                    let name = lock(&self.state)
-                        .book
-                        .get(&peer, now())
-                        .map(|e| e.shown_name())
-                        .unwrap_or_else(|| syncshell_phonebook::friendly_name(&peer));
+                    let name = self.name_of(&peer);
                     emit(
                         "chat",
                         json!({
@@ -751,7 +830,7 @@ impl Node {
         if current {
             emit(
                 "link-down",
-                json!({ "peer": peer.to_string(), "why": "closed" }),
+                json!({ "peer": peer.to_string(), "name": self.name_of(&peer), "why": "closed" }),
             );
         }
     }
@@ -908,7 +987,7 @@ impl Node {
                     if let Some(c) = stale {
                         emit(
                             "link-down",
-                            json!({ "peer": from.to_string(), "why": "stale" }),
+                            json!({ "peer": from.to_string(), "name": self.name_of(&from), "why": "stale" }),
                         );
                         tokio::spawn(async move { c.close().await });
                     }
@@ -1031,6 +1110,14 @@ async fn report_progress(peer: PeerId, mut rx: watch::Receiver<Progress>) {
                 json!({ "from": peer.to_string(), "done": p.bytes_done, "total": p.bytes_total }),
             );
         }
+    }
+}
+
+fn presence_text(p: Presence) -> &'static str {
+    match p {
+        Presence::Online => "online",
+        Presence::Away => "away",
+        Presence::Offline => "offline",
     }
 }
 

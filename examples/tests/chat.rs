@@ -1,0 +1,237 @@
+//! The node's chat mode: two members on 127.0.0.1 exchange messages, typing indicators and
+//! presence under their phonebook names; one of them runs the terminal chat (`--chat`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Proc {
+    name: &'static str,
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(name: &'static str, program: &str, args: &[&str]) -> Proc {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("SYNCSHELL_PASSPHRASE", format!("{name} passphrase"))
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    Proc {
+        name,
+        child,
+        stdin,
+        lines,
+        seen: Vec::new(),
+    }
+}
+
+impl Proc {
+    fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn line(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if want(&l) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "{}: no {what} in time; last lines: {:#?}",
+                    self.name,
+                    self.seen.iter().rev().take(20).collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    fn event(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let l = self.line(what, |l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|v| want(&v))
+        });
+        serde_json::from_str(&l).unwrap()
+    }
+
+    fn exits_cleanly(mut self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "{} exited with {status}", self.name);
+                return;
+            }
+            assert!(Instant::now() < deadline, "{} did not exit", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn node_args<'a>(data: &'a Path, url: &'a str, name: &'a str) -> Vec<&'a str> {
+    vec![
+        "--data",
+        data.to_str().unwrap(),
+        "--signal",
+        url,
+        "--name",
+        name,
+        "--backoff-base-ms",
+        "200",
+        "--backoff-max-ms",
+        "2000",
+        "--sync-interval",
+        "1",
+    ]
+}
+
+#[test]
+fn members_chat_with_typing_and_presence_under_phonebook_names() {
+    let started = Instant::now();
+    let work = tempfile::tempdir().unwrap();
+    let mut server = spawn(
+        "signal",
+        env!("CARGO_BIN_EXE_syncshell-signal"),
+        &["--bind", "127.0.0.1:0"],
+    );
+    let addr = server.line("the bound address", |l| l.starts_with("listening "));
+    let url = format!("ws://{}/", addr.trim_start_matches("listening "));
+    let node = env!("CARGO_BIN_EXE_syncshell-node");
+
+    let (a_data, m_data) = (work.path().join("ava"), work.path().join("mira"));
+    let mut args = node_args(&a_data, &url, "Ava");
+    args.extend(["--create-shell", "Weekend raid"]);
+    let mut ava = spawn("Ava", node, &args);
+    ava.event("ready", |v| v["event"] == "ready");
+    ava.send("invite");
+    let invite = ava.event("invite", |v| v["event"] == "invite")["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Mira joins and runs the terminal chat.
+    let mut args = node_args(&m_data, &url, "Mira");
+    args.extend(["--invite", &invite, "--chat"]);
+    let mut mira = spawn("Mira", node, &args);
+    mira.line("Ava online", |l| {
+        l.starts_with("* ") && l.ends_with(" is online")
+    });
+    // Names come from the phonebook: wait until each side has the other's entry.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        mira.send("/status");
+        let l = mira.line("a status", |l| l.starts_with("# status "));
+        let status: Value = serde_json::from_str(l.trim_start_matches("# status ")).unwrap();
+        ava.send("status");
+        let a = ava.event("a status", |v| v["event"] == "status");
+        let names = |s: &Value| {
+            s["members"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let mut got = names(&status);
+        got.sort();
+        if got == ["Ava", "Mira"] && names(&a).len() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "phonebooks never synced");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Messages both ways, under phonebook names.
+    ava.send("say hello Mira");
+    mira.line("Ava's message", |l| l == "Ava: hello Mira");
+    mira.send("hi Ava, ready for the raid?");
+    let got = ava.event("Mira's message", |v| {
+        v["event"] == "chat" && v["kind"] == "text"
+    });
+    assert_eq!(got["name"], "Mira");
+    assert_eq!(got["text"], "hi Ava, ready for the raid?");
+
+    // Typing indicators.
+    mira.send("/typing");
+    let t = ava.event("Mira typing", |v| {
+        v["event"] == "chat" && v["kind"] == "typing"
+    });
+    assert_eq!(t["name"], "Mira");
+    ava.send("typing");
+    mira.line("Ava typing", |l| l == "* Ava is typing...");
+
+    // Presence: shown at once, and kept in the phonebook entry.
+    ava.send("away");
+    mira.line("Ava away", |l| l == "* Ava is away");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        mira.send("/status");
+        let l = mira.line("a status", |l| l.starts_with("# status "));
+        let s: Value = serde_json::from_str(l.trim_start_matches("# status ")).unwrap();
+        let ava_peer = s["members"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(_, n)| *n == "Ava")
+            .map(|(p, _)| p.clone())
+            .unwrap();
+        if s["presence"][&ava_peer] == "away" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Ava's entry never showed away");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ava.send("back");
+    mira.line("Ava back", |l| l == "* Ava is online");
+
+    // Mira leaves; Ava sees her go by name.
+    mira.send("/quit");
+    let gone = ava.event("Mira leaving", |v| v["event"] == "link-down");
+    assert_eq!(gone["name"], "Mira");
+    mira.exits_cleanly();
+    ava.send("quit");
+    ava.event("bye", |v| v["event"] == "bye");
+    ava.exits_cleanly();
+    let _ = server.child.kill();
+    println!("chat run {:?}", started.elapsed());
+}
