@@ -15,7 +15,6 @@
 mod pack;
 mod report;
 mod story;
-mod wire;
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::pack::{Pack, WorkDir};
 use crate::report::{mib, shown, Report};
-use crate::wire::{handshake, now, sync_books, Outcome, Tripwire, Wire};
+use syncshell_examples::wire::{handshake, now, sync_books, Outcome, SyncTally, Tripwire, Wire};
 
 /// Names of the nodes, in order: the owner, the member who shares, then the others.
 pub(crate) const NAMES: [&str; 12] = [
@@ -704,7 +704,7 @@ impl<T: Transport> Story<T> {
         Ok(())
     }
 
-    async fn sync_pair(&mut self, a: usize, b: usize) -> Result<crate::wire::SyncTally, String> {
+    async fn sync_pair(&mut self, a: usize, b: usize) -> Result<SyncTally, String> {
         let (x, y) = self.ends(a, b)?;
         let (na, nb) = two_mut(&mut self.nodes, a, b)?;
         sync_books(na.book_mut()?, &*x.conn, nb.book_mut()?, &*y.conn).await

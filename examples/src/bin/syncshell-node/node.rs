@@ -12,7 +12,7 @@ use bytes::Bytes;
 use rand_core::OsRng;
 use serde_json::{json, Value};
 use syncshell_examples::signal::{NoticeCode, SignalClient, Status, TransportSignaling};
-use syncshell_examples::wire::{handshake, now};
+use syncshell_examples::wire::{now, run_handshake};
 use syncshell_identity::{
     Admission, Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, PeerId,
     ShellGenesis, TokenChain,
@@ -659,7 +659,7 @@ impl Node {
         };
         let outcome = tokio::time::timeout(HANDSHAKE_LIMIT, async {
             ready(&conn, initiator).await?;
-            handshake(&conn, &local, initiator).await
+            run_handshake(&conn, &local, initiator).await
         })
         .await
         .unwrap_or_else(|_| {
