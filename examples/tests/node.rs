@@ -22,12 +22,13 @@ const WAIT: Duration = Duration::from_secs(30);
 struct Server {
     child: Child,
     url: String,
+    addr: String,
 }
 
 impl Server {
-    fn start() -> Self {
+    fn start(bind: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_syncshell-signal"))
-            .args(["--bind", "127.0.0.1:0"])
+            .args(["--bind", bind])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
@@ -41,7 +42,25 @@ impl Server {
         Server {
             child,
             url: format!("ws://{addr}/"),
+            addr,
         }
+    }
+}
+
+impl Server {
+    fn stats(&self) -> Value {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        write!(
+            s,
+            "GET /stats HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap()
     }
 }
 
@@ -244,7 +263,7 @@ fn three_nodes_share_resume_after_a_kill_and_revoke_a_member() {
         ],
     );
     let total: u64 = pack.iter().map(|(_, d)| d.len() as u64).sum();
-    let server = Server::start();
+    let mut server = Server::start("127.0.0.1:0");
     let url = server.url.clone();
     let (a_data, b_data, c_data) = (
         work.path().join("ava"),
@@ -367,6 +386,23 @@ fn three_nodes_share_resume_after_a_kill_and_revoke_a_member() {
     assert_eq!(sa["members"], sb["members"]);
     c.status_until("with no links", |s| list(s, "links").is_empty());
     println!("revocation done after {:?}", started.elapsed());
+
+    // The signal server goes away and comes back at the same address: the members
+    // reconnect and show it their tombstones again.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    server = Server::start(&server.addr.clone());
+    a.event("signal-up");
+    b.event("signal-up");
+    let deadline = Instant::now() + WAIT;
+    while server.stats()["tombstones"] != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the tombstone never reached the new server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("signal server back after {:?}", started.elapsed());
 
     // What was persisted: the restarted owner still refuses Jun and knows Mira.
     a.quit();

@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use rand_core::OsRng;
 use syncshell_examples::signal::{
     signed_bytes, ClientOptions, Credentials, Frame, NoticeCode, RefuseCode, SignalClient,
-    SignalError, AUTH_CONTEXT,
+    SignalError, Status, AUTH_CONTEXT,
 };
 use syncshell_identity::{
     Identity, InviteCode, InviteOptions, Role, ShellGenesis, Timestamp, TokenChain,
@@ -40,8 +40,12 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(extra: &[&str]) -> Self {
+        Self::start_at("127.0.0.1:0", extra)
+    }
+
+    fn start_at(bind: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_syncshell-signal"))
-            .args(["--bind", "127.0.0.1:0"])
+            .args(["--bind", bind])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -538,7 +542,7 @@ async fn size_rate_per_ip_and_idle_limits_trigger() {
         .unwrap();
     let start = std::time::Instant::now();
     while start.elapsed() < Duration::from_millis(1500) {
-        assert_eq!(d.status(), syncshell_examples::signal::Status::Connected);
+        assert_eq!(d.status(), Status::Connected);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     d.close();
@@ -629,4 +633,53 @@ async fn two_webrtc_transports_connect_through_the_server() {
     assert_eq!(x.channel_binding(), y.channel_binding());
     assert!(server.stats()["relayed"].as_u64().unwrap() >= 2);
     tokio::join!(x.close(), y.close());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_reconnect_after_the_server_restarts() {
+    let mut server = ServerProcess::start(&[]);
+    let (url, addr) = (server.url(), server.addr.clone());
+    let shell = Shell::new("raid");
+    let (bob, bob_chain) = shell.member();
+    let reconnecting = ClientOptions::default();
+    let alice = SignalClient::connect(
+        &url,
+        copy(&shell.owner),
+        shell.creds(&TokenChain::owner()),
+        reconnecting.clone(),
+    )
+    .await
+    .unwrap();
+    let bob_c = SignalClient::connect(&url, copy(&bob), shell.creds(&bob_chain), reconnecting)
+        .await
+        .unwrap();
+    let mut a_status = alice.watch_status();
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success());
+    tokio::time::timeout(WAIT, a_status.wait_for(|s| *s != Status::Connected))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        alice.send_app(&bob.peer_id(), b"while down"),
+        Err(SignalError::Connect(
+            "not connected to the signal server".into()
+        ))
+    );
+    // The same address again: both clients come back on their own.
+    let _server = ServerProcess::start_at(&addr, &[]);
+    for c in [&alice, &bob_c] {
+        let mut st = c.watch_status();
+        tokio::time::timeout(WAIT, st.wait_for(|s| *s == Status::Connected))
+            .await
+            .expect("reconnected in time")
+            .unwrap();
+    }
+    alice.send_app(&bob.peer_id(), b"after restart").unwrap();
+    assert_eq!(
+        recv_app(&bob_c).await,
+        (shell.owner.peer_id(), Bytes::from_static(b"after restart"))
+    );
 }

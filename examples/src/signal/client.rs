@@ -252,6 +252,12 @@ impl SignalClient {
         self.inner.status.borrow().clone()
     }
 
+    /// A receiver that sees every change of [`SignalClient::status`] (each reconnection
+    /// shows as [`Status::Connected`] again).
+    pub fn watch_status(&self) -> watch::Receiver<Status> {
+        self.inner.status.subscribe()
+    }
+
     /// Waits until the status is no longer [`Status::Connected`] or [`Status::Connecting`],
     /// and returns the error that ended the client.
     pub async fn failed(&self) -> SignalError {

@@ -98,21 +98,21 @@ async fn run(args: Args) -> Result<(), String> {
     let identity = store.identity(passphrase.as_bytes())?;
     let me = identity.peer_id();
 
-    let (genesis, chain) = match (store.genesis()?, store.chain()?) {
-        (Some(g), Some(c)) => (g, c),
+    let (genesis, chain, inviter) = match (store.genesis()?, store.chain()?) {
+        (Some(g), Some(c)) => (g, c, None),
         _ => match (&args.create_shell, &args.invite) {
             (Some(name), _) => {
                 let genesis = ShellGenesis::create(&identity, name, now(), &mut OsRng)
                     .map_err(|e| e.to_string())?;
                 store.write(GENESIS, &genesis.encode())?;
                 store.write(CHAIN, &TokenChain::owner().encode())?;
-                (genesis, TokenChain::owner())
+                (genesis, TokenChain::owner(), None)
             }
             (None, Some(text)) => {
                 let code: InviteCode = text.parse().map_err(|e| format!("the invite: {e}"))?;
                 let genesis = code.invite().genesis().clone();
-                let chain = node::join(&args.signal, &identity, &code, &store).await?;
-                (genesis, chain)
+                let (chain, inviter) = node::join(&args.signal, &identity, &code, &store).await?;
+                (genesis, chain, Some(inviter))
             }
             (None, None) => {
                 return Err("no shell yet: give --create-shell NAME or --invite TEXT".into())
@@ -160,6 +160,9 @@ async fn run(args: Args) -> Result<(), String> {
         signal.clone(),
     );
     node.start()?;
+    if let Some(inviter) = inviter {
+        node.reach(inviter);
+    }
     emit(
         "ready",
         json!({ "peer": me.to_string(), "shell": genesis.id().to_string() }),
@@ -178,9 +181,39 @@ fn watch_signal(node: Arc<Node>, signal: SignalClient) {
     });
 }
 
+/// SIGTERM or Ctrl-C.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs commands from stdin until `quit`, SIGTERM or Ctrl-C. A node without a terminal
+/// (stdin at its end) keeps running until it is told to stop.
 async fn commands(node: Arc<Node>, chat: bool) {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let stop = terminated();
+    tokio::pin!(stop);
+    loop {
+        let line = tokio::select! {
+            _ = &mut stop => break,
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => line,
+                Ok(None) | Err(_) => {
+                    (&mut stop).await;
+                    break;
+                }
+            },
+        };
         let line = line.trim();
         // In chat mode a line is a message, and commands start with '/'.
         let line = if chat {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rand_core::OsRng;
+use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
 use syncshell_examples::signal::{NoticeCode, SignalClient, Status, TransportSignaling};
 use syncshell_examples::wire::{now, run_handshake};
@@ -61,7 +61,8 @@ const RING_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest a handshake may take here (the handshake's own deadline is longer); a stuck one
 /// is retried on a new connection.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(3);
-/// A ring about a link younger than this was sent before the link was up: ignore it.
+/// A ring about a link younger than this, whose peer's run is not known yet, was sent before
+/// the link was up: ignore it.
 const RING_GRACE: Duration = Duration::from_secs(2);
 /// Incoming handshakes accepted per second (burst of the same size): each costs signature
 /// checks, so a peer cannot make the node spend without bound.
@@ -91,10 +92,7 @@ pub(crate) static HUMAN: AtomicBool = AtomicBool::new(false);
 pub(crate) fn emit(event: &str, mut fields: Value) {
     if HUMAN.load(Ordering::Relaxed) {
         if let Some(line) = human(event, &fields) {
-            #[allow(clippy::print_stdout)]
-            {
-                println!("{line}");
-            }
+            print_line(&line);
         }
         return;
     }
@@ -102,10 +100,15 @@ pub(crate) fn emit(event: &str, mut fields: Value) {
         m.insert("event".into(), Value::String(event.into()));
         m.insert("ms".into(), Value::from(now().as_millis()));
     }
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{fields}");
-    }
+    print_line(&fields.to_string());
+}
+
+/// One line on stdout; a closed stdout is not an error worth dying for.
+fn print_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 /// The chat-mode line for an event; `None` for events a person does not need to see.
@@ -146,6 +149,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Link {
     id: u64,
     since: Instant,
+    /// The peer's run (from its info message), to tell a link to an earlier run.
+    peer_boot: Option<u64>,
     conn: Arc<Conn>,
     admission: Admission,
     control: mpsc::UnboundedSender<Vec<u8>>,
@@ -187,6 +192,8 @@ pub(crate) struct Node {
     net: Net,
     state: Mutex<State>,
     next_link: AtomicU64,
+    /// A random number for this run of the node, sent in rings and infos.
+    boot: u64,
     wake: Notify,
     receiving: tokio::sync::Mutex<()>,
 }
@@ -233,6 +240,7 @@ impl Node {
             }),
             settings,
             next_link: AtomicU64::new(1),
+            boot: OsRng.next_u64(),
             wake: Notify::new(),
             receiving: tokio::sync::Mutex::new(()),
         })
@@ -270,6 +278,7 @@ impl Node {
         tokio::spawn(self.clone().app_loop());
         tokio::spawn(self.clone().sync_loop());
         tokio::spawn(self.clone().notice_loop());
+        tokio::spawn(self.clone().signal_loop());
         Ok(())
     }
 
@@ -377,6 +386,12 @@ impl Node {
         self.after_revocations();
         self.sync_all();
         Ok(())
+    }
+
+    /// Adds a member to the dial schedule (the inviter, right after joining).
+    pub(crate) fn reach(&self, peer: PeerId) {
+        let mut s = lock(&self.state);
+        self.schedule(&mut s, peer);
     }
 
     /// A member's name as its phonebook entry shows it (a generated one until it arrives).
@@ -524,7 +539,9 @@ impl Node {
             }
             if self.me > peer {
                 // Ask the smaller id to dial; count a failure if no link comes of it.
-                if self.signal.send_app(&peer, &[A_RING]).is_err() {
+                let mut ring = vec![A_RING];
+                ring.extend_from_slice(&self.boot.to_be_bytes());
+                if self.signal.send_app(&peer, &ring).is_err() {
                     self.failed(&mut s, peer);
                     return;
                 }
@@ -695,6 +712,7 @@ impl Node {
                     Link {
                         id,
                         since: Instant::now(),
+                        peer_boot: None,
                         conn: conn.clone(),
                         admission: session.admission().clone(),
                         control: control.clone(),
@@ -734,6 +752,7 @@ impl Node {
         control: mpsc::UnboundedSender<Vec<u8>>,
     ) {
         let info = json!({
+            "boot": self.boot,
             "name": self.settings.name,
             "share": self.settings.share.is_some(),
             "receive": self.settings.receive.is_some(),
@@ -759,6 +778,13 @@ impl Node {
                 T_SYNC => self.on_sync(peer, body, &control),
                 T_INFO => {
                     let info: Value = serde_json::from_slice(body).unwrap_or_default();
+                    if let Some(boot) = info.get("boot").and_then(Value::as_u64) {
+                        if let Some(l) = lock(&self.state).links.get_mut(&peer) {
+                            if l.id == id {
+                                l.peer_boot = Some(boot);
+                            }
+                        }
+                    }
                     let shares = info.get("share").and_then(Value::as_bool).unwrap_or(false);
                     let receives = info
                         .get("receive")
@@ -969,12 +995,14 @@ impl Node {
                         if s.book.revocations().is_revoked(&from) {
                             continue;
                         }
-                        // The member has no link to us: a link we think we have is dead,
-                        // unless it is so new that the ring was sent before it was up.
-                        let old = s
-                            .links
-                            .get(&from)
-                            .is_some_and(|l| l.since.elapsed() >= RING_GRACE);
+                        // The member has no link to us: a link we think we have is dead if it
+                        // was made with an earlier run of that member; a ring from the same
+                        // run was sent before the link was up.
+                        let ring_boot = body.try_into().ok().map(u64::from_be_bytes);
+                        let old = s.links.get(&from).is_some_and(|l| match l.peer_boot {
+                            Some(b) => Some(b) != ring_boot,
+                            None => l.since.elapsed() >= RING_GRACE,
+                        });
                         let stale = if old {
                             s.links.remove(&from).map(|l| l.conn)
                         } else {
@@ -1047,7 +1075,10 @@ impl Node {
                 if let Err(e) = self.store.write(LEDGER, &s.ledger.encode()) {
                     emit("error", json!({ "message": e }));
                 }
-                self.schedule(&mut s, from);
+                // Not dialled now: until it reconnects as a member, the joiner is the
+                // signal server's guest, and an offer would reach a client that only waits
+                // for its chain. It reaches out itself (it schedules the owner and learns
+                // the rest from the phonebook).
                 emit("admitted", json!({ "peer": from.to_string() }));
                 let mut m = vec![A_CHAIN];
                 m.extend_from_slice(&granted.encode());
@@ -1067,7 +1098,62 @@ impl Node {
         tick.tick().await;
         loop {
             tick.tick().await;
+            if let Err(e) = self.renew_entry() {
+                emit("error", json!({ "message": e }));
+            }
             self.sync_all();
+        }
+    }
+
+    /// Publishes our entry again once half its lifetime has passed, so it never expires
+    /// while the node runs.
+    fn renew_entry(&self) -> Result<(), String> {
+        let mut s = lock(&self.state);
+        let t = now();
+        let (presence, due) = match s.book.get(&self.me, t) {
+            Some(e) => {
+                let published = e.stamp().time().as_millis();
+                let half_life = e.expires_at().as_millis().saturating_sub(published) / 2;
+                let due = t.as_millis() >= published.saturating_add(half_life);
+                (e.presence(), due)
+            }
+            None => (Presence::Online, true),
+        };
+        if !due {
+            return Ok(());
+        }
+        let profile = Profile {
+            display_name: self.settings.name.clone(),
+            presence,
+            last_seen: t,
+            ..Profile::default()
+        };
+        let stamp = s.clock.tick(t);
+        let entry = Entry::publish(&self.genesis, &self.identity, &s.chain, &profile, stamp)
+            .map_err(|e| format!("renewing our entry: {e}"))?;
+        s.book.insert(entry).map_err(|e| e.to_string())?;
+        self.store.save_book(&s.book)
+    }
+
+    /// Each time the signal server admits us again (after it or the network went away),
+    /// shows it our tombstones, since it keeps them only in memory.
+    async fn signal_loop(self: Arc<Self>) {
+        let mut status = self.signal.watch_status();
+        while status.changed().await.is_ok() {
+            let up = matches!(*status.borrow_and_update(), Status::Connected);
+            if up {
+                let tombstones: Vec<Vec<u8>> = lock(&self.state)
+                    .book
+                    .revocations()
+                    .iter()
+                    .map(|t| t.encode())
+                    .collect();
+                for t in tombstones {
+                    let _ = self.signal.upload_tombstone(&t);
+                }
+                emit("signal-up", json!({}));
+                self.wake.notify_one();
+            }
         }
     }
 }
@@ -1169,7 +1255,7 @@ pub(crate) async fn join(
     identity: &Identity,
     invite: &InviteCode,
     store: &Store,
-) -> Result<TokenChain, String> {
+) -> Result<(TokenChain, PeerId), String> {
     let request = invite
         .join_request(identity, now())
         .map_err(|e| format!("the invite: {e}"))?;
@@ -1220,5 +1306,5 @@ pub(crate) async fn join(
         "joined",
         json!({ "inviter": inviter.to_string(), "shell": genesis.id().to_string() }),
     );
-    Ok(chain)
+    Ok((chain, inviter))
 }
