@@ -160,7 +160,6 @@ struct Link {
 #[derive(Debug)]
 struct Dial {
     cancel: Arc<Notify>,
-    since: Instant,
 }
 
 /// What the node knows, behind one lock that is never held across an await.
@@ -563,7 +562,6 @@ impl Node {
                 peer,
                 Dial {
                     cancel: cancel.clone(),
-                    since: Instant::now(),
                 },
             );
         }
@@ -577,7 +575,7 @@ impl Node {
                         Err(_) => Err("connect: timed out".to_owned()),
                     }
                 }
-                _ = cancel.notified() => Err("the member is not on the signal server".to_owned()),
+                _ = cancel.notified() => Err("cancelled: the member is not on the signal server, or rang".to_owned()),
             };
             let mut s = lock(&self.state);
             if s.dialing
@@ -1020,18 +1018,12 @@ impl Node {
                         tokio::spawn(async move { c.close().await });
                     }
                     if self.me < from {
-                        // A dial that started before the member was back waits for an
-                        // answer that will not come: start again.
-                        {
-                            let mut s = lock(&self.state);
-                            if s.dialing
-                                .get(&from)
-                                .is_some_and(|d| d.since.elapsed() >= RING_GRACE)
-                            {
-                                if let Some(d) = s.dialing.remove(&from) {
-                                    d.cancel.notify_one();
-                                }
-                            }
+                        // A dial that started before this run of the member was on the
+                        // signal server sent its offer to nobody: start again. (If the offer
+                        // did arrive, the member's answer to it times out on one of its
+                        // acceptors; the new offer is answered by another.)
+                        if let Some(d) = lock(&self.state).dialing.remove(&from) {
+                            d.cancel.notify_one();
                         }
                         self.clone().attempt(from);
                     }
