@@ -253,6 +253,16 @@ impl Node {
                 display_name: self.settings.name.clone(),
                 ..Profile::default()
             };
+            // An entry saved by an earlier run may carry a later stamp than this clock
+            // would give: the new entry must supersede it.
+            let saved = s
+                .book
+                .stored()
+                .find(|e| e.peer() == &self.me)
+                .map(Entry::stamp);
+            if let Some(stamp) = saved {
+                s.clock.observe(stamp);
+            }
             let stamp = s.clock.tick(now());
             let entry = Entry::publish(&self.genesis, &self.identity, &s.chain, &profile, stamp)
                 .map_err(|e| format!("publishing our entry: {e}"))?;
@@ -1001,11 +1011,10 @@ impl Node {
                             Some(b) => Some(b) != ring_boot,
                             None => l.since.elapsed() >= RING_GRACE,
                         });
-                        let stale = if old {
-                            s.links.remove(&from).map(|l| l.conn)
-                        } else {
-                            None
-                        };
+                        if s.links.contains_key(&from) && !old {
+                            continue;
+                        }
+                        let stale = s.links.remove(&from).map(|l| l.conn);
                         s.reconnector.add_peer(from, now());
                         s.reconnector.on_success(&from, now());
                         stale
