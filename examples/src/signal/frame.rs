@@ -529,4 +529,23 @@ mod tests {
             Err(FrameError::TooLarge { .. })
         ));
     }
+
+    #[test]
+    fn random_bytes_never_panic_the_decoder() {
+        use rand_core::{RngCore, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..20_000 {
+            let len = (rng.next_u32() % 200) as usize;
+            let mut b = vec![0u8; len];
+            rng.fill_bytes(&mut b);
+            // Mostly well-formed heads, so the body decoders are reached.
+            if let Some(v) = b.get_mut(0) {
+                *v = VERSION;
+            }
+            if let Some(t) = b.get_mut(1) {
+                *t %= 11;
+            }
+            let _ = Frame::decode(&b);
+        }
+    }
 }
