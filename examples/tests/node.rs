@@ -190,6 +190,23 @@ impl NodeProc {
     fn quit(mut self) {
         self.cmd("quit");
         self.event("bye");
+        // Handshakes fail only for a reason (a revoked peer), never by running out of time:
+        // that happened when a message between the WebRTC peers was lost.
+        let timeouts: Vec<&Value> = self
+            .seen
+            .iter()
+            .filter(|v| {
+                v["event"] == "refused"
+                    && v["error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("took too long") || e.contains("timed out"))
+            })
+            .collect();
+        assert!(
+            timeouts.is_empty(),
+            "{}: handshakes timed out: {timeouts:#?}",
+            self.name
+        );
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

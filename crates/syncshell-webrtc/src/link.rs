@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -26,6 +26,8 @@ const UNRELIABLE_ID: u16 = 1;
 /// Frame kinds on the reliable channel.
 pub(crate) const DATA: u8 = 0x00;
 pub(crate) const CREDIT: u8 = 0x01;
+/// "My end of the reliable channel is open": see [`ready`].
+pub(crate) const READY: u8 = 0x02;
 
 /// Received datagrams buffered before new ones are dropped.
 const DATAGRAM_QUEUE: usize = 256;
@@ -52,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) gathered: watch::Sender<bool>,
     pub(crate) reliable_open: watch::Sender<bool>,
     pub(crate) unreliable_open: watch::Sender<bool>,
+    /// The peer's ready frame arrived.
+    pub(crate) peer_ready: watch::Sender<bool>,
     /// Bytes we may still send before the peer grants more (flow control).
     pub(crate) credits: Semaphore,
     pub(crate) window: Mutex<usize>,
@@ -146,6 +150,7 @@ impl Link {
             gathered: watch::channel(false).0,
             reliable_open: watch::channel(false).0,
             unreliable_open: watch::channel(false).0,
+            peer_ready: watch::channel(false).0,
             credits: Semaphore::new(0),
             window: Mutex::new(0),
         });
@@ -303,6 +308,9 @@ async fn read_reliable(
                         // The receiver's memory is bounded by the window it granted.
                         let _ = tx.send(Inbound::Fragment(frame.slice(1..)));
                     }
+                    Some(&READY) if frame.len() == 1 => {
+                        shared.peer_ready.send_replace(true);
+                    }
                     Some(&CREDIT) => {
                         if let Err(why) = grant(&shared, &frame) {
                             let _ = tx.send(Inbound::Violation(why));
@@ -326,6 +334,32 @@ async fn read_reliable(
     }
     // The channel ended without a close: the connection is gone.
     shared.end(LinkState::Lost);
+}
+
+/// How often a side repeats its ready frame until it hears the peer's.
+const READY_REPEAT: Duration = Duration::from_millis(50);
+
+/// Waits until both ends of the reliable channel are known to deliver.
+///
+/// webrtc 0.21 binds an out-of-band negotiated channel to its SCTP stream only when it
+/// processes the association's handshake-complete event; a data chunk that arrives in the
+/// same batch as the packet completing the handshake is read first and dropped ("data
+/// channel not existed"). So the first message a side sends right after its channel opened
+/// can be lost. Each side therefore repeats a ready frame until it receives the peer's, then
+/// sends one more: the peer sent its ready frame only once its own channel was open, so that
+/// last one, and everything after it, arrives. Extra ready frames are ignored.
+pub(crate) async fn ready(link: &Link) -> Result<(), webrtc::error::Error> {
+    let mut peer = link.shared.peer_ready.subscribe();
+    loop {
+        link.reliable.send(BytesMut::from(&[READY][..])).await?;
+        if tokio::time::timeout(READY_REPEAT, peer.wait_for(|r| *r))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+    }
+    link.reliable.send(BytesMut::from(&[READY][..])).await
 }
 
 fn grant(shared: &Shared, frame: &[u8]) -> Result<(), &'static str> {

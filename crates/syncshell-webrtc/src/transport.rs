@@ -330,6 +330,12 @@ impl<S: Signaling> WebRtcTransport<S> {
                 return Err(WebRtcError::Failed("opening the data channels").into());
             }
         }
+        tokio::select! {
+            r = crate::link::ready(&link) => r.map_err(stack)?,
+            _ = state.wait_for(|s| *s != LinkState::Open) => {
+                return Err(WebRtcError::Failed("exchanging ready frames").into());
+            }
+        }
         let sctp = link
             .pc
             .sctp()

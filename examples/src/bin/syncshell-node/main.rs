@@ -16,8 +16,8 @@
 //! `/away`, `/back` and the other commands start with '/', and the output shows messages,
 //! typing indicators, presence and members coming and going under their phonebook names.
 //!
-//! On each WebRTC connection the answering side first sends one byte (0), then the two run
-//! the reconnect handshake; after it every message starts with a tag: 1 phonebook sync,
+//! On each WebRTC connection the two run the reconnect handshake; after it every message
+//! starts with a tag: 1 phonebook sync,
 //! 2 stream frames to a receiver, 3 stream frames back to a sender, 4 what the node offers
 //! (JSON `{name, share, receive}`), 5 a chat line (JSON `{kind, text}`). A member whose
 //! peer id is larger does not dial a smaller one: it asks it to dial through the signal

@@ -29,8 +29,6 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::store::{Store, CHAIN, GENESIS, LEDGER};
 
-/// The answering side's first message, before the handshake.
-const T_READY: u8 = 0;
 /// Tags of the messages on a link, after the handshake (first byte of each message).
 const T_SYNC: u8 = 1;
 /// Stream frames from the sender of a transfer to its receiver.
@@ -682,16 +680,14 @@ impl Node {
             chain: &chain,
             revocations: &revocations,
         };
-        let outcome = tokio::time::timeout(HANDSHAKE_LIMIT, async {
-            ready(&conn, initiator).await?;
-            run_handshake(&conn, &local, initiator).await
-        })
-        .await
-        .unwrap_or_else(|_| {
-            Err(syncshell_reconnect::Error::Unexpected(
-                "handshake took too long",
-            ))
-        });
+        let outcome =
+            tokio::time::timeout(HANDSHAKE_LIMIT, run_handshake(&conn, &local, initiator))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(syncshell_reconnect::Error::Unexpected(
+                        "handshake took too long",
+                    ))
+                });
         let session = match outcome {
             Ok(s) => s,
             Err(e) => {
@@ -1156,24 +1152,6 @@ impl Node {
                 self.wake.notify_one();
             }
         }
-    }
-}
-
-/// The answering side says it is ready before the handshake starts, and the dialling side
-/// waits for that: a message the dialling side sent the moment its connect returned could
-/// reach the answering side before that side's channel was set up, and be lost.
-async fn ready(conn: &Conn, initiator: bool) -> Result<(), syncshell_reconnect::Error> {
-    let broken =
-        || syncshell_reconnect::Error::Unexpected("the connection failed before the handshake");
-    if initiator {
-        match conn.recv().await {
-            Ok(Some(m)) if m.as_ref() == [T_READY] => Ok(()),
-            _ => Err(broken()),
-        }
-    } else {
-        conn.send(Bytes::from_static(&[T_READY]))
-            .await
-            .map_err(|_| broken())
     }
 }
 
