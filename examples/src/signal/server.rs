@@ -363,7 +363,21 @@ async fn refuse(ws: &mut WebSocket, hub: &Hub, code: RefuseCode, reason: &str) {
     };
     let _ = ws.send(Message::Binary(Bytes::from(frame.encode()))).await;
     let _ = ws.send(Message::Close(None)).await;
+    // Finish the closing handshake: read and drop what the client still sends until its close
+    // arrives. Closing a socket with unread data makes the kernel reset the connection, and
+    // the reset can destroy the refusal before the client has read it.
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(message)) = ws.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
+
+/// How long a refused connection is read for the client's close.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// Returns once the server is shutting down.
 async fn stopping(rx: &mut watch::Receiver<bool>) {
