@@ -17,59 +17,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "support/signal_server.rs"]
+mod signal_server;
+
+use signal_server::ServerProcess;
+
 const WAIT: Duration = Duration::from_secs(30);
-
-struct Server {
-    child: Child,
-    url: String,
-    addr: String,
-}
-
-impl Server {
-    fn start(bind: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_syncshell-signal"))
-            .args(["--bind", bind])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().strip_prefix("listening ").unwrap().to_owned();
-        assert!(addr.starts_with("127.0.0.1:"));
-        Server {
-            child,
-            url: format!("ws://{addr}/"),
-            addr,
-        }
-    }
-}
-
-impl Server {
-    fn stats(&self) -> Value {
-        use std::io::Read;
-        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        write!(
-            s,
-            "GET /stats HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        )
-        .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One node process, its stdin and its stdout events.
 struct NodeProc {
@@ -280,8 +233,8 @@ fn three_nodes_share_resume_after_a_kill_and_revoke_a_member() {
         ],
     );
     let total: u64 = pack.iter().map(|(_, d)| d.len() as u64).sum();
-    let mut server = Server::start("127.0.0.1:0");
-    let url = server.url.clone();
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
     let (a_data, b_data, c_data) = (
         work.path().join("ava"),
         work.path().join("mira"),
@@ -406,9 +359,9 @@ fn three_nodes_share_resume_after_a_kill_and_revoke_a_member() {
 
     // The signal server goes away and comes back at the same address: the members
     // reconnect and show it their tombstones again.
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    server = Server::start(&server.addr.clone());
+    let addr = server.addr.clone();
+    drop(server);
+    let server = ServerProcess::start_at(&addr, &[]);
     a.event("signal-up");
     b.event("signal-up");
     let deadline = Instant::now() + WAIT;

@@ -7,8 +7,6 @@
     clippy::print_stdout
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -26,103 +24,15 @@ use syncshell_transport::{Connection, Transport};
 use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "support/signal_server.rs"]
+mod signal_server;
+
+use signal_server::ServerProcess;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 fn now() -> Timestamp {
     Timestamp::from_system_time(SystemTime::now())
-}
-
-/// A server process; killed when dropped.
-struct ServerProcess {
-    child: Child,
-    addr: String,
-}
-
-impl ServerProcess {
-    fn start(extra: &[&str]) -> Self {
-        Self::start_at("127.0.0.1:0", extra)
-    }
-
-    fn start_at(bind: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_syncshell-signal"))
-            .args(["--bind", bind])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        println!("signal server at {addr}");
-        ServerProcess { child, addr }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/", self.addr)
-    }
-
-    /// A plain HTTP GET; returns the status code and the body.
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        )
-        .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap();
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-        (status, body)
-    }
-
-    fn stats(&self) -> serde_json::Value {
-        let (status, body) = self.get("/stats");
-        assert_eq!(status, 200);
-        serde_json::from_str(&body).unwrap()
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the server did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn copy(id: &Identity) -> Identity {
