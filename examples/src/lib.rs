@@ -2,5 +2,6 @@
 (`syncshell-signal`), and the glue that runs the handshake, phonebook sync and folder transfers \
 over a transport connection."]
 
+pub mod setup;
 pub mod signal;
 pub mod wire;

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use syncshell_examples::signal::{Limits, Server};
-use tracing_subscriber::EnvFilter;
 
 /// A WebSocket signaling relay for syncshell members.
 #[derive(Debug, Parser)]
@@ -97,16 +96,8 @@ async fn run(args: Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    syncshell_examples::setup::logs("info");
+    let runtime = match syncshell_examples::setup::runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("syncshell-signal: {e}");

@@ -103,11 +103,7 @@ fn main() -> ExitCode {
             .error(clap::error::ErrorKind::ArgumentConflict, e)
             .exit(),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match syncshell_examples::setup::runtime() {
         Ok(r) => r,
         Err(e) => {
             println!("cannot start the async runtime: {e}");

@@ -43,7 +43,6 @@ use syncshell_identity::{InviteCode, ShellGenesis, TokenChain};
 use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
 use tokio::io::AsyncBufReadExt;
-use tracing_subscriber::EnvFilter;
 
 use crate::node::{emit, Node, Settings};
 use crate::store::{Store, CHAIN, GENESIS};
@@ -268,16 +267,8 @@ async fn commands(node: Arc<Node>, chat: bool) {
 fn main() -> ExitCode {
     let args = Args::parse();
     node::HUMAN.store(args.chat, std::sync::atomic::Ordering::Relaxed);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    syncshell_examples::setup::logs("warn");
+    let runtime = match syncshell_examples::setup::runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("syncshell-node: {e}");
