@@ -185,14 +185,15 @@ unsafe fn key_and_folder(
     folder: *const c_char,
 ) -> Outcome<(SessionKey, PathBuf)> {
     // SAFETY: forwarded from the caller.
-    let (bytes, folder) = unsafe {
+    let (mut bytes, folder) = unsafe {
         (
             args::array::<32>(key, key_len, "key")?,
             args::text(folder, "folder")?,
         )
     };
     let key = SessionKey::from_bytes(bytes);
-    zeroize::Zeroize::zeroize(&mut { bytes });
+    // `from_bytes` took a copy; wipe this one.
+    zeroize::Zeroize::zeroize(&mut bytes);
     Ok((key, PathBuf::from(folder)))
 }
 
