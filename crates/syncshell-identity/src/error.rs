@@ -122,12 +122,23 @@ pub enum Error {
     /// than it holds).
     #[error("not authorised: {0}")]
     NotAuthorized(&'static str),
+    /// A key the admission rests on (the peer itself, or an admin its chain passes through)
+    /// is revoked: the peer is out of the shell for good.
+    #[error("{peer} is revoked")]
+    Revoked {
+        /// The revoked key.
+        peer: crate::PeerId,
+    },
     /// A token or invite would be valid for longer than its issuer's own token.
     #[error("{kind} would outlive its issuer's token")]
     OutlivesIssuer {
         /// The object that outlives its issuer.
         kind: Kind,
     },
+    /// Someone other than an invite's inviter tried to redeem it; only the inviter accepts
+    /// join requests made with its invites.
+    #[error("only the invite's inviter can accept its join requests")]
+    NotInviter,
     /// The invite has been used by as many joiners as it allows.
     #[error("invite has reached its use limit ({max_uses})")]
     InviteUsedUp {

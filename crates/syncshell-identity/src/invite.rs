@@ -17,7 +17,9 @@ use crate::envelope::{
 use crate::error::{Error, Kind, Result};
 use crate::genesis::ShellGenesis;
 use crate::keys::{Context, Identity, PeerId};
-use crate::token::{admit, Admission, Role, TokenChain, DEFAULT_TOKEN_VALIDITY, MAX_CLOCK_SKEW};
+use crate::token::{
+    Admission, Revocations, Role, TokenChain, VerifiedChain, DEFAULT_TOKEN_VALIDITY, MAX_CLOCK_SKEW,
+};
 use crate::{proto, text, Timestamp};
 
 /// Signature context of an invite body.
@@ -132,9 +134,11 @@ impl Invite {
         })
     }
 
-    /// Checks that the invite can be used at `now`: not expired, not issued in the future, and
-    /// the inviter still admitted with the admin role. Returns the inviter's admission.
-    pub fn verify(&self, now: Timestamp) -> Result<Admission> {
+    /// Checks what anyone holding the invite can check at `now`, without the shell's
+    /// revocations (a joiner has none yet): not expired, not issued in the future, and the
+    /// inviter's chain makes it an admin that may grant the invite's role. The inviter checks
+    /// revocations too when it accepts ([`Invite::verify`]).
+    pub fn check_usable(&self, now: Timestamp) -> Result<VerifiedChain> {
         if now >= self.expires_at {
             return Err(Error::Expired {
                 kind: Kind::Invite,
@@ -149,7 +153,9 @@ impl Invite {
                 now,
             });
         }
-        let inviter = admit(&self.genesis, self.inviter(), &self.inviter_chain, now)?;
+        let inviter = self
+            .inviter_chain
+            .verify_peer(&self.genesis, self.inviter(), now)?;
         if inviter.role() < Role::Admin {
             return Err(Error::NotAuthorized("only admins invite"));
         }
@@ -159,6 +165,22 @@ impl Invite {
             ));
         }
         Ok(inviter)
+    }
+
+    /// Checks that the invite can be used at `now` in the shell of `revocations`:
+    /// [`Invite::check_usable`], and the inviter's whole chain admitted by [`Revocations::admit`] (so an
+    /// invite of a revoked admin, or of an admin whose own issuer is revoked, is refused).
+    /// Returns the inviter's admission.
+    pub fn verify(
+        &self,
+        revocations: &(impl Revocations + ?Sized),
+        now: Timestamp,
+    ) -> Result<Admission> {
+        if revocations.genesis().id() != self.genesis.id() {
+            return Err(Error::WrongShell { kind: Kind::Invite });
+        }
+        self.check_usable(now)?;
+        revocations.admit(self.inviter(), &self.inviter_chain, now)
     }
 
     /// The shell's genesis, as the invite carries it.
@@ -210,9 +232,9 @@ pub struct InviteCode {
 }
 
 impl InviteCode {
-    /// Makes an invite. The inviter must be admitted as owner or admin at `now`.
+    /// Makes an invite. The inviter must be admitted ([`Revocations::admit`]) as owner or admin at `now`.
     pub fn create<R: CryptoRng + RngCore + ?Sized>(
-        genesis: &ShellGenesis,
+        revocations: &(impl Revocations + ?Sized),
         inviter: &Identity,
         inviter_chain: &TokenChain,
         options: &InviteOptions,
@@ -232,7 +254,8 @@ impl InviteCode {
         if options.validity < Duration::from_millis(1) {
             return Err(Error::InvalidArgument("validity must be at least 1 ms"));
         }
-        let authority = admit(genesis, &inviter.peer_id(), inviter_chain, now)?;
+        let genesis = revocations.genesis();
+        let authority = revocations.admit(&inviter.peer_id(), inviter_chain, now)?;
         if authority.role() < Role::Admin {
             return Err(Error::NotAuthorized("only admins invite"));
         }
@@ -259,7 +282,7 @@ impl InviteCode {
         };
         let envelope = SignedEnvelope::seal(inviter, INVITE_CONTEXT, body.encode_to_vec());
         let invite = Invite::from_envelope(envelope)?;
-        invite.verify(now)?;
+        invite.verify(revocations, now)?;
         Ok(InviteCode { invite, secret })
     }
 
@@ -281,7 +304,8 @@ impl InviteCode {
     }
 
     /// Parses the binary encoding and verifies the invite's signatures. Whether it can still
-    /// be used is checked by [`Invite::verify`] (and again by the inviter on joining).
+    /// be used is checked by [`Invite::check_usable`] (and by the inviter, with the shell's
+    /// revocations, on joining).
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let kind = Kind::Invite;
         let mut msg: proto::InviteCode = decode_bounded(kind, bytes, MAX_WIRE_LEN)?;
@@ -311,7 +335,7 @@ impl InviteCode {
     /// Builds the joiner's request: `joiner` signs it and the invite secret co-signs it. The
     /// request does not reveal the secret.
     pub fn join_request(&self, joiner: &Identity, now: Timestamp) -> Result<JoinRequest> {
-        self.invite.verify(now)?;
+        self.invite.check_usable(now)?;
         let body = proto::JoinRequestBody {
             version: 1,
             invite: Some(self.invite.envelope.to_proto()),
@@ -535,18 +559,21 @@ impl InviteLedger {
         Ok(InviteLedger { uses })
     }
 
-    /// Accepts a join request on behalf of `acceptor` (an owner or admin of `genesis`) and
-    /// returns the joiner's token chain.
+    /// Accepts a join request as the invite's inviter and returns the joiner's token chain.
     ///
-    /// Refused with a distinct error: another shell ([`Error::WrongShell`]), an expired invite
+    /// Only the inviter redeems its invites ([`Error::NotInviter`] for anyone else), and the
+    /// token it issues names it as issuer, so the joiner's chain passes through the inviter:
+    /// revoking the inviter later revokes every member its invites brought in. Refused with a
+    /// distinct error: another shell ([`Error::WrongShell`]), an expired invite
     /// ([`Error::Expired`] with [`Kind::Invite`]), an invite used up
-    /// ([`Error::InviteUsedUp`]), an inviter no longer admitted, a request from the future.
-    /// The token lasts [`DEFAULT_TOKEN_VALIDITY`], cut to the acceptor's own expiry. Nothing
-    /// is recorded unless a token is issued.
+    /// ([`Error::InviteUsedUp`]), an inviter whose chain is no longer admitted or rests on a
+    /// revoked key ([`Error::Revoked`]), a request from the future. The token lasts
+    /// [`DEFAULT_TOKEN_VALIDITY`], cut to the inviter's own expiry. Nothing is recorded unless
+    /// a token is issued.
     #[allow(clippy::too_many_arguments)]
     pub fn accept<R: CryptoRng + RngCore + ?Sized>(
         &mut self,
-        genesis: &ShellGenesis,
+        revocations: &(impl Revocations + ?Sized),
         acceptor: &Identity,
         acceptor_chain: &TokenChain,
         request: &JoinRequest,
@@ -554,10 +581,13 @@ impl InviteLedger {
         rng: &mut R,
     ) -> Result<TokenChain> {
         let invite = &request.invite;
-        if invite.genesis.id() != genesis.id() {
+        if invite.genesis.id() != revocations.genesis().id() {
             return Err(Error::WrongShell { kind: Kind::Invite });
         }
-        invite.verify(now)?;
+        if &acceptor.peer_id() != invite.inviter() {
+            return Err(Error::NotInviter);
+        }
+        invite.verify(revocations, now)?;
         if request.requested_at > now.saturating_add(MAX_CLOCK_SKEW) {
             return Err(Error::NotYetValid {
                 kind: Kind::JoinRequest,
@@ -583,13 +613,13 @@ impl InviteLedger {
                 });
             }
         }
-        let authority = admit(genesis, &acceptor.peer_id(), acceptor_chain, now)?;
+        let authority = revocations.admit(&acceptor.peer_id(), acceptor_chain, now)?;
         let mut expires_at = now.saturating_add(DEFAULT_TOKEN_VALIDITY);
         if let Some(limit) = authority.expires_at() {
             expires_at = expires_at.min(limit);
         }
         let chain = TokenChain::issue(
-            genesis,
+            revocations,
             acceptor,
             acceptor_chain,
             request.joiner,

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand_core::{CryptoRng, RngCore};
 use subtle::ConstantTimeEq;
@@ -104,9 +105,10 @@ impl Eq for Identity {}
 ///
 /// Only canonical encodings are accepted, and never a point of small order, so two different
 /// byte strings are never the same peer. [`PeerId::from_bytes`] and parsing the text form also
-/// check at once that the bytes are a point on the curve. A key named as the subject of a
-/// token is checked when it first verifies a signature instead: that saves a point
-/// decompression per token, and a subject that is not a valid key can never sign anything.
+/// check at once that the bytes are a point on the curve in the prime-order subgroup (no
+/// torsion component). A key named as the subject of a token is checked when it first
+/// verifies a signature instead: that saves a point decompression per token, and a subject
+/// that is not an acceptable key can never sign anything.
 #[derive(Clone, Copy)]
 pub struct PeerId {
     bytes: [u8; 32],
@@ -156,13 +158,11 @@ const SMALL_ORDER: [[u8; 32]; 10] = {
 };
 
 impl PeerId {
-    /// Parses 32 bytes, rejecting non-canonical encodings, non-points and small-order points.
+    /// Parses 32 bytes, rejecting non-canonical encodings, non-points, small-order points and
+    /// points with a torsion component.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self> {
         let named = PeerId::named(bytes)?;
-        let key = VerifyingKey::from_bytes(bytes).map_err(|_| not_a_key())?;
-        if key.is_weak() {
-            return Err(not_a_key());
-        }
+        let key = acceptable_key(bytes).ok_or_else(not_a_key)?;
         Ok(PeerId {
             key: Some(key),
             ..named
@@ -200,10 +200,7 @@ impl PeerId {
     fn verifying_key(&self) -> Result<VerifyingKey> {
         match self.key {
             Some(key) => Ok(key),
-            None => VerifyingKey::from_bytes(&self.bytes)
-                .ok()
-                .filter(|k| !k.is_weak())
-                .ok_or(Error::BadSignature),
+            None => acceptable_key(&self.bytes).ok_or(Error::BadSignature),
         }
     }
 
@@ -212,17 +209,22 @@ impl PeerId {
         &self.bytes
     }
 
-    /// Verifies a signature made by [`Identity::sign`] under `context`, strictly: signatures
-    /// with a non-canonical `S`, a non-canonical or small-order `R` are rejected.
+    /// Verifies a signature made by [`Identity::sign`] under `context` by the one rule every
+    /// path uses (docs/spec/identity.md, "Signature acceptance"): `S` canonical, `R` a
+    /// canonical encoding of a point of the prime-order subgroup other than the identity, the
+    /// key likewise, and `[S]B = R + [k]A`.
     pub fn verify(&self, context: Context, message: &[u8], signature: &[u8; 64]) -> Result<()> {
         self.verify_raw(&context.signed_bytes(message), signature)
     }
 
-    /// Strict Ed25519 verification of exactly `signed` (context already applied).
+    /// The acceptance rule over exactly `signed` (context already applied).
     fn verify_raw(&self, signed: &[u8], signature: &[u8; 64]) -> Result<()> {
         let sig = Signature::from_bytes(signature);
-        self.verifying_key()?
-            .verify_strict(signed, &sig)
+        let key = self.verifying_key()?;
+        if !is_acceptable_r(sig.r_bytes()) {
+            return Err(Error::BadSignature);
+        }
+        key.verify_strict(signed, &sig)
             .map_err(|_| Error::BadSignature)
     }
 
@@ -240,6 +242,27 @@ fn not_a_key() -> Error {
         reason:
             "not an acceptable Ed25519 public key (non-canonical, off the curve or of small order)",
     }
+}
+
+/// The key if `bytes` encode a point of the prime-order subgroup that is not of small order
+/// (canonical encoding is checked by the callers' [`PeerId::named`]).
+fn acceptable_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
+    VerifyingKey::from_bytes(bytes)
+        .ok()
+        .filter(|k| !k.is_weak() && k.to_edwards().is_torsion_free())
+}
+
+/// `true` when a signature's `R` is canonically encoded, not of small order and in the
+/// prime-order subgroup. With keys held to the same rule, the cofactored equation (batch
+/// verification) and the cofactorless one (single verification) accept exactly the same
+/// signatures: with no torsion component anywhere, multiplying by the cofactor changes
+/// nothing.
+fn is_acceptable_r(r: &[u8; 32]) -> bool {
+    is_canonical_y(r)
+        && !SMALL_ORDER.contains(r)
+        && CompressedEdwardsY(*r)
+            .decompress()
+            .is_some_and(|p| p.is_torsion_free())
 }
 
 /// `true` when the y coordinate (the low 255 bits, little-endian) is below p = 2^255 - 19.
@@ -310,11 +333,9 @@ pub struct SignatureItem<'a> {
 /// Verifies many signatures at once, faster per signature than one by one.
 ///
 /// On failure it returns the index of the first signature that does not pass
-/// [`PeerId::verify`]. It agrees with [`PeerId::verify`] on every signature made by an honest
-/// signer and on every forgery; the one documented difference (docs/spec/identity.md,
-/// "Batch verification") is a signature deliberately crafted by the key's own holder with a
-/// small-order component in `R` or in the public key itself, which single verification
-/// rejects and batch verification may accept.
+/// [`PeerId::verify`]. It accepts exactly the signatures [`PeerId::verify`] accepts: both
+/// refuse keys and `R` values with a torsion component before any equation is checked, and
+/// without torsion the batch's cofactored equation and the single cofactorless one agree.
 pub fn verify_batch(items: &[SignatureItem<'_>]) -> std::result::Result<(), usize> {
     let messages: Vec<Vec<u8>> = items
         .iter()
@@ -336,12 +357,9 @@ fn verify_batch_raw(items: &[(&PeerId, &[u8], &[u8; 64])]) -> std::result::Resul
     for (index, item) in items.iter().enumerate() {
         keys.push(item.0.verifying_key().map_err(|_| index)?);
     }
-    // Strictness checks the batch equation does not make: a canonical R of large order
-    // (compared as bytes, which costs nothing next to decompressing R).
-    let r_ok = sigs.iter().all(|s| {
-        let r = s.r_bytes();
-        is_canonical_y(r) && !SMALL_ORDER.contains(r)
-    });
+    // The checks the batch equation does not make: R canonical, of large order and
+    // torsion-free. S is checked canonical when dalek parses the signature.
+    let r_ok = sigs.iter().all(|s| is_acceptable_r(s.r_bytes()));
     if r_ok && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok() {
         return Ok(());
     }
@@ -486,6 +504,87 @@ mod tests {
         assert!(checked > 100, "only {checked} cases ran");
         let all: Vec<(&PeerId, &[u8], &[u8; 64])> =
             valid.iter().map(|(k, m, s)| (k, m.as_slice(), s)).collect();
+        assert_eq!(verify_batch_raw(&all), Ok(()));
+    }
+
+    /// The C2SP/CCTV edge cases (every low-order and mixed-order `A` and `R`, non-canonical
+    /// encodings, residues that only the cofactored equation cancels): single and batch
+    /// verification give the same answer on each, and that answer is the spec's rule —
+    /// accept exactly the vectors with no flag.
+    #[test]
+    fn batch_and_single_verification_accept_the_same_signatures() {
+        struct Vector {
+            number: u64,
+            key: [u8; 32],
+            sig: [u8; 64],
+            msg: String,
+            flags: Vec<String>,
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/data/cctv-ed25519vectors.json")).unwrap();
+        let hex_field =
+            |v: &serde_json::Value, name: &str| hex::decode(v[name].as_str().unwrap()).unwrap();
+        let vectors: Vec<Vector> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| Vector {
+                number: v["number"].as_u64().unwrap(),
+                key: hex_field(v, "key").try_into().unwrap(),
+                sig: hex_field(v, "sig").try_into().unwrap(),
+                msg: v["msg"].as_str().unwrap().to_owned(),
+                flags: v["flags"]
+                    .as_array()
+                    .map(|f| f.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        assert!(vectors.len() > 900);
+        let mut accepted = Vec::new();
+        for v in &vectors {
+            let (key, sig) = (v.key, v.sig);
+            // Keys named inside signed data skip the early checks; both paths must refuse.
+            let named = PeerId::named(&key);
+            let (single, batch) = match &named {
+                Ok(k) => (
+                    k.verify_raw(v.msg.as_bytes(), &sig).is_ok(),
+                    verify_batch_raw(&[(k, v.msg.as_bytes(), &sig)]).is_ok(),
+                ),
+                Err(_) => (false, false),
+            };
+            assert_eq!(
+                single, batch,
+                "vector {}: single and batch disagree",
+                v.number
+            );
+            assert_eq!(
+                single,
+                v.flags.is_empty(),
+                "vector {} ({:?})",
+                v.number,
+                v.flags
+            );
+            if single {
+                accepted.push((named.unwrap(), v.msg.as_bytes(), sig));
+            }
+        }
+        // Mixed into one batch with honest signatures, each edge case is still refused.
+        let honest = Identity::from_secret_bytes(&[7; 32]);
+        let honest_sig = honest.sign(CTX, b"honest");
+        let honest_msg = CTX.signed_bytes(b"honest");
+        let honest_key = honest.peer_id();
+        for v in vectors.iter().filter(|v| !v.flags.is_empty()) {
+            let Ok(k) = PeerId::named(&v.key) else {
+                continue;
+            };
+            let items = [
+                (&honest_key, honest_msg.as_slice(), &honest_sig),
+                (&k, v.msg.as_bytes(), &v.sig),
+            ];
+            assert_eq!(verify_batch_raw(&items), Err(1), "vector {}", v.number);
+        }
+        let all: Vec<(&PeerId, &[u8], &[u8; 64])> =
+            accepted.iter().map(|(k, m, s)| (k, *m, s)).collect();
         assert_eq!(verify_batch_raw(&all), Ok(()));
     }
 

@@ -33,6 +33,6 @@ pub use keyfile::{KdfParams, KeyFile};
 pub use keys::{verify_batch, Context, Identity, PeerId, SignatureItem};
 pub use time::Timestamp;
 pub use token::{
-    admit, Admission, MemberToken, Role, TokenChain, TokenFields, DEFAULT_TOKEN_VALIDITY,
-    MAX_CHAIN_DEPTH, MAX_CLOCK_SKEW, TOKEN_CONTEXT,
+    Admission, MemberToken, Revocations, Role, TokenChain, TokenFields, VerifiedChain,
+    DEFAULT_TOKEN_VALIDITY, MAX_CHAIN_DEPTH, MAX_CLOCK_SKEW, TOKEN_CONTEXT,
 };

@@ -236,17 +236,23 @@ impl MemberToken {
     }
 }
 
-/// What a successful chain verification proves.
+/// What a chain's signatures and links prove on their own, before revocation is considered:
+/// who it names, with which role, until when, through which keys.
+///
+/// This is not an admission: a chain that verifies may rest on a revoked key. It is what a
+/// check that must not depend on revocations uses (a tombstone's issuer had authority when
+/// it signed; a phonebook entry is stored before tombstones filter it). To admit a peer, use
+/// [`Revocations::admit`], which also takes the shell's revocations.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Admission {
+pub struct VerifiedChain {
     peer: PeerId,
     role: Role,
     expires_at: Option<Timestamp>,
     chain_keys: Vec<PeerId>,
 }
 
-impl Admission {
-    /// The admitted peer.
+impl VerifiedChain {
+    /// The peer the chain names (the owner for the owner's empty chain).
     pub fn peer(&self) -> &PeerId {
         &self.peer
     }
@@ -254,14 +260,71 @@ impl Admission {
     pub fn role(&self) -> Role {
         self.role
     }
-    /// When the admission ends (the earliest expiry in the chain), if ever.
+    /// When the chain stops being valid (its first token's expiry, which no later token
+    /// outlives), if ever.
     pub fn expires_at(&self) -> Option<Timestamp> {
         self.expires_at
+    }
+    /// Every key the chain rests on, from the peer itself to the last issuer before the
+    /// owner (empty for the owner). Revoking any of them revokes an admission through it.
+    pub fn chain_keys(&self) -> &[PeerId] {
+        &self.chain_keys
+    }
+}
+
+/// A view of one shell's revocations, and the one admission check, which needs them.
+///
+/// `syncshell_revocation::RevocationSet` is the implementation programs use; this crate
+/// depends on no other, so it names only what [`Revocations::admit`] asks of it.
+pub trait Revocations {
+    /// The genesis of the shell the revocations belong to.
+    fn genesis(&self) -> &ShellGenesis;
+    /// `true` if a valid tombstone of the shell names `key`.
+    fn is_revoked(&self, key: &PeerId) -> bool;
+
+    /// Admits `peer` into the shell at `now`: the owner with an empty chain, anyone else with
+    /// a chain that verifies and names them; and no key the admission rests on (the peer, or
+    /// an admin its chain passes through) is revoked ([`Error::Revoked`]).
+    ///
+    /// This is the one admission check: every part of syncshell admits through it, and it
+    /// is the only way to make an [`Admission`]. The chain is checked first and revocation
+    /// last, so a chain that is both broken and revoked fails as broken.
+    fn admit(&self, peer: &PeerId, chain: &TokenChain, now: Timestamp) -> Result<Admission> {
+        let chain = chain.verify_peer(self.genesis(), peer, now)?;
+        if let Some(key) = chain.chain_keys.iter().find(|k| self.is_revoked(k)) {
+            return Err(Error::Revoked { peer: *key });
+        }
+        Ok(Admission { chain })
+    }
+}
+
+/// What a successful admission check proves: the peer's chain verified against the shell's
+/// genesis at a given time, and no key it rests on was revoked then.
+///
+/// Only [`Revocations::admit`] makes one. An admission held for a long time (a live link) is re-checked
+/// against newer tombstones and its expiry by its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    chain: VerifiedChain,
+}
+
+impl Admission {
+    /// The admitted peer.
+    pub fn peer(&self) -> &PeerId {
+        &self.chain.peer
+    }
+    /// Its role.
+    pub fn role(&self) -> Role {
+        self.chain.role
+    }
+    /// When the admission ends (the earliest expiry in the chain), if ever.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.chain.expires_at
     }
     /// Every key the admission rests on, from the peer itself to the last issuer before the
     /// owner. Revoking any of them revokes this admission.
     pub fn chain_keys(&self) -> &[PeerId] {
-        &self.chain_keys
+        &self.chain.chain_keys
     }
 }
 
@@ -350,9 +413,9 @@ impl TokenChain {
     /// [`MAX_CLOCK_SKEW`]), the expiry; and between tokens: each issuer is the subject of the
     /// next token, holds the admin role, does not grant more than it holds, is not outlived by
     /// what it issued and did not issue before it was admitted; the last issuer is the owner;
-    /// no key appears twice. Revocation is checked by `syncshell-revocation` on top, using
-    /// [`Admission::chain_keys`]. The empty chain is refused: see [`admit`].
-    pub fn verify(&self, genesis: &ShellGenesis, now: Timestamp) -> Result<Admission> {
+    /// no key appears twice. Revocations are not considered: [`Revocations::admit`] is the
+    /// admission check. The empty chain is refused: see [`TokenChain::verify_peer`].
+    pub fn verify(&self, genesis: &ShellGenesis, now: Timestamp) -> Result<VerifiedChain> {
         let Some(first) = self.tokens.first() else {
             return Err(Error::BrokenChain("the chain is empty"));
         };
@@ -411,7 +474,7 @@ impl TokenChain {
                 return Err(Error::BrokenChain("a key appears twice"));
             }
         }
-        Ok(Admission {
+        Ok(VerifiedChain {
             peer: first.subject,
             role: first.role,
             expires_at: first.expires_at,
@@ -419,15 +482,43 @@ impl TokenChain {
         })
     }
 
+    /// Verifies that this chain names `peer` in the shell of `genesis` at `now`: the owner
+    /// with the empty chain, anyone else with a chain that [`TokenChain::verify`]s and names
+    /// them. Revocations are not considered; [`Revocations::admit`] is the
+    /// admission check.
+    pub fn verify_peer(
+        &self,
+        genesis: &ShellGenesis,
+        peer: &PeerId,
+        now: Timestamp,
+    ) -> Result<VerifiedChain> {
+        if peer == genesis.owner() {
+            if !self.is_empty() {
+                return Err(Error::BrokenChain("the owner holds no token"));
+            }
+            return Ok(VerifiedChain {
+                peer: *peer,
+                role: Role::Owner,
+                expires_at: None,
+                chain_keys: Vec::new(),
+            });
+        }
+        let verified = self.verify(genesis, now)?;
+        if verified.peer != *peer {
+            return Err(Error::BrokenChain("the chain names another peer"));
+        }
+        Ok(verified)
+    }
+
     /// Issues a token to `subject`, checking the issuer's own authority first, and returns
     /// the subject's new chain (the new token followed by the issuer's chain).
     ///
-    /// `issuer_chain` is empty when the owner issues. Refuses a member issuer, a role above
-    /// the issuer's own, and an expiry after the issuer's own (`expires_at: None` is refused
-    /// when the issuer's token expires).
+    /// `issuer_chain` is empty when the owner issues. Refuses an issuer that [`Revocations::admit`] refuses
+    /// (revoked keys included), a member issuer, a role above the issuer's own, and an expiry
+    /// after the issuer's own (`expires_at: None` is refused when the issuer's token expires).
     #[allow(clippy::too_many_arguments)]
     pub fn issue<R: CryptoRng + RngCore + ?Sized>(
-        genesis: &ShellGenesis,
+        revocations: &(impl Revocations + ?Sized),
         issuer: &Identity,
         issuer_chain: &TokenChain,
         subject: PeerId,
@@ -436,16 +527,17 @@ impl TokenChain {
         expires_at: Option<Timestamp>,
         rng: &mut R,
     ) -> Result<TokenChain> {
-        let authority = admit(genesis, &issuer.peer_id(), issuer_chain, now)?;
-        if authority.role < Role::Admin {
+        let genesis = revocations.genesis();
+        let authority = revocations.admit(&issuer.peer_id(), issuer_chain, now)?;
+        if authority.role() < Role::Admin {
             return Err(Error::NotAuthorized("only admins issue tokens"));
         }
-        if role > authority.role || role == Role::Owner {
+        if role > authority.role() || role == Role::Owner {
             return Err(Error::NotAuthorized(
                 "cannot grant more than the issuer holds",
             ));
         }
-        if let Some(limit) = authority.expires_at {
+        if let Some(limit) = authority.expires_at() {
             if expires_at.is_none_or(|e| e > limit) {
                 return Err(Error::OutlivesIssuer {
                     kind: Kind::MemberToken,
@@ -470,30 +562,4 @@ impl TokenChain {
         chain.verify(genesis, now)?;
         Ok(chain)
     }
-}
-
-/// Admits `peer` into the shell of `genesis` at `now`: the owner with an empty chain, anyone
-/// else with a chain that verifies and names them.
-pub fn admit(
-    genesis: &ShellGenesis,
-    peer: &PeerId,
-    chain: &TokenChain,
-    now: Timestamp,
-) -> Result<Admission> {
-    if peer == genesis.owner() {
-        if !chain.is_empty() {
-            return Err(Error::BrokenChain("the owner holds no token"));
-        }
-        return Ok(Admission {
-            peer: *peer,
-            role: Role::Owner,
-            expires_at: None,
-            chain_keys: Vec::new(),
-        });
-    }
-    let admission = chain.verify(genesis, now)?;
-    if admission.peer != *peer {
-        return Err(Error::BrokenChain("the chain names another peer"));
-    }
-    Ok(admission)
 }

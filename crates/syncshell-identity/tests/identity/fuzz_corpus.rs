@@ -11,12 +11,13 @@ mod checks;
 #[path = "../../../../fuzz/src/replay.rs"]
 mod replay;
 
+use crate::none;
 use syncshell_identity::{InviteLedger, KdfParams, KeyFile};
 
 fn write_seeds() {
     let s = crate::shell(90);
     let code = syncshell_identity::InviteCode::create(
-        &s.genesis,
+        &none(&s.genesis),
         &s.admin,
         &s.admin_chain,
         &syncshell_identity::InviteOptions::default(),
@@ -28,7 +29,7 @@ fn write_seeds() {
     let mut ledger = InviteLedger::new();
     ledger
         .accept(
-            &s.genesis,
+            &none(&s.genesis),
             &s.admin,
             &s.admin_chain,
             &request,

@@ -2,11 +2,11 @@
 //! invites each fail with their own error.
 
 use syncshell_identity::{
-    Error, Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, Kind, Role,
+    Error, Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, Kind, Revocations, Role,
     SignedEnvelope, TokenChain, DEFAULT_INVITE_VALIDITY, JOIN_REQUEST_CONTEXT,
 };
 
-use crate::{rng, shell, HOUR, T0};
+use crate::{none, rng, shell, HOUR, T0};
 
 fn code(s: &crate::Shell, max_uses: u32, seed: u64) -> InviteCode {
     let options = InviteOptions {
@@ -15,7 +15,7 @@ fn code(s: &crate::Shell, max_uses: u32, seed: u64) -> InviteCode {
         ..InviteOptions::default()
     };
     InviteCode::create(
-        &s.genesis,
+        &none(&s.genesis),
         &s.admin,
         &s.admin_chain,
         &options,
@@ -56,7 +56,7 @@ fn full_join_flow_through_text() {
     let mut ledger = InviteLedger::new();
     let chain = ledger
         .accept(
-            &s.genesis,
+            &none(&s.genesis),
             &s.admin,
             &s.admin_chain,
             &received,
@@ -95,7 +95,7 @@ fn expired_invite_is_refused() {
     let mut ledger = InviteLedger::new();
     assert!(matches!(
         ledger.accept(
-            &s.genesis,
+            &none(&s.genesis),
             &s.admin,
             &s.admin_chain,
             &request,
@@ -126,20 +126,41 @@ fn over_used_invite_is_refused_but_a_returning_joiner_is_not_counted_twice() {
     for j in [&a, &b, &a] {
         let req = c.join_request(j, T0).unwrap();
         ledger
-            .accept(&s.genesis, &s.admin, &s.admin_chain, &req, T0, &mut r)
+            .accept(
+                &none(&s.genesis),
+                &s.admin,
+                &s.admin_chain,
+                &req,
+                T0,
+                &mut r,
+            )
             .unwrap();
     }
     assert_eq!(ledger.uses(c.invite().invite_key()), 2);
     let req = c.join_request(&third, T0).unwrap();
     assert_eq!(
-        ledger.accept(&s.genesis, &s.admin, &s.admin_chain, &req, T0, &mut r),
+        ledger.accept(
+            &none(&s.genesis),
+            &s.admin,
+            &s.admin_chain,
+            &req,
+            T0,
+            &mut r
+        ),
         Err(Error::InviteUsedUp { max_uses: 2 })
     );
     // The count survives a restart.
     let mut reloaded = InviteLedger::decode(&ledger.encode()).unwrap();
     assert_eq!(reloaded, ledger);
     assert_eq!(
-        reloaded.accept(&s.genesis, &s.admin, &s.admin_chain, &req, T0, &mut r),
+        reloaded.accept(
+            &none(&s.genesis),
+            &s.admin,
+            &s.admin_chain,
+            &req,
+            T0,
+            &mut r
+        ),
         Err(Error::InviteUsedUp { max_uses: 2 })
     );
     reloaded.prune(T0.saturating_add(DEFAULT_INVITE_VALIDITY));
@@ -211,7 +232,7 @@ fn invite_for_another_shell_is_refused() {
     let mut ledger = InviteLedger::new();
     assert_eq!(
         ledger.accept(
-            &s.genesis,
+            &none(&s.genesis),
             &s.admin,
             &s.admin_chain,
             &request,
@@ -228,7 +249,7 @@ fn members_cannot_invite_and_invites_cannot_outlive_or_outrank_the_inviter() {
     let mut r = rng(71);
     assert_eq!(
         InviteCode::create(
-            &s.genesis,
+            &none(&s.genesis),
             &s.member,
             &s.member_chain,
             &InviteOptions::default(),
@@ -242,7 +263,14 @@ fn members_cannot_invite_and_invites_cannot_outlive_or_outrank_the_inviter() {
         ..InviteOptions::default()
     };
     assert_eq!(
-        InviteCode::create(&s.genesis, &s.admin, &s.admin_chain, &long, T0, &mut r),
+        InviteCode::create(
+            &none(&s.genesis),
+            &s.admin,
+            &s.admin_chain,
+            &long,
+            T0,
+            &mut r
+        ),
         Err(Error::OutlivesIssuer { kind: Kind::Invite })
     );
     let as_owner = InviteOptions {
@@ -250,7 +278,7 @@ fn members_cannot_invite_and_invites_cannot_outlive_or_outrank_the_inviter() {
         ..InviteOptions::default()
     };
     assert!(InviteCode::create(
-        &s.genesis,
+        &none(&s.genesis),
         &s.owner,
         &TokenChain::owner(),
         &as_owner,
@@ -263,7 +291,7 @@ fn members_cannot_invite_and_invites_cannot_outlive_or_outrank_the_inviter() {
         ..InviteOptions::default()
     };
     assert!(InviteCode::create(
-        &s.genesis,
+        &none(&s.genesis),
         &s.owner,
         &TokenChain::owner(),
         &admin_invite,
@@ -338,4 +366,176 @@ fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = haystack.to_vec();
     out[pos..pos + from.len()].copy_from_slice(to);
     out
+}
+
+/// An admin makes a many-use admin invite, then is revoked. Neither it nor the owner (nor
+/// anyone else) can turn the invite into a token afterwards: the owner is not its inviter,
+/// and the inviter's chain rests on a revoked key. Before, the owner accepted it and issued a
+/// fresh chain `[owner -> joiner]` that no tombstone against the admin reached.
+#[test]
+fn a_revoked_admins_invite_cannot_mint_tokens_at_the_owner() {
+    let s = shell(70);
+    let options = InviteOptions {
+        max_uses: 50,
+        role: Role::Admin,
+        ..InviteOptions::default()
+    };
+    let code = InviteCode::create(
+        &none(&s.genesis),
+        &s.admin,
+        &s.admin_chain,
+        &options,
+        T0,
+        &mut rng(71),
+    )
+    .unwrap();
+    let fresh = Identity::generate(&mut rng(72));
+    let request = code.join_request(&fresh, T0).unwrap();
+    let revoked = crate::Revoked {
+        genesis: s.genesis.clone(),
+        keys: vec![s.admin.peer_id()],
+    };
+    let mut ledger = InviteLedger::new();
+    assert_eq!(
+        ledger.accept(
+            &revoked,
+            &s.owner,
+            &TokenChain::owner(),
+            &request,
+            T0,
+            &mut rng(73)
+        ),
+        Err(Error::NotInviter)
+    );
+    assert_eq!(
+        ledger.accept(
+            &revoked,
+            &s.admin,
+            &s.admin_chain,
+            &request,
+            T0,
+            &mut rng(74)
+        ),
+        Err(Error::Revoked {
+            peer: s.admin.peer_id()
+        })
+    );
+    assert_eq!(
+        code.invite().verify(&revoked, T0),
+        Err(Error::Revoked {
+            peer: s.admin.peer_id()
+        })
+    );
+    assert_eq!(ledger.uses(code.invite().invite_key()), 0);
+
+    // An invite of a sub-admin whose own issuer is revoked is refused the same way: the
+    // whole chain is checked.
+    let sub = Identity::generate(&mut rng(75));
+    let sub_chain = TokenChain::issue(
+        &none(&s.genesis),
+        &s.admin,
+        &s.admin_chain,
+        sub.peer_id(),
+        Role::Admin,
+        T0,
+        Some(T0.saturating_add(HOUR * 24)),
+        &mut rng(76),
+    )
+    .unwrap();
+    let sub_code = InviteCode::create(
+        &none(&s.genesis),
+        &sub,
+        &sub_chain,
+        &InviteOptions::default(),
+        T0,
+        &mut rng(77),
+    )
+    .unwrap();
+    let request = sub_code.join_request(&fresh, T0).unwrap();
+    assert_eq!(
+        ledger.accept(&revoked, &sub, &sub_chain, &request, T0, &mut rng(78)),
+        Err(Error::Revoked {
+            peer: s.admin.peer_id()
+        })
+    );
+    // Nor can a revoked admin make new invites.
+    assert_eq!(
+        InviteCode::create(
+            &revoked,
+            &s.admin,
+            &s.admin_chain,
+            &InviteOptions::default(),
+            T0,
+            &mut rng(79)
+        )
+        .map(|_| ()),
+        Err(Error::Revoked {
+            peer: s.admin.peer_id()
+        })
+    );
+}
+
+/// Only the inviter redeems an invite, and the token it issues names it, so the joiner's
+/// chain passes through the inviter: revoking the inviter later revokes the joiner.
+#[test]
+fn an_invite_is_only_redeemed_at_its_inviter() {
+    let s = shell(80);
+    let c = code(&s, 3, 81);
+    let joiner = Identity::generate(&mut rng(82));
+    let request = c.join_request(&joiner, T0).unwrap();
+    let other_admin = Identity::generate(&mut rng(83));
+    let other_chain = TokenChain::issue(
+        &none(&s.genesis),
+        &s.owner,
+        &TokenChain::owner(),
+        other_admin.peer_id(),
+        Role::Admin,
+        T0,
+        None,
+        &mut rng(84),
+    )
+    .unwrap();
+    let mut ledger = InviteLedger::new();
+    for (acceptor, chain) in [
+        (&s.owner, &TokenChain::owner()),
+        (&other_admin, &other_chain),
+        (&s.member, &s.member_chain),
+    ] {
+        assert_eq!(
+            ledger.accept(
+                &none(&s.genesis),
+                acceptor,
+                chain,
+                &request,
+                T0,
+                &mut rng(85)
+            ),
+            Err(Error::NotInviter)
+        );
+    }
+    assert_eq!(ledger.uses(c.invite().invite_key()), 0);
+    let chain = ledger
+        .accept(
+            &none(&s.genesis),
+            &s.admin,
+            &s.admin_chain,
+            &request,
+            T0,
+            &mut rng(86),
+        )
+        .unwrap();
+    assert_eq!(chain.tokens()[0].issuer(), &s.admin.peer_id());
+    let revoked = crate::Revoked {
+        genesis: s.genesis.clone(),
+        keys: vec![s.admin.peer_id()],
+    };
+    assert_eq!(
+        revoked.admit(&joiner.peer_id(), &chain, T0),
+        Err(Error::Revoked {
+            peer: s.admin.peer_id()
+        })
+    );
+    assert!(none(&s.genesis)
+        .admit(&joiner.peer_id(), &chain, T0)
+        .is_ok());
 }

@@ -15,7 +15,9 @@ mod tokens;
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain};
+use syncshell_identity::{
+    Identity, PeerId, Revocations, Role, ShellGenesis, Timestamp, TokenChain,
+};
 
 /// 2026-01-01T00:00:00Z.
 pub(crate) const T0: Timestamp = Timestamp::from_millis(1_767_225_600_000);
@@ -23,6 +25,30 @@ pub(crate) const HOUR: std::time::Duration = std::time::Duration::from_secs(3600
 
 pub(crate) fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
+}
+
+/// A shell's revoked keys, as `syncshell-revocation`'s set would report them (that crate
+/// depends on this one, so its tests cannot use it here).
+pub(crate) struct Revoked {
+    pub(crate) genesis: ShellGenesis,
+    pub(crate) keys: Vec<PeerId>,
+}
+
+impl Revocations for Revoked {
+    fn genesis(&self) -> &ShellGenesis {
+        &self.genesis
+    }
+    fn is_revoked(&self, key: &PeerId) -> bool {
+        self.keys.contains(key)
+    }
+}
+
+/// The revocations of a shell that has revoked nobody.
+pub(crate) fn none(genesis: &ShellGenesis) -> Revoked {
+    Revoked {
+        genesis: genesis.clone(),
+        keys: Vec::new(),
+    }
 }
 
 /// An owner, an admin (30-day token), a member issued by the admin (7-day token).
@@ -41,7 +67,7 @@ pub(crate) fn shell(seed: u64) -> Shell {
     let genesis = ShellGenesis::create(&owner, "test shell", T0, &mut rng).unwrap();
     let admin = Identity::generate(&mut rng);
     let admin_chain = TokenChain::issue(
-        &genesis,
+        &none(&genesis),
         &owner,
         &TokenChain::owner(),
         admin.peer_id(),
@@ -53,7 +79,7 @@ pub(crate) fn shell(seed: u64) -> Shell {
     .unwrap();
     let member = Identity::generate(&mut rng);
     let member_chain = TokenChain::issue(
-        &genesis,
+        &none(&genesis),
         &admin,
         &admin_chain,
         member.peer_id(),

@@ -1,11 +1,11 @@
 //! ADVERSARIAL.md items 2-4: cross-context, expiry with an injected clock, delegation.
 
 use syncshell_identity::{
-    admit, Context, Error, Identity, Kind, MemberToken, Role, ShellGenesis, SignedEnvelope,
+    Context, Error, Identity, Kind, MemberToken, Revocations, Role, ShellGenesis, SignedEnvelope,
     Timestamp, TokenChain, TokenFields, MAX_CHAIN_DEPTH, MAX_CLOCK_SKEW, TOKEN_CONTEXT,
 };
 
-use crate::{rng, shell, HOUR, T0};
+use crate::{none, rng, shell, HOUR, T0};
 
 fn fields(s: &ShellGenesis, subject: &Identity, role: Role, exp: Option<Timestamp>) -> TokenFields {
     TokenFields {
@@ -130,7 +130,7 @@ fn admin_cannot_grant_more_than_it_holds() {
     // The checked path refuses to grant the owner role.
     assert!(matches!(
         TokenChain::issue(
-            &s.genesis,
+            &none(&s.genesis),
             &s.admin,
             &s.admin_chain,
             x.peer_id(),
@@ -165,7 +165,7 @@ fn a_member_cannot_issue_tokens() {
     let x = Identity::generate(&mut r);
     assert_eq!(
         TokenChain::issue(
-            &s.genesis,
+            &none(&s.genesis),
             &s.member,
             &s.member_chain,
             x.peer_id(),
@@ -200,7 +200,7 @@ fn a_token_cannot_outlive_its_issuer() {
     for bad in [None, Some(admin_end.saturating_add(HOUR))] {
         assert_eq!(
             TokenChain::issue(
-                &s.genesis,
+                &none(&s.genesis),
                 &s.admin,
                 &s.admin_chain,
                 x.peer_id(),
@@ -227,7 +227,7 @@ fn a_token_cannot_outlive_its_issuer() {
     }
     // Exactly the issuer's expiry is allowed.
     assert!(TokenChain::issue(
-        &s.genesis,
+        &none(&s.genesis),
         &s.admin,
         &s.admin_chain,
         x.peer_id(),
@@ -327,15 +327,18 @@ fn broken_links_are_refused() {
     // The empty chain admits only the owner, through `admit`.
     assert!(TokenChain::owner().verify(&s.genesis, T0).is_err());
     assert_eq!(
-        admit(&s.genesis, &s.owner.peer_id(), &TokenChain::owner(), T0)
+        none(&s.genesis)
+            .admit(&s.owner.peer_id(), &TokenChain::owner(), T0)
             .unwrap()
             .role(),
         Role::Owner
     );
-    assert!(admit(&s.genesis, &x.peer_id(), &TokenChain::owner(), T0).is_err());
+    assert!(none(&s.genesis)
+        .admit(&x.peer_id(), &TokenChain::owner(), T0)
+        .is_err());
     // A chain presented by someone it does not name.
     assert_eq!(
-        admit(&s.genesis, &x.peer_id(), &s.member_chain, T0),
+        none(&s.genesis).admit(&x.peer_id(), &s.member_chain, T0),
         Err(Error::BrokenChain("the chain names another peer"))
     );
     // A token issued before its issuer's own token.
