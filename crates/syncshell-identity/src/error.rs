@@ -127,7 +127,7 @@ pub enum Error {
     #[error("{peer} is revoked")]
     Revoked {
         /// The revoked key.
-        peer: crate::PeerId,
+        peer: Box<crate::PeerId>,
     },
     /// A token or invite would be valid for longer than its issuer's own token.
     #[error("{kind} would outlive its issuer's token")]

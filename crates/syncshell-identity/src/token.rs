@@ -292,7 +292,9 @@ pub trait Revocations {
     fn admit(&self, peer: &PeerId, chain: &TokenChain, now: Timestamp) -> Result<Admission> {
         let chain = chain.verify_peer(self.genesis(), peer, now)?;
         if let Some(key) = chain.chain_keys.iter().find(|k| self.is_revoked(k)) {
-            return Err(Error::Revoked { peer: *key });
+            return Err(Error::Revoked {
+                peer: Box::new(*key),
+            });
         }
         Ok(Admission { chain })
     }

@@ -15,5 +15,9 @@ mod proto {
 }
 
 pub use error::{Error, Result};
-pub use set::{RevocationSet, MAX_SNAPSHOT_LEN, MAX_TOMBSTONES};
+pub use set::{
+    RevocationSet, MAX_ADMIN_POOLS, MAX_OWNER_TOMBSTONES, MAX_SNAPSHOT_LEN, MAX_TOMBSTONES,
+    MAX_TOMBSTONES_PER_ADMIN,
+};
+pub use syncshell_identity::Revocations;
 pub use tombstone::{Reason, Tombstone, TombstoneId, MAX_TOMBSTONE_BODY_LEN, TOMBSTONE_CONTEXT};

@@ -1,31 +1,48 @@
 //! The revocation set: a grow-only set of verified tombstones.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use prost::Message;
 use sha2::{Digest, Sha256};
 use syncshell_identity::{
-    admit, verify_batch, Admission, PeerId, ShellGenesis, SignedEnvelope, Timestamp, TokenChain,
+    verify_batch, Admission, PeerId, Revocations, ShellGenesis, SignedEnvelope, Timestamp,
+    TokenChain,
 };
 
 use crate::error::{Error, Result};
 use crate::proto;
 use crate::tombstone::{Tombstone, TombstoneId, MAX_TOMBSTONE_BODY_LEN, TOMBSTONE_CONTEXT};
 
-/// Most tombstones a set holds.
-pub const MAX_TOMBSTONES: usize = 16_384;
+/// Most tombstones the owner's pool keeps.
+pub const MAX_OWNER_TOMBSTONES: usize = 8192;
+/// Most tombstones the pool of one admin keeps.
+pub const MAX_TOMBSTONES_PER_ADMIN: usize = 128;
+/// Most admin pools a set keeps (the owner's pool is not counted).
+pub const MAX_ADMIN_POOLS: usize = 64;
+/// Most tombstones a set holds: the owner's pool and every admin pool full.
+pub const MAX_TOMBSTONES: usize = MAX_OWNER_TOMBSTONES + MAX_ADMIN_POOLS * MAX_TOMBSTONES_PER_ADMIN;
 /// Largest encoded snapshot: room for [`MAX_TOMBSTONES`] of the largest tombstones, so a set
 /// that fits in memory always reloads.
 pub const MAX_SNAPSHOT_LEN: usize = MAX_TOMBSTONES * (MAX_TOMBSTONE_BODY_LEN + 256) + 64;
 
-/// The set of revoked keys of one shell: a grow-only CRDT of verified tombstones.
+/// Which pool a tombstone counts against: the length of its issuer's chain (0 for the owner),
+/// then the issuer's key. Pools rank in this order.
+type Pool = (usize, PeerId);
+
+/// The set of revoked keys of one shell: a convergent, bounded CRDT of verified tombstones.
 ///
-/// Merge is union, so replicas that have seen the same tombstones hold the same set whatever
-/// the order, duplication or grouping of deliveries, and a revoked key can never come back:
-/// no operation removes a tombstone.
+/// Every tombstone counts against the pool of its issuer (docs/spec/revocation.md,
+/// "Bounds"): the owner's pool keeps its [`MAX_OWNER_TOMBSTONES`] smallest ids, each admin's
+/// its [`MAX_TOMBSTONES_PER_ADMIN`] smallest, and of the admin pools the set keeps the
+/// [`MAX_ADMIN_POOLS`] that rank first by (issuer chain length, issuer key). Which
+/// tombstones are kept is therefore a function of the tombstones delivered, not of their
+/// order, so replicas that saw the same tombstones hold the same set; and a flood by one
+/// admin fills only its own pool, or pushes out only pools of admins deeper in the
+/// delegation than itself, so the owner's tombstones and those of the admins the owner
+/// appointed always land.
 ///
 /// Policy (docs/spec/revocation.md):
-/// - A key is revoked when any valid tombstone names it. Revoking an admin also revokes every
+/// - A key is revoked when any kept tombstone names it. Revoking an admin also revokes every
 ///   admission whose token chain passes through it ([`RevocationSet::check`]).
 /// - A tombstone stays in force after its issuer is revoked: it was a valid act when made,
 ///   and judging it by later events would let the order of deliveries change the outcome.
@@ -35,8 +52,19 @@ pub const MAX_SNAPSHOT_LEN: usize = MAX_TOMBSTONES * (MAX_TOMBSTONE_BODY_LEN + 2
 pub struct RevocationSet {
     genesis: ShellGenesis,
     tombstones: BTreeMap<TombstoneId, Tombstone>,
-    /// Each revoked key and the smallest id among the tombstones that name it.
-    revoked: HashMap<PeerId, TombstoneId>,
+    pools: BTreeMap<Pool, BTreeSet<TombstoneId>>,
+    /// Each revoked key and the ids of the kept tombstones that name it.
+    revoked: HashMap<PeerId, BTreeSet<TombstoneId>>,
+}
+
+impl Revocations for RevocationSet {
+    fn genesis(&self) -> &ShellGenesis {
+        &self.genesis
+    }
+
+    fn is_revoked(&self, key: &PeerId) -> bool {
+        self.revoked.contains_key(key)
+    }
 }
 
 impl RevocationSet {
@@ -45,6 +73,7 @@ impl RevocationSet {
         RevocationSet {
             genesis,
             tombstones: BTreeMap::new(),
+            pools: BTreeMap::new(),
             revoked: HashMap::new(),
         }
     }
@@ -54,38 +83,104 @@ impl RevocationSet {
         &self.genesis
     }
 
-    /// Adds a tombstone (verified when it was decoded or issued). Returns `true` if it was new.
+    fn pool_of(&self, tombstone: &Tombstone) -> Pool {
+        (tombstone.issuer_chain().tokens().len(), *tombstone.issuer())
+    }
+
+    fn quota(&self, pool: &Pool) -> usize {
+        if &pool.1 == self.genesis.owner() {
+            MAX_OWNER_TOMBSTONES
+        } else {
+            MAX_TOMBSTONES_PER_ADMIN
+        }
+    }
+
+    /// Adds a tombstone (verified when it was decoded or issued). Returns `true` if it was new
+    /// and is kept; `false` for a tombstone the set already holds, or one its issuer's pool
+    /// does not keep (see [`RevocationSet`]'s bounds). It never fails for a full set.
     pub fn insert(&mut self, tombstone: Tombstone) -> Result<bool> {
         if tombstone.shell_id() != self.genesis.id() {
             return Err(Error::WrongShell);
         }
-        if self.tombstones.contains_key(&tombstone.id()) {
+        let id = tombstone.id();
+        if self.tombstones.contains_key(&id) {
             return Ok(false);
         }
-        if self.tombstones.len() >= MAX_TOMBSTONES {
-            return Err(Error::TooLarge {
-                what: "revocation set",
-                len: self.tombstones.len() + 1,
-                max: MAX_TOMBSTONES,
-            });
+        let pool = self.pool_of(&tombstone);
+        if !self.pools.contains_key(&pool) && &pool.1 != self.genesis.owner() {
+            let admin_pools = self
+                .pools
+                .keys()
+                .filter(|p| &p.1 != self.genesis.owner())
+                .count();
+            if admin_pools >= MAX_ADMIN_POOLS {
+                let Some(last) = self
+                    .pools
+                    .keys()
+                    .rev()
+                    .find(|p| &p.1 != self.genesis.owner())
+                    .copied()
+                else {
+                    return Ok(false);
+                };
+                if pool > last {
+                    tracing::debug!(issuer = %pool.1.short(), "tombstone of an admin pool that ranks last, not kept");
+                    return Ok(false);
+                }
+                self.drop_pool(&last);
+            }
         }
-        let id = tombstone.id();
-        let first = self.revoked.entry(*tombstone.revoked()).or_insert(id);
-        if id < *first {
-            *first = id;
+        let quota = self.quota(&pool);
+        let ids = self.pools.entry(pool).or_default();
+        ids.insert(id);
+        let evicted = if ids.len() > quota {
+            ids.pop_last()
+        } else {
+            None
+        };
+        if evicted == Some(id) {
+            return Ok(false);
         }
+        if let Some(evicted) = evicted {
+            self.forget(&evicted);
+        }
+        self.revoked
+            .entry(*tombstone.revoked())
+            .or_default()
+            .insert(id);
         tracing::debug!(revoked = %tombstone.revoked().short(), tombstone = %id, "tombstone added");
         self.tombstones.insert(id, tombstone);
         Ok(true)
     }
 
-    /// Decodes, verifies and adds an encoded tombstone. Returns `true` if it was new.
+    fn drop_pool(&mut self, pool: &Pool) {
+        for id in self.pools.remove(pool).unwrap_or_default() {
+            self.forget(&id);
+        }
+    }
+
+    /// Removes a tombstone that its pool no longer keeps.
+    fn forget(&mut self, id: &TombstoneId) {
+        let Some(t) = self.tombstones.remove(id) else {
+            return;
+        };
+        if let Some(ids) = self.revoked.get_mut(t.revoked()) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.revoked.remove(t.revoked());
+            }
+        }
+    }
+
+    /// Decodes, verifies and adds an encoded tombstone. Returns what [`RevocationSet::insert`]
+    /// returns.
     pub fn insert_encoded(&mut self, bytes: &[u8]) -> Result<bool> {
         let t = Tombstone::decode(bytes, &self.genesis)?;
         self.insert(t)
     }
 
-    /// Adds every tombstone of `other` (union). Returns how many were new.
+    /// Adds every tombstone of `other` (union, then the same bounds). Returns how many were
+    /// new and kept. Only a set of another shell is refused; nothing stops half-way.
     pub fn merge(&mut self, other: &RevocationSet) -> Result<usize> {
         if other.genesis.id() != self.genesis.id() {
             return Err(Error::WrongShell);
@@ -99,7 +194,7 @@ impl RevocationSet {
         Ok(added)
     }
 
-    /// `true` if a tombstone names `peer`.
+    /// `true` if a kept tombstone names `peer`.
     pub fn is_revoked(&self, peer: &PeerId) -> bool {
         self.revoked.contains_key(peer)
     }
@@ -108,29 +203,44 @@ impl RevocationSet {
     pub fn revocation_of(&self, peer: &PeerId) -> Option<&Tombstone> {
         self.revoked
             .get(peer)
+            .and_then(|ids| ids.first())
             .and_then(|id| self.tombstones.get(id))
     }
 
-    /// Fails with [`Error::Revoked`] if the admitted peer or any key its admission rests on is
-    /// revoked.
-    pub fn check(&self, admission: &Admission) -> Result<()> {
-        for key in admission.chain_keys() {
-            if let Some(id) = self.revoked.get(key) {
+    /// Fails with [`Error::Revoked`] if any of `keys` is revoked (the first one in order).
+    pub fn check_keys(&self, keys: &[PeerId]) -> Result<()> {
+        for key in keys {
+            if let Some(t) = self.revocation_of(key) {
                 return Err(Error::Revoked {
                     peer: Box::new(*key),
-                    tombstone: *id,
+                    tombstone: t.id(),
                 });
             }
         }
         Ok(())
     }
 
-    /// The admission check everything else uses: `peer`'s chain verifies against the genesis
-    /// at `now` (the owner with an empty chain), and no key in it is revoked.
+    /// [`Revocations::admit`] against this set, with a revoked key reported as
+    /// [`Error::Revoked`] naming the tombstone: `peer`'s chain verifies against the genesis at
+    /// `now` (the owner with an empty chain) and no key it rests on is revoked.
     pub fn admit(&self, peer: &PeerId, chain: &TokenChain, now: Timestamp) -> Result<Admission> {
-        let admission = admit(&self.genesis, peer, chain, now)?;
-        self.check(&admission)?;
-        Ok(admission)
+        Revocations::admit(self, peer, chain, now).map_err(|e| match e {
+            syncshell_identity::Error::Revoked { peer } => match self.revocation_of(&peer) {
+                Some(t) => Error::Revoked {
+                    peer,
+                    tombstone: t.id(),
+                },
+                None => Error::Identity(syncshell_identity::Error::Revoked { peer }),
+            },
+            other => Error::Identity(other),
+        })
+    }
+
+    /// Fails with [`Error::Revoked`] if the admitted peer or any key its admission rests on
+    /// has been revoked since: how the holder of a long-lived admission (a live link)
+    /// re-checks it when tombstones arrive.
+    pub fn check(&self, admission: &Admission) -> Result<()> {
+        self.check_keys(admission.chain_keys())
     }
 
     /// Number of tombstones.
@@ -215,9 +325,12 @@ impl RevocationSet {
         verify_batch(&items).map_err(|i| at(i)(syncshell_identity::Error::BadSignature.into()))?;
         let mut set = RevocationSet::new(genesis);
         for (i, t) in parsed.into_iter().enumerate() {
-            if !set.insert(t).map_err(at(i))? {
+            if set.contains(&t.id()) {
                 return Err(at(i)(Error::Malformed("a tombstone appears twice")));
             }
+            // A tombstone the bounds do not keep leaves the digest unmatched below: a set
+            // never encodes one, so such a snapshot was not made by a set.
+            set.insert(t).map_err(at(i))?;
         }
         if msg.digest.as_slice() != set.digest().as_slice() {
             return Err(Error::Malformed(

@@ -5,7 +5,7 @@ use std::fmt;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use syncshell_identity::{
-    admit, Context, Identity, PeerId, Role, ShellGenesis, ShellId, SignedEnvelope, Timestamp,
+    Context, Identity, PeerId, Revocations, Role, ShellGenesis, ShellId, SignedEnvelope, Timestamp,
     TokenChain,
 };
 
@@ -112,17 +112,18 @@ pub struct Tombstone {
 }
 
 impl Tombstone {
-    /// Revokes `revoked`. The issuer must be admitted as owner or admin at `now`; the owner
-    /// cannot be revoked.
+    /// Revokes `revoked`. The issuer must be admitted ([`Revocations::admit`]) as owner or
+    /// admin at `now`; the owner cannot be revoked.
     pub fn issue(
-        genesis: &ShellGenesis,
+        revocations: &(impl Revocations + ?Sized),
         issuer: &Identity,
         issuer_chain: &TokenChain,
         revoked: PeerId,
         reason: Reason,
         now: Timestamp,
     ) -> Result<Self> {
-        let authority = admit(genesis, &issuer.peer_id(), issuer_chain, now)?;
+        let genesis = revocations.genesis();
+        let authority = revocations.admit(&issuer.peer_id(), issuer_chain, now)?;
         if authority.role() < Role::Admin {
             return Err(Error::NotAuthorized("only admins revoke"));
         }
@@ -189,7 +190,9 @@ impl Tombstone {
         let reason = Reason::from_wire(msg.reason)?;
         let revoked_at = Timestamp::from_millis(msg.revoked_at_ms);
         let issuer_chain = TokenChain::decode(&msg.issuer_chain)?;
-        let authority = admit(genesis, envelope.signer(), &issuer_chain, revoked_at)?;
+        // Whether the issuer had authority when it signed; not whether it was revoked since
+        // (see the type's docs), so this is the chain check and not an admission.
+        let authority = issuer_chain.verify_peer(genesis, envelope.signer(), revoked_at)?;
         if authority.role() < Role::Admin {
             return Err(Error::NotAuthorized("only admins revoke"));
         }

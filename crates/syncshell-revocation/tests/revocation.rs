@@ -16,6 +16,11 @@ use syncshell_identity::{
 };
 use syncshell_revocation::{Error, Reason, RevocationSet, Tombstone, TOMBSTONE_CONTEXT};
 
+/// The revocations of a shell that has revoked nobody yet.
+fn none(genesis: &ShellGenesis) -> RevocationSet {
+    RevocationSet::new(genesis.clone())
+}
+
 const T0: Timestamp = Timestamp::from_millis(1_767_225_600_000);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -36,7 +41,7 @@ fn shell(seed: u64, a: usize, m: usize) -> Shell {
         .map(|_| {
             let id = Identity::generate(&mut r);
             let chain = TokenChain::issue(
-                &genesis,
+                &none(&genesis),
                 &owner,
                 &TokenChain::owner(),
                 id.peer_id(),
@@ -57,7 +62,7 @@ fn shell(seed: u64, a: usize, m: usize) -> Shell {
                 None => (&owner, TokenChain::owner()),
             };
             let chain = TokenChain::issue(
-                &genesis,
+                &none(&genesis),
                 issuer,
                 &issuer_chain,
                 id.peer_id(),
@@ -84,7 +89,7 @@ fn revoked_member_is_refused_on_every_replica() {
     let (admin, admin_chain) = &s.admins[0];
     let (m, m_chain) = &s.members[0];
     let t = Tombstone::issue(
-        &s.genesis,
+        &none(&s.genesis),
         admin,
         admin_chain,
         m.peer_id(),
@@ -120,7 +125,7 @@ fn revoking_an_admin_cascades_to_tokens_it_issued() {
     let s = shell(2, 2, 3);
     let (admin0, _) = &s.admins[0];
     let t = Tombstone::issue(
-        &s.genesis,
+        &none(&s.genesis),
         &s.owner,
         &TokenChain::owner(),
         admin0.peer_id(),
@@ -152,7 +157,7 @@ fn a_removed_member_cannot_readd_itself_and_stale_replicas_cannot_reintroduce_it
     let (admin, admin_chain) = &s.admins[0];
     let (m, m_chain) = &s.members[0];
     let t = Tombstone::issue(
-        &s.genesis,
+        &none(&s.genesis),
         admin,
         admin_chain,
         m.peer_id(),
@@ -169,7 +174,7 @@ fn a_removed_member_cannot_readd_itself_and_stale_replicas_cannot_reintroduce_it
     // The member cannot issue a token to itself or revoke the tombstone's issuer: it is no admin.
     let mut r = ChaCha20Rng::seed_from_u64(33);
     assert!(TokenChain::issue(
-        &s.genesis,
+        &none(&s.genesis),
         m,
         m_chain,
         Identity::generate(&mut r).peer_id(),
@@ -180,7 +185,14 @@ fn a_removed_member_cannot_readd_itself_and_stale_replicas_cannot_reintroduce_it
     )
     .is_err());
     assert!(matches!(
-        Tombstone::issue(&s.genesis, m, m_chain, admin.peer_id(), Reason::Removed, T0),
+        Tombstone::issue(
+            &none(&s.genesis),
+            m,
+            m_chain,
+            admin.peer_id(),
+            Reason::Removed,
+            T0
+        ),
         Err(Error::NotAuthorized(_))
     ));
     // Nor can a forged tombstone body signed by the member be inserted.
@@ -196,8 +208,24 @@ fn mutual_revocation_between_admins_revokes_both_on_every_replica() {
     let s = shell(4, 2, 0);
     let (a, a_chain) = &s.admins[0];
     let (b, b_chain) = &s.admins[1];
-    let ta = Tombstone::issue(&s.genesis, a, a_chain, b.peer_id(), Reason::Removed, T0).unwrap();
-    let tb = Tombstone::issue(&s.genesis, b, b_chain, a.peer_id(), Reason::Removed, T0).unwrap();
+    let ta = Tombstone::issue(
+        &none(&s.genesis),
+        a,
+        a_chain,
+        b.peer_id(),
+        Reason::Removed,
+        T0,
+    )
+    .unwrap();
+    let tb = Tombstone::issue(
+        &none(&s.genesis),
+        b,
+        b_chain,
+        a.peer_id(),
+        Reason::Removed,
+        T0,
+    )
+    .unwrap();
     let mut x = RevocationSet::new(s.genesis.clone());
     let mut y = RevocationSet::new(s.genesis.clone());
     x.insert(ta.clone()).unwrap();
@@ -215,7 +243,7 @@ fn a_tombstone_from_a_later_revoked_admin_stays_in_force() {
     let (admin, admin_chain) = &s.admins[0];
     let (m, _) = &s.members[0];
     let t1 = Tombstone::issue(
-        &s.genesis,
+        &none(&s.genesis),
         admin,
         admin_chain,
         m.peer_id(),
@@ -225,7 +253,7 @@ fn a_tombstone_from_a_later_revoked_admin_stays_in_force() {
     .unwrap();
     let later = T0.saturating_add(DAY);
     let t2 = Tombstone::issue(
-        &s.genesis,
+        &none(&s.genesis),
         &s.owner,
         &TokenChain::owner(),
         admin.peer_id(),
@@ -254,7 +282,7 @@ fn bad_tombstones_are_refused_with_their_own_errors() {
     // The owner cannot be revoked.
     assert!(matches!(
         Tombstone::issue(
-            &s.genesis,
+            &none(&s.genesis),
             admin,
             admin_chain,
             s.owner.peer_id(),
@@ -265,12 +293,19 @@ fn bad_tombstones_are_refused_with_their_own_errors() {
     ));
     // A member cannot revoke.
     assert!(matches!(
-        Tombstone::issue(&s.genesis, m, m_chain, admin.peer_id(), Reason::Removed, T0),
+        Tombstone::issue(
+            &none(&s.genesis),
+            m,
+            m_chain,
+            admin.peer_id(),
+            Reason::Removed,
+            T0
+        ),
         Err(Error::NotAuthorized(_))
     ));
     // Another shell's tombstone.
     let foreign = Tombstone::issue(
-        &other.genesis,
+        &none(&other.genesis),
         &other.owner,
         &TokenChain::owner(),
         m.peer_id(),
@@ -286,7 +321,7 @@ fn bad_tombstones_are_refused_with_their_own_errors() {
     assert_eq!(set.insert(foreign), Err(Error::WrongShell));
     // A tombstone's signature does not verify as anything else, nor another context's as a tombstone.
     let t = Tombstone::issue(
-        &s.genesis,
+        &none(&s.genesis),
         admin,
         admin_chain,
         m.peer_id(),
@@ -304,7 +339,7 @@ fn bad_tombstones_are_refused_with_their_own_errors() {
     // An admin whose token had expired when it claims to revoke.
     let late = T0.saturating_add(DAY * 31);
     assert!(Tombstone::issue(
-        &s.genesis,
+        &none(&s.genesis),
         admin,
         admin_chain,
         m.peer_id(),
@@ -322,7 +357,7 @@ fn snapshots_reload_with_full_verification_and_refuse_tampering() {
     for (m, _) in &s.members {
         set.insert(
             Tombstone::issue(
-                &s.genesis,
+                &none(&s.genesis),
                 admin,
                 admin_chain,
                 m.peer_id(),
@@ -367,7 +402,7 @@ fn tombstones(s: &Shell) -> Vec<Tombstone> {
         for (m, _) in &s.members {
             out.push(
                 Tombstone::issue(
-                    &s.genesis,
+                    &none(&s.genesis),
                     a,
                     chain,
                     m.peer_id(),
@@ -381,8 +416,15 @@ fn tombstones(s: &Shell) -> Vec<Tombstone> {
         for (b, _) in &s.admins {
             if b.peer_id() != a.peer_id() {
                 out.push(
-                    Tombstone::issue(&s.genesis, a, chain, b.peer_id(), Reason::Removed, T0)
-                        .unwrap(),
+                    Tombstone::issue(
+                        &none(&s.genesis),
+                        a,
+                        chain,
+                        b.peer_id(),
+                        Reason::Removed,
+                        T0,
+                    )
+                    .unwrap(),
                 );
             }
         }
@@ -456,10 +498,220 @@ fn peer_ids_in_errors_are_readable() {
     let s = shell(13, 1, 1);
     let (admin, chain) = &s.admins[0];
     let m = s.members[0].0.peer_id();
-    let t = Tombstone::issue(&s.genesis, admin, chain, m, Reason::Removed, T0).unwrap();
+    let t = Tombstone::issue(&none(&s.genesis), admin, chain, m, Reason::Removed, T0).unwrap();
     let e = Error::Revoked {
         peer: Box::new(m),
         tombstone: t.id(),
     };
     assert!(e.to_string().contains(&m.to_string()));
+}
+
+/// A rogue admin signs more tombstones than the whole set may hold (the old global cap
+/// refused everything past it, so the owner's tombstone against the rogue was refused on
+/// every replica that saw the flood first), and mints sub-admins that sign more, to fill the
+/// admin pools. The owner's tombstone against the rogue and an honest admin's tombstone
+/// still land on every replica, and replicas that saw the same tombstones in different
+/// orders hold the same set.
+#[test]
+fn a_rogue_admin_filling_the_revocation_set_cannot_block_its_own_revocation() {
+    use syncshell_revocation::{MAX_ADMIN_POOLS, MAX_TOMBSTONES, MAX_TOMBSTONES_PER_ADMIN};
+    let s = shell(40, 2, 1);
+    let (rogue, rogue_chain) = &s.admins[0];
+    let (honest, honest_chain) = &s.admins[1];
+    let mut r = ChaCha20Rng::seed_from_u64(41);
+    let mut flood = Vec::with_capacity(MAX_TOMBSTONES + 1);
+    for i in 0..=MAX_TOMBSTONES as u64 {
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&i.to_le_bytes());
+        let victim = Identity::from_secret_bytes(&seed).peer_id();
+        flood.push(
+            Tombstone::issue(
+                &none(&s.genesis),
+                rogue,
+                rogue_chain,
+                victim,
+                Reason::Removed,
+                T0,
+            )
+            .unwrap(),
+        );
+    }
+    // Sub-admins of the rogue, each with a pool of its own.
+    for _ in 0..MAX_ADMIN_POOLS + 8 {
+        let sub = Identity::generate(&mut r);
+        let sub_chain = TokenChain::issue(
+            &none(&s.genesis),
+            rogue,
+            rogue_chain,
+            sub.peer_id(),
+            Role::Admin,
+            T0,
+            Some(T0.saturating_add(DAY)),
+            &mut r,
+        )
+        .unwrap();
+        let victim = Identity::generate(&mut r).peer_id();
+        flood.push(
+            Tombstone::issue(
+                &none(&s.genesis),
+                &sub,
+                &sub_chain,
+                victim,
+                Reason::Removed,
+                T0,
+            )
+            .unwrap(),
+        );
+    }
+    let owners = Tombstone::issue(
+        &none(&s.genesis),
+        &s.owner,
+        &TokenChain::owner(),
+        rogue.peer_id(),
+        Reason::Removed,
+        T0,
+    )
+    .unwrap();
+    let (member, _) = &s.members[0];
+    let honests = Tombstone::issue(
+        &none(&s.genesis),
+        honest,
+        honest_chain,
+        member.peer_id(),
+        Reason::Removed,
+        T0,
+    )
+    .unwrap();
+
+    let mut flood_first = RevocationSet::new(s.genesis.clone());
+    for t in flood.iter().chain([&owners, &honests]) {
+        flood_first.insert(t.clone()).unwrap();
+    }
+    let mut flood_last = RevocationSet::new(s.genesis.clone());
+    for t in [&owners, &honests].into_iter().chain(flood.iter().rev()) {
+        flood_last.insert(t.clone()).unwrap();
+    }
+    // A third replica gets the flood in two halves through merges.
+    let mut half_a = RevocationSet::new(s.genesis.clone());
+    let mut half_b = RevocationSet::new(s.genesis.clone());
+    for (i, t) in flood.iter().enumerate() {
+        let half = if i % 2 == 0 { &mut half_a } else { &mut half_b };
+        half.insert(t.clone()).unwrap();
+    }
+    half_b.insert(honests.clone()).unwrap();
+    half_a.insert(owners.clone()).unwrap();
+    let mut merged = RevocationSet::new(s.genesis.clone());
+    merged.merge(&half_b).unwrap();
+    merged.merge(&half_a).unwrap();
+
+    for set in [&flood_first, &flood_last, &merged] {
+        assert!(set.is_revoked(&rogue.peer_id()));
+        assert!(set.is_revoked(&member.peer_id()));
+        assert!(set.contains(&owners.id()) && set.contains(&honests.id()));
+        assert!(set.len() <= MAX_TOMBSTONES);
+        assert_eq!(
+            set.iter()
+                .filter(|t| t.issuer() == &rogue.peer_id())
+                .count(),
+            MAX_TOMBSTONES_PER_ADMIN
+        );
+        assert!(matches!(
+            set.admit(&rogue.peer_id(), rogue_chain, T0),
+            Err(Error::Revoked { .. })
+        ));
+    }
+    assert_eq!(flood_first, flood_last);
+    assert_eq!(flood_first, merged);
+    assert_eq!(flood_first.encode(), merged.encode());
+    // What is kept reloads as it is.
+    let reloaded = RevocationSet::decode(&merged.encode(), s.genesis.clone()).unwrap();
+    assert_eq!(reloaded, merged);
+}
+
+/// Many pools, more than the set keeps, in any order of delivery and grouping: replicas
+/// keep the same tombstones.
+fn pool_flood() -> &'static (Shell, Vec<Tombstone>) {
+    static FLOOD: std::sync::OnceLock<(Shell, Vec<Tombstone>)> = std::sync::OnceLock::new();
+    FLOOD.get_or_init(|| {
+        let s = shell(50, 3, 2);
+        let mut r = ChaCha20Rng::seed_from_u64(51);
+        let mut out = Vec::new();
+        for (admin, chain) in &s.admins {
+            for _ in 0..(syncshell_revocation::MAX_ADMIN_POOLS / 2) {
+                let sub = Identity::generate(&mut r);
+                let sub_chain = TokenChain::issue(
+                    &none(&s.genesis),
+                    admin,
+                    chain,
+                    sub.peer_id(),
+                    Role::Admin,
+                    T0,
+                    Some(T0.saturating_add(DAY)),
+                    &mut r,
+                )
+                .unwrap();
+                for _ in 0..2 {
+                    let victim = Identity::generate(&mut r).peer_id();
+                    out.push(
+                        Tombstone::issue(
+                            &none(&s.genesis),
+                            &sub,
+                            &sub_chain,
+                            victim,
+                            Reason::Removed,
+                            T0,
+                        )
+                        .unwrap(),
+                    );
+                }
+            }
+            out.push(
+                Tombstone::issue(
+                    &none(&s.genesis),
+                    admin,
+                    chain,
+                    s.members[0].0.peer_id(),
+                    Reason::Removed,
+                    T0,
+                )
+                .unwrap(),
+            );
+        }
+        (s, out)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_full_set_keeps_the_same_tombstones_whatever_the_delivery_order(
+        seed in any::<u64>(),
+        split in 0..200usize,
+    ) {
+        use rand_chacha::rand_core::RngCore;
+        let (s, all) = pool_flood();
+        let mut order: Vec<usize> = (0..all.len()).collect();
+        let mut r = ChaCha20Rng::seed_from_u64(seed);
+        for i in (1..order.len()).rev() {
+            let j = (r.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let mut x = RevocationSet::new(s.genesis.clone());
+        for t in all { x.insert(t.clone()).unwrap(); }
+        let mut y1 = RevocationSet::new(s.genesis.clone());
+        let mut y2 = RevocationSet::new(s.genesis.clone());
+        for (n, &i) in order.iter().enumerate() {
+            let target = if n < split { &mut y1 } else { &mut y2 };
+            target.insert(all[i].clone()).unwrap();
+        }
+        y2.merge(&y1).unwrap();
+        prop_assert_eq!(x.digest(), y2.digest());
+        prop_assert_eq!(&x, &y2);
+        // Every owner-appointed admin's own tombstone is kept.
+        for (admin, _) in &s.admins {
+            prop_assert!(x.iter().any(|t| t.issuer() == &admin.peer_id()));
+        }
+        prop_assert!(x.is_revoked(&s.members[0].0.peer_id()));
+    }
 }

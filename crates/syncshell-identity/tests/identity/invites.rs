@@ -417,13 +417,13 @@ fn a_revoked_admins_invite_cannot_mint_tokens_at_the_owner() {
             &mut rng(74)
         ),
         Err(Error::Revoked {
-            peer: s.admin.peer_id()
+            peer: Box::new(s.admin.peer_id())
         })
     );
     assert_eq!(
         code.invite().verify(&revoked, T0),
         Err(Error::Revoked {
-            peer: s.admin.peer_id()
+            peer: Box::new(s.admin.peer_id())
         })
     );
     assert_eq!(ledger.uses(code.invite().invite_key()), 0);
@@ -455,7 +455,7 @@ fn a_revoked_admins_invite_cannot_mint_tokens_at_the_owner() {
     assert_eq!(
         ledger.accept(&revoked, &sub, &sub_chain, &request, T0, &mut rng(78)),
         Err(Error::Revoked {
-            peer: s.admin.peer_id()
+            peer: Box::new(s.admin.peer_id())
         })
     );
     // Nor can a revoked admin make new invites.
@@ -470,7 +470,7 @@ fn a_revoked_admins_invite_cannot_mint_tokens_at_the_owner() {
         )
         .map(|_| ()),
         Err(Error::Revoked {
-            peer: s.admin.peer_id()
+            peer: Box::new(s.admin.peer_id())
         })
     );
 }
@@ -532,7 +532,7 @@ fn an_invite_is_only_redeemed_at_its_inviter() {
     assert_eq!(
         revoked.admit(&joiner.peer_id(), &chain, T0),
         Err(Error::Revoked {
-            peer: s.admin.peer_id()
+            peer: Box::new(s.admin.peer_id())
         })
     );
     assert!(none(&s.genesis)
