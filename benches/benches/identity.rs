@@ -61,7 +61,7 @@ fn invite_text(c: &mut Criterion) {
     let options = InviteOptions::default();
     let owner_chain = TokenChain::owner();
     let code = InviteCode::create(
-        &f.genesis,
+        &syncshell_revocation::RevocationSet::new(f.genesis.clone()),
         &f.owner,
         &owner_chain,
         &options,

@@ -44,7 +44,7 @@ pub fn chain_fixture(depth: usize, seed: u64) -> ChainFixture {
             Role::Admin
         };
         chain = match TokenChain::issue(
-            &genesis,
+            &syncshell_revocation::RevocationSet::new(genesis.clone()),
             issuer,
             &chain,
             key.peer_id(),

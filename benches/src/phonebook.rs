@@ -34,7 +34,7 @@ pub fn book_fixture(n: usize, seed: u64) -> BookFixture {
     for i in 0..n {
         let id = Identity::generate(&mut r);
         let chain = match TokenChain::issue(
-            &genesis,
+            &syncshell_revocation::RevocationSet::new(genesis.clone()),
             &owner,
             &TokenChain::owner(),
             id.peer_id(),

@@ -34,7 +34,7 @@ pub fn handshake_fixture(seed: u64) -> HandshakeFixture {
     let mut member = || {
         let id = Identity::generate(&mut r);
         match TokenChain::issue(
-            &genesis,
+            &syncshell_revocation::RevocationSet::new(genesis.clone()),
             &owner,
             &TokenChain::owner(),
             id.peer_id(),

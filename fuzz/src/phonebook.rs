@@ -49,7 +49,7 @@ pub fn fixture() -> &'static Fixture {
             .map(|_| {
                 let id = Identity::generate(&mut rng);
                 let chain = TokenChain::issue(
-                    &genesis,
+                    &syncshell_revocation::RevocationSet::new(genesis.clone()),
                     &owner,
                     &TokenChain::owner(),
                     id.peer_id(),

@@ -37,7 +37,7 @@ fn fixture() -> &'static Fixture {
         let member = |r: &mut ChaCha20Rng| {
             let id = Identity::generate(r);
             let chain = TokenChain::issue(
-                &genesis,
+                &syncshell_revocation::RevocationSet::new(genesis.clone()),
                 &owner,
                 &TokenChain::owner(),
                 id.peer_id(),

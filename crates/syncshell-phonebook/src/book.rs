@@ -76,7 +76,10 @@ impl Phonebook {
         if entry.shell_id() != self.genesis.id() {
             return Err(Error::WrongShell);
         }
-        let hidden = self.revocations.check(entry.admission()).is_err();
+        let hidden = self
+            .revocations
+            .check_keys(entry.verified_chain().chain_keys())
+            .is_err();
         let change = match self.entries.get(entry.peer()) {
             Some(current) if !entry.supersedes(current) => return Ok(Change::Unchanged),
             Some(_) if hidden => Change::Hidden,
@@ -123,7 +126,11 @@ impl Phonebook {
     }
 
     fn is_shown(&self, e: &Entry, now: Timestamp) -> bool {
-        e.is_live(&self.genesis, now) && self.revocations.check(e.admission()).is_ok()
+        e.is_live(&self.genesis, now)
+            && self
+                .revocations
+                .check_keys(e.verified_chain().chain_keys())
+                .is_ok()
     }
 
     /// Merges `other` into this book: tombstones by union, entries by newest version.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use syncshell_identity::{
-    admit, Admission, Context, Identity, PeerId, ShellGenesis, ShellId, SignedEnvelope, Timestamp,
-    TokenChain, MAX_CLOCK_SKEW,
+    Context, Identity, PeerId, ShellGenesis, ShellId, SignedEnvelope, Timestamp, TokenChain,
+    VerifiedChain, MAX_CLOCK_SKEW,
 };
 
 use crate::clock::Stamp;
@@ -136,7 +136,7 @@ pub struct Entry {
     stamp: Stamp,
     expires_at: Timestamp,
     chain: TokenChain,
-    admission: Admission,
+    verified: VerifiedChain,
 }
 
 impl Entry {
@@ -241,8 +241,9 @@ impl Entry {
             Some((id, chain)) if *id == chain_id => chain.clone(),
             _ => TokenChain::decode(&msg.chain)?,
         };
-        // Admitted when the entry was made: a pure function of the entry and the genesis.
-        let admission = admit(genesis, envelope.signer(), &chain, start)?;
+        // The chain named the peer when the entry was made: a pure function of the entry and
+        // the genesis. Revocation is the book's business.
+        let verified = chain.verify_peer(genesis, envelope.signer(), start)?;
         Ok(Entry {
             shell_id: genesis.id(),
             id: EntryId::of_body(body),
@@ -255,7 +256,7 @@ impl Entry {
             stamp,
             expires_at,
             chain,
-            admission,
+            verified,
         })
     }
 
@@ -275,13 +276,13 @@ impl Entry {
     pub fn is_live(&self, genesis: &ShellGenesis, now: Timestamp) -> bool {
         now < self.expires_at
             && self.stamp.time() <= now.saturating_add(MAX_CLOCK_SKEW)
-            && admit(genesis, self.peer(), &self.chain, now).is_ok()
+            && self.chain.verify_peer(genesis, self.peer(), now).is_ok()
     }
 
     /// When the book may forget the entry: [`MAX_TTL`] after it or its admission expired.
     /// Waiting that long means an older version arriving late is expired too.
     pub fn prunable_at(&self) -> Timestamp {
-        let end = match self.admission.expires_at() {
+        let end = match self.verified.expires_at() {
             Some(chain_end) => chain_end.min(self.expires_at),
             None => self.expires_at,
         };
@@ -339,9 +340,10 @@ impl Entry {
     pub fn chain(&self) -> &TokenChain {
         &self.chain
     }
-    /// The member's admission, as verified at the entry's stamp time.
-    pub fn admission(&self) -> &Admission {
-        &self.admission
+    /// What the member's chain proved at the entry's stamp time (revocations are applied by
+    /// the [`crate::Phonebook`]).
+    pub fn verified_chain(&self) -> &VerifiedChain {
+        &self.verified
     }
     /// The signed envelope.
     pub fn envelope(&self) -> &SignedEnvelope {

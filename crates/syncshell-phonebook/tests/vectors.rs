@@ -31,7 +31,7 @@ fn generate() -> Value {
     let member = Identity::from_secret_bytes(&[3; 32]);
     let genesis = ShellGenesis::create(&owner, "Weekend raid", NOW, &mut rng).unwrap();
     let admin_chain = TokenChain::issue(
-        &genesis,
+        &syncshell_revocation::RevocationSet::new(genesis.clone()),
         &owner,
         &TokenChain::owner(),
         admin.peer_id(),
@@ -42,7 +42,7 @@ fn generate() -> Value {
     )
     .unwrap();
     let member_chain = TokenChain::issue(
-        &genesis,
+        &syncshell_revocation::RevocationSet::new(genesis.clone()),
         &admin,
         &admin_chain,
         member.peer_id(),
@@ -54,7 +54,7 @@ fn generate() -> Value {
     .unwrap();
 
     let tombstone = Tombstone::issue(
-        &genesis,
+        &syncshell_revocation::RevocationSet::new(genesis.clone()),
         &admin,
         &admin_chain,
         member.peer_id(),

@@ -60,7 +60,7 @@ impl From<syncshell_revocation::Error> for Error {
         use syncshell_identity::Error as I;
         use syncshell_revocation::Error as R;
         match e {
-            R::Revoked { .. } => Error::Revoked,
+            R::Revoked { .. } | R::Identity(I::Revoked { .. }) => Error::Revoked,
             R::WrongShell | R::Identity(I::WrongShell { .. }) => Error::WrongShell,
             R::Identity(I::Expired { .. } | I::NotYetValid { .. }) => Error::Expired,
             R::Identity(I::BadSignature) => {

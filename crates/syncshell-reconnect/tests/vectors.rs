@@ -51,7 +51,7 @@ fn generate() -> Value {
     let alice = Identity::from_secret_bytes(&[5; 32]);
     let genesis = ShellGenesis::create(&owner, "Weekend raid", NOW, &mut setup).unwrap();
     let alice_chain = TokenChain::issue(
-        &genesis,
+        &syncshell_revocation::RevocationSet::new(genesis.clone()),
         &owner,
         &TokenChain::owner(),
         alice.peer_id(),

@@ -17,7 +17,7 @@ fn revoked_members_entries_are_filtered_in_every_delivery_order() {
     let other = entry(&s, &s.members[1], 0, "bystander");
     let admin = &s.admins[0];
     let t = Tombstone::issue(
-        &s.genesis,
+        &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
         &admin.id,
         &admin.chain,
         victim.id.peer_id(),
@@ -79,7 +79,7 @@ fn removed_member_cannot_come_back() {
     let victim = &s.members[0];
     let admin = &s.admins[0];
     let t = Tombstone::issue(
-        &s.genesis,
+        &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
         &admin.id,
         &admin.chain,
         victim.id.peer_id(),
@@ -110,7 +110,7 @@ fn removed_member_cannot_come_back() {
     let mut r = rng(3);
     let sock = Identity::generate(&mut r);
     assert!(TokenChain::issue(
-        &s.genesis,
+        &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
         &victim.id,
         &victim.chain,
         sock.peer_id(),
@@ -150,7 +150,7 @@ fn revoking_an_admin_drops_entries_through_it_and_mutual_revocation_converges() 
     assert_eq!(book.len(), 6);
     let (a, b) = (&s.admins[0], &s.admins[1]);
     let ta = Tombstone::issue(
-        &s.genesis,
+        &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
         &a.id,
         &a.chain,
         b.id.peer_id(),
@@ -159,7 +159,7 @@ fn revoking_an_admin_drops_entries_through_it_and_mutual_revocation_converges() 
     )
     .unwrap();
     let tb = Tombstone::issue(
-        &s.genesis,
+        &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
         &b.id,
         &b.chain,
         a.id.peer_id(),
@@ -201,7 +201,7 @@ fn versions_on_different_chains_converge_whatever_the_order() {
     let m = Identity::generate(&mut r);
     let chain_for = |admin: &crate::Member, r: &mut rand_chacha::ChaCha20Rng| {
         TokenChain::issue(
-            &s.genesis,
+            &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
             &admin.id,
             &admin.chain,
             m.peer_id(),
@@ -221,7 +221,7 @@ fn versions_on_different_chains_converge_whatever_the_order() {
     let v1 = publish(&c1, 0);
     let v2 = publish(&c2, 5);
     let t = Tombstone::issue(
-        &s.genesis,
+        &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
         &s.owner,
         &TokenChain::owner(),
         s.admins[1].id.peer_id(),

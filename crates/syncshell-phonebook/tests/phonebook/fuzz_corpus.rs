@@ -31,7 +31,7 @@ fn write_seeds() {
     )
     .unwrap();
     let t = Tombstone::issue(
-        &f.genesis,
+        &syncshell_revocation::RevocationSet::new(f.genesis.clone()),
         &f.owner,
         &TokenChain::owner(),
         m1.peer_id(),

@@ -41,7 +41,7 @@ fn pool() -> &'static Pool {
         let a0 = &s.admins[0];
         deliveries.push(Delivery::Tombstone(
             Tombstone::issue(
-                &s.genesis,
+                &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
                 &a0.id,
                 &a0.chain,
                 s.members[1].id.peer_id(),
@@ -52,7 +52,7 @@ fn pool() -> &'static Pool {
         ));
         deliveries.push(Delivery::Tombstone(
             Tombstone::issue(
-                &s.genesis,
+                &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
                 &s.owner,
                 &syncshell_identity::TokenChain::owner(),
                 s.admins[1].id.peer_id(),

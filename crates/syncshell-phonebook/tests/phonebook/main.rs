@@ -48,7 +48,7 @@ pub(crate) fn shell(seed: u64, n: usize) -> Shell {
         .map(|_| {
             let id = Identity::generate(&mut r);
             let chain = TokenChain::issue(
-                &genesis,
+                &syncshell_revocation::RevocationSet::new(genesis.clone()),
                 &owner,
                 &TokenChain::owner(),
                 id.peer_id(),
@@ -66,7 +66,7 @@ pub(crate) fn shell(seed: u64, n: usize) -> Shell {
             let admin = &admins[i % 2];
             let id = Identity::generate(&mut r);
             let chain = TokenChain::issue(
-                &genesis,
+                &syncshell_revocation::RevocationSet::new(genesis.clone()),
                 &admin.id,
                 &admin.chain,
                 id.peer_id(),

@@ -28,7 +28,7 @@ fn sync_converges_both_ways_and_then_sends_one_message() {
     let (mut a, mut b, s) = books(300, 7, 1);
     // Plus tombstones on each side, and entries only one side has.
     let t = Tombstone::issue(
-        &s.genesis,
+        &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
         &s.admins[0].id,
         &s.admins[0].chain,
         s.members[100].id.peer_id(),
@@ -99,7 +99,7 @@ fn snapshots_reload_and_refuse_tampering_and_truncation() {
     let (a, _, s) = books(30, 0, 6);
     let mut a = a;
     let t = Tombstone::issue(
-        &s.genesis,
+        &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
         &s.owner,
         &syncshell_identity::TokenChain::owner(),
         s.members[0].id.peer_id(),

@@ -171,7 +171,7 @@ fn each_refusal_has_its_own_error_on_both_sides() {
     // Revoked: both sides hold the tombstone.
     let mut revoked = shell(9);
     let t = Tombstone::issue(
-        &revoked.genesis,
+        &syncshell_revocation::RevocationSet::new(revoked.genesis.clone()),
         &revoked.admin.id,
         &revoked.admin.chain,
         revoked.alice.id.peer_id(),
@@ -194,7 +194,7 @@ fn a_revocation_arriving_mid_handshake_is_applied_before_the_key_is_released() {
     let s = shell(16);
     let mut with_tombstone = s.revocations.clone();
     let t = Tombstone::issue(
-        &s.genesis,
+        &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
         &s.admin.id,
         &s.admin.chain,
         s.alice.id.peer_id(),

@@ -48,7 +48,7 @@ pub(crate) fn shell(seed: u64) -> Shell {
     let genesis = ShellGenesis::create(&owner, "reconnect", T0, &mut r).unwrap();
     let admin = Identity::generate(&mut r);
     let admin_chain = TokenChain::issue(
-        &genesis,
+        &syncshell_revocation::RevocationSet::new(genesis.clone()),
         &owner,
         &TokenChain::owner(),
         admin.peer_id(),
@@ -61,7 +61,7 @@ pub(crate) fn shell(seed: u64) -> Shell {
     let member = |r: &mut ChaCha20Rng| {
         let id = Identity::generate(r);
         let chain = TokenChain::issue(
-            &genesis,
+            &syncshell_revocation::RevocationSet::new(genesis.clone()),
             &admin,
             &admin_chain,
             id.peer_id(),
