@@ -1,7 +1,7 @@
 //! The manifest of a transfer: which files, how big, their BLAKE3 hashes, the chunk size and
 //! the cipher.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use bytes::Bytes;
@@ -140,8 +140,10 @@ impl FileEntry {
 /// A verified manifest: its exact bytes, their hash, and the parsed, checked entries.
 ///
 /// Every path is a safe [`RelativePath`], no two paths collide (also without case, and no
-/// file sits inside another file), every file fits the 32-bit chunk counter, and there are
-/// at most [`MAX_FILES`] files.
+/// file sits inside another file), every file fits the 32-bit chunk counter, entries with
+/// the same BLAKE3 hash declare the same size (so [`Manifest::total_size`], which counts
+/// every entry, bounds what a receiver writes, local copies of duplicates included), and
+/// there are at most [`MAX_FILES`] files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     bytes: Bytes,
@@ -243,7 +245,8 @@ impl Manifest {
         &self.files
     }
 
-    /// The sum of all file sizes.
+    /// The sum of all file sizes, every entry counted (also one whose content is copied
+    /// from another entry with the same hash).
     pub fn total_size(&self) -> u64 {
         self.total_size
     }
@@ -288,6 +291,10 @@ fn validate(files: &[FileEntry], chunk_size: u32, require_sorted: bool) -> Resul
     }
     let mut total: u64 = 0;
     let mut folded = HashSet::with_capacity(files.len());
+    // Entries with the same content are received once and copied locally, so a size is
+    // trusted only if every entry with that hash declares it: otherwise one large file
+    // listed again with size 0 would pass the total size limit and be copied many times.
+    let mut sizes: HashMap<FileHash, u64> = HashMap::new();
     for (i, f) in files.iter().enumerate() {
         if require_sorted && i > 0 {
             let sorted = files
@@ -304,6 +311,11 @@ fn validate(files: &[FileEntry], chunk_size: u32, require_sorted: bool) -> Resul
                 chunk_size,
                 chunks,
             });
+        }
+        if *sizes.entry(f.hash).or_insert(f.size) != f.size {
+            return Err(malformed(
+                "entries with the same BLAKE3 hash declare different sizes",
+            ));
         }
         total = total.checked_add(f.size).ok_or(Error::TooLarge {
             what: "manifest total size",

@@ -810,6 +810,48 @@ fn offers_over_the_receivers_limit_are_refused_up_front() {
 }
 
 #[test]
+fn duplicate_entries_with_lying_sizes_cannot_exceed_the_total_size_limit() {
+    // One 4 GiB file, then the same hash again and again with size 0: the receiver gets the
+    // 4 GiB once and copies it to every duplicate, so the declared total (4 GiB) must not be
+    // what it checks against its limit.
+    const GIB: u64 = 1 << 30;
+    let h = *FileHash::of(b"the big file").as_bytes();
+    let names: Vec<String> = (0..99_999).map(|i| format!("dup{i:05}")).collect();
+    let mut lying: Vec<(&str, u64, [u8; 32])> = vec![("big.bin", 4 * GIB, h)];
+    lying.extend(names.iter().map(|n| (n.as_str(), 0, h)));
+    let raw = raw_manifest(&lying, 64 * 1024, 1);
+    assert!(
+        matches!(Manifest::decode(&raw), Err(Error::Malformed { .. })),
+        "same hash, different sizes"
+    );
+    let mut r = Receiver::new(session(1), ReceiverConfig::default());
+    assert!(r.handle_frame(raw_offer(&raw, 1)).is_err());
+    assert!(r.manifest().is_none());
+    assert!(matches!(r.poll(), ReceiverOutput::Idle));
+
+    // Told the truth, the same manifest counts every copy and is over the limit.
+    let honest: Vec<(&str, u64, [u8; 32])> =
+        lying.iter().map(|&(p, _, h)| (p, 4 * GIB, h)).collect();
+    let raw = raw_manifest(&honest, 64 * 1024, 1);
+    assert_eq!(
+        Manifest::decode(&raw).unwrap().total_size(),
+        100_000 * 4 * GIB
+    );
+    let mut r = Receiver::new(session(1), ReceiverConfig::default());
+    assert!(matches!(
+        r.handle_frame(raw_offer(&raw, 1)),
+        Err(Error::OfferTooLarge { .. })
+    ));
+    assert!(r.manifest().is_none());
+
+    // The builder refuses to make the lie as well.
+    let mut b = ManifestBuilder::new();
+    b.add_file("a", 4 * GIB, FileHash::from_bytes(h)).unwrap();
+    b.add_file("b", 0, FileHash::from_bytes(h)).unwrap();
+    assert!(matches!(b.build(), Err(Error::Malformed { .. })));
+}
+
+#[test]
 fn empty_files_and_many_files_transfer() {
     let files: Vec<(String, Vec<u8>)> = (0..40)
         .map(|i| {
