@@ -404,6 +404,25 @@ async fn prepare_parent(dest: &Path, rel: &crate::RelativePath) -> Result<PathBu
     Ok(p)
 }
 
+/// The length of the partial file at `path`, or `None` if there is none. Anything else at
+/// that name in the partial folder (a symbolic link, say) is not ours: it is removed, never
+/// followed.
+async fn partial_len(path: &Path) -> Result<Option<u64>> {
+    match fs::symlink_metadata(path).await {
+        Ok(m) if m.file_type().is_file() => Ok(Some(m.len())),
+        Ok(m) if m.is_dir() => Err(Error::UnsafePath {
+            path: shown(&path.to_string_lossy()),
+            reason: "a folder is in the way of a partial file",
+        }),
+        Ok(_) => {
+            remove_if_present(path).await?;
+            Ok(None)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether `path` is a regular file (not a link) with this size and hash.
 async fn matches(path: &Path, size: u64, hash: &FileHash) -> bool {
     match fs::symlink_metadata(path).await {
@@ -432,7 +451,17 @@ pub async fn receive_folder<C: MessageConnection>(
     options: &ReceiveOptions,
 ) -> Result<ReceiveReport> {
     let partials = dest.join(PARTIAL_DIR);
-    fs::create_dir_all(&partials).await?;
+    match fs::symlink_metadata(&partials).await {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::UnsafePath {
+                path: shown(&partials.to_string_lossy()),
+                reason: "the partial-file folder is not a folder (a symbolic link?)",
+            })
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => fs::create_dir_all(&partials).await?,
+        Err(e) => return Err(e.into()),
+    }
     let mut rx = Receiver::new(session.clone(), options.config.clone());
     let mut writer: Option<(usize, File, u64)> = None;
     let mut copies: Vec<(usize, usize)> = Vec::new();
@@ -473,7 +502,9 @@ pub async fn receive_folder<C: MessageConnection>(
             }
             // Before the completion frame leaves: files with the same content as an earlier
             // entry are copied from it.
-            ReceiverOutput::Event(Event::Finished) => copy_duplicates(&rx, dest, &copies).await,
+            ReceiverOutput::Event(Event::Finished) => {
+                copy_duplicates(&rx, dest, &partials, &copies).await
+            }
             ReceiverOutput::Idle => match recv_frame(conn).await {
                 Ok(f) => rx.handle_frame(f),
                 Err(e) => Err(e),
@@ -533,7 +564,12 @@ pub async fn receive_folder<C: MessageConnection>(
     })
 }
 
-async fn copy_duplicates(rx: &Receiver, dest: &Path, copies: &[(usize, usize)]) -> Result<()> {
+async fn copy_duplicates(
+    rx: &Receiver,
+    dest: &Path,
+    partials: &Path,
+    copies: &[(usize, usize)],
+) -> Result<()> {
     let Some(m) = rx.manifest() else {
         return Ok(());
     };
@@ -541,10 +577,76 @@ async fn copy_duplicates(rx: &Receiver, dest: &Path, copies: &[(usize, usize)]) 
         let (Some(a), Some(b)) = (m.files().get(from), m.files().get(to)) else {
             continue;
         };
+        // Like a received file: the copy is made in the partial folder, checked, and renamed
+        // into place, so a symbolic link at the target is replaced, never written through.
+        let tmp = partials.join(format!("copy-{to}.part"));
+        copy_checked(&a.path().under(dest), &tmp, a.size(), a.hash()).await?;
         let target = prepare_parent(dest, b.path()).await?;
-        fs::copy(a.path().under(dest), &target).await?;
+        fs::rename(&tmp, &target).await?;
     }
     Ok(())
+}
+
+/// Copies the regular file `from` to a new file `to` in the partial folder (whatever was at
+/// `to` is removed first, a link included, and the new file is created exclusively so a link
+/// planted in between is not followed), checking on the way that it has exactly `size`
+/// bytes and the BLAKE3 hash `hash`. Nothing beyond `size + 1` bytes is read or written.
+async fn copy_checked(from: &Path, to: &Path, size: u64, hash: &FileHash) -> Result<()> {
+    match fs::symlink_metadata(from).await {
+        Ok(m) if m.file_type().is_file() => {}
+        Ok(_) => {
+            return Err(Error::UnsafePath {
+                path: shown(&from.to_string_lossy()),
+                reason: "the source of a local copy is not a regular file",
+            })
+        }
+        Err(e) => return Err(e.into()),
+    }
+    remove_if_present(to).await?;
+    let (source_path, target_path, hash) = (from.to_path_buf(), to.to_path_buf(), *hash);
+    let copied = tokio::task::spawn_blocking(move || -> Result<bool> {
+        use std::io::Write;
+        let source = std::fs::File::open(&source_path)?;
+        let mut target = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target_path)?;
+        let mut reader = source.take(size.saturating_add(1));
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            let piece = buf.get(..n).unwrap_or_default();
+            hasher.update(piece);
+            target.write_all(piece)?;
+            total += n as u64;
+        }
+        target.sync_all()?;
+        Ok(total == size && FileHash::from_bytes(*hasher.finalize().as_bytes()) == hash)
+    })
+    .await
+    .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    if !copied {
+        let _ = fs::remove_file(to).await;
+        return Err(Error::Io(std::io::Error::other(format!(
+            "{} changed while it was copied",
+            shown(&from.to_string_lossy())
+        ))));
+    }
+    Ok(())
+}
+
+/// Removes whatever is at `path` (a file or a link, not followed); nothing there is fine.
+async fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// After an offer: tells the receiver what is already here. Returns the files present.
@@ -586,14 +688,16 @@ async fn decide(
         let partial = partial_path(partials, f.hash());
         if let Some(store) = &options.store {
             let stored = store.join(f.hash().to_hex());
-            if matches(&stored, f.size(), f.hash()).await {
-                fs::copy(&stored, &partial).await?;
+            if matches(&stored, f.size(), f.hash()).await
+                && copy_checked(&stored, &partial, f.size(), f.hash())
+                    .await
+                    .is_err()
+            {
+                remove_if_present(&partial).await?;
             }
         }
-        let on_disk = match fs::metadata(&partial).await {
-            Ok(meta) => meta.len(),
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(e.into()),
+        let Some(on_disk) = partial_len(&partial).await? else {
+            continue;
         };
         let usable = rx.resumable_len(i, on_disk);
         let mut file = OpenOptions::new()
@@ -635,6 +739,8 @@ async fn write_data(
             ));
         };
         let path = partial_path(partials, f.hash());
+        // Drops anything at that name that is not a regular file (a planted link).
+        partial_len(&path).await?;
         let handle = OpenOptions::new()
             .create(true)
             .append(true)
@@ -675,6 +781,7 @@ async fn place(
         }
         _ => {
             // An empty file sends no data, and a complete resumed file was never reopened.
+            partial_len(&partial).await?;
             OpenOptions::new()
                 .create(true)
                 .append(true)

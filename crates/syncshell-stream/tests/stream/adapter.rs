@@ -202,3 +202,50 @@ async fn the_rate_limit_paces_the_sender() {
         "200 kB at 50 kB/s took only {elapsed:?}"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symbolic_link_in_the_destination_does_not_redirect_duplicate_copies() {
+    let src = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    // Two entries with the same content: `notes.txt` is not sent but copied from `a.txt`.
+    std::fs::write(src.path().join("a.txt"), b"same content").unwrap();
+    std::fs::write(src.path().join("notes.txt"), b"same content").unwrap();
+    let bashrc = outside.path().join("bashrc");
+    std::fs::write(&bashrc, b"the user's own file").unwrap();
+    std::os::unix::fs::symlink(&bashrc, dest.path().join("notes.txt")).unwrap();
+    // A link planted in the partial folder is not followed either.
+    let partials = dest.path().join(PARTIAL_DIR);
+    std::fs::create_dir(&partials).unwrap();
+    let other = outside.path().join("other");
+    std::fs::write(&other, b"another file of the user").unwrap();
+    std::os::unix::fs::symlink(&other, partials.join("copy-1.part")).unwrap();
+
+    let (mut a, mut b) = ChannelConnection::pair(2);
+    let k = session(10);
+    let (so, ro) = (SendOptions::default(), ReceiveOptions::default());
+    let (sent, got) = tokio::join!(
+        async {
+            let r = send_folder(&mut a, &k, src.path(), &so).await;
+            drop(a);
+            r
+        },
+        async {
+            let r = receive_folder(&mut b, &k, dest.path(), &ro).await;
+            drop(b);
+            r
+        },
+    );
+    sent.unwrap();
+    got.unwrap();
+    assert_eq!(std::fs::read(&bashrc).unwrap(), b"the user's own file");
+    assert_eq!(std::fs::read(&other).unwrap(), b"another file of the user");
+    let placed = dest.path().join("notes.txt");
+    assert!(std::fs::symlink_metadata(&placed)
+        .unwrap()
+        .file_type()
+        .is_file());
+    assert_eq!(std::fs::read(&placed).unwrap(), b"same content");
+    assert_eq!(read_tree(dest.path()), read_tree(src.path()));
+}
