@@ -20,7 +20,7 @@
 
 // The ABI version: `major << 16 | minor`. A host refuses a library whose major differs
 // from the one its header or bindings were generated for.
-#define SYNCSHELL_ABI_VERSION (1 << 16)
+#define SYNCSHELL_ABI_VERSION (2 << 16)
 
 // Handshake state: still running.
 #define SYNCSHELL_HANDSHAKE_RUNNING 0
@@ -425,11 +425,12 @@ syncshell_status syncshell_chain_owner(syncshell_chain *out_chain);
 
 // Issues a token to `subject` (peer id text) with `role` (member or admin), extending
 // `issuer_chain`. `expires_ms` 0 means no expiry of its own (it still cannot outlive the
-// issuer's). Only admins and the owner issue, never above their own role.
+// issuer's). Only admins and the owner issue, never above their own role, and only while
+// `revocations` (the shell's set) admits them.
 //
 // # Safety
 // `subject` must be a NUL-terminated string.
-syncshell_status syncshell_chain_issue(syncshell_genesis genesis,
+syncshell_status syncshell_chain_issue(syncshell_revocations revocations,
                                        syncshell_identity issuer,
                                        syncshell_chain issuer_chain,
                                        const char *subject,
@@ -449,28 +450,29 @@ syncshell_status syncshell_chain_decode(const uint8_t *data,
 // Writes the chain's encoding as new bytes.
 syncshell_status syncshell_chain_encode(syncshell_chain chain, syncshell_bytes *out_bytes);
 
-// Checks that `chain` admits `peer` (peer id text) to the shell at `now_ms`, and, with a
-// revocation set (0 for none), that no key it rests on is revoked. Writes the role.
+// Checks that `chain` admits `peer` (peer id text) to the shell of `revocations` at
+// `now_ms` and that no key it rests on is revoked there: the one admission check. Writes
+// the role.
 //
 // # Safety
 // `peer` must be a NUL-terminated string.
 syncshell_status syncshell_chain_verify(syncshell_chain chain,
-                                        syncshell_genesis genesis,
-                                        const char *peer,
                                         syncshell_revocations revocations,
+                                        const char *peer,
                                         uint64_t now_ms,
                                         uint32_t *out_role);
 
 // Frees a token chain handle.
 syncshell_status syncshell_chain_free(syncshell_chain chain);
 
-// Makes an invite: the inviter (owner or admin, holding `inviter_chain`) lets up to
+// Makes an invite: the inviter (owner or admin, holding `inviter_chain` and admitted by the
+// shell's `revocations`) lets up to
 // `max_uses` people (1..=1000) join with `role` within `valid_for_ms` (0: 7 days).
 // `hints` (up to 1 KiB) tell joiners how to reach the shell.
 //
 // # Safety
 // `hints` must point to `hints_len` readable bytes.
-syncshell_status syncshell_invite_create(syncshell_genesis genesis,
+syncshell_status syncshell_invite_create(syncshell_revocations revocations,
                                          syncshell_identity inviter,
                                          syncshell_chain inviter_chain,
                                          uint32_t role,
@@ -518,13 +520,15 @@ syncshell_status syncshell_ledger_decode(const uint8_t *data,
 // Writes the ledger's encoding (to save it across restarts) as new bytes.
 syncshell_status syncshell_ledger_encode(syncshell_ledger ledger, syncshell_bytes *out_bytes);
 
-// Accepts a join request: checks the invite, its use count and the request, and issues the
-// joiner's chain (sent back to the joiner). Nothing is counted unless a chain is issued.
+// Accepts a join request as the invite's inviter: checks the invite (with the inviter's
+// whole chain against `revocations`), its use count and the request, and issues the
+// joiner's chain through the inviter (sent back to the joiner). Anyone but the inviter is
+// refused. Nothing is counted unless a chain is issued.
 //
 // # Safety
 // `request` must point to `request_len` readable bytes.
 syncshell_status syncshell_ledger_accept(syncshell_ledger ledger,
-                                         syncshell_genesis genesis,
+                                         syncshell_revocations revocations,
                                          syncshell_identity acceptor,
                                          syncshell_chain acceptor_chain,
                                          const uint8_t *request,
@@ -645,11 +649,12 @@ syncshell_status syncshell_entry_hints(syncshell_entry entry, syncshell_bytes *o
 syncshell_status syncshell_entry_free(syncshell_entry entry);
 
 // Signs a tombstone that revokes `revoked` (peer id text), as new bytes to spread to every
-// member. The issuer must be an admin or the owner; the owner cannot be revoked.
+// member. The issuer must be an admin or the owner admitted by `revocations` (the shell's
+// set; the tombstone is not added to it); the owner cannot be revoked.
 //
 // # Safety
 // `revoked` must be a NUL-terminated string.
-syncshell_status syncshell_tombstone_issue(syncshell_genesis genesis,
+syncshell_status syncshell_tombstone_issue(syncshell_revocations revocations,
                                            syncshell_identity issuer,
                                            syncshell_chain issuer_chain,
                                            const char *revoked,

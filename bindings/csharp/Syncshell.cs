@@ -47,7 +47,7 @@ namespace Syncshell
     {
         /// <summary>The library: syncshell_ffi.dll, libsyncshell_ffi.so or libsyncshell_ffi.dylib.</summary>
         public const string Library = "syncshell_ffi";
-        public const uint SYNCSHELL_ABI_VERSION = (1 << 16);
+        public const uint SYNCSHELL_ABI_VERSION = (2 << 16);
         public const uint SYNCSHELL_HANDSHAKE_RUNNING = 0;
         public const uint SYNCSHELL_HANDSHAKE_DONE = 1;
         public const uint SYNCSHELL_HANDSHAKE_FAILED = 2;
@@ -185,7 +185,7 @@ namespace Syncshell
         public static extern Status syncshell_chain_owner(ulong* out_chain);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_chain_issue(ulong genesis, ulong issuer, ulong issuer_chain, byte* subject, uint role, ulong now_ms, ulong expires_ms, ulong* out_chain);
+        public static extern Status syncshell_chain_issue(ulong revocations, ulong issuer, ulong issuer_chain, byte* subject, uint role, ulong now_ms, ulong expires_ms, ulong* out_chain);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_chain_decode(byte* data, UIntPtr len, ulong* out_chain);
@@ -194,13 +194,13 @@ namespace Syncshell
         public static extern Status syncshell_chain_encode(ulong chain, ulong* out_bytes);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_chain_verify(ulong chain, ulong genesis, byte* peer, ulong revocations, ulong now_ms, uint* out_role);
+        public static extern Status syncshell_chain_verify(ulong chain, ulong revocations, byte* peer, ulong now_ms, uint* out_role);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_chain_free(ulong chain);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_invite_create(ulong genesis, ulong inviter, ulong inviter_chain, uint role, uint max_uses, ulong valid_for_ms, byte* hints, UIntPtr hints_len, ulong now_ms, ulong* out_invite);
+        public static extern Status syncshell_invite_create(ulong revocations, ulong inviter, ulong inviter_chain, uint role, uint max_uses, ulong valid_for_ms, byte* hints, UIntPtr hints_len, ulong now_ms, ulong* out_invite);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_invite_text(ulong invite, ulong* out_text);
@@ -227,7 +227,7 @@ namespace Syncshell
         public static extern Status syncshell_ledger_encode(ulong ledger, ulong* out_bytes);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_ledger_accept(ulong ledger, ulong genesis, ulong acceptor, ulong acceptor_chain, byte* request, UIntPtr request_len, ulong now_ms, ulong* out_chain);
+        public static extern Status syncshell_ledger_accept(ulong ledger, ulong revocations, ulong acceptor, ulong acceptor_chain, byte* request, UIntPtr request_len, ulong now_ms, ulong* out_chain);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_ledger_free(ulong ledger);
@@ -284,7 +284,7 @@ namespace Syncshell
         public static extern Status syncshell_entry_free(ulong entry);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_tombstone_issue(ulong genesis, ulong issuer, ulong issuer_chain, byte* revoked, uint reason, ulong now_ms, ulong* out_tombstone);
+        public static extern Status syncshell_tombstone_issue(ulong revocations, ulong issuer, ulong issuer_chain, byte* revoked, uint reason, ulong now_ms, ulong* out_tombstone);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_revocations_new(ulong genesis, ulong* out_set);
@@ -961,11 +961,11 @@ namespace Syncshell
             return new TokenChain(raw);
         }
 
-        /// <summary>Issues a token to <paramref name="subject"/> (peer id) extending the issuer's chain; expiresMs 0 for none of its own.</summary>
-        public static TokenChain Issue(Genesis genesis, Identity issuer, TokenChain issuerChain, string subject, Role role, ulong nowMs, ulong expiresMs = 0)
+        /// <summary>Issues a token to <paramref name="subject"/> (peer id) extending the issuer's chain; expiresMs 0 for none of its own. The shell's revocation set must admit the issuer.</summary>
+        public static TokenChain Issue(RevocationSet revocations, Identity issuer, TokenChain issuerChain, string subject, Role role, ulong nowMs, ulong expiresMs = 0)
         {
             ulong raw;
-            using (var g = genesis.Use())
+            using (var g = revocations.Use())
             using (var i = issuer.Use())
             using (var c = issuerChain.Use())
             {
@@ -999,17 +999,16 @@ namespace Syncshell
             return NativeBytes.Take(bytes);
         }
 
-        /// <summary>Checks that the chain admits <paramref name="peer"/> to the shell (revocations may be null) and returns the role.</summary>
-        public Role Verify(Genesis genesis, string peer, RevocationSet revocations, ulong nowMs)
+        /// <summary>Checks that the chain admits <paramref name="peer"/> to the shell of <paramref name="revocations"/> with no revoked key in it, and returns the role.</summary>
+        public Role Verify(RevocationSet revocations, string peer, ulong nowMs)
         {
             uint role;
             using (var l = Use())
-            using (var g = genesis.Use())
-            using (var r = UseOptional(revocations))
+            using (var r = revocations.Use())
             {
                 fixed (byte* p = Utf8.NulTerminated(peer))
                 {
-                    SyncshellException.Check(Native.syncshell_chain_verify(l.Raw, g.Raw, p, r.Raw, nowMs, &role));
+                    SyncshellException.Check(Native.syncshell_chain_verify(l.Raw, r.Raw, p, nowMs, &role));
                 }
             }
             return (Role)role;
@@ -1025,10 +1024,10 @@ namespace Syncshell
         protected override Status Free(ulong raw) { return Native.syncshell_invite_free(raw); }
 
         /// <summary>Makes an invite for up to <paramref name="maxUses"/> joiners with <paramref name="role"/> (validForMs 0: 7 days; hints may be null).</summary>
-        public static Invite Create(Genesis genesis, Identity inviter, TokenChain inviterChain, Role role, uint maxUses, ulong validForMs, byte[] hints, ulong nowMs)
+        public static Invite Create(RevocationSet revocations, Identity inviter, TokenChain inviterChain, Role role, uint maxUses, ulong validForMs, byte[] hints, ulong nowMs)
         {
             ulong raw;
-            using (var g = genesis.Use())
+            using (var g = revocations.Use())
             using (var i = inviter.Use())
             using (var c = inviterChain.Use())
             {
@@ -1124,12 +1123,12 @@ namespace Syncshell
             return NativeBytes.Take(bytes);
         }
 
-        /// <summary>Accepts a join request and issues the joiner's chain.</summary>
-        public TokenChain Accept(Genesis genesis, Identity acceptor, TokenChain acceptorChain, byte[] request, ulong nowMs)
+        /// <summary>Accepts a join request as the invite's inviter (checked against the shell's revocation set) and issues the joiner's chain.</summary>
+        public TokenChain Accept(RevocationSet revocations, Identity acceptor, TokenChain acceptorChain, byte[] request, ulong nowMs)
         {
             ulong raw;
             using (var l = Use())
-            using (var g = genesis.Use())
+            using (var g = revocations.Use())
             using (var a = acceptor.Use())
             using (var c = acceptorChain.Use())
             {
@@ -1146,10 +1145,10 @@ namespace Syncshell
     public static unsafe class Tombstone
     {
         /// <summary>Signs a tombstone revoking <paramref name="revoked"/> (peer id), to spread to every member.</summary>
-        public static byte[] Issue(Genesis genesis, Identity issuer, TokenChain issuerChain, string revoked, RevocationReason reason, ulong nowMs)
+        public static byte[] Issue(RevocationSet revocations, Identity issuer, TokenChain issuerChain, string revoked, RevocationReason reason, ulong nowMs)
         {
             ulong bytes;
-            using (var g = genesis.Use())
+            using (var g = revocations.Use())
             using (var i = issuer.Use())
             using (var c = issuerChain.Use())
             {

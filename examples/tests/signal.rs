@@ -55,7 +55,7 @@ impl Shell {
     fn member(&self) -> (Identity, TokenChain) {
         let id = Identity::generate(&mut OsRng);
         let chain = TokenChain::issue(
-            &self.genesis,
+            &syncshell_revocation::RevocationSet::new(self.genesis.clone()),
             &self.owner,
             &TokenChain::owner(),
             id.peer_id(),
@@ -272,7 +272,7 @@ async fn bad_signatures_foreign_chains_and_revoked_peers_are_refused() {
         .unwrap();
     let bob_c = join(&url, &bob, shell.creds(&bob_chain)).await.unwrap();
     let tombstone = Tombstone::issue(
-        &shell.genesis,
+        &syncshell_revocation::RevocationSet::new(shell.genesis.clone()),
         &shell.owner,
         &TokenChain::owner(),
         bob.peer_id(),
@@ -316,7 +316,7 @@ async fn a_joiner_reaches_only_its_inviter() {
         .unwrap();
     let bob_c = join(&url, &bob, shell.creds(&bob_chain)).await.unwrap();
     let code = InviteCode::create(
-        &shell.genesis,
+        &syncshell_revocation::RevocationSet::new(shell.genesis.clone()),
         &shell.owner,
         &TokenChain::owner(),
         &InviteOptions::default(),

@@ -211,15 +211,6 @@ pub(crate) fn get<T: Object>(handle: syncshell_handle) -> Outcome<Arc<T>> {
     typed(handle, get_any(handle)?)
 }
 
-/// Like [`get`], with 0 meaning "none".
-pub(crate) fn get_optional<T: Object>(handle: syncshell_handle) -> Outcome<Option<Arc<T>>> {
-    if handle == 0 {
-        Ok(None)
-    } else {
-        get(handle).map(Some)
-    }
-}
-
 /// Frees a handle of kind `T`; 0 is accepted and does nothing. The object is dropped here,
 /// outside the table's lock, unless a call in flight still uses it.
 pub(crate) fn remove<T: Object>(handle: syncshell_handle) -> Outcome {

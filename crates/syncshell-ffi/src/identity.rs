@@ -5,10 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use ::syncshell_identity::{
-    admit, Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, KdfParams, KeyFile,
-    PeerId, Role, ShellGenesis, Timestamp, TokenChain,
+    Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, KdfParams, KeyFile, PeerId,
+    Role, ShellGenesis, Timestamp, TokenChain,
 };
-use ::syncshell_revocation::RevocationSet;
 use rand_core::OsRng;
 
 use crate::args::{self, Out};
@@ -325,13 +324,14 @@ pub extern "C" fn syncshell_chain_owner(out_chain: *mut syncshell_chain) -> sync
 
 /// Issues a token to `subject` (peer id text) with `role` (member or admin), extending
 /// `issuer_chain`. `expires_ms` 0 means no expiry of its own (it still cannot outlive the
-/// issuer's). Only admins and the owner issue, never above their own role.
+/// issuer's). Only admins and the owner issue, never above their own role, and only while
+/// `revocations` (the shell's set) admits them.
 ///
 /// # Safety
 /// `subject` must be a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn syncshell_chain_issue(
-    genesis: syncshell_genesis,
+    revocations: syncshell_revocations,
     issuer: syncshell_identity,
     issuer_chain: syncshell_chain,
     subject: *const c_char,
@@ -345,12 +345,12 @@ pub unsafe extern "C" fn syncshell_chain_issue(
         // SAFETY: the caller's promise.
         let subject = unsafe { peer_arg(subject, "subject") }?;
         let role = role_from(role)?;
-        let genesis = handle::get::<ShellGenesis>(genesis)?;
+        let revocations = crate::revocation::set(revocations)?;
         let issuer = handle::get::<Identity>(issuer)?;
         let issuer_chain = handle::get::<TokenChain>(issuer_chain)?;
         let expires = (expires_ms != 0).then(|| Timestamp::from_millis(expires_ms));
         let chain = TokenChain::issue(
-            &genesis,
+            &*lock(&revocations)?,
             &issuer,
             &issuer_chain,
             subject,
@@ -393,17 +393,17 @@ pub extern "C" fn syncshell_chain_encode(
     })
 }
 
-/// Checks that `chain` admits `peer` (peer id text) to the shell at `now_ms`, and, with a
-/// revocation set (0 for none), that no key it rests on is revoked. Writes the role.
+/// Checks that `chain` admits `peer` (peer id text) to the shell of `revocations` at
+/// `now_ms` and that no key it rests on is revoked there: the one admission check. Writes
+/// the role.
 ///
 /// # Safety
 /// `peer` must be a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn syncshell_chain_verify(
     chain: syncshell_chain,
-    genesis: syncshell_genesis,
-    peer: *const c_char,
     revocations: syncshell_revocations,
+    peer: *const c_char,
     now_ms: u64,
     out_role: *mut u32,
 ) -> syncshell_status {
@@ -412,19 +412,8 @@ pub unsafe extern "C" fn syncshell_chain_verify(
         // SAFETY: the caller's promise.
         let peer = unsafe { peer_arg(peer, "peer") }?;
         let chain = handle::get::<TokenChain>(chain)?;
-        let genesis = handle::get::<ShellGenesis>(genesis)?;
-        let revocations = handle::get_optional::<std::sync::Mutex<RevocationSet>>(revocations)?;
-        let admission = admit(&genesis, &peer, &chain, Timestamp::from_millis(now_ms))?;
-        if let Some(set) = revocations {
-            let set = lock(&set)?;
-            if set.genesis().id() != genesis.id() {
-                return Err(Failure::new(
-                    S::SYNCSHELL_ERR_INVALID_ARGUMENT,
-                    "the revocation set belongs to another shell",
-                ));
-            }
-            set.check(&admission)?;
-        }
+        let revocations = crate::revocation::set(revocations)?;
+        let admission = lock(&revocations)?.admit(&peer, &chain, Timestamp::from_millis(now_ms))?;
         out.write(role_code(admission.role()));
         Ok(())
     })
@@ -436,7 +425,8 @@ pub extern "C" fn syncshell_chain_free(chain: syncshell_chain) -> syncshell_stat
     boundary(|| handle::remove::<TokenChain>(chain))
 }
 
-/// Makes an invite: the inviter (owner or admin, holding `inviter_chain`) lets up to
+/// Makes an invite: the inviter (owner or admin, holding `inviter_chain` and admitted by the
+/// shell's `revocations`) lets up to
 /// `max_uses` people (1..=1000) join with `role` within `valid_for_ms` (0: 7 days).
 /// `hints` (up to 1 KiB) tell joiners how to reach the shell.
 ///
@@ -444,7 +434,7 @@ pub extern "C" fn syncshell_chain_free(chain: syncshell_chain) -> syncshell_stat
 /// `hints` must point to `hints_len` readable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn syncshell_invite_create(
-    genesis: syncshell_genesis,
+    revocations: syncshell_revocations,
     inviter: syncshell_identity,
     inviter_chain: syncshell_chain,
     role: u32,
@@ -470,11 +460,11 @@ pub unsafe extern "C" fn syncshell_invite_create(
             role: role_from(role)?,
             hints: hints.to_vec(),
         };
-        let genesis = handle::get::<ShellGenesis>(genesis)?;
+        let revocations = crate::revocation::set(revocations)?;
         let inviter = handle::get::<Identity>(inviter)?;
         let chain = handle::get::<TokenChain>(inviter_chain)?;
         let code = InviteCode::create(
-            &genesis,
+            &*lock(&revocations)?,
             &inviter,
             &chain,
             &options,
@@ -597,15 +587,17 @@ pub extern "C" fn syncshell_ledger_encode(
     })
 }
 
-/// Accepts a join request: checks the invite, its use count and the request, and issues the
-/// joiner's chain (sent back to the joiner). Nothing is counted unless a chain is issued.
+/// Accepts a join request as the invite's inviter: checks the invite (with the inviter's
+/// whole chain against `revocations`), its use count and the request, and issues the
+/// joiner's chain through the inviter (sent back to the joiner). Anyone but the inviter is
+/// refused. Nothing is counted unless a chain is issued.
 ///
 /// # Safety
 /// `request` must point to `request_len` readable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn syncshell_ledger_accept(
     ledger: syncshell_ledger,
-    genesis: syncshell_genesis,
+    revocations: syncshell_revocations,
     acceptor: syncshell_identity,
     acceptor_chain: syncshell_chain,
     request: *const u8,
@@ -619,11 +611,11 @@ pub unsafe extern "C" fn syncshell_ledger_accept(
         let request = unsafe { args::bytes(request, request_len, "request") }?;
         let request = JoinRequest::decode(request)?;
         let ledger = handle::get::<std::sync::Mutex<InviteLedger>>(ledger)?;
-        let genesis = handle::get::<ShellGenesis>(genesis)?;
+        let revocations = crate::revocation::set(revocations)?;
         let acceptor = handle::get::<Identity>(acceptor)?;
         let acceptor_chain = handle::get::<TokenChain>(acceptor_chain)?;
         let chain = lock(&ledger)?.accept(
-            &genesis,
+            &*lock(&revocations)?,
             &acceptor,
             &acceptor_chain,
             &request,

@@ -32,7 +32,7 @@ use status::{boundary, syncshell_status as S, Failure};
 
 /// The ABI version: `major << 16 | minor`. A host refuses a library whose major differs
 /// from the one its header or bindings were generated for.
-pub const SYNCSHELL_ABI_VERSION: u32 = 1 << 16;
+pub const SYNCSHELL_ABI_VERSION: u32 = 2 << 16;
 
 /// The ABI version of the loaded library (`major << 16 | minor`).
 #[no_mangle]

@@ -375,7 +375,7 @@ pub extern "C" fn syncshell_entry_status(
             Presence::Away => SYNCSHELL_PRESENCE_AWAY,
             _ => SYNCSHELL_PRESENCE_OFFLINE,
         });
-        role.write(role_code(entry.admission().role()));
+        role.write(role_code(entry.verified_chain().role()));
         seen.write(entry.last_seen().as_millis());
         Ok(())
     })

@@ -50,13 +50,14 @@ pub(crate) fn set(handle: syncshell_revocations) -> Outcome<std::sync::Arc<Mutex
 }
 
 /// Signs a tombstone that revokes `revoked` (peer id text), as new bytes to spread to every
-/// member. The issuer must be an admin or the owner; the owner cannot be revoked.
+/// member. The issuer must be an admin or the owner admitted by `revocations` (the shell's
+/// set; the tombstone is not added to it); the owner cannot be revoked.
 ///
 /// # Safety
 /// `revoked` must be a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn syncshell_tombstone_issue(
-    genesis: syncshell_genesis,
+    revocations: syncshell_revocations,
     issuer: syncshell_identity,
     issuer_chain: syncshell_chain,
     revoked: *const c_char,
@@ -69,11 +70,11 @@ pub unsafe extern "C" fn syncshell_tombstone_issue(
         // SAFETY: the caller's promise.
         let revoked = unsafe { peer_arg(revoked, "revoked") }?;
         let reason = reason_from(reason)?;
-        let genesis = handle::get::<ShellGenesis>(genesis)?;
+        let revocations = set(revocations)?;
         let issuer = handle::get::<Identity>(issuer)?;
         let chain = handle::get::<TokenChain>(issuer_chain)?;
         let tombstone = Tombstone::issue(
-            &genesis,
+            &*lock(&revocations)?,
             &issuer,
             &chain,
             revoked,

@@ -70,6 +70,8 @@ struct Shell {
     owner: syncshell_identity,
     genesis: syncshell_genesis,
     owner_chain: syncshell_chain,
+    /// The owner's revocation set, which every issue and admission check takes.
+    revocations: syncshell_revocations,
 }
 
 fn shell() -> Shell {
@@ -78,10 +80,13 @@ fn shell() -> Shell {
     ok(unsafe { syncshell_genesis_create(owner, c("Weekend raid").as_ptr(), NOW, &mut genesis) });
     let mut owner_chain = 0;
     ok(syncshell_chain_owner(&mut owner_chain));
+    let mut revocations = 0;
+    ok(syncshell_revocations_new(genesis, &mut revocations));
     Shell {
         owner,
         genesis,
         owner_chain,
+        revocations,
     }
 }
 
@@ -90,7 +95,7 @@ fn member_of(shell: &Shell, role: u32) -> (syncshell_identity, syncshell_chain) 
     let mut chain = 0;
     ok(unsafe {
         syncshell_chain_issue(
-            shell.genesis,
+            shell.revocations,
             shell.owner,
             shell.owner_chain,
             peer_id(member).as_ptr(),
@@ -247,7 +252,7 @@ fn bad_input_gets_a_clear_status_and_changes_nothing() {
     assert_eq!(
         unsafe {
             syncshell_chain_issue(
-                shell.genesis,
+                shell.revocations,
                 shell.owner,
                 shell.owner_chain,
                 c("peer-zzz").as_ptr(),
@@ -269,7 +274,7 @@ fn bad_input_gets_a_clear_status_and_changes_nothing() {
     assert_eq!(
         unsafe {
             syncshell_chain_issue(
-                shell.genesis,
+                shell.revocations,
                 shell.owner,
                 shell.owner_chain,
                 peer_id(member).as_ptr(),
@@ -348,7 +353,7 @@ fn invite_join_revoke_and_phonebook_flow() {
     let mut invite = 0;
     ok(unsafe {
         syncshell_invite_create(
-            shell.genesis,
+            shell.revocations,
             shell.owner,
             shell.owner_chain,
             SYNCSHELL_ROLE_MEMBER,
@@ -381,7 +386,7 @@ fn invite_join_revoke_and_phonebook_flow() {
     ok(unsafe {
         syncshell_ledger_accept(
             ledger,
-            shell.genesis,
+            shell.revocations,
             shell.owner,
             shell.owner_chain,
             request.as_ptr(),
@@ -394,9 +399,8 @@ fn invite_join_revoke_and_phonebook_flow() {
     ok(unsafe {
         syncshell_chain_verify(
             chain,
-            shell.genesis,
+            shell.revocations,
             peer_id(joiner).as_ptr(),
-            0,
             NOW,
             &mut role,
         )
@@ -417,7 +421,7 @@ fn invite_join_revoke_and_phonebook_flow() {
         unsafe {
             syncshell_ledger_accept(
                 ledger,
-                shell.genesis,
+                shell.revocations,
                 shell.owner,
                 shell.owner_chain,
                 second.as_ptr(),
@@ -526,7 +530,7 @@ fn invite_join_revoke_and_phonebook_flow() {
     let mut tombstone = 0;
     ok(unsafe {
         syncshell_tombstone_issue(
-            shell.genesis,
+            shell.revocations,
             shell.owner,
             shell.owner_chain,
             peer_id(joiner).as_ptr(),
@@ -548,14 +552,7 @@ fn invite_join_revoke_and_phonebook_flow() {
     assert!(revoked);
     assert_eq!(
         unsafe {
-            syncshell_chain_verify(
-                decoded,
-                shell.genesis,
-                peer_id(joiner).as_ptr(),
-                set,
-                NOW + 20,
-                &mut role,
-            )
+            syncshell_chain_verify(decoded, set, peer_id(joiner).as_ptr(), NOW + 20, &mut role)
         },
         SYNCSHELL_ERR_REVOKED
     );
@@ -579,7 +576,7 @@ fn invite_join_revoke_and_phonebook_flow() {
     assert_eq!(
         unsafe {
             syncshell_tombstone_issue(
-                shell.genesis,
+                shell.revocations,
                 shell.owner,
                 shell.owner_chain,
                 peer_id(shell.owner).as_ptr(),
@@ -814,7 +811,7 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
     let mut tombstone = 0;
     ok(unsafe {
         syncshell_tombstone_issue(
-            shell.genesis,
+            shell.revocations,
             shell.owner,
             shell.owner_chain,
             peer_id(member).as_ptr(),

@@ -42,8 +42,11 @@ pub struct Limits {
     pub hello_timeout: Duration,
     /// Shells the server keeps state for.
     pub max_shells: usize,
-    /// Peers registered in one shell.
+    /// Members registered in one shell.
     pub max_peers_per_shell: usize,
+    /// Guests (joiners with an invite) registered in one shell at once; they do not count
+    /// against [`Limits::max_peers_per_shell`], so a leaked invite cannot lock members out.
+    pub max_guests_per_shell: usize,
 }
 
 impl Default for Limits {
@@ -56,6 +59,7 @@ impl Default for Limits {
             hello_timeout: Duration::from_secs(10),
             max_shells: 1024,
             max_peers_per_shell: 1024,
+            max_guests_per_shell: 16,
         }
     }
 }
@@ -86,9 +90,10 @@ enum Outgoing {
 struct Peer {
     conn: u64,
     tx: mpsc::Sender<Outgoing>,
-    /// `None` for a guest.
-    admission: Option<Admission>,
-    /// A guest's inviter, the only peer it may reach.
+    /// A member's own admission; for a guest, its inviter's (the guest stays only while
+    /// its inviter is admitted).
+    admission: Admission,
+    /// A guest's inviter, the only peer it may reach; `None` for a member.
     inviter: Option<PeerId>,
 }
 
@@ -103,13 +108,8 @@ impl Shell {
     fn evict_revoked(&mut self) -> usize {
         let mut gone = Vec::new();
         for (id, p) in &self.peers {
-            let revoked = match (&p.admission, &p.inviter) {
-                (Some(a), _) => self.revocations.check(a).is_err(),
-                (None, Some(inviter)) => {
-                    self.revocations.is_revoked(id) || self.revocations.is_revoked(inviter)
-                }
-                (None, None) => true,
-            };
+            let revoked =
+                self.revocations.check(&p.admission).is_err() || self.revocations.is_revoked(id);
             if revoked {
                 gone.push(*id);
             }
@@ -631,7 +631,12 @@ fn admit(
 ) -> Result<Registered, Refusal> {
     let frame = Frame::decode(bytes).map_err(|e| (RefuseCode::Malformed, e.to_string()))?;
     let now = now();
-    let (genesis, peer, signature, admission, inviter) = match frame {
+    /// What a peer presents besides its signature.
+    enum Credentials {
+        Member(TokenChain),
+        Guest(Box<JoinRequest>),
+    }
+    let (genesis, peer, signature, credentials) = match frame {
         Frame::Hello {
             genesis,
             chain,
@@ -640,21 +645,13 @@ fn admit(
         } => {
             let genesis = ShellGenesis::decode(&genesis).map_err(not_admitted)?;
             let chain = TokenChain::decode(&chain).map_err(not_admitted)?;
-            let admission =
-                syncshell_identity::admit(&genesis, &peer, &chain, now).map_err(not_admitted)?;
-            (genesis, peer, signature, Some(admission), None)
+            (genesis, peer, signature, Credentials::Member(chain))
         }
         Frame::Join { request, signature } => {
             let request = JoinRequest::decode(&request).map_err(not_admitted)?;
-            let invite = request.invite();
-            invite.verify(now).map_err(not_admitted)?;
-            (
-                invite.genesis().clone(),
-                *request.joiner(),
-                signature,
-                None,
-                Some(*invite.inviter()),
-            )
+            let genesis = request.invite().genesis().clone();
+            let joiner = *request.joiner();
+            (genesis, joiner, signature, Credentials::Guest(Box::new(request)))
         }
         _ => return Err((RefuseCode::Malformed, "expected a hello".into())),
     };
@@ -672,11 +669,48 @@ fn admit(
     })?;
 
     let mut shells = lock(&hub.shells);
+    // A shell the server does not know yet is judged with no tombstones, and made only once
+    // the peer is admitted.
+    let fresh;
+    let revocations = match shells.get(&shell_id) {
+        Some(shell) => &shell.revocations,
+        None => {
+            fresh = RevocationSet::new(genesis.clone());
+            &fresh
+        }
+    };
+    let refused = |e: syncshell_revocation::Error| match e {
+        syncshell_revocation::Error::Revoked { .. }
+        | syncshell_revocation::Error::Identity(syncshell_identity::Error::Revoked { .. }) => {
+            (RefuseCode::Revoked, e.to_string())
+        }
+        other => not_admitted(other),
+    };
+    let (admission, inviter) = match credentials {
+        Credentials::Member(chain) => (
+            revocations.admit(&peer, &chain, now).map_err(refused)?,
+            None,
+        ),
+        Credentials::Guest(request) => {
+            let invite = request.invite();
+            // The inviter's whole chain, not only its key: a guest of an admin whose own
+            // issuer is revoked is refused too.
+            let inviter = invite
+                .verify(revocations, now)
+                .map_err(|e| refused(e.into()))?;
+            if revocations.is_revoked(&peer) {
+                return Err((RefuseCode::Revoked, "the joiner is revoked".into()));
+            }
+            (inviter, Some(*invite.inviter()))
+        }
+    };
     if !shells.contains_key(&shell_id) && shells.len() >= hub.limits.max_shells {
-        // Forget a shell nobody is connected to, if there is one.
+        // Forget a shell nobody is connected to and that holds no tombstone, if there is
+        // one: forgetting tombstones would let revoked peers in until members show them
+        // again, so an outsider's new shells never push out a real one that has them.
         let idle = shells
             .iter()
-            .find(|(_, s)| s.peers.is_empty())
+            .find(|(_, s)| s.peers.is_empty() && s.revocations.is_empty())
             .map(|(id, _)| *id);
         match idle {
             Some(id) => {
@@ -689,25 +723,30 @@ fn admit(
         revocations: RevocationSet::new(genesis),
         peers: HashMap::new(),
     });
-    match (&admission, &inviter) {
-        (Some(a), _) => shell
-            .revocations
-            .check(a)
-            .map_err(|e| (RefuseCode::Revoked, e.to_string()))?,
-        (None, Some(inv)) => {
-            if shell.revocations.is_revoked(&peer) || shell.revocations.is_revoked(inv) {
-                return Err((
-                    RefuseCode::Revoked,
-                    "the joiner or its inviter is revoked".into(),
-                ));
-            }
-        }
-        (None, None) => return Err((RefuseCode::NotAdmitted, "no credentials".into())),
-    }
-    if !shell.peers.contains_key(&peer) && shell.peers.len() >= hub.limits.max_peers_per_shell {
+    let is_guest = inviter.is_some();
+    let (count, max) = if is_guest {
+        (
+            shell.peers.values().filter(|p| p.inviter.is_some()).count(),
+            hub.limits.max_guests_per_shell,
+        )
+    } else {
+        (
+            shell.peers.values().filter(|p| p.inviter.is_none()).count(),
+            hub.limits.max_peers_per_shell,
+        )
+    };
+    let returning = shell
+        .peers
+        .get(&peer)
+        .is_some_and(|p| p.inviter.is_some() == is_guest);
+    if !returning && count >= max {
         return Err((
             RefuseCode::Full,
-            "the shell has too many connected peers".into(),
+            if is_guest {
+                "the shell has too many guests connected".into()
+            } else {
+                "the shell has too many connected peers".into()
+            },
         ));
     }
     let old = shell.peers.insert(

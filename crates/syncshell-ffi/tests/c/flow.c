@@ -90,10 +90,13 @@ int main(int argc, char **argv) {
   OK(syncshell_genesis_create(owner, "Weekend raid", now, &genesis));
   syncshell_chain owner_chain = 0;
   OK(syncshell_chain_owner(&owner_chain));
+  /* The owner's revocation set: every issue, invite and admission check goes through it. */
+  syncshell_revocations set_a = 0, set_b = 0;
+  OK(syncshell_revocations_new(genesis, &set_a));
 
   /* An invite, pasted as text, and the member's join request accepted. */
   syncshell_invite invite = 0, pasted = 0;
-  OK(syncshell_invite_create(genesis, owner, owner_chain, SYNCSHELL_ROLE_MEMBER, 3, 0, NULL, 0, now, &invite));
+  OK(syncshell_invite_create(set_a, owner, owner_chain, SYNCSHELL_ROLE_MEMBER, 3, 0, NULL, 0, now, &invite));
   syncshell_bytes invite_text = 0;
   OK(syncshell_invite_text(invite, &invite_text));
   char *text = take(invite_text, NULL);
@@ -109,14 +112,16 @@ int main(int argc, char **argv) {
   syncshell_ledger ledger = 0;
   OK(syncshell_ledger_new(&ledger));
   syncshell_chain member_chain = 0;
-  OK(syncshell_ledger_accept(ledger, genesis, owner, owner_chain, (const uint8_t *)request_bytes, request_len, now, &member_chain));
+  OK(syncshell_ledger_accept(ledger, set_a, owner, owner_chain, (const uint8_t *)request_bytes, request_len, now, &member_chain));
   free(request_bytes);
 
-  /* The member verifies its token against the genesis it got from the invite. */
+  /* The member verifies its token against the genesis it got from the invite (a new
+     revocation set of that shell: it knows no tombstones yet). */
+  OK(syncshell_revocations_new(joined_genesis, &set_b));
   uint32_t role = 99;
-  OK(syncshell_chain_verify(member_chain, joined_genesis, member_id, 0, now, &role));
+  OK(syncshell_chain_verify(member_chain, set_b, member_id, now, &role));
   CHECK(role == SYNCSHELL_ROLE_MEMBER);
-  EXPECT(syncshell_chain_verify(member_chain, joined_genesis, owner_id, 0, now, &role), SYNCSHELL_ERR_VERIFY);
+  EXPECT(syncshell_chain_verify(member_chain, set_b, owner_id, now, &role), SYNCSHELL_ERR_VERIFY);
 
   /* Phonebooks: each publishes, they merge each other's snapshots. */
   syncshell_phonebook book_a = 0, book_b = 0;
@@ -160,9 +165,6 @@ int main(int argc, char **argv) {
   /* The handshake, the host carrying its messages between the two sides. */
   const uint8_t binding[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                                17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
-  syncshell_revocations set_a = 0, set_b = 0;
-  OK(syncshell_revocations_new(genesis, &set_a));
-  OK(syncshell_revocations_new(joined_genesis, &set_b));
   syncshell_replay_guard guard_a = 0, guard_b = 0;
   OK(syncshell_replay_guard_new(&guard_a));
   OK(syncshell_replay_guard_new(&guard_b));
@@ -248,7 +250,7 @@ int main(int argc, char **argv) {
 
   /* The owner revokes the member: the tombstone spreads and the member is refused. */
   syncshell_bytes tombstone = 0;
-  OK(syncshell_tombstone_issue(genesis, owner, owner_chain, member_id, SYNCSHELL_REASON_REMOVED, now + 1, &tombstone));
+  OK(syncshell_tombstone_issue(set_a, owner, owner_chain, member_id, SYNCSHELL_REASON_REMOVED, now + 1, &tombstone));
   size_t tomb_len = 0;
   char *tomb = take(tombstone, &tomb_len);
   bool added = false, revoked = false;
@@ -256,7 +258,7 @@ int main(int argc, char **argv) {
   CHECK(added);
   OK(syncshell_revocations_is_revoked(set_a, member_id, &revoked));
   CHECK(revoked);
-  EXPECT(syncshell_chain_verify(member_chain, genesis, member_id, set_a, now + 2, &role), SYNCSHELL_ERR_REVOKED);
+  EXPECT(syncshell_chain_verify(member_chain, set_a, member_id, now + 2, &role), SYNCSHELL_ERR_REVOKED);
   OK(syncshell_phonebook_revoke(book_b, (const uint8_t *)tomb, tomb_len, &added));
   OK(syncshell_phonebook_entries(book_b, now, &entries));
   OK(syncshell_list_len(entries, &count));

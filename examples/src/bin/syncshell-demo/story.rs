@@ -10,8 +10,7 @@ use bytes::Bytes;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rand_core::OsRng;
 use syncshell_identity::{
-    admit, Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, Role, ShellGenesis,
-    TokenChain,
+    Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, Role, ShellGenesis, TokenChain,
 };
 use syncshell_phonebook::{Clock, Entry, Phonebook, Profile};
 use syncshell_reconnect::Local;
@@ -436,7 +435,6 @@ impl<T: Transport> Story<T> {
     /// `inviter` makes an invite whose hints name its address; `joiner` parses the text it
     /// was pasted, connects there, sends its join request and receives its token chain.
     async fn join(&mut self, joiner: usize, inviter: usize) -> Result<(), String> {
-        let genesis = self.genesis()?.clone();
         let inv = node(&self.nodes, inviter)?;
         let new = node(&self.nodes, joiner)?;
         let options = InviteOptions {
@@ -444,7 +442,7 @@ impl<T: Transport> Story<T> {
             ..InviteOptions::default()
         };
         let code = InviteCode::create(
-            &genesis,
+            inv.member()?.book.revocations(),
             &inv.identity,
             &inv.member()?.chain,
             &options,
@@ -496,7 +494,7 @@ impl<T: Transport> Story<T> {
             .ok_or("the inviter has no ledger")?;
         let chain = ledger
             .accept(
-                &genesis,
+                inv.member()?.book.revocations(),
                 &inv.identity,
                 &inv.member()?.chain,
                 &got,
@@ -508,8 +506,11 @@ impl<T: Transport> Story<T> {
         let back = x.recv().await.map_err(err)?.ok_or_else(closed)?;
         tokio::join!(x.close(), y.close());
         let chain = TokenChain::decode(&back).map_err(err)?;
-        let shell = parsed.invite().genesis().clone();
-        let admission = admit(&shell, &new.identity.peer_id(), &chain, now()).map_err(err)?;
+        let book = Phonebook::new(parsed.invite().genesis().clone());
+        let admission = book
+            .revocations()
+            .admit(&new.identity.peer_id(), &chain, now())
+            .map_err(err)?;
         if admission.role() != Role::Member {
             return Err(format!("joined as {:?}", admission.role()));
         }
@@ -532,7 +533,7 @@ impl<T: Transport> Story<T> {
         let inv = node(&self.nodes, inviter)?;
         if ledger
             .accept(
-                &genesis,
+                inv.member()?.book.revocations(),
                 &inv.identity,
                 &inv.member()?.chain,
                 &again,
@@ -546,7 +547,7 @@ impl<T: Transport> Story<T> {
         if let Some(n) = self.nodes.get_mut(joiner) {
             n.member = Some(Membership {
                 chain,
-                book: Phonebook::new(shell),
+                book,
                 clock: Clock::new(),
             });
         }
@@ -554,11 +555,11 @@ impl<T: Transport> Story<T> {
     }
 
     fn promote(&mut self, who: usize) -> Result<(), String> {
-        let genesis = self.genesis()?.clone();
         let (owner, member) = two_mut(&mut self.nodes, OWNER, who)?;
         let until = now().saturating_add(Duration::from_secs(90 * 24 * 3600));
+        let revocations = owner.member()?.book.revocations();
         let chain = TokenChain::issue(
-            &genesis,
+            revocations,
             &owner.identity,
             &owner.member()?.chain,
             member.identity.peer_id(),
@@ -568,7 +569,9 @@ impl<T: Transport> Story<T> {
             &mut OsRng,
         )
         .map_err(err)?;
-        admit(&genesis, &member.identity.peer_id(), &chain, now()).map_err(err)?;
+        revocations
+            .admit(&member.identity.peer_id(), &chain, now())
+            .map_err(err)?;
         let m = member.member.as_mut().ok_or("not joined")?;
         m.chain = chain;
         println!(
@@ -1071,12 +1074,11 @@ impl<T: Transport> Story<T> {
     /// The owner revokes the last member; the tombstone goes owner -> sharer -> the others,
     /// and whoever was connected to the revoked member closes that connection.
     async fn revoke(&mut self) -> Result<(), String> {
-        let genesis = self.genesis()?.clone();
         let gone = self.revoked();
         let gone_id = node(&self.nodes, gone)?.identity.peer_id();
         let owner = node(&self.nodes, OWNER)?;
         let tombstone = Tombstone::issue(
-            &genesis,
+            owner.member()?.book.revocations(),
             &owner.identity,
             &owner.member()?.chain,
             gone_id,

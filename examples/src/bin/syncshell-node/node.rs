@@ -19,7 +19,7 @@ use syncshell_identity::{
 };
 use syncshell_phonebook::{Clock, Entry, Phonebook, Presence, Profile};
 use syncshell_reconnect::{BackoffPolicy, Local, Reconnector};
-use syncshell_revocation::{Reason, Tombstone};
+use syncshell_revocation::{Reason, RevocationSet, Tombstone};
 use syncshell_stream::{
     receive_folder, send_folder, Progress, ReceiveOptions, SendOptions, SessionKey,
 };
@@ -357,7 +357,7 @@ impl Node {
             ..InviteOptions::default()
         };
         let code = InviteCode::create(
-            &self.genesis,
+            s.book.revocations(),
             &self.identity,
             &s.chain,
             &options,
@@ -375,7 +375,7 @@ impl Node {
         let tombstone = {
             let s = lock(&self.state);
             Tombstone::issue(
-                &self.genesis,
+                s.book.revocations(),
                 &self.identity,
                 &s.chain,
                 peer,
@@ -1057,12 +1057,12 @@ impl Node {
             Ok(_) => return denied("the request names another joiner".into()),
             Err(e) => return denied(e.to_string()),
         };
-        let mut s = lock(&self.state);
-        let chain = s.chain.clone();
+        let mut guard = lock(&self.state);
+        let s = &mut *guard;
         let accepted = s.ledger.accept(
-            &self.genesis,
+            s.book.revocations(),
             &self.identity,
-            &chain,
+            &s.chain,
             &request,
             now(),
             &mut OsRng,
@@ -1082,7 +1082,7 @@ impl Node {
                 m
             }
             Err(e) => {
-                drop(s);
+                drop(guard);
                 denied(e.to_string())
             }
         }
@@ -1268,7 +1268,9 @@ pub(crate) async fn join(
         match reply.split_first() {
             Some((&A_CHAIN, body)) => {
                 let chain = TokenChain::decode(body).map_err(|e| format!("the chain: {e}"))?;
-                syncshell_identity::admit(&genesis, &identity.peer_id(), &chain, now())
+                // A joiner knows no tombstones yet; its first sync brings them.
+                RevocationSet::new(genesis.clone())
+                    .admit(&identity.peer_id(), &chain, now())
                     .map_err(|e| format!("the granted chain: {e}"))?;
                 break chain;
             }

@@ -139,6 +139,11 @@ pub(crate) struct SignerArgs {
     /// The signer's token chain; leave it out when the key is the shell owner.
     #[arg(long, value_name = "FILE")]
     pub(crate) chain: Option<PathBuf>,
+    /// The shell's revocation set file, if the signer keeps one: a signer it revokes (or
+    /// whose chain passes through a revoked key) is refused. `revoke` adds its tombstone to
+    /// it (creating the file if missing).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) revocations: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -292,9 +297,6 @@ pub(crate) struct RevokeArgs {
     /// Where to write the tombstone (must not exist).
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
-    /// Add the tombstone to this revocation set file (created if missing, updated in place).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) revocations: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,7 +5,7 @@ use std::path::Path;
 use rand_core::OsRng;
 use serde_json::{json, Value};
 use syncshell_identity::{
-    admit, Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, KdfParams, KeyFile,
+    Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, KdfParams, KeyFile,
     MemberToken, PeerId, Role, ShellGenesis, Timestamp, TokenChain, DEFAULT_TOKEN_VALIDITY,
 };
 use syncshell_revocation::{Reason, RevocationSet, Tombstone};
@@ -63,10 +63,12 @@ fn parse_peer(text: &str) -> Result<PeerId, CliError> {
         .context(format!("{:?} is not a valid peer id", text.trim()))
 }
 
-/// The signer's key, the shell and the signer's chain, checked to admit the signer now.
+/// The signer's key, the shell, the signer's chain and the revocations it knows of, checked
+/// to admit the signer now.
 struct Signer {
     identity: Identity,
     genesis: ShellGenesis,
+    revocations: RevocationSet,
     chain: TokenChain,
     role: Role,
     expires_at: Option<Timestamp>,
@@ -84,7 +86,15 @@ fn load_signer(args: &SignerArgs, now: Timestamp) -> Result<Signer, CliError> {
             genesis.name()
         )));
     }
-    let admission = admit(&genesis, &peer, &chain, now).context(format!(
+    let revocations = match &args.revocations {
+        Some(path) => match read_if_exists(path, "revocation set")? {
+            Some(bytes) => RevocationSet::decode(&bytes, genesis.clone())
+                .context(format!("{} is not a valid revocation set", shown(path)))?,
+            None => RevocationSet::new(genesis.clone()),
+        },
+        None => RevocationSet::new(genesis.clone()),
+    };
+    let admission = revocations.admit(&peer, &chain, now).context(format!(
         "{} is not admitted to shell {:?}",
         shown(&args.key),
         genesis.name()
@@ -92,6 +102,7 @@ fn load_signer(args: &SignerArgs, now: Timestamp) -> Result<Signer, CliError> {
     Ok(Signer {
         identity,
         genesis,
+        revocations,
         chain,
         role: admission.role(),
         expires_at: admission.expires_at(),
@@ -227,7 +238,7 @@ pub(crate) fn invite_create(args: &InviteCreateArgs) -> Result<Outcome, CliError
         hints: args.hints.clone().unwrap_or_default().into_bytes(),
     };
     let code = InviteCode::create(
-        &signer.genesis,
+        &signer.revocations,
         &signer.identity,
         &signer.chain,
         &options,
@@ -295,7 +306,8 @@ pub(crate) fn invite_inspect(args: &InviteInspectArgs) -> Result<Outcome, CliErr
     let invite = code.invite();
     let now = now();
     let genesis = invite.genesis();
-    let usable = invite.verify(now);
+    // Without the shell's tombstones, what anyone holding the invite can check.
+    let usable = invite.check_usable(now);
     let status = match &usable {
         Ok(_) => "usable".to_owned(),
         Err(e) => format!("not usable: {e}"),
@@ -401,7 +413,7 @@ pub(crate) fn token_issue(args: &TokenIssueArgs) -> Result<Outcome, CliError> {
         };
         let chain = ledger
             .accept(
-                &signer.genesis,
+                &signer.revocations,
                 &signer.identity,
                 &signer.chain,
                 &request,
@@ -431,7 +443,7 @@ pub(crate) fn token_issue(args: &TokenIssueArgs) -> Result<Outcome, CliError> {
             }
         };
         TokenChain::issue(
-            &signer.genesis,
+            &signer.revocations,
             &signer.identity,
             &signer.chain,
             subject,
@@ -565,16 +577,9 @@ pub(crate) fn revoke(args: &RevokeArgs) -> Result<Outcome, CliError> {
     if let Some(out) = &args.out {
         refuse_existing(out, "tombstone")?;
     }
-    let mut set = match &args.revocations {
-        Some(path) => Some(match read_if_exists(path, "revocation set")? {
-            Some(bytes) => RevocationSet::decode(&bytes, signer.genesis.clone())
-                .context(format!("{} is not a valid revocation set", shown(path)))?,
-            None => RevocationSet::new(signer.genesis.clone()),
-        }),
-        None => None,
-    };
+    let mut signer = signer;
     let tombstone = Tombstone::issue(
-        &signer.genesis,
+        &signer.revocations,
         &signer.identity,
         &signer.chain,
         peer,
@@ -585,7 +590,8 @@ pub(crate) fn revoke(args: &RevokeArgs) -> Result<Outcome, CliError> {
     if let Some(out) = &args.out {
         write_new(out, &tombstone.encode(), "tombstone", false)?;
     }
-    if let (Some(path), Some(set)) = (&args.revocations, set.as_mut()) {
+    let set = &mut signer.revocations;
+    if let Some(path) = &args.signer.revocations {
         set.insert(tombstone.clone())
             .context("cannot add the tombstone to the revocation set")?;
         write_replace(path, &set.encode(), "revocation set")?;
@@ -599,8 +605,8 @@ pub(crate) fn revoke(args: &RevokeArgs) -> Result<Outcome, CliError> {
         "revoked_at_ms": tombstone.revoked_at().as_millis(),
         "tombstone_id": hex::encode(tombstone.id().as_bytes()),
         "tombstone_file": args.out.as_ref().map(|p| p.display().to_string()),
-        "revocations_file": args.revocations.as_ref().map(|p| p.display().to_string()),
-        "revocations_count": set.as_ref().map(RevocationSet::len),
+        "revocations_file": args.signer.revocations.as_ref().map(|p| p.display().to_string()),
+        "revocations_count": args.signer.revocations.as_ref().map(|_| set.len()),
     }))
     .field("revoked", peer)
     .field("reason", reason_name(tombstone.reason()))
@@ -608,7 +614,7 @@ pub(crate) fn revoke(args: &RevokeArgs) -> Result<Outcome, CliError> {
     if let Some(p) = &args.out {
         out = out.field("written", p.display());
     }
-    if let (Some(p), Some(set)) = (&args.revocations, &set) {
+    if let Some(p) = &args.signer.revocations {
         out = out.field(
             "set",
             format!("{} (tombstones: {})", p.display(), set.len()),
