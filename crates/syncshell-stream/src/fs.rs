@@ -20,7 +20,7 @@ use crate::sender::{Sender, SenderEvent, SenderOutput};
 use crate::Progress;
 
 /// Name of the folder, inside the destination, that holds partial files while they are
-/// received (`<blake3 hex>.part`). Nothing in it is visible as a received file; a manifest
+/// received (`<blake3 hex>.<sender tag>.part`, see [`ReceiveOptions::sender`]). Nothing in it is visible as a received file; a manifest
 /// whose first path component is this name is refused by [`receive_folder`].
 pub const PARTIAL_DIR: &str = ".syncshell-partial";
 
@@ -152,6 +152,12 @@ pub struct ReceiveOptions {
     pub store: Option<PathBuf>,
     /// Receives progress after every chunk.
     pub progress: Option<watch::Sender<Progress>>,
+    /// Who is sending: a stable identifier of the peer, for example its 32-byte Ed25519
+    /// public key. Partial files are kept per sender and resumed only for the same sender,
+    /// so one member cannot plant a prefix that makes another member's transfer of the same
+    /// content fail at its end. `None` (an unknown sender): nothing is resumed, and this
+    /// run's partial files are deleted when it ends.
+    pub sender: Option<[u8; 32]>,
 }
 
 /// What [`receive_folder`] did.
@@ -362,8 +368,64 @@ async fn read_chunk(
     Ok(())
 }
 
-fn partial_path(partials: &Path, hash: &FileHash) -> PathBuf {
-    partials.join(format!("{}.part", hash.to_hex()))
+/// BLAKE3 `derive_key` context that turns a sender identifier into its partial files' tag.
+const PARTIAL_SENDER_CONTEXT: &str = "syncshell/v1/stream-partial-sender";
+
+/// The partial folder of one run: `<dest>/.syncshell-partial/<blake3 hex>.<sender tag>.part`,
+/// where the tag is 16 bytes (32 hex digits) of BLAKE3 `derive_key` of the sender
+/// identifier, or 16 random bytes for an unknown sender.
+#[derive(Debug)]
+struct PartialFolder {
+    dir: PathBuf,
+    tag: String,
+    anonymous: bool,
+}
+
+impl PartialFolder {
+    fn new(dir: PathBuf, sender: Option<&[u8; 32]>) -> Self {
+        let (bytes, anonymous) = match sender {
+            Some(id) => {
+                let k = blake3::derive_key(PARTIAL_SENDER_CONTEXT, id);
+                let mut b = [0u8; 16];
+                b.copy_from_slice(k.get(..16).unwrap_or(&[0; 16]));
+                (b, false)
+            }
+            None => {
+                let mut b = [0u8; 16];
+                rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+                (b, true)
+            }
+        };
+        let tag = bytes.iter().map(|x| format!("{x:02x}")).collect();
+        PartialFolder {
+            dir,
+            tag,
+            anonymous,
+        }
+    }
+
+    /// The partial file of content `hash` from this run's sender.
+    fn file(&self, hash: &FileHash) -> PathBuf {
+        self.dir
+            .join(format!("{}.{}.part", hash.to_hex(), self.tag))
+    }
+
+    /// After a failed run of an unknown sender: its partial files go (they are never
+    /// resumed). Best effort.
+    async fn forget_if_anonymous(&self) {
+        if !self.anonymous {
+            return;
+        }
+        let suffix = format!(".{}.part", self.tag);
+        let Ok(mut left) = fs::read_dir(&self.dir).await else {
+            return;
+        };
+        while let Ok(Some(entry)) = left.next_entry().await {
+            if entry.file_name().to_string_lossy().ends_with(&suffix) {
+                let _ = fs::remove_file(entry.path()).await;
+            }
+        }
+    }
 }
 
 /// Creates the folders of `rel` under `dest`, refusing to go through a symbolic link, so a
@@ -438,9 +500,10 @@ async fn matches(path: &Path, size: u64, hash: &FileHash) -> bool {
 /// into `dest`.
 ///
 /// Files already in `dest` with the right hash, or in the content store, are not requested.
-/// Chunks go to partial files under `dest/.syncshell-partial/`, which survive a crash or a
-/// lost connection: calling this again resumes each file after its last whole verified
-/// chunk. A file is moved to its place only after its BLAKE3 hash matched. Parent folders
+/// Chunks go to partial files under `dest/.syncshell-partial/`, kept per sender
+/// ([`ReceiveOptions::sender`]), which survive a crash or a lost connection: calling this
+/// again for the same sender resumes each file after its last whole verified chunk; another
+/// sender's partial files are never resumed. A file is moved to its place only after its BLAKE3 hash matched. Parent folders
 /// are created without following symbolic links. After a complete transfer, partial files
 /// of content no longer offered are deleted. One transfer at a time may use a destination.
 /// After an error, close the connection and retry on a new one: the partial files stay.
@@ -450,18 +513,19 @@ pub async fn receive_folder<C: MessageConnection>(
     dest: &Path,
     options: &ReceiveOptions,
 ) -> Result<ReceiveReport> {
-    let partials = dest.join(PARTIAL_DIR);
-    match fs::symlink_metadata(&partials).await {
+    let partial_dir = dest.join(PARTIAL_DIR);
+    match fs::symlink_metadata(&partial_dir).await {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
             return Err(Error::UnsafePath {
-                path: shown(&partials.to_string_lossy()),
+                path: shown(&partial_dir.to_string_lossy()),
                 reason: "the partial-file folder is not a folder (a symbolic link?)",
             })
         }
-        Err(e) if e.kind() == ErrorKind::NotFound => fs::create_dir_all(&partials).await?,
+        Err(e) if e.kind() == ErrorKind::NotFound => fs::create_dir_all(&partial_dir).await?,
         Err(e) => return Err(e.into()),
     }
+    let partials = PartialFolder::new(partial_dir, options.sender.as_ref());
     let mut rx = Receiver::new(session.clone(), options.config.clone());
     let mut writer: Option<(usize, File, u64)> = None;
     let mut copies: Vec<(usize, usize)> = Vec::new();
@@ -490,7 +554,7 @@ pub async fn receive_folder<C: MessageConnection>(
             }
             ReceiverOutput::Event(Event::PartialDiscarded { file }) => {
                 match rx.manifest().and_then(|m| m.files().get(file)) {
-                    Some(f) => fs::remove_file(partial_path(&partials, f.hash()))
+                    Some(f) => fs::remove_file(partials.file(f.hash()))
                         .await
                         .map_err(Error::from),
                     None => Ok(()),
@@ -519,7 +583,7 @@ pub async fn receive_folder<C: MessageConnection>(
             }
             if let (Error::HashMismatch { file }, Some(m)) = (&e, rx.manifest()) {
                 if let Some(f) = m.files().get(*file) {
-                    let _ = fs::remove_file(partial_path(&partials, f.hash())).await;
+                    let _ = fs::remove_file(partials.file(f.hash())).await;
                 }
             }
             let reason = match &e {
@@ -540,21 +604,23 @@ pub async fn receive_folder<C: MessageConnection>(
                     ReceiverOutput::Idle | ReceiverOutput::Done => break,
                 }
             }
+            partials.forget_if_anonymous().await;
             return Err(e);
         }
     }
     let Some(manifest) = rx.manifest().cloned().filter(|_| rx.is_finished()) else {
+        partials.forget_if_anonymous().await;
         return Err(Error::Finished);
     };
     // Whatever is left belongs to content no longer offered (a file that changed since an
-    // earlier attempt): the transfer is complete, so it goes.
-    let mut left = fs::read_dir(&partials).await?;
+    // earlier attempt) or to other senders: the transfer is complete, so it goes.
+    let mut left = fs::read_dir(&partials.dir).await?;
     while let Some(entry) = left.next_entry().await? {
         if entry.file_name().to_string_lossy().ends_with(".part") {
             fs::remove_file(entry.path()).await?;
         }
     }
-    let _ = fs::remove_dir(&partials).await;
+    let _ = fs::remove_dir(&partials.dir).await;
     debug!(files_received, bytes_received, "stream: folder received");
     Ok(ReceiveReport {
         manifest,
@@ -567,7 +633,7 @@ pub async fn receive_folder<C: MessageConnection>(
 async fn copy_duplicates(
     rx: &Receiver,
     dest: &Path,
-    partials: &Path,
+    partials: &PartialFolder,
     copies: &[(usize, usize)],
 ) -> Result<()> {
     let Some(m) = rx.manifest() else {
@@ -579,7 +645,7 @@ async fn copy_duplicates(
         };
         // Like a received file: the copy is made in the partial folder, checked, and renamed
         // into place, so a symbolic link at the target is replaced, never written through.
-        let tmp = partials.join(format!("copy-{to}.part"));
+        let tmp = partials.dir.join(format!("copy-{to}.part"));
         copy_checked(&a.path().under(dest), &tmp, a.size(), a.hash()).await?;
         let target = prepare_parent(dest, b.path()).await?;
         fs::rename(&tmp, &target).await?;
@@ -653,7 +719,7 @@ async fn remove_if_present(path: &Path) -> Result<()> {
 async fn decide(
     rx: &mut Receiver,
     dest: &Path,
-    partials: &Path,
+    partials: &PartialFolder,
     options: &ReceiveOptions,
     copies: &mut Vec<(usize, usize)>,
 ) -> Result<usize> {
@@ -685,7 +751,7 @@ async fn decide(
             present += 1;
             continue;
         }
-        let partial = partial_path(partials, f.hash());
+        let partial = partials.file(f.hash());
         if let Some(store) = &options.store {
             let stored = store.join(f.hash().to_hex());
             if matches(&stored, f.size(), f.hash()).await
@@ -726,7 +792,7 @@ async fn decide(
 
 async fn write_data(
     rx: &Receiver,
-    partials: &Path,
+    partials: &PartialFolder,
     writer: &mut Option<(usize, File, u64)>,
     file: usize,
     offset: u64,
@@ -738,7 +804,7 @@ async fn write_data(
                 "data for a file not in the manifest",
             ));
         };
-        let path = partial_path(partials, f.hash());
+        let path = partials.file(f.hash());
         // Drops anything at that name that is not a regular file (a planted link).
         partial_len(&path).await?;
         let handle = OpenOptions::new()
@@ -767,14 +833,14 @@ async fn write_data(
 async fn place(
     rx: &Receiver,
     dest: &Path,
-    partials: &Path,
+    partials: &PartialFolder,
     writer: &mut Option<(usize, File, u64)>,
     file: usize,
 ) -> Result<()> {
     let Some(f) = rx.manifest().and_then(|m| m.files().get(file)) else {
         return Err(Error::InvalidArgument("no such file"));
     };
-    let partial = partial_path(partials, f.hash());
+    let partial = partials.file(f.hash());
     match writer.take() {
         Some((w, handle, _)) if w == file => {
             handle.sync_all().await?;

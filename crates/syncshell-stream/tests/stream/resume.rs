@@ -9,8 +9,9 @@ use std::path::Path;
 use proptest::prelude::*;
 use rand_chacha::rand_core::RngCore;
 use syncshell_stream::{
-    receive_folder, send_folder, ChannelConnection, Cipher, Error, MessageConnection,
-    ReceiveOptions, Receiver, ReceiverConfig, SendOptions, Sender, SenderOutput, PARTIAL_DIR,
+    receive_folder, send_folder, ChannelConnection, Cipher, Error, FileHash, Frame,
+    ManifestBuilder, MessageConnection, ReceiveOptions, Receiver, ReceiverConfig, SendOptions,
+    Sender, SenderOutput, PARTIAL_DIR,
 };
 
 use crate::{build, drain_receiver, random_bytes, rng, session, Disk};
@@ -157,7 +158,10 @@ async fn killed_and_restarted_transfers_end_byte_identical() {
                 left,
             };
             let key = session(seed as u8);
-            let recv_opts = ReceiveOptions::default();
+            let recv_opts = ReceiveOptions {
+                sender: Some([seed as u8; 32]),
+                ..ReceiveOptions::default()
+            };
             // Each side closes its end when it returns, as a real caller would.
             let (sent, received) = tokio::join!(
                 async {
@@ -302,4 +306,155 @@ proptest! {
             prop_assert_eq!(&disk.placed[p], d);
         }
     }
+}
+
+/// A member who sends `claimed` content under the hash of `real`, and stops after `chunks`
+/// chunks: what an attacker does to plant a prefix for someone else's transfer.
+async fn send_a_poisoned_prefix(
+    conn: &mut ChannelConnection,
+    real: &[u8],
+    chunks: usize,
+    key: &syncshell_stream::SessionKey,
+) {
+    let mut b = ManifestBuilder::new().chunk_size(1024);
+    b.add_file("mod.bin", real.len() as u64, FileHash::of(real))
+        .unwrap();
+    let m = b.build().unwrap();
+    let garbage = vec![0xeeu8; real.len()];
+    let mut s = Sender::new(m, key);
+    let mut sent = 0;
+    loop {
+        match s.poll() {
+            SenderOutput::Transmit(f) => {
+                if matches!(Frame::decode(f.clone()), Ok(Frame::Chunk { .. })) {
+                    if sent == chunks {
+                        return;
+                    }
+                    sent += 1;
+                }
+                conn.send(f).await.unwrap();
+            }
+            SenderOutput::Read(mut slot) => {
+                let n = slot.len();
+                slot.data_mut().copy_from_slice(&garbage[..n]);
+                s.seal(slot).unwrap();
+            }
+            SenderOutput::Event(_) => {}
+            SenderOutput::Idle => {
+                let f = conn.recv().await.unwrap().unwrap();
+                s.handle_frame(f).unwrap();
+            }
+            SenderOutput::Done => return,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_partial_from_another_sender_is_not_resumed() {
+    let src = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let real = random_bytes(&mut rng(90), 10 * 1024);
+    std::fs::write(src.path().join("mod.bin"), &real).unwrap();
+    let (mallory, honest) = ([0x4d; 32], [0x48; 32]);
+    let key = session(9);
+    let opts = |sender| ReceiveOptions {
+        sender: Some(sender),
+        ..ReceiveOptions::default()
+    };
+
+    // Mallory sends 6 chunks of garbage under the hash of the real file, then hangs up.
+    let (mut a, mut b) = ChannelConnection::pair(16);
+    let mallorys = opts(mallory);
+    let (_, got) = tokio::join!(
+        async {
+            send_a_poisoned_prefix(&mut a, &real, 6, &key).await;
+            drop(a);
+        },
+        receive_folder(&mut b, &key, dest.path(), &mallorys),
+    );
+    assert!(matches!(got, Err(Error::ConnectionClosed)), "{got:?}");
+    assert!(std::fs::read_dir(dest.path().join(PARTIAL_DIR))
+        .unwrap()
+        .any(|e| std::fs::metadata(e.unwrap().path()).unwrap().len() == 6 * 1024));
+
+    // The honest member's transfer of the real file is not resumed from it: it starts over
+    // and succeeds.
+    let (mut a, mut b) = ChannelConnection::pair(16);
+    let (sent, got) = tokio::join!(
+        async {
+            let so = SendOptions {
+                chunk_size: Some(1024),
+                ..SendOptions::default()
+            };
+            let r = send_folder(&mut a, &key, src.path(), &so).await;
+            drop(a);
+            r
+        },
+        async {
+            let r = receive_folder(&mut b, &key, dest.path(), &opts(honest)).await;
+            drop(b);
+            r
+        },
+    );
+    let got = got.unwrap();
+    sent.unwrap();
+    assert_eq!(got.bytes_received, real.len() as u64, "started over");
+    assert_eq!(std::fs::read(dest.path().join("mod.bin")).unwrap(), real);
+}
+
+#[tokio::test]
+async fn a_partial_is_resumed_for_the_same_sender_only() {
+    let dest = tempfile::tempdir().unwrap();
+    let real = random_bytes(&mut rng(91), 10 * 1024);
+    let key = session(9);
+    let from = |sender| ReceiveOptions {
+        sender,
+        ..ReceiveOptions::default()
+    };
+    let partial_lens = || -> Vec<u64> {
+        std::fs::read_dir(dest.path().join(PARTIAL_DIR))
+            .map(|d| {
+                d.map(|e| std::fs::metadata(e.unwrap().path()).unwrap().len())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Sender A leaves 3 chunks; an unknown sender leaves nothing behind at all.
+    for (sender, chunks) in [(Some([0xa; 32]), 3), (None, 4)] {
+        let (mut a, mut b) = ChannelConnection::pair(16);
+        let options = from(sender);
+        let (_, got) = tokio::join!(
+            async {
+                send_a_poisoned_prefix(&mut a, &real, chunks, &key).await;
+                drop(a);
+            },
+            receive_folder(&mut b, &key, dest.path(), &options),
+        );
+        assert!(got.is_err());
+        assert_eq!(partial_lens(), vec![3 * 1024], "{sender:?}");
+    }
+    // Sender A comes back: its request starts after its 3 chunks.
+    let mut builder = ManifestBuilder::new().chunk_size(1024);
+    builder
+        .add_file("mod.bin", real.len() as u64, FileHash::of(&real))
+        .unwrap();
+    let mut s = Sender::new(builder.build().unwrap(), &key);
+    let (mut a, mut b) = ChannelConnection::pair(16);
+    let SenderOutput::Transmit(offer) = s.poll() else {
+        panic!()
+    };
+    a.send(offer).await.unwrap();
+    let options = from(Some([0xa; 32]));
+    let (request, _) = tokio::join!(
+        async {
+            let r = a.recv().await.unwrap().unwrap();
+            drop(a);
+            r
+        },
+        receive_folder(&mut b, &key, dest.path(), &options),
+    );
+    let Ok(Frame::Request { wants, .. }) = Frame::decode(request) else {
+        panic!("a request")
+    };
+    assert_eq!(wants[0].from_chunk, 3);
 }
