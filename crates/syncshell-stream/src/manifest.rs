@@ -471,9 +471,9 @@ mod tests {
     #[test]
     fn chunk_lengths() {
         let mut b = ManifestBuilder::new().chunk_size(1024);
-        b.add_file("a", 2048, FileHash::of(b"")).unwrap();
+        b.add_file("a", 2048, FileHash::of(b"a")).unwrap();
         b.add_file("b", 0, FileHash::of(b"")).unwrap();
-        b.add_file("c", 1025, FileHash::of(b"")).unwrap();
+        b.add_file("c", 1025, FileHash::of(b"c")).unwrap();
         let m = b.build().unwrap();
         assert_eq!(m.chunk_count(0), 2);
         assert_eq!(m.chunk_len(0, 1), Some(1024));
