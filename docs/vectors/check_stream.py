@@ -175,6 +175,14 @@ def encode_manifest(cipher, chunk_size, files):
     return out
 
 
+FRAME_VERSION = 2
+
+
+def frame(field, body):
+    """A Frame (version 2) whose body is field `field` (spec section 6)."""
+    return b"\x08" + varint(FRAME_VERSION) + bytes([(field << 3) | 2]) + varint(len(body)) + body
+
+
 def chunk_frame(file, index, sealed):
     """The chunk frame layout of spec section 6."""
     body = b""
@@ -183,7 +191,7 @@ def chunk_frame(file, index, sealed):
     if index:
         body += b"\x10" + varint(index)
     body += b"\x1a" + varint(len(sealed)) + sealed
-    return b"\x08\x01\x22" + varint(len(body)) + body
+    return frame(4, body)
 
 
 def hash_frame(field, manifest_hash, wants=None):
@@ -192,7 +200,7 @@ def hash_frame(field, manifest_hash, wants=None):
     for f, c in wants or []:
         w = (b"\x08" + varint(f) if f else b"") + (b"\x10" + varint(c) if c else b"")
         body += b"\x12" + varint(len(w)) + w
-    return b"\x08\x01" + bytes([(field << 3) | 2]) + varint(len(body)) + body
+    return frame(field, body)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,8 +211,9 @@ def manifest_hash(manifest_bytes):
     return hashlib.sha256(b"syncshell/v1/stream-manifest\x00" + manifest_bytes).digest()
 
 
-def hkdf(session_key, salt, info):
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info.encode()).derive(session_key)
+def hkdf(session_key, manifest_hash, offer_salt, info):
+    """Spec section 4: the extract salt is the manifest hash followed by the offer's salt."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=manifest_hash + offer_salt, info=info.encode()).derive(session_key)
 
 
 def nonce(file, position, last):
@@ -241,16 +250,15 @@ def check_folder(n, f):
     check(name + ": manifest encoding", mbytes.hex() == f["manifest"])
     mh = manifest_hash(mbytes)
     check(name + ": manifest hash", mh.hex() == f["manifest_hash"])
-    key = hkdf(session, mh, "syncshell/v1/stream-key")
-    confirm = hkdf(session, mh, "syncshell/v1/stream-confirm")
+    salt = bytes.fromhex(f["salt"])
+    key = hkdf(session, mh, salt, "syncshell/v1/stream-key")
+    confirm = hkdf(session, mh, salt, "syncshell/v1/stream-confirm")
     check(name + ": stream key", key.hex() == f["stream_key"])
     check(name + ": key confirmation", confirm.hex() == f["confirm"])
 
     sent = [bytes.fromhex(x) for x in f["sender_frames"]]
-    offer = b"\x08\x01\x12"
-    body = b"\x0a" + varint(len(mbytes)) + mbytes + b"\x12\x20" + confirm
-    offer += varint(len(body)) + body
-    check(name + ": offer frame", sent[0] == offer)
+    body = b"\x0a" + varint(len(mbytes)) + mbytes + b"\x12\x20" + confirm + b"\x1a\x20" + salt
+    check(name + ": offer frame", sent[0] == frame(2, body))
 
     # Seal every chunk ourselves and compare with the recorded frames, then open them.
     expected = []
@@ -295,9 +303,10 @@ def main():
     kd = v["key_derivation"]
     session = bytes.fromhex(kd["session_key"])
     mh = manifest_hash(bytes.fromhex(kd["manifest"]))
+    salt = bytes.fromhex(kd["salt"])
     check("key derivation: manifest hash", mh.hex() == kd["manifest_hash"])
-    check("key derivation: stream key", hkdf(session, mh, kd["key_info"]).hex() == kd["stream_key"])
-    check("key derivation: confirmation", hkdf(session, mh, kd["confirm_info"]).hex() == kd["confirm"])
+    check("key derivation: stream key", hkdf(session, mh, salt, kd["key_info"]).hex() == kd["stream_key"])
+    check("key derivation: confirmation", hkdf(session, mh, salt, kd["confirm_info"]).hex() == kd["confirm"])
 
     for x in v["nonces"]:
         check("nonce %d/%d/%s" % (x["file"], x["position"], x["last"]), nonce(x["file"], x["position"], x["last"]).hex() == x["nonce"])

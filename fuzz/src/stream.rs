@@ -6,6 +6,8 @@
 //! something that decodes to the same value; the state machines refuse garbage without
 //! panicking and without releasing data.
 
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 use syncshell_stream::{
     Event, FileHash, Frame, Manifest, ManifestBuilder, Receiver, ReceiverConfig, ReceiverOutput,
     RelativePath, Sender, SenderOutput, SessionKey,
@@ -25,6 +27,12 @@ pub const TARGETS: &[(&str, Check)] = &[
 
 /// The session key of the state-machine targets.
 pub const KEY: [u8; 32] = [0x5a; 32];
+
+/// The generator of the fixture offer's salt: fixed, so seeds recorded from a transfer
+/// (whose requests and completions are bound to the salt) replay.
+pub fn salt_rng() -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(0x5a17)
+}
 
 /// The small manifest the state-machine targets are offered: three files, 1 KiB chunks.
 pub fn fixture_manifest() -> Manifest {
@@ -105,7 +113,7 @@ pub fn path(data: &[u8]) {
 /// only in order and within the declared sizes.
 pub fn receiver(data: &[u8]) {
     let m = fixture_manifest();
-    let mut sender = Sender::new(m.clone(), &SessionKey::from_bytes(KEY));
+    let mut sender = Sender::new(m.clone(), &SessionKey::from_bytes(KEY), &mut salt_rng());
     let SenderOutput::Transmit(offer) = sender.poll() else {
         unreachable!("a sender starts with its offer")
     };
@@ -135,7 +143,7 @@ pub fn receiver(data: &[u8]) {
 /// for chunks that exist.
 pub fn sender(data: &[u8]) {
     let m = fixture_manifest();
-    let mut s = Sender::new(m.clone(), &SessionKey::from_bytes(KEY));
+    let mut s = Sender::new(m.clone(), &SessionKey::from_bytes(KEY), &mut salt_rng());
     let drain = |s: &mut Sender| loop {
         match s.poll() {
             SenderOutput::Read(mut slot) => {

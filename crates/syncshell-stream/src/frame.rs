@@ -4,12 +4,13 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::error::{Error, Result};
-use crate::key::{KEY_LEN, TAG_LEN};
+use crate::key::{KEY_LEN, SALT_LEN, TAG_LEN};
 use crate::manifest::{ManifestHash, MAX_CHUNK_SIZE, MAX_FILES, MAX_MANIFEST_LEN};
 use crate::{proto, wire};
 
-/// Version every frame carries.
-pub const FRAME_VERSION: u32 = 1;
+/// Version every frame carries. Version 2 added the offer's salt (and with it a new key
+/// derivation); version 1 frames are refused.
+pub const FRAME_VERSION: u32 = 2;
 /// Largest frame this crate decodes: a maximal manifest plus room for the offer around it.
 pub const MAX_FRAME_LEN: usize = MAX_MANIFEST_LEN + 1024;
 /// Longest abort message, in bytes.
@@ -75,12 +76,15 @@ pub struct Want {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Frame {
-    /// Sender to receiver: the exact manifest bytes and the key confirmation value.
+    /// Sender to receiver: the exact manifest bytes, the key confirmation value and the
+    /// offer's salt.
     Offer {
         /// The encoded manifest (parsed by the receiver, not by the frame decoder).
         manifest: Bytes,
         /// 32 bytes: [`crate::StreamKey::confirmation`].
         confirm: [u8; KEY_LEN],
+        /// 32 random bytes drawn for this offer, an input of [`crate::StreamKey::derive`].
+        salt: [u8; SALT_LEN],
     },
     /// Receiver to sender: what it still needs.
     Request {
@@ -163,6 +167,7 @@ impl Frame {
             Body::Offer(o) => Frame::Offer {
                 manifest: o.manifest,
                 confirm: fixed(&o.confirm, "a key confirmation is 32 bytes")?,
+                salt: fixed(&o.salt, "an offer salt is 32 bytes")?,
             },
             Body::Request(r) => Frame::Request {
                 manifest_hash: ManifestHash::from_bytes(fixed(
@@ -211,9 +216,14 @@ impl Frame {
     pub fn encode(&self) -> Vec<u8> {
         use proto::frame::Body;
         let body = match self {
-            Frame::Offer { manifest, confirm } => Body::Offer(proto::Offer {
+            Frame::Offer {
+                manifest,
+                confirm,
+                salt,
+            } => Body::Offer(proto::Offer {
                 manifest: manifest.clone(),
                 confirm: Bytes::copy_from_slice(confirm),
+                salt: Bytes::copy_from_slice(salt),
             }),
             Frame::Request {
                 manifest_hash,

@@ -256,7 +256,7 @@ pub async fn send_folder<C: MessageConnection>(
     let manifest = tokio::task::spawn_blocking(move || build_manifest(&root, chunk_size, cipher))
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-    let mut sender = Sender::new(manifest.clone(), session);
+    let mut sender = Sender::new(manifest.clone(), session, &mut rand_core::OsRng);
     let now = || tokio::time::Instant::now().into_std();
     let mut limiter = options
         .rate_limit

@@ -20,6 +20,8 @@ pub const KEY_LEN: usize = 32;
 pub const TAG_LEN: usize = 16;
 /// Length of an AEAD nonce (both ciphers).
 pub const NONCE_LEN: usize = 12;
+/// Length of the random salt of an offer.
+pub const SALT_LEN: usize = 32;
 
 /// HKDF `info` of the chunk key.
 pub const KEY_INFO: &str = "syncshell/v1/stream-key";
@@ -152,12 +154,13 @@ pub fn chunk_nonce(file: u32, position: u32, last: bool) -> [u8; NONCE_LEN] {
     [0, 0, 0, f0, f1, f2, f3, p0, p1, p2, p3, u8::from(last)]
 }
 
-/// The key of one transfer: derived from the session key and the manifest hash, so a
-/// different manifest (a changed source file, another chunk size or cipher) always gets a
-/// different key, and the same key and nonce never seal different bytes.
+/// The key of one transfer: derived from the session key, the manifest hash and the offer's
+/// random salt, so every offer gets its own key, also two offers of one manifest (a file
+/// that changed between hashing and reading cannot make two offers seal different bytes
+/// under one key and nonce), and a different manifest always gets a different key.
 ///
 /// ```text
-/// prk     = HKDF-Extract-SHA256(salt = manifest_hash, ikm = session_key)
+/// prk     = HKDF-Extract-SHA256(salt = manifest_hash || offer_salt, ikm = session_key)
 /// key     = HKDF-Expand(prk, "syncshell/v1/stream-key", 32)
 /// confirm = HKDF-Expand(prk, "syncshell/v1/stream-confirm", 32)
 /// ```
@@ -172,9 +175,19 @@ pub struct StreamKey {
 }
 
 impl StreamKey {
-    /// Derives the key of the transfer of the manifest with hash `manifest_hash`.
-    pub fn derive(session: &SessionKey, manifest_hash: &ManifestHash, cipher: Cipher) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(manifest_hash.as_bytes()), session.expose());
+    /// Derives the key of the offer of the manifest with hash `manifest_hash` and salt `salt`
+    /// (32 random bytes the sender draws for each offer).
+    pub fn derive(
+        session: &SessionKey,
+        manifest_hash: &ManifestHash,
+        salt: &[u8; SALT_LEN],
+        cipher: Cipher,
+    ) -> Self {
+        let mut extract_salt = [0u8; 32 + SALT_LEN];
+        let (h, s) = extract_salt.split_at_mut(32);
+        h.copy_from_slice(manifest_hash.as_bytes());
+        s.copy_from_slice(salt);
+        let hk = Hkdf::<Sha256>::new(Some(&extract_salt), session.expose());
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         let mut confirm = [0u8; KEY_LEN];
         // Expanding 32 bytes from SHA-256 cannot fail (the limit is 255 * 32).
@@ -190,7 +203,7 @@ impl StreamKey {
     }
 
     /// The key confirmation value the sender puts in its offer. Not secret: it proves to the
-    /// receiver that the sender holds the same session key and manifest.
+    /// receiver that the sender holds the same session key, manifest and salt.
     pub fn confirmation(&self) -> &[u8; KEY_LEN] {
         &self.confirm
     }
@@ -249,7 +262,12 @@ mod tests {
     fn debug_hides_secrets() {
         let s = SessionKey::from_bytes([0xab; 32]);
         assert_eq!(format!("{s:?}"), "SessionKey(..)");
-        let k = StreamKey::derive(&s, &ManifestHash::from_bytes([1; 32]), Cipher::Aes256Gcm);
+        let k = StreamKey::derive(
+            &s,
+            &ManifestHash::from_bytes([1; 32]),
+            &[2; 32],
+            Cipher::Aes256Gcm,
+        );
         let shown = format!("{k:?}");
         assert!(!shown.contains("abab"), "{shown}");
         assert!(!shown.contains(&hex_of(k.confirmation())), "{shown}");
@@ -316,15 +334,17 @@ mod tests {
     }
 
     #[test]
-    fn derivation_binds_session_key_manifest_and_confirmation() {
+    fn derivation_binds_session_key_manifest_salt_and_confirmation() {
         let s1 = SessionKey::from_bytes([1; 32]);
         let s2 = SessionKey::from_bytes([2; 32]);
         let h1 = ManifestHash::from_bytes([3; 32]);
         let h2 = ManifestHash::from_bytes([4; 32]);
-        let k = StreamKey::derive(&s1, &h1, Cipher::ChaCha20Poly1305);
+        let c = Cipher::ChaCha20Poly1305;
+        let k = StreamKey::derive(&s1, &h1, &[5; 32], c);
         for other in [
-            StreamKey::derive(&s2, &h1, Cipher::ChaCha20Poly1305),
-            StreamKey::derive(&s1, &h2, Cipher::ChaCha20Poly1305),
+            StreamKey::derive(&s2, &h1, &[5; 32], c),
+            StreamKey::derive(&s1, &h2, &[5; 32], c),
+            StreamKey::derive(&s1, &h1, &[6; 32], c),
         ] {
             assert_ne!(k.confirmation(), other.confirmation());
             assert!(other.check_confirmation(k.confirmation()).is_err());

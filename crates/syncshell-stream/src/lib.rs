@@ -32,7 +32,8 @@ pub use fs::{
     MessageConnection, ReceiveOptions, ReceiveReport, SendOptions, SendReport, PARTIAL_DIR,
 };
 pub use key::{
-    chunk_nonce, Cipher, SessionKey, StreamKey, CONFIRM_INFO, KEY_INFO, KEY_LEN, NONCE_LEN, TAG_LEN,
+    chunk_nonce, Cipher, SessionKey, StreamKey, CONFIRM_INFO, KEY_INFO, KEY_LEN, NONCE_LEN,
+    SALT_LEN, TAG_LEN,
 };
 pub use limiter::TokenBucket;
 pub use manifest::{

@@ -7,7 +7,7 @@ use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
 use crate::frame::{AbortReason, Frame, Want};
-use crate::key::{SessionKey, StreamKey, TAG_LEN};
+use crate::key::{SessionKey, StreamKey, SALT_LEN, TAG_LEN};
 use crate::manifest::{FileHash, Manifest};
 use crate::seal::ChunkOpener;
 use crate::{FileProgress, Progress};
@@ -423,9 +423,11 @@ impl Receiver {
         }
         let frame = Frame::decode(frame)?;
         match frame {
-            Frame::Offer { manifest, confirm } if self.state == State::AwaitOffer => {
-                self.handle_offer(manifest, &confirm)
-            }
+            Frame::Offer {
+                manifest,
+                confirm,
+                salt,
+            } if self.state == State::AwaitOffer => self.handle_offer(manifest, &confirm, &salt),
             Frame::Chunk {
                 file,
                 index,
@@ -445,7 +447,12 @@ impl Receiver {
         }
     }
 
-    fn handle_offer(&mut self, manifest: Bytes, confirm: &[u8]) -> Result<()> {
+    fn handle_offer(
+        &mut self,
+        manifest: Bytes,
+        confirm: &[u8],
+        salt: &[u8; SALT_LEN],
+    ) -> Result<()> {
         let m = Manifest::decode_bytes(manifest)?;
         if m.total_size() > self.config.max_total_size {
             return Err(Error::OfferTooLarge {
@@ -453,7 +460,7 @@ impl Receiver {
                 max: self.config.max_total_size,
             });
         }
-        let key = StreamKey::derive(&self.session, m.hash(), m.cipher());
+        let key = StreamKey::derive(&self.session, m.hash(), salt, m.cipher());
         key.check_confirmation(confirm)?;
         debug!(
             files = m.files().len(),

@@ -164,6 +164,7 @@ mod tests {
         StreamKey::derive(
             &SessionKey::from_bytes([7; 32]),
             &ManifestHash::from_bytes([9; 32]),
+            &[8; 32],
             cipher,
         )
     }

@@ -3,11 +3,12 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
+use rand_core::{CryptoRng, RngCore};
 use tracing::debug;
 
 use crate::error::{Error, Result};
 use crate::frame::{chunk_header, AbortReason, Frame, Want};
-use crate::key::{SessionKey, StreamKey, TAG_LEN};
+use crate::key::{SessionKey, StreamKey, SALT_LEN, TAG_LEN};
 use crate::manifest::Manifest;
 use crate::seal::ChunkSealer;
 use crate::{FileProgress, Progress};
@@ -134,9 +135,10 @@ struct Current {
 /// the file sizes.
 ///
 /// Each chunk position of each file is sealed at most once by a sender: a receiver gets one
-/// request per offer. Together with a key bound to the manifest this means the same key
-/// and nonce never seal different bytes, as long as the manifest is made from the files
-/// being read (see the crate docs).
+/// request per offer. Every sender draws a new random salt for its offer, and the key is
+/// bound to the manifest and that salt, so the same key and nonce never seal different
+/// bytes, even when a file changes between hashing and reading and two senders offer the
+/// same manifest.
 #[derive(Debug)]
 pub struct Sender {
     manifest: Manifest,
@@ -151,12 +153,21 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A sender for `manifest`, keyed from `session`. Its first output is the offer.
-    pub fn new(manifest: Manifest, session: &SessionKey) -> Self {
-        let key = StreamKey::derive(session, manifest.hash(), manifest.cipher());
+    /// A sender for `manifest`, keyed from `session` and a salt drawn from `rng` (a
+    /// cryptographically secure generator: the salt keeps two offers of one manifest from
+    /// sharing a key). Its first output is the offer.
+    pub fn new(
+        manifest: Manifest,
+        session: &SessionKey,
+        rng: &mut (impl CryptoRng + RngCore),
+    ) -> Self {
+        let mut salt = [0u8; SALT_LEN];
+        rng.fill_bytes(&mut salt);
+        let key = StreamKey::derive(session, manifest.hash(), &salt, manifest.cipher());
         let offer = Frame::Offer {
             manifest: manifest.encoded_bytes(),
             confirm: *key.confirmation(),
+            salt,
         }
         .encode();
         Sender {

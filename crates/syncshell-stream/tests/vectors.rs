@@ -28,6 +28,12 @@ use syncshell_stream::{
 #[path = "../../../docs/vectors/known_answers.rs"]
 mod known_answers;
 
+/// The generator of an offer's salt in the vectors: ChaCha20 seeded with `seed`.
+fn salt_rng(seed: u8) -> rand_chacha::ChaCha20Rng {
+    use rand_chacha::rand_core::SeedableRng;
+    rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(seed))
+}
+
 fn session_bytes(seed: u8) -> [u8; 32] {
     std::array::from_fn(|i| seed.wrapping_add(i as u8))
 }
@@ -38,9 +44,11 @@ fn content(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// HKDF as the spec writes it, with the `hkdf` crate.
-fn derive(session: &[u8; 32], manifest_hash: &[u8; 32], info: &str) -> [u8; 32] {
-    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(manifest_hash), session);
+/// HKDF as the spec writes it, with the `hkdf` crate: the extract salt is the manifest hash
+/// followed by the offer's salt.
+fn derive(session: &[u8; 32], manifest_hash: &[u8; 32], salt: &[u8; 32], info: &str) -> [u8; 32] {
+    let extract_salt = [&manifest_hash[..], &salt[..]].concat();
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&extract_salt), session);
     let mut out = [0u8; 32];
     hk.expand(info.as_bytes(), &mut out).unwrap();
     out
@@ -73,7 +81,7 @@ fn folder(files: &[(&str, Vec<u8>)], chunk_size: u32, cipher: Cipher, seed: u8) 
                 .clone()
         })
         .collect();
-    let mut s = Sender::new(m.clone(), &SessionKey::from_bytes(key));
+    let mut s = Sender::new(m.clone(), &SessionKey::from_bytes(key), &mut salt_rng(seed));
     let mut r = Receiver::new(SessionKey::from_bytes(key), ReceiverConfig::default());
     let (mut to_receiver, mut to_sender) = (Vec::new(), Vec::new());
     loop {
@@ -113,9 +121,13 @@ fn folder(files: &[(&str, Vec<u8>)], chunk_size: u32, cipher: Cipher, seed: u8) 
         to_sender.extend(back);
     }
     assert!(s.is_finished() && r.is_finished());
-    let k = derive(&key, m.hash().as_bytes(), KEY_INFO);
+    let Frame::Offer { salt, .. } = Frame::decode(to_receiver[0].clone()).unwrap() else {
+        panic!("the offer comes first")
+    };
+    let k = derive(&key, m.hash().as_bytes(), &salt, KEY_INFO);
     json!({
         "session_key": hex::encode(key),
+        "salt": hex::encode(salt),
         "cipher": cipher_name(cipher),
         "chunk_size": chunk_size,
         "files": m.files().iter().zip(&data).map(|(f, d)| json!({
@@ -127,7 +139,7 @@ fn folder(files: &[(&str, Vec<u8>)], chunk_size: u32, cipher: Cipher, seed: u8) 
         "manifest": hex::encode(m.encoded()),
         "manifest_hash": hex::encode(m.hash().as_bytes()),
         "stream_key": hex::encode(k),
-        "confirm": hex::encode(derive(&key, m.hash().as_bytes(), CONFIRM_INFO)),
+        "confirm": hex::encode(derive(&key, m.hash().as_bytes(), &salt, CONFIRM_INFO)),
         "sender_frames": to_receiver.iter().map(hex::encode).collect::<Vec<_>>(),
         "receiver_frames": to_sender.iter().map(hex::encode).collect::<Vec<_>>(),
     })
@@ -136,16 +148,23 @@ fn folder(files: &[(&str, Vec<u8>)], chunk_size: u32, cipher: Cipher, seed: u8) 
 fn generate() -> Value {
     let session = session_bytes(0x40);
     let mh = ManifestHash::of(b"example manifest bytes");
+    let salt = session_bytes(0x80);
     let key_derivation = json!({
         "session_key": hex::encode(session),
         "manifest": hex::encode(b"example manifest bytes"),
         "manifest_hash": hex::encode(mh.as_bytes()),
+        "salt": hex::encode(salt),
         "key_info": KEY_INFO,
         "confirm_info": CONFIRM_INFO,
-        "stream_key": hex::encode(derive(&session, mh.as_bytes(), KEY_INFO)),
+        "stream_key": hex::encode(derive(&session, mh.as_bytes(), &salt, KEY_INFO)),
         "confirm": hex::encode(
-            StreamKey::derive(&SessionKey::from_bytes(session), &mh, Cipher::ChaCha20Poly1305)
-                .confirmation()
+            StreamKey::derive(
+                &SessionKey::from_bytes(session),
+                &mh,
+                &salt,
+                Cipher::ChaCha20Poly1305
+            )
+            .confirmation()
         ),
     });
     let nonces: Vec<Value> = [
@@ -214,12 +233,18 @@ fn check(v: &Value) {
     let kd = &v["key_derivation"];
     let session: [u8; 32] = h(&kd["session_key"]).try_into().unwrap();
     let mh = ManifestHash::of(&h(&kd["manifest"]));
+    let salt: [u8; 32] = h(&kd["salt"]).try_into().unwrap();
     assert_eq!(mh.as_bytes().to_vec(), h(&kd["manifest_hash"]));
     assert_eq!(
-        derive(&session, mh.as_bytes(), KEY_INFO).to_vec(),
+        derive(&session, mh.as_bytes(), &salt, KEY_INFO).to_vec(),
         h(&kd["stream_key"])
     );
-    let k = StreamKey::derive(&SessionKey::from_bytes(session), &mh, Cipher::Aes256Gcm);
+    let k = StreamKey::derive(
+        &SessionKey::from_bytes(session),
+        &mh,
+        &salt,
+        Cipher::Aes256Gcm,
+    );
     assert_eq!(k.confirmation().to_vec(), h(&kd["confirm"]));
     for n in v["nonces"].as_array().unwrap() {
         let got = chunk_nonce(

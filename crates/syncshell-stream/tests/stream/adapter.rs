@@ -131,7 +131,7 @@ async fn a_manifest_naming_the_partial_folder_is_refused() {
         .unwrap();
     let m = b.build().unwrap();
     let (mut a, mut conn) = ChannelConnection::pair(2);
-    let mut s = Sender::new(m, &session(6));
+    let mut s = Sender::new(m, &session(6), &mut rand_core::OsRng);
     let SenderOutput::Transmit(offer) = s.poll() else {
         panic!()
     };
@@ -248,4 +248,125 @@ async fn a_symbolic_link_in_the_destination_does_not_redirect_duplicate_copies()
         .is_file());
     assert_eq!(std::fs::read(&placed).unwrap(), b"same content");
     assert_eq!(read_tree(dest.path()), read_tree(src.path()));
+}
+
+/// The sending end of a connection that records what it sends and holds back what it
+/// receives until its gate opens.
+struct Gated {
+    inner: ChannelConnection,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    gate: tokio::sync::watch::Receiver<bool>,
+}
+
+impl MessageConnection for Gated {
+    async fn send(&mut self, message: Vec<u8>) -> std::io::Result<()> {
+        self.sent.lock().unwrap().push(message.clone());
+        self.inner.send(message).await
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let _ = self.gate.wait_for(|open| *open).await;
+        self.inner.recv().await
+    }
+}
+
+#[tokio::test]
+async fn concurrent_offers_of_a_changing_file_never_share_key_and_nonce() {
+    // Two transfers of the same folder with the same session key hash the file while it is
+    // X; then the first reads X, the file changes to Y (same size), and the second reads Y.
+    // Both offers name the same manifest, so the salt in each offer is what keeps the two
+    // from sealing X and Y under one key and nonce.
+    let src = tempfile::tempdir().unwrap();
+    let x = random_bytes(&mut rng(70), 100_000);
+    let mut y = x.clone();
+    y[10] ^= 0xff;
+    std::fs::write(src.path().join("mod.bin"), &x).unwrap();
+    let (dest_a, dest_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let key = session(11);
+    let (so, ro) = (SendOptions::default(), ReceiveOptions::default());
+    let (open_a, gate_a) = tokio::sync::watch::channel(false);
+    let (open_b, gate_b) = tokio::sync::watch::channel(false);
+    let (sent_a, sent_b) = (Default::default(), Default::default());
+    let (a, mut ra) = ChannelConnection::pair(64);
+    let (b, mut rb) = ChannelConnection::pair(64);
+    let mut ga = Gated {
+        inner: a,
+        sent: std::sync::Arc::clone(&sent_a),
+        gate: gate_a,
+    };
+    let mut gb = Gated {
+        inner: b,
+        sent: std::sync::Arc::clone(&sent_b),
+        gate: gate_b,
+    };
+    let (done_a, mut a_done) = tokio::sync::watch::channel(false);
+    let offered =
+        |sent: &std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>| !sent.lock().unwrap().is_empty();
+    let (sa, _, sb, _, _) = tokio::join!(
+        async {
+            let r = send_folder(&mut ga, &key, src.path(), &so).await;
+            done_a.send_replace(true);
+            r
+        },
+        receive_folder(&mut ra, &key, dest_a.path(), &ro),
+        async {
+            let r = send_folder(&mut gb, &key, src.path(), &so).await;
+            drop(gb);
+            r
+        },
+        async {
+            let r = receive_folder(&mut rb, &key, dest_b.path(), &ro).await;
+            drop(rb);
+            r
+        },
+        async {
+            while !offered(&sent_a) || !offered(&sent_b) {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            open_a.send_replace(true);
+            let _ = a_done.wait_for(|d| *d).await;
+            std::fs::write(src.path().join("mod.bin"), &y).unwrap();
+            open_b.send_replace(true);
+        },
+    );
+    sa.unwrap();
+    assert!(sb.is_err(), "the receiver of B catches the changed file");
+
+    let frames = |sent: &std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>| -> Vec<Frame> {
+        let sent = sent.lock().unwrap();
+        sent.iter()
+            .map(|f| Frame::decode(f.clone()).unwrap())
+            .collect()
+    };
+    let (fa, fb) = (frames(&sent_a), frames(&sent_b));
+    let (Frame::Offer { manifest: ma, .. }, Frame::Offer { manifest: mb, .. }) = (&fa[0], &fb[0])
+    else {
+        panic!("offers first")
+    };
+    assert_eq!(ma, mb, "both offers name the same manifest");
+    let first_chunk = |frames: &[Frame]| -> Vec<u8> {
+        frames
+            .iter()
+            .find_map(|f| match f {
+                Frame::Chunk {
+                    file: 0,
+                    index: 0,
+                    sealed,
+                } => Some(sealed.to_vec()),
+                _ => None,
+            })
+            .expect("chunk 0 was sent")
+    };
+    let (ca, cb) = (first_chunk(&fa), first_chunk(&fb));
+    let n = 64 * 1024;
+    let cipher_xor: Vec<u8> = ca[..n].iter().zip(&cb[..n]).map(|(p, q)| p ^ q).collect();
+    let plain_xor: Vec<u8> = x[..n].iter().zip(&y[..n]).map(|(p, q)| p ^ q).collect();
+    assert!(
+        cipher_xor != plain_xor,
+        "X and Y were sealed with the same key stream"
+    );
+    assert_ne!(
+        fa[0], fb[0],
+        "two offers of one manifest are not the same offer"
+    );
 }

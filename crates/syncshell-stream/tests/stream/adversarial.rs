@@ -8,8 +8,8 @@ use syncshell_stream::{
 };
 
 use crate::{
-    build, drain_receiver, drain_sender, random_bytes, raw_manifest, raw_offer, rng, session,
-    transfer, Disk,
+    build, drain_receiver, drain_sender, offer_key, random_bytes, raw_manifest, raw_offer, rng,
+    session, transfer, Disk,
 };
 
 const CHUNK: u32 = 1024;
@@ -20,13 +20,14 @@ struct Setup {
     data: Vec<u8>,
     receiver: Receiver,
     disk: Disk,
+    offer: Vec<u8>,
     chunks: Vec<Vec<u8>>,
 }
 
 fn setup(size: usize, cipher: Cipher) -> Setup {
     let data = random_bytes(&mut rng(size as u64), size);
     let (manifest, all) = build(&[("mods/f.bin", &data)], CHUNK, cipher);
-    let mut s = Sender::new(manifest.clone(), &session(1));
+    let mut s = Sender::new(manifest.clone(), &session(1), &mut rand_core::OsRng);
     let offer = drain_sender(&mut s, &all);
     let mut receiver = Receiver::new(session(1), ReceiverConfig::default());
     let mut disk = Disk::default();
@@ -40,6 +41,7 @@ fn setup(size: usize, cipher: Cipher) -> Setup {
         data,
         receiver,
         disk,
+        offer: offer[0].clone(),
         chunks,
     }
 }
@@ -61,7 +63,7 @@ impl Setup {
     }
 
     fn key(&self) -> StreamKey {
-        StreamKey::derive(&session(1), self.manifest.hash(), self.manifest.cipher())
+        offer_key(&self.offer, 1)
     }
 }
 
@@ -303,7 +305,7 @@ fn an_empty_final_chunk_after_a_non_empty_payload_fails() {
 fn wrong_key_or_wrong_manifest_is_rejected_before_any_chunk() {
     let data = random_bytes(&mut rng(17), 5000);
     let (m, all) = build(&[("a.bin", &data)], CHUNK, Cipher::ChaCha20Poly1305);
-    let mut s = Sender::new(m.clone(), &session(1));
+    let mut s = Sender::new(m.clone(), &session(1), &mut rand_core::OsRng);
     let offer = drain_sender(&mut s, &all).remove(0);
 
     // Another session key.
@@ -316,7 +318,12 @@ fn wrong_key_or_wrong_manifest_is_rejected_before_any_chunk() {
     assert!(r.manifest().is_none());
 
     // The manifest altered in flight (a size, a hash byte) with the confirmation kept.
-    let Frame::Offer { manifest, confirm } = Frame::decode(offer.clone()).unwrap() else {
+    let Frame::Offer {
+        manifest,
+        confirm,
+        salt,
+    } = Frame::decode(offer.clone()).unwrap()
+    else {
         panic!()
     };
     let other_data = random_bytes(&mut rng(18), 5000);
@@ -332,6 +339,7 @@ fn wrong_key_or_wrong_manifest_is_rejected_before_any_chunk() {
         let forged = Frame::Offer {
             manifest: Bytes::copy_from_slice(swapped),
             confirm,
+            salt,
         }
         .encode();
         let mut r = Receiver::new(session(1), ReceiverConfig::default());
@@ -354,7 +362,7 @@ fn wrong_key_or_wrong_manifest_is_rejected_before_any_chunk() {
     ));
 
     // Chunks sealed under another session's key fail after a valid offer.
-    let mut s2 = Sender::new(m.clone(), &session(3));
+    let mut s2 = Sender::new(m.clone(), &session(3), &mut rand_core::OsRng);
     let mut r2 = Receiver::new(session(3), ReceiverConfig::default());
     r2.handle_frame(drain_sender(&mut s2, &all).remove(0))
         .unwrap();
@@ -375,7 +383,7 @@ fn resuming_after_the_source_changed_uses_a_new_key() {
 
     // Attempt 1 stops after 3 chunks.
     let mut disk = Disk::default();
-    let mut s = Sender::new(m1.clone(), &session(1));
+    let mut s = Sender::new(m1.clone(), &session(1), &mut rand_core::OsRng);
     let mut r = Receiver::new(session(1), ReceiverConfig::default());
     r.handle_frame(drain_sender(&mut s, &d1).remove(0)).unwrap();
     s.handle_frame(drain_receiver(&mut r, &mut disk).remove(0))
@@ -391,8 +399,8 @@ fn resuming_after_the_source_changed_uses_a_new_key() {
     changed[4 * CHUNK as usize + 5] ^= 0x40;
     let (m2, d2) = build(&[("a.bin", &changed)], CHUNK, Cipher::ChaCha20Poly1305);
     assert_ne!(m1.hash(), m2.hash());
-    let k1 = StreamKey::derive(&session(1), m1.hash(), m1.cipher());
-    let k2 = StreamKey::derive(&session(1), m2.hash(), m2.cipher());
+    let k1 = StreamKey::derive(&session(1), m1.hash(), &[0; 32], m1.cipher());
+    let k2 = StreamKey::derive(&session(1), m2.hash(), &[0; 32], m2.cipher());
     assert_ne!(
         k1.confirmation(),
         k2.confirmation(),
@@ -400,7 +408,7 @@ fn resuming_after_the_source_changed_uses_a_new_key() {
     );
 
     // The same position under the two keys: different key, so a different keystream.
-    let mut s2 = Sender::new(m2.clone(), &session(1));
+    let mut s2 = Sender::new(m2.clone(), &session(1), &mut rand_core::OsRng);
     let mut r2 = Receiver::new(session(1), ReceiverConfig::default());
     r2.handle_frame(drain_sender(&mut s2, &d2).remove(0))
         .unwrap();
@@ -425,7 +433,7 @@ fn resuming_after_the_source_changed_uses_a_new_key() {
 fn a_sender_seals_each_position_at_most_once() {
     let data = random_bytes(&mut rng(181), 3 * CHUNK as usize);
     let (m, d) = build(&[("a.bin", &data)], CHUNK, Cipher::ChaCha20Poly1305);
-    let mut s = Sender::new(m.clone(), &session(1));
+    let mut s = Sender::new(m.clone(), &session(1), &mut rand_core::OsRng);
     let mut r = Receiver::new(session(1), ReceiverConfig::default());
     r.handle_frame(drain_sender(&mut s, &d).remove(0)).unwrap();
     let request = drain_receiver(&mut r, &mut Disk::default()).remove(0);
@@ -475,6 +483,7 @@ fn a_failed_open_does_not_advance_the_public_opener() {
     let key = StreamKey::derive(
         &session(1),
         &ManifestHash::from_bytes([5; 32]),
+        &[6; 32],
         Cipher::Aes256Gcm,
     );
     let mut sealer = ChunkSealer::new(&key, 0);
@@ -498,8 +507,8 @@ fn a_failed_open_does_not_advance_the_public_opener() {
 fn a_malformed_request_does_not_move_the_sender() {
     let data = random_bytes(&mut rng(190), 2 * CHUNK as usize);
     let (m, d) = build(&[("a.bin", &data)], CHUNK, Cipher::ChaCha20Poly1305);
-    let mut s = Sender::new(m.clone(), &session(1));
-    let _offer = drain_sender(&mut s, &d);
+    let mut s = Sender::new(m.clone(), &session(1), &mut rand_core::OsRng);
+    let offer = drain_sender(&mut s, &d).remove(0);
     let bad = [
         Frame::Request {
             manifest_hash: ManifestHash::from_bytes([0; 32]),
@@ -537,20 +546,13 @@ fn a_malformed_request_does_not_move_the_sender() {
         assert!(s.handle_frame(f.encode()).is_err(), "{f:?}");
     }
     let mut disk = Disk::default();
-    transfer_with(&mut s, &m, &d, &mut disk);
+    transfer_with(&mut s, &offer, &d, &mut disk);
     assert_eq!(disk.placed["a.bin"], data);
 }
 
-fn transfer_with(s: &mut Sender, m: &Manifest, d: &[Vec<u8>], disk: &mut Disk) {
+fn transfer_with(s: &mut Sender, offer: &[u8], d: &[Vec<u8>], disk: &mut Disk) {
     let mut r = Receiver::new(session(1), ReceiverConfig::default());
-    r.handle_frame(
-        Frame::Offer {
-            manifest: Bytes::copy_from_slice(m.encoded()),
-            confirm: *StreamKey::derive(&session(1), m.hash(), m.cipher()).confirmation(),
-        }
-        .encode(),
-    )
-    .unwrap();
+    r.handle_frame(offer.to_vec()).unwrap();
     for f in drain_receiver(&mut r, disk) {
         s.handle_frame(f).unwrap();
     }
@@ -585,7 +587,7 @@ fn more_chunks_than_the_nonce_space_is_a_hard_error() {
         Err(Error::TooManyChunks { .. })
     ));
     // And the counters themselves stop instead of wrapping.
-    let key = StreamKey::derive(&session(1), m.hash(), m.cipher());
+    let key = StreamKey::derive(&session(1), m.hash(), &[0; 32], m.cipher());
     let mut sealer = ChunkSealer::starting_at(&key, 0, u32::MAX);
     assert!(matches!(
         sealer.seal_next(&mut [0u8; 4]),
@@ -751,7 +753,7 @@ fn a_lying_manifest_is_caught_and_its_file_never_placed() {
     let mut b = ManifestBuilder::new().chunk_size(CHUNK);
     b.add_file("a.bin", 3000, FileHash::of(&claimed)).unwrap();
     let m = b.build().unwrap();
-    let mut s = Sender::new(m.clone(), &session(1));
+    let mut s = Sender::new(m.clone(), &session(1), &mut rand_core::OsRng);
     let mut r = Receiver::new(session(1), ReceiverConfig::default());
     let mut disk = Disk::default();
     let d = vec![real];
@@ -799,7 +801,7 @@ fn offers_over_the_receivers_limit_are_refused_up_front() {
     let mut b = ManifestBuilder::new();
     b.add_file("huge.bin", 1 << 40, FileHash::of(b"")).unwrap();
     let m = b.build().unwrap();
-    let mut s = Sender::new(m, &session(1));
+    let mut s = Sender::new(m, &session(1), &mut rand_core::OsRng);
     let offer = drain_sender(&mut s, &[]).remove(0);
     let mut r = Receiver::new(session(1), ReceiverConfig::with_max_total_size(1 << 30));
     assert!(matches!(

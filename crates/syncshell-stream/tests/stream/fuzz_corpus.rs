@@ -23,7 +23,11 @@ fn fixture_transfer() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         .iter()
         .map(|f| checks::fixture_data(f.size() as usize))
         .collect();
-    let mut s = Sender::new(m, &SessionKey::from_bytes(checks::KEY));
+    let mut s = Sender::new(
+        m,
+        &SessionKey::from_bytes(checks::KEY),
+        &mut checks::salt_rng(),
+    );
     let mut r = Receiver::new(
         SessionKey::from_bytes(checks::KEY),
         ReceiverConfig::default(),

@@ -155,7 +155,7 @@ fn on_event(r: &mut Receiver, disk: &mut Disk, e: Event) {
 
 /// Runs a whole transfer in memory; returns the receiver's disk.
 pub(crate) fn transfer(manifest: &Manifest, data: &[Vec<u8>], key: u8, disk: &mut Disk) {
-    let mut s = Sender::new(manifest.clone(), &session(key));
+    let mut s = Sender::new(manifest.clone(), &session(key), &mut rand_core::OsRng);
     let mut r = Receiver::new(session(key), ReceiverConfig::default());
     loop {
         let frames = drain_sender(&mut s, data);
@@ -210,14 +210,28 @@ pub(crate) fn raw_manifest(
 
 /// An offer frame for raw manifest bytes, with a correct key confirmation for `key`.
 pub(crate) fn raw_offer(manifest: &[u8], key: u8) -> Vec<u8> {
+    let salt = [0x5a; 32];
     let k = syncshell_stream::StreamKey::derive(
         &session(key),
         &syncshell_stream::ManifestHash::of(manifest),
+        &salt,
         Cipher::ChaCha20Poly1305,
     );
     syncshell_stream::Frame::Offer {
         manifest: manifest.to_vec().into(),
         confirm: *k.confirmation(),
+        salt,
     }
     .encode()
+}
+
+/// The stream key of an offer frame (its manifest and salt) under session key `key`.
+pub(crate) fn offer_key(offer: &[u8], key: u8) -> syncshell_stream::StreamKey {
+    let syncshell_stream::Frame::Offer { manifest, salt, .. } =
+        syncshell_stream::Frame::decode(offer.to_vec()).unwrap()
+    else {
+        panic!("not an offer")
+    };
+    let m = Manifest::decode(&manifest).unwrap();
+    syncshell_stream::StreamKey::derive(&session(key), m.hash(), &salt, m.cipher())
 }

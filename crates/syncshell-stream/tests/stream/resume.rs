@@ -223,11 +223,13 @@ fn attempt(
         .map(|(p, d)| (p.as_str(), d.as_slice()))
         .collect();
     let (m, data) = build(&refs, chunk, Cipher::ChaCha20Poly1305);
-    let key_id =
-        *syncshell_stream::StreamKey::derive(&session(1), m.hash(), m.cipher()).confirmation();
-    let mut s = Sender::new(m.clone(), &session(1));
+    let mut s = Sender::new(m.clone(), &session(1), &mut rand_core::OsRng);
+    let SenderOutput::Transmit(offer) = s.poll() else {
+        panic!("the offer comes first")
+    };
+    let key_id = *crate::offer_key(&offer, 1).confirmation();
     let mut r = Receiver::new(session(1), ReceiverConfig::default());
-    let mut to_r: Vec<Vec<u8>> = Vec::new();
+    let mut to_r: Vec<Vec<u8>> = vec![offer];
     let mut chunks = 0;
     loop {
         loop {
@@ -321,7 +323,7 @@ async fn send_a_poisoned_prefix(
         .unwrap();
     let m = b.build().unwrap();
     let garbage = vec![0xeeu8; real.len()];
-    let mut s = Sender::new(m, key);
+    let mut s = Sender::new(m, key, &mut rand_core::OsRng);
     let mut sent = 0;
     loop {
         match s.poll() {
@@ -438,7 +440,7 @@ async fn a_partial_is_resumed_for_the_same_sender_only() {
     builder
         .add_file("mod.bin", real.len() as u64, FileHash::of(&real))
         .unwrap();
-    let mut s = Sender::new(builder.build().unwrap(), &key);
+    let mut s = Sender::new(builder.build().unwrap(), &key, &mut rand_core::OsRng);
     let (mut a, mut b) = ChannelConnection::pair(16);
     let SenderOutput::Transmit(offer) = s.poll() else {
         panic!()

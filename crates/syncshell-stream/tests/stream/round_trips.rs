@@ -24,11 +24,13 @@ fn frame_strategy() -> impl Strategy<Value = Frame> {
     prop_oneof![
         (
             prop::collection::vec(any::<u8>(), 0..200),
+            any::<[u8; 32]>(),
             any::<[u8; 32]>()
         )
-            .prop_map(|(m, confirm)| Frame::Offer {
+            .prop_map(|(m, confirm, salt)| Frame::Offer {
                 manifest: Bytes::from(m),
-                confirm
+                confirm,
+                salt
             }),
         (
             any::<[u8; 32]>(),
@@ -134,7 +136,7 @@ proptest! {
         let mut r = Receiver::new(session(1), ReceiverConfig::default());
         let _ = r.handle_frame(bytes.clone());
         let (m, d) = build(&[("a", b"hello")], 1024, Cipher::ChaCha20Poly1305);
-        let mut s = Sender::new(m, &session(1));
+        let mut s = Sender::new(m, &session(1), &mut rand_core::OsRng);
         let _ = drain_sender(&mut s, &d);
         let _ = s.handle_frame(bytes);
     }
@@ -145,7 +147,7 @@ proptest! {
     ) {
         let data = (0..5000u32).map(|i| (i % 253) as u8).collect::<Vec<_>>();
         let (m, d) = build(&[("f", &data)], 1024, Cipher::Aes256Gcm);
-        let mut s = Sender::new(m.clone(), &session(2));
+        let mut s = Sender::new(m.clone(), &session(2), &mut rand_core::OsRng);
         let mut r = Receiver::new(session(2), ReceiverConfig::default());
         let mut disk = Disk::default();
         let offer = drain_sender(&mut s, &d);
