@@ -15,7 +15,7 @@ import os
 import sys
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -194,13 +194,37 @@ def chunk_frame(file, index, sealed):
     return frame(4, body)
 
 
-def hash_frame(field, manifest_hash, wants=None):
-    """A Request (field 3) or Complete (field 5) frame."""
+def request_frame(manifest_hash, wants, tag):
+    """A Request frame (field 3): hash, wants, tag (spec section 6)."""
     body = b"\x0a\x20" + manifest_hash
-    for f, c in wants or []:
+    for f, c in wants:
         w = (b"\x08" + varint(f) if f else b"") + (b"\x10" + varint(c) if c else b"")
         body += b"\x12" + varint(len(w)) + w
-    return frame(field, body)
+    return frame(3, body + b"\x1a\x20" + tag)
+
+
+def complete_frame(manifest_hash, tag):
+    """A Complete frame (field 5): hash, tag (spec section 6)."""
+    return frame(5, b"\x0a\x20" + manifest_hash + b"\x12\x20" + tag)
+
+
+def hmac_sha256(key, data):
+    h = hmac.HMAC(key, hashes.SHA256())
+    h.update(data)
+    return h.finalize()
+
+
+def request_tag(auth, manifest_hash, wants):
+    """Spec section 7a: the tag of a request."""
+    msg = b"syncshell/v1/stream-request\x00" + manifest_hash + len(wants).to_bytes(4, "big")
+    for f, c in wants:
+        msg += f.to_bytes(4, "big") + c.to_bytes(4, "big")
+    return hmac_sha256(auth, msg)
+
+
+def completion_tag(auth, manifest_hash):
+    """Spec section 7a: the tag of a completion."""
+    return hmac_sha256(auth, b"syncshell/v1/stream-complete\x00" + manifest_hash)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,6 +279,8 @@ def check_folder(n, f):
     confirm = hkdf(session, mh, salt, "syncshell/v1/stream-confirm")
     check(name + ": stream key", key.hex() == f["stream_key"])
     check(name + ": key confirmation", confirm.hex() == f["confirm"])
+    auth = hkdf(session, mh, salt, "syncshell/v1/stream-auth")
+    check(name + ": auth key", auth.hex() == f["auth_key"])
 
     sent = [bytes.fromhex(x) for x in f["sender_frames"]]
     body = b"\x0a" + varint(len(mbytes)) + mbytes + b"\x12\x20" + confirm + b"\x1a\x20" + salt
@@ -289,8 +315,8 @@ def check_folder(n, f):
 
     answered = [bytes.fromhex(x) for x in f["receiver_frames"]]
     wants = [(i, 0) for i in range(len(files))]
-    check(name + ": request frame", answered[0] == hash_frame(3, mh, wants))
-    check(name + ": complete frame", answered[1] == hash_frame(5, mh))
+    check(name + ": request frame", answered[0] == request_frame(mh, wants, request_tag(auth, mh, wants)))
+    check(name + ": complete frame", answered[1] == complete_frame(mh, completion_tag(auth, mh)))
 
 
 def main():

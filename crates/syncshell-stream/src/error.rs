@@ -71,8 +71,9 @@ pub enum Error {
     /// confirmation does not match. Nothing of the transfer was accepted.
     #[error("key confirmation failed: wrong session key or altered manifest")]
     KeyMismatch,
-    /// A chunk did not authenticate. Deliberately opaque. The receiver's state did not move.
-    #[error("chunk failed authentication")]
+    /// A chunk, a request or a completion did not authenticate (wrong key, altered, forged,
+    /// or recorded from another offer). Deliberately opaque. The state did not move.
+    #[error("frame failed authentication")]
     Authentication,
     /// A chunk arrived that is not the one the receiver expects next (reordered, duplicated,
     /// dropped before it, after the end, or not requested). The receiver's state did not move.

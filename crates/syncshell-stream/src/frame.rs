@@ -4,7 +4,7 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::error::{Error, Result};
-use crate::key::{KEY_LEN, SALT_LEN, TAG_LEN};
+use crate::key::{AUTH_TAG_LEN, KEY_LEN, SALT_LEN, TAG_LEN};
 use crate::manifest::{ManifestHash, MAX_CHUNK_SIZE, MAX_FILES, MAX_MANIFEST_LEN};
 use crate::{proto, wire};
 
@@ -86,12 +86,14 @@ pub enum Frame {
         /// 32 random bytes drawn for this offer, an input of [`crate::StreamKey::derive`].
         salt: [u8; SALT_LEN],
     },
-    /// Receiver to sender: what it still needs.
+    /// Receiver to sender: what it still needs (nothing, if `wants` is empty).
     Request {
         /// The offer this answers.
         manifest_hash: ManifestHash,
         /// Strictly increasing file indexes.
         wants: Vec<Want>,
+        /// [`crate::StreamKey::request_tag`] of `wants`.
+        tag: [u8; AUTH_TAG_LEN],
     },
     /// Sender to receiver: a sealed chunk.
     Chunk {
@@ -106,6 +108,8 @@ pub enum Frame {
     Complete {
         /// The offer this answers.
         manifest_hash: ManifestHash,
+        /// [`crate::StreamKey::completion_tag`].
+        tag: [u8; AUTH_TAG_LEN],
     },
     /// Either side: the transfer is over.
     Abort {
@@ -182,6 +186,7 @@ impl Frame {
                         from_chunk: w.from_chunk,
                     })
                     .collect(),
+                tag: fixed(&r.tag, "a request tag is 32 bytes")?,
             },
             Body::Chunk(c) => {
                 if c.sealed.len() < TAG_LEN || c.sealed.len() > MAX_CHUNK_SIZE as usize + TAG_LEN {
@@ -198,6 +203,7 @@ impl Frame {
                     &c.manifest_hash,
                     "a manifest hash is 32 bytes",
                 )?),
+                tag: fixed(&c.tag, "a completion tag is 32 bytes")?,
             },
             Body::Abort(a) => {
                 if a.message.len() > MAX_ABORT_MESSAGE_LEN {
@@ -228,6 +234,7 @@ impl Frame {
             Frame::Request {
                 manifest_hash,
                 wants,
+                tag,
             } => Body::Request(proto::Request {
                 manifest_hash: Bytes::copy_from_slice(manifest_hash.as_bytes()),
                 wants: wants
@@ -237,6 +244,7 @@ impl Frame {
                         from_chunk: w.from_chunk,
                     })
                     .collect(),
+                tag: Bytes::copy_from_slice(tag),
             }),
             Frame::Chunk {
                 file,
@@ -247,8 +255,9 @@ impl Frame {
                 index: *index,
                 sealed: sealed.clone(),
             }),
-            Frame::Complete { manifest_hash } => Body::Complete(proto::Complete {
+            Frame::Complete { manifest_hash, tag } => Body::Complete(proto::Complete {
                 manifest_hash: Bytes::copy_from_slice(manifest_hash.as_bytes()),
+                tag: Bytes::copy_from_slice(tag),
             }),
             Frame::Abort { reason, message } => Body::Abort(proto::Abort {
                 reason: reason.to_wire(),
@@ -347,6 +356,7 @@ mod tests {
     fn trailing_bytes_and_unknown_fields_are_refused() {
         let f = Frame::Complete {
             manifest_hash: ManifestHash::from_bytes([1; 32]),
+            tag: [2; 32],
         }
         .encode();
         let mut extra = f.clone();

@@ -3,15 +3,18 @@
 
 use std::fmt;
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aead::AeadInPlace;
 use aes_gcm::Aes256Gcm;
 use chacha20poly1305::ChaCha20Poly1305;
+use hkdf::hmac::digest::KeyInit;
+use hkdf::hmac::{Hmac, Mac};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
+use crate::frame::Want;
 use crate::manifest::ManifestHash;
 
 /// Length of a session key, a stream key and a key confirmation value.
@@ -27,6 +30,14 @@ pub const SALT_LEN: usize = 32;
 pub const KEY_INFO: &str = "syncshell/v1/stream-key";
 /// HKDF `info` of the key confirmation value sent with the offer.
 pub const CONFIRM_INFO: &str = "syncshell/v1/stream-confirm";
+/// HKDF `info` of the key that authenticates requests and completions.
+pub const AUTH_INFO: &str = "syncshell/v1/stream-auth";
+/// Domain-separation label of a request's tag (followed by a zero byte).
+pub const REQUEST_TAG_LABEL: &str = "syncshell/v1/stream-request";
+/// Domain-separation label of a completion's tag (followed by a zero byte).
+pub const COMPLETE_TAG_LABEL: &str = "syncshell/v1/stream-complete";
+/// Length of the tag of a request or a completion (HMAC-SHA256).
+pub const AUTH_TAG_LEN: usize = 32;
 
 /// A 32-byte secret shared by sender and receiver, for example the session key of the
 /// reconnect handshake. Zeroized on drop; never shown by `Debug`.
@@ -163,7 +174,12 @@ pub fn chunk_nonce(file: u32, position: u32, last: bool) -> [u8; NONCE_LEN] {
 /// prk     = HKDF-Extract-SHA256(salt = manifest_hash || offer_salt, ikm = session_key)
 /// key     = HKDF-Expand(prk, "syncshell/v1/stream-key", 32)
 /// confirm = HKDF-Expand(prk, "syncshell/v1/stream-confirm", 32)
+/// auth    = HKDF-Expand(prk, "syncshell/v1/stream-auth", 32)
 /// ```
+///
+/// `auth` keys the HMAC-SHA256 tags of the receiver's request and completion
+/// ([`StreamKey::request_tag`], [`StreamKey::completion_tag`]), so whoever carries the frames
+/// cannot forge or replay them without the session key.
 ///
 /// `Debug` shows the cipher and the manifest hash, never key material.
 #[derive(Clone)]
@@ -172,6 +188,7 @@ pub struct StreamKey {
     cipher: Cipher,
     manifest_hash: ManifestHash,
     confirm: [u8; KEY_LEN],
+    auth: [u8; KEY_LEN],
 }
 
 impl StreamKey {
@@ -190,16 +207,69 @@ impl StreamKey {
         let hk = Hkdf::<Sha256>::new(Some(&extract_salt), session.expose());
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         let mut confirm = [0u8; KEY_LEN];
+        let mut auth = [0u8; KEY_LEN];
         // Expanding 32 bytes from SHA-256 cannot fail (the limit is 255 * 32).
         let ok = hk.expand(KEY_INFO.as_bytes(), &mut key[..]).is_ok()
-            && hk.expand(CONFIRM_INFO.as_bytes(), &mut confirm).is_ok();
+            && hk.expand(CONFIRM_INFO.as_bytes(), &mut confirm).is_ok()
+            && hk.expand(AUTH_INFO.as_bytes(), &mut auth).is_ok();
         debug_assert!(ok);
         StreamKey {
             aead: Aead::new(cipher, &key),
             cipher,
             manifest_hash: *manifest_hash,
             confirm,
+            auth,
         }
+    }
+
+    fn mac(&self, label: &str) -> Hmac<Sha256> {
+        // HMAC pads a key shorter than the hash's 64-byte block with zeros: the padded key is
+        // the same key, and the fixed-size constructor cannot fail.
+        let mut block = Zeroizing::new([0u8; 64]);
+        let (head, _) = block.split_at_mut(KEY_LEN);
+        head.copy_from_slice(&self.auth);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new((&*block).into());
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(self.manifest_hash.as_bytes());
+        mac
+    }
+
+    fn request_mac(&self, wants: &[Want]) -> Hmac<Sha256> {
+        let mut mac = self.mac(REQUEST_TAG_LABEL);
+        mac.update(&u32::try_from(wants.len()).unwrap_or(u32::MAX).to_be_bytes());
+        for w in wants {
+            mac.update(&w.file.to_be_bytes());
+            mac.update(&w.from_chunk.to_be_bytes());
+        }
+        mac
+    }
+
+    /// The tag of a request for `wants`:
+    /// `HMAC-SHA256(auth, "syncshell/v1/stream-request" || 0x00 || manifest_hash ||
+    /// u32be(len(wants)) || for each want: u32be(file) || u32be(from_chunk))`.
+    pub fn request_tag(&self, wants: &[Want]) -> [u8; AUTH_TAG_LEN] {
+        self.request_mac(wants).finalize().into_bytes().into()
+    }
+
+    /// The tag of the completion:
+    /// `HMAC-SHA256(auth, "syncshell/v1/stream-complete" || 0x00 || manifest_hash)`.
+    pub fn completion_tag(&self) -> [u8; AUTH_TAG_LEN] {
+        self.mac(COMPLETE_TAG_LABEL).finalize().into_bytes().into()
+    }
+
+    /// Checks a request's tag in constant time ([`Error::Authentication`] if it is wrong).
+    pub(crate) fn check_request_tag(&self, wants: &[Want], tag: &[u8]) -> Result<()> {
+        self.request_mac(wants)
+            .verify_slice(tag)
+            .map_err(|_| Error::Authentication)
+    }
+
+    /// Checks a completion's tag in constant time ([`Error::Authentication`] if it is wrong).
+    pub(crate) fn check_completion_tag(&self, tag: &[u8]) -> Result<()> {
+        self.mac(COMPLETE_TAG_LABEL)
+            .verify_slice(tag)
+            .map_err(|_| Error::Authentication)
     }
 
     /// The key confirmation value the sender puts in its offer. Not secret: it proves to the
@@ -235,6 +305,7 @@ impl StreamKey {
 impl Drop for StreamKey {
     fn drop(&mut self) {
         self.confirm.zeroize();
+        self.auth.zeroize();
     }
 }
 

@@ -32,8 +32,8 @@ pub use fs::{
     MessageConnection, ReceiveOptions, ReceiveReport, SendOptions, SendReport, PARTIAL_DIR,
 };
 pub use key::{
-    chunk_nonce, Cipher, SessionKey, StreamKey, CONFIRM_INFO, KEY_INFO, KEY_LEN, NONCE_LEN,
-    SALT_LEN, TAG_LEN,
+    chunk_nonce, Cipher, SessionKey, StreamKey, AUTH_INFO, AUTH_TAG_LEN, COMPLETE_TAG_LABEL,
+    CONFIRM_INFO, KEY_INFO, KEY_LEN, NONCE_LEN, REQUEST_TAG_LABEL, SALT_LEN, TAG_LEN,
 };
 pub use limiter::TokenBucket;
 pub use manifest::{

@@ -364,10 +364,16 @@ impl Receiver {
             });
         }
         debug!(files = wants.len(), "stream: requesting");
+        let tag = self
+            .key
+            .as_ref()
+            .ok_or(Error::InvalidArgument("no offer"))?
+            .request_tag(&wants);
         self.queue.push_back(
             Frame::Request {
                 manifest_hash: *m.hash(),
                 wants: wants.clone(),
+                tag,
             }
             .encode(),
         );
@@ -403,6 +409,7 @@ impl Receiver {
                 self.queue.push_back(
                     Frame::Complete {
                         manifest_hash: *m.hash(),
+                        tag: key.completion_tag(),
                     }
                     .encode(),
                 );

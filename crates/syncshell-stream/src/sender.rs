@@ -316,8 +316,10 @@ impl Sender {
 
     /// Takes a frame from the receiver.
     ///
-    /// A malformed or unexpected frame is refused and changes nothing. An abort from the
-    /// receiver ends the transfer with [`Error::PeerAborted`].
+    /// A malformed or unexpected frame, or a request or completion whose tag does not
+    /// authenticate ([`Error::Authentication`]: forged, or recorded from another offer), is
+    /// refused and changes nothing. An abort from the receiver ends the transfer with
+    /// [`Error::PeerAborted`].
     pub fn handle_frame(&mut self, frame: impl Into<Bytes>) -> Result<()> {
         if matches!(self.state, State::Finished | State::Failed) {
             return Err(Error::Finished);
@@ -328,12 +330,14 @@ impl Sender {
                 Frame::Request {
                     manifest_hash,
                     wants,
+                    tag,
                 },
                 State::AwaitRequest,
             ) => {
                 if manifest_hash != *self.manifest.hash() {
                     return Err(Error::ManifestMismatch);
                 }
+                self.key.check_request_tag(&wants, &tag)?;
                 let bytes = self.check_wants(&wants)?;
                 debug!(files = wants.len(), bytes, "stream: request accepted");
                 self.done = self.manifest.total_size() - bytes;
@@ -349,10 +353,11 @@ impl Sender {
                 self.wants = wants.into();
                 Ok(())
             }
-            (Frame::Complete { manifest_hash }, State::AwaitComplete) => {
+            (Frame::Complete { manifest_hash, tag }, State::AwaitComplete) => {
                 if manifest_hash != *self.manifest.hash() {
                     return Err(Error::ManifestMismatch);
                 }
+                self.key.check_completion_tag(&tag)?;
                 self.state = State::Finished;
                 self.events.push_back(SenderEvent::Finished);
                 Ok(())

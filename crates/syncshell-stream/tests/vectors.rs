@@ -20,8 +20,8 @@ use aes_gcm::aead::{AeadInPlace, KeyInit};
 use serde_json::{json, Value};
 use syncshell_stream::{
     chunk_nonce, Cipher, Event, FileHash, Frame, ManifestBuilder, ManifestHash, Receiver,
-    ReceiverConfig, ReceiverOutput, Sender, SenderOutput, SessionKey, StreamKey, CONFIRM_INFO,
-    KEY_INFO,
+    ReceiverConfig, ReceiverOutput, Sender, SenderOutput, SessionKey, StreamKey, AUTH_INFO,
+    CONFIRM_INFO, KEY_INFO,
 };
 
 #[allow(dead_code, unreachable_pub, clippy::expect_used, clippy::panic)]
@@ -140,6 +140,7 @@ fn folder(files: &[(&str, Vec<u8>)], chunk_size: u32, cipher: Cipher, seed: u8) 
         "manifest_hash": hex::encode(m.hash().as_bytes()),
         "stream_key": hex::encode(k),
         "confirm": hex::encode(derive(&key, m.hash().as_bytes(), &salt, CONFIRM_INFO)),
+        "auth_key": hex::encode(derive(&key, m.hash().as_bytes(), &salt, AUTH_INFO)),
         "sender_frames": to_receiver.iter().map(hex::encode).collect::<Vec<_>>(),
         "receiver_frames": to_sender.iter().map(hex::encode).collect::<Vec<_>>(),
     })

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use syncshell_stream::{
     AbortReason, ChunkOpener, ChunkSealer, Cipher, Error, FileHash, Frame, Manifest,
     ManifestBuilder, ManifestHash, Receiver, ReceiverConfig, ReceiverOutput, RelativePath, Sender,
-    StreamKey, MAX_CHUNKS_PER_FILE, MIN_CHUNK_SIZE,
+    SenderOutput, StreamKey, MAX_CHUNKS_PER_FILE, MIN_CHUNK_SIZE,
 };
 
 use crate::{
@@ -509,38 +509,19 @@ fn a_malformed_request_does_not_move_the_sender() {
     let (m, d) = build(&[("a.bin", &data)], CHUNK, Cipher::ChaCha20Poly1305);
     let mut s = Sender::new(m.clone(), &session(1), &mut rand_core::OsRng);
     let offer = drain_sender(&mut s, &d).remove(0);
+    // Requests from an insider (correctly tagged) that ask for what does not exist.
+    let key = offer_key(&offer, 1);
+    let want = |file, from_chunk| syncshell_stream::Want { file, from_chunk };
+    let request = |manifest_hash, wants: Vec<syncshell_stream::Want>| Frame::Request {
+        manifest_hash,
+        tag: key.request_tag(&wants),
+        wants,
+    };
     let bad = [
-        Frame::Request {
-            manifest_hash: ManifestHash::from_bytes([0; 32]),
-            wants: vec![],
-        },
-        Frame::Request {
-            manifest_hash: *m.hash(),
-            wants: vec![syncshell_stream::Want {
-                file: 1,
-                from_chunk: 0,
-            }],
-        },
-        Frame::Request {
-            manifest_hash: *m.hash(),
-            wants: vec![syncshell_stream::Want {
-                file: 0,
-                from_chunk: 2,
-            }],
-        },
-        Frame::Request {
-            manifest_hash: *m.hash(),
-            wants: vec![
-                syncshell_stream::Want {
-                    file: 0,
-                    from_chunk: 0,
-                },
-                syncshell_stream::Want {
-                    file: 0,
-                    from_chunk: 1,
-                },
-            ],
-        },
+        request(ManifestHash::from_bytes([0; 32]), vec![]),
+        request(*m.hash(), vec![want(1, 0)]),
+        request(*m.hash(), vec![want(0, 2)]),
+        request(*m.hash(), vec![want(0, 0), want(0, 1)]),
     ];
     for f in bad {
         assert!(s.handle_frame(f.encode()).is_err(), "{f:?}");
@@ -874,4 +855,135 @@ fn empty_files_and_many_files_transfer() {
         assert_eq!(&disk.placed[p], data, "{p}");
     }
     assert!(disk.finished);
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests and completions are authenticated under the transfer's key (carriers without
+// DTLS: length-prefixed pipes, frames the host carries through the C ABI).
+
+/// A complete frame by hand: `manifest_hash`, and a tag field if one is given.
+fn complete_bytes(manifest_hash: &ManifestHash, tag: Option<[u8; 32]>) -> Vec<u8> {
+    let mut body = vec![0x0a, 0x20];
+    body.extend_from_slice(manifest_hash.as_bytes());
+    if let Some(t) = tag {
+        body.extend_from_slice(&[0x12, 0x20]);
+        body.extend_from_slice(&t);
+    }
+    let mut f = vec![
+        0x08,
+        syncshell_stream::FRAME_VERSION as u8,
+        0x2a,
+        body.len() as u8,
+    ];
+    f.extend_from_slice(&body);
+    f
+}
+
+/// A tag anyone can compute: HMAC-SHA256 keyed with the (public) manifest hash.
+fn public_tag(manifest_hash: &ManifestHash, label: &[u8]) -> [u8; 32] {
+    use hkdf::hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(manifest_hash.as_bytes()).unwrap();
+    mac.update(label);
+    mac.update(manifest_hash.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// Runs a transfer until the receiver has answered the last chunk; returns the sender
+/// (waiting for the completion), the receiver's frames in order (request, completion).
+fn transfer_until_completion(m: &Manifest, d: &[Vec<u8>]) -> (Sender, Vec<Vec<u8>>) {
+    let mut s = Sender::new(m.clone(), &session(1), &mut rand_core::OsRng);
+    let mut r = Receiver::new(session(1), ReceiverConfig::default());
+    let mut disk = Disk::default();
+    let mut answers = Vec::new();
+    for f in drain_sender(&mut s, d) {
+        r.handle_frame(f).unwrap();
+        answers.extend(drain_receiver(&mut r, &mut disk));
+    }
+    s.handle_frame(answers[0].clone()).unwrap();
+    for f in drain_sender(&mut s, d) {
+        r.handle_frame(f).unwrap();
+        answers.extend(drain_receiver(&mut r, &mut disk));
+    }
+    assert!(r.is_finished());
+    assert_eq!(answers.len(), 2, "a request, then a completion");
+    (s, answers)
+}
+
+#[test]
+fn a_forged_completion_without_the_key_is_refused() {
+    let data = random_bytes(&mut rng(80), 3 * CHUNK as usize);
+    let (m, d) = build(&[("a.bin", &data)], CHUNK, Cipher::ChaCha20Poly1305);
+    // An earlier transfer of the same manifest under the same session key: its genuine
+    // completion is what an attacker on the carrier could have recorded.
+    let (_, earlier) = transfer_until_completion(&m, &d);
+    let (mut s, answers) = transfer_until_completion(&m, &d);
+    let h = m.hash();
+    let forgeries = [
+        complete_bytes(h, None),
+        complete_bytes(h, Some([0; 32])),
+        complete_bytes(h, Some(public_tag(h, b"syncshell/v1/stream-complete\0"))),
+        earlier[1].clone(),
+    ];
+    for (i, forged) in forgeries.into_iter().enumerate() {
+        assert!(s.handle_frame(forged).is_err(), "forgery {i} accepted");
+        assert!(!s.is_finished(), "forgery {i} finished the transfer");
+        assert!(matches!(s.poll(), SenderOutput::Idle), "forgery {i}");
+    }
+    // The genuine completion still finishes it.
+    s.handle_frame(answers[1].clone()).unwrap();
+    assert!(s.is_finished());
+}
+
+#[test]
+fn a_forged_request_without_the_key_is_refused() {
+    let data = random_bytes(&mut rng(81), 3 * CHUNK as usize);
+    let (m, d) = build(&[("a.bin", &data)], CHUNK, Cipher::ChaCha20Poly1305);
+    let (_, earlier) = transfer_until_completion(&m, &d);
+    let mut s = Sender::new(m.clone(), &session(1), &mut rand_core::OsRng);
+    let offer = drain_sender(&mut s, &d).remove(0);
+    // "Send me nothing" (the sender would wait for a completion that a forger then sends),
+    // with no tag, a zero tag, a tag from public values, or the genuine request of an
+    // earlier transfer of the same manifest.
+    let mut nothing = vec![0x0a, 0x20];
+    nothing.extend_from_slice(m.hash().as_bytes());
+    let request = |body: &[u8]| {
+        let mut f = vec![
+            0x08,
+            syncshell_stream::FRAME_VERSION as u8,
+            0x1a,
+            body.len() as u8,
+        ];
+        f.extend_from_slice(body);
+        f
+    };
+    let with_tag = |t: [u8; 32]| {
+        let mut b = nothing.clone();
+        b.extend_from_slice(&[0x1a, 0x20]);
+        b.extend_from_slice(&t);
+        request(&b)
+    };
+    let forgeries = [
+        request(&nothing),
+        with_tag([0; 32]),
+        with_tag(public_tag(m.hash(), b"syncshell/v1/stream-request\0")),
+        earlier[0].clone(),
+    ];
+    for (i, forged) in forgeries.into_iter().enumerate() {
+        assert!(s.handle_frame(forged).is_err(), "forgery {i} accepted");
+        assert!(matches!(s.poll(), SenderOutput::Idle), "forgery {i}");
+    }
+    // The genuine request is still taken and the transfer completes.
+    let mut r = Receiver::new(session(1), ReceiverConfig::default());
+    let mut disk = Disk::default();
+    r.handle_frame(offer).unwrap();
+    let req = drain_receiver(&mut r, &mut disk).remove(0);
+    s.handle_frame(req).unwrap();
+    for f in drain_sender(&mut s, &d) {
+        r.handle_frame(f).unwrap();
+        for back in drain_receiver(&mut r, &mut disk) {
+            s.handle_frame(back).unwrap();
+        }
+    }
+    assert!(s.is_finished());
+    assert_eq!(disk.placed["a.bin"], data);
 }

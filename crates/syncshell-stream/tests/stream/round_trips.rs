@@ -34,14 +34,16 @@ fn frame_strategy() -> impl Strategy<Value = Frame> {
             }),
         (
             any::<[u8; 32]>(),
-            prop::collection::vec((any::<u32>(), any::<u32>()), 0..20)
+            prop::collection::vec((any::<u32>(), any::<u32>()), 0..20),
+            any::<[u8; 32]>()
         )
-            .prop_map(|(h, w)| Frame::Request {
+            .prop_map(|(h, w, tag)| Frame::Request {
                 manifest_hash: ManifestHash::from_bytes(h),
                 wants: w
                     .into_iter()
                     .map(|(file, from_chunk)| Want { file, from_chunk })
                     .collect(),
+                tag,
             }),
         (
             any::<u32>(),
@@ -53,8 +55,9 @@ fn frame_strategy() -> impl Strategy<Value = Frame> {
                 index,
                 sealed: Bytes::from(s)
             }),
-        any::<[u8; 32]>().prop_map(|h| Frame::Complete {
-            manifest_hash: ManifestHash::from_bytes(h)
+        (any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(h, tag)| Frame::Complete {
+            manifest_hash: ManifestHash::from_bytes(h),
+            tag
         }),
         ("[a-z é]{0,40}", 0u8..6).prop_map(|(message, r)| Frame::Abort {
             reason: [
