@@ -260,7 +260,7 @@ fn record(
     let io = |e: std::io::Error| CliError::new(format!("cannot write the pack: {e}"));
     out.write_all(&MAGIC).map_err(io)?;
     out.write_all(&VERSION.to_be_bytes()).map_err(io)?;
-    let mut sender = Sender::new(manifest.clone(), session);
+    let mut sender = Sender::new(manifest.clone(), session, &mut OsRng);
     let mut check = Receiver::new(session.clone(), ReceiverConfig::default());
     let mut replies: VecDeque<Vec<u8>> = VecDeque::new();
     let mut source = None;
