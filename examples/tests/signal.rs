@@ -101,6 +101,7 @@ async fn notice(c: &SignalClient) -> syncshell_examples::signal::Notice {
         .expect("the client is open")
 }
 
+#[track_caller]
 fn refused(r: Result<SignalClient, SignalError>) -> RefuseCode {
     match r {
         Err(SignalError::Refused { code, .. }) => code,
@@ -591,5 +592,169 @@ async fn clients_reconnect_after_the_server_restarts() {
     assert_eq!(
         recv_app(&bob_c).await,
         (shell.owner.peer_id(), Bytes::from_static(b"after restart"))
+    );
+}
+
+/// Waits until the server has `n` registered peers (closed clients unregister on their own
+/// time).
+async fn until_peers(server: &ServerProcess, n: u64) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while server.stats()["peers"] != n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "peers never unregistered: {}",
+            server.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaked_invite_cannot_fill_a_shell() {
+    let server =
+        ServerProcess::start(&["--max-guests", "2", "--max-shells", "3", "--per-ip", "64"]);
+    let url = server.url();
+    let shell = Shell::new("raid");
+    let empty = syncshell_revocation::RevocationSet::new(shell.genesis.clone());
+    // The owner makes an admin, who makes another admin.
+    let admin = Identity::generate(&mut OsRng);
+    let admin_chain = TokenChain::issue(
+        &empty,
+        &shell.owner,
+        &TokenChain::owner(),
+        admin.peer_id(),
+        Role::Admin,
+        now(),
+        None,
+        &mut OsRng,
+    )
+    .unwrap();
+    let sub = Identity::generate(&mut OsRng);
+    let sub_chain = TokenChain::issue(
+        &empty,
+        &admin,
+        &admin_chain,
+        sub.peer_id(),
+        Role::Admin,
+        now(),
+        None,
+        &mut OsRng,
+    )
+    .unwrap();
+    let many = InviteOptions {
+        max_uses: 100,
+        ..InviteOptions::default()
+    };
+    let leaked = InviteCode::create(
+        &empty,
+        &shell.owner,
+        &TokenChain::owner(),
+        &many,
+        now(),
+        &mut OsRng,
+    )
+    .unwrap();
+    let subs_invite =
+        InviteCode::create(&empty, &sub, &sub_chain, &many, now(), &mut OsRng).unwrap();
+    let guest = |code: &InviteCode| {
+        let joiner = Identity::generate(&mut OsRng);
+        let request = code.join_request(&joiner, now()).unwrap();
+        (joiner, Credentials::Guest { request })
+    };
+
+    // Guests of the leaked invite fill their own cap and no more; members still get in.
+    let alice = join(&url, &shell.owner, shell.creds(&TokenChain::owner()))
+        .await
+        .unwrap();
+    let mut guests = Vec::new();
+    for _ in 0..2 {
+        let (joiner, creds) = guest(&leaked);
+        guests.push(join(&url, &joiner, creds).await.unwrap());
+    }
+    for _ in 0..3 {
+        let (joiner, creds) = guest(&leaked);
+        assert_eq!(refused(join(&url, &joiner, creds).await), RefuseCode::Full);
+    }
+    let mut members = Vec::new();
+    for _ in 0..4 {
+        let (id, chain) = shell.member();
+        members.push(join(&url, &id, shell.creds(&chain)).await.unwrap());
+    }
+    let sub_c = join(&url, &sub, shell.creds(&sub_chain)).await.unwrap();
+    assert_eq!(server.stats()["peers"], 8);
+
+    // The owner revokes the first admin: the admin it made is disconnected, and a guest of
+    // that admin is refused although there is room for guests.
+    let tombstone = Tombstone::issue(
+        &empty,
+        &shell.owner,
+        &TokenChain::owner(),
+        admin.peer_id(),
+        Reason::Removed,
+        now(),
+    )
+    .unwrap();
+    alice.upload_tombstone(&tombstone.encode()).unwrap();
+    assert_eq!(notice(&alice).await.code, NoticeCode::TombstoneAccepted);
+    let gone = tokio::time::timeout(WAIT, sub_c.failed()).await.unwrap();
+    assert!(
+        matches!(
+            gone,
+            SignalError::Refused {
+                code: RefuseCode::Revoked,
+                ..
+            }
+        ),
+        "{gone}"
+    );
+    guests.pop().unwrap().close();
+    until_peers(&server, 6).await;
+    let (joiner, creds) = guest(&subs_invite);
+    assert_eq!(
+        refused(join(&url, &joiner, creds).await),
+        RefuseCode::Revoked
+    );
+    // The room is real: a guest of the owner takes it.
+    let (joiner, creds) = guest(&leaked);
+    guests.push(join(&url, &joiner, creds).await.unwrap());
+
+    // Everyone leaves; the shell is idle but holds a tombstone.
+    alice.close();
+    for c in guests.into_iter().chain(members) {
+        c.close();
+    }
+    until_peers(&server, 0).await;
+    assert_eq!(server.stats()["tombstones"], 1);
+
+    // Outsiders' shells fill the server; making more never pushes out the idle shell.
+    let mut outsiders = Vec::new();
+    for _ in 0..2 {
+        let other = Shell::new("outsider");
+        outsiders.push(
+            join(&url, &other.owner, other.creds(&TokenChain::owner()))
+                .await
+                .unwrap(),
+        );
+    }
+    for _ in 0..5 {
+        let other = Shell::new("outsider");
+        assert_eq!(
+            refused(join(&url, &other.owner, other.creds(&TokenChain::owner())).await),
+            RefuseCode::Full
+        );
+    }
+    assert_eq!(server.stats()["tombstones"], 1);
+    assert_eq!(
+        refused(join(&url, &admin, shell.creds(&admin_chain)).await),
+        RefuseCode::Revoked
+    );
+    assert_eq!(
+        refused(join(&url, &sub, shell.creds(&sub_chain)).await),
+        RefuseCode::Revoked
+    );
+    let (joiner, creds) = guest(&subs_invite);
+    assert_eq!(
+        refused(join(&url, &joiner, creds).await),
+        RefuseCode::Revoked
     );
 }

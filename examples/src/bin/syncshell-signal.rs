@@ -41,6 +41,13 @@ struct Args {
     /// Shells the server keeps state for.
     #[arg(long, default_value_t = 1024)]
     max_shells: usize,
+    /// Members registered in one shell at once.
+    #[arg(long, default_value_t = 1024)]
+    max_peers: usize,
+    /// Guests (joiners holding an invite) registered in one shell at once; they do not count
+    /// against `--max-peers`.
+    #[arg(long, default_value_t = 16)]
+    max_guests: usize,
 }
 
 fn seconds(s: f64) -> Result<Duration, String> {
@@ -77,7 +84,8 @@ async fn run(args: Args) -> Result<(), String> {
         idle_timeout: seconds(args.idle_timeout)?,
         hello_timeout: seconds(args.hello_timeout)?,
         max_shells: args.max_shells,
-        ..Limits::default()
+        max_peers_per_shell: args.max_peers,
+        max_guests_per_shell: args.max_guests,
     };
     if args.max_message < 1024 || args.rate == 0 || args.per_ip == 0 {
         return Err("--max-message must be at least 1024, --rate and --per-ip at least 1".into());

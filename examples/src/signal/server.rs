@@ -651,7 +651,12 @@ fn admit(
             let request = JoinRequest::decode(&request).map_err(not_admitted)?;
             let genesis = request.invite().genesis().clone();
             let joiner = *request.joiner();
-            (genesis, joiner, signature, Credentials::Guest(Box::new(request)))
+            (
+                genesis,
+                joiner,
+                signature,
+                Credentials::Guest(Box::new(request)),
+            )
         }
         _ => return Err((RefuseCode::Malformed, "expected a hello".into())),
     };
