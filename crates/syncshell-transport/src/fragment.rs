@@ -38,10 +38,15 @@ pub fn split(message: &[u8], max_fragment: usize, max_message: usize) -> Result<
 }
 
 /// Joins fragments back into messages, refusing messages over the limit before buffering them.
+///
+/// The first refused fragment fails the reassembler for good: every later fragment gets the
+/// same error, so the tail of a refused message is never delivered as a message of its own.
+/// The connection it belongs to must end.
 #[derive(Debug)]
 pub struct Reassembler {
     buffer: BytesMut,
     max_message: usize,
+    failed: Option<Error>,
 }
 
 impl Reassembler {
@@ -50,28 +55,46 @@ impl Reassembler {
         Reassembler {
             buffer: BytesMut::new(),
             max_message,
+            failed: None,
         }
     }
 
     /// Takes the next fragment; returns a message when it was the last one.
+    ///
+    /// Fails with [`Error::Protocol`] on an empty fragment or an unknown flag, and with
+    /// [`Error::TooLarge`] (`len`: the bytes buffered plus this fragment's, `max`: the limit)
+    /// when the message would grow past the limit; nothing of the fragment is buffered then.
     pub fn push(&mut self, fragment: &[u8]) -> Result<Option<Bytes>> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let checked = Self::check(fragment, self.buffer.len(), self.max_message);
+        let (last, body) = match checked {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.buffer = BytesMut::new();
+                self.failed = Some(e.clone());
+                return Err(e);
+            }
+        };
+        self.buffer.extend_from_slice(body);
+        Ok(last.then(|| self.buffer.split().freeze()))
+    }
+
+    fn check(fragment: &[u8], buffered: usize, max: usize) -> Result<(bool, &[u8])> {
         let Some((&flag, body)) = fragment.split_first() else {
             return Err(Error::Protocol("empty fragment"));
         };
-        let len = self.buffer.len() + body.len();
-        if len > self.max_message {
-            self.buffer.clear();
-            return Err(Error::TooLarge {
-                len,
-                max: self.max_message,
-            });
+        let last = match flag {
+            LAST => true,
+            MORE => false,
+            _ => return Err(Error::Protocol("unknown fragment flag")),
+        };
+        let len = buffered.saturating_add(body.len());
+        if len > max {
+            return Err(Error::TooLarge { len, max });
         }
-        self.buffer.extend_from_slice(body);
-        match flag {
-            LAST => Ok(Some(self.buffer.split().freeze())),
-            MORE => Ok(None),
-            _ => Err(Error::Protocol("unknown fragment flag")),
-        }
+        Ok((last, body))
     }
 }
 
@@ -112,12 +135,31 @@ mod tests {
         ));
         let mut r = Reassembler::new(10);
         assert_eq!(r.push(&[MORE, 1, 2, 3, 4, 5, 6]), Ok(None));
-        assert!(matches!(
+        assert_eq!(
             r.push(&[MORE, 1, 2, 3, 4, 5]),
-            Err(Error::TooLarge { .. })
-        ));
-        assert_eq!(r.push(&[LAST, 9]).unwrap().unwrap().to_vec(), vec![9]);
-        assert!(r.push(&[7]).is_err());
+            Err(Error::TooLarge { len: 11, max: 10 })
+        );
         assert!(r.push(&[]).is_err());
+    }
+
+    /// Before, a refused fragment only cleared the buffer: the rest of the refused message
+    /// (here the last fragment, `[LAST, 9]`) came out as a message of its own, and a fragment
+    /// with an unknown flag left its bytes in front of the next message.
+    #[test]
+    fn a_refused_fragment_fails_the_reassembler_for_good() {
+        let mut r = Reassembler::new(10);
+        assert_eq!(r.push(&[MORE, 1, 2, 3, 4, 5, 6]), Ok(None));
+        let too_large = Err(Error::TooLarge { len: 11, max: 10 });
+        assert_eq!(r.push(&[MORE, 1, 2, 3, 4, 5]), too_large);
+        assert_eq!(r.push(&[LAST, 9]), too_large);
+
+        let mut r = Reassembler::new(10);
+        let unknown = Err(Error::Protocol("unknown fragment flag"));
+        assert_eq!(r.push(&[7, 1, 2]), unknown);
+        assert_eq!(r.push(&[LAST, 9]), unknown);
+
+        let mut r = Reassembler::new(10);
+        assert_eq!(r.push(&[]), Err(Error::Protocol("empty fragment")));
+        assert_eq!(r.push(&[LAST]), Err(Error::Protocol("empty fragment")));
     }
 }

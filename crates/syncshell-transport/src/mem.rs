@@ -53,6 +53,9 @@ pub const MEM_FRAGMENT_LEN: usize = 16 * 1024;
 /// Fragments a direction buffers before the sender waits: 64 (1 MiB).
 pub const MEM_SEND_BUFFER: usize = 64;
 const DATAGRAM_BUFFER: usize = 256;
+/// Signaling blobs waiting for one endpoint before more are dropped (as the relay does,
+/// docs/spec/signal.md).
+const MEM_SIGNAL_QUEUE: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LinkState {
@@ -84,7 +87,7 @@ struct NetInner {
     listeners: Mutex<HashMap<String, mpsc::Sender<MemConnection>>>,
     partitions: Mutex<HashSet<(String, String)>>,
     links: Mutex<Vec<Weak<Shared>>>,
-    signals: Mutex<HashMap<String, mpsc::UnboundedSender<(String, Bytes)>>>,
+    signals: Mutex<HashMap<String, mpsc::Sender<(String, Bytes)>>>,
 }
 
 impl std::fmt::Debug for MemNetwork {
@@ -139,7 +142,7 @@ impl MemNetwork {
 
     /// A signaling endpoint under `address` on the in-memory signaling hub.
     pub fn signaling(&self, address: &str) -> MemSignaling {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(MEM_SIGNAL_QUEUE);
         lock(&self.inner.signals).insert(address.to_owned(), tx);
         MemSignaling {
             net: self.clone(),
@@ -410,9 +413,17 @@ impl Connection for MemConnection {
                 () = tokio::time::sleep_until(at) => {}
                 () = self.wait_lost() => return Err(Error::ConnectionLost),
             }
-            if let Some(message) = side.reassembler.push(&fragment)? {
-                self.counters.received(message.len());
-                return Ok(Some(message));
+            match side.reassembler.push(&fragment) {
+                Ok(Some(message)) => {
+                    self.counters.received(message.len());
+                    return Ok(Some(message));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    // The peer broke the fragment rules: the connection fails on both ends.
+                    self.shared.state.send_replace(LinkState::Lost);
+                    return Err(e);
+                }
             }
         }
     }
@@ -513,7 +524,7 @@ impl Connection for MemConnection {
 pub struct MemSignaling {
     net: MemNetwork,
     address: String,
-    rx: AsyncMutex<mpsc::UnboundedReceiver<(String, Bytes)>>,
+    rx: AsyncMutex<mpsc::Receiver<(String, Bytes)>>,
 }
 
 impl std::fmt::Debug for MemSignaling {
@@ -528,8 +539,15 @@ impl Signaling for MemSignaling {
     async fn send(&self, to: &str, blob: Bytes) -> Result<()> {
         let tx = lock(&self.net.inner.signals).get(to).cloned();
         let tx = tx.ok_or_else(|| Error::Unreachable(to.to_owned()))?;
-        tx.send((self.address.clone(), blob))
-            .map_err(|_| Error::Unreachable(to.to_owned()))
+        match tx.try_send((self.address.clone(), blob)) {
+            Ok(()) => Ok(()),
+            // A peer that does not read its blobs cannot make the hub buffer without bound.
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(to, "signaling queue full; dropping a blob");
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Unreachable(to.to_owned())),
+        }
     }
 
     async fn recv(&self) -> Result<(String, Bytes)> {

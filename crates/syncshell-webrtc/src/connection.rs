@@ -46,7 +46,7 @@ pub struct WebRtcConnection {
 }
 
 struct RecvSide {
-    rx: mpsc::UnboundedReceiver<Inbound>,
+    rx: mpsc::Receiver<Inbound>,
     reassembler: Reassembler,
     /// Window bytes taken since the last credit frame.
     consumed: usize,
@@ -80,8 +80,6 @@ impl WebRtcConnection {
             .datagrams
             .take()
             .ok_or(Error::Protocol("connection built twice"))?;
-        *lock(&link.shared.window) = n.window;
-        link.shared.credits.add_permits(n.window);
         // Fragments stay at most 64 KiB (what every WebRTC stack accepts) and leave room for
         // the frame kind byte.
         let fragment_len = n
@@ -129,6 +127,12 @@ impl WebRtcConnection {
             LinkState::Lost => Error::ConnectionLost,
             _ => Error::Closed,
         }
+    }
+
+    /// What `recv` reports on a lost connection: why we ended it, if the peer broke the
+    /// rules, else [`Error::ConnectionLost`].
+    fn lost_error(&self) -> Error {
+        self.shared.violation().unwrap_or(Error::ConnectionLost)
     }
 
     fn check_open(&self) -> Result<()> {
@@ -206,33 +210,38 @@ impl Connection for WebRtcConnection {
             let item = tokio::select! {
                 biased;
                 item = side.rx.recv() => item,
-                () = self.lost() => return Err(Error::ConnectionLost),
+                () = self.lost() => return Err(self.lost_error()),
             };
             let fragment = match item {
                 None => {
                     return match self.shared.current() {
-                        LinkState::Lost => Err(Error::ConnectionLost),
+                        LinkState::Lost => Err(self.lost_error()),
                         _ => Ok(None),
                     }
                 }
                 Some(Inbound::Closed) => return Ok(None),
-                Some(Inbound::Violation(why)) => {
-                    tracing::warn!(why, "peer broke the framing rules");
-                    self.shared.end(LinkState::Lost);
-                    return Err(Error::Protocol(why));
-                }
                 Some(Inbound::Fragment(f)) => f,
             };
-            // Hand the window back in quarters, so the sender rarely stalls.
+            // Hand the window back in quarters (rounded down), so the sender rarely stalls.
             side.consumed += frame_cost(fragment.len());
             if side.consumed >= self.window / 4 {
                 let grant = u32::try_from(side.consumed).unwrap_or(u32::MAX);
                 side.consumed = 0;
-                let _ = self.push_frame(CREDIT, &grant.to_be_bytes());
+                if self.push_frame(CREDIT, &grant.to_be_bytes()).is_ok() {
+                    self.shared.grant_peer(grant as usize);
+                }
             }
-            if let Some(message) = side.reassembler.push(&fragment)? {
-                self.counters.received(message.len());
-                return Ok(Some(message));
+            match side.reassembler.push(&fragment) {
+                Ok(Some(message)) => {
+                    self.counters.received(message.len());
+                    return Ok(Some(message));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "peer broke the fragment rules; disconnecting it");
+                    self.shared.fail(e.clone());
+                    return Err(e);
+                }
             }
         }
     }
@@ -352,5 +361,86 @@ async fn write_datagrams(dc: Arc<dyn DataChannel>, mut rx: mpsc::Receiver<BytesM
         if let Err(e) = dc.send(d).await {
             tracing::debug!(error = %e, "datagram send failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::{WebRtcConfig, WebRtcTransport};
+    use syncshell_transport::{Faults, MemNetwork, Transport};
+
+    /// A peer that ignores the credit it was granted: it writes data frames straight onto the
+    /// reliable channel, past its own flow control, while the receiving application reads
+    /// nothing. The receiver must end the connection with a protocol error by itself, having
+    /// buffered no more than the window it granted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_ignoring_credit_is_disconnected_not_buffered() {
+        let hub = MemNetwork::new(1, Faults::default());
+        let config = WebRtcConfig {
+            liveness_timeout: Duration::from_secs(3),
+            ..WebRtcConfig::default() // 127.0.0.1 only
+        };
+        let a = WebRtcTransport::new(hub.signaling("a"), "a", config.clone());
+        let b = WebRtcTransport::new(hub.signaling("b"), "b", config);
+        let (x, y) = tokio::join!(a.connect("b"), b.accept());
+        let (x, y) = (x.unwrap(), y.unwrap());
+        let window = y.window;
+
+        // Full-size fragments flagged "more follow": no message ever completes, so nothing
+        // but flow control stops the receiver from buffering them.
+        let mut frame = BytesMut::with_capacity(x.fragment_len + 1);
+        frame.put_u8(DATA);
+        frame.put_u8(0x00);
+        frame.put_bytes(0xab, x.fragment_len - 1);
+        let cost = frame_cost(frame.len() - 1);
+        let raw = x.reliable.clone();
+        let flood = tokio::spawn(async move {
+            let mut sent = 0;
+            while sent < 4 * window {
+                if raw.send(frame.clone()).await.is_err() {
+                    break;
+                }
+                sent += cost;
+            }
+        });
+
+        let mut state = y.shared.state.subscribe();
+        // (`is_ok` at once: the watch's borrow must not outlive the statement.)
+        let ended = tokio::time::timeout(
+            Duration::from_secs(20),
+            state.wait_for(|s| *s == LinkState::Lost),
+        )
+        .await
+        .is_ok();
+        assert!(
+            ended,
+            "the receiver kept the connection open while its peer sent 4 windows of uncredited data"
+        );
+        let queued = y.recv.lock().await.rx.len();
+        assert!(
+            queued * cost <= window,
+            "{queued} frames of {cost} window bytes buffered, over the window of {window}"
+        );
+        // The application learns why, once it has taken what arrived within the credit.
+        let got = y.recv().await;
+        assert_eq!(got, Err(Error::Protocol("credit exceeded")));
+        assert_eq!(
+            y.send(Bytes::from_static(b"x")).await,
+            Err(Error::ConnectionLost)
+        );
+        // The peer is disconnected too: its own end breaks, without anyone closing it.
+        let theirs = tokio::time::timeout(Duration::from_secs(15), x.recv())
+            .await
+            .expect("the peer that ignored its credit was not disconnected");
+        assert!(
+            matches!(theirs, Err(Error::ConnectionLost) | Ok(None)),
+            "{theirs:?}"
+        );
+        flood.abort();
+        x.close().await;
+        y.close().await;
     }
 }

@@ -1,6 +1,7 @@
 //! One peer connection: building it, its two data channels, the tasks that move their
 //! events, and tearing it all down.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use webrtc::peer_connection::{
 };
 
 use crate::config::WebRtcConfig;
+use crate::connection::frame_cost;
 use crate::error::stack;
 use crate::runtime::TunedRuntime;
 
@@ -59,6 +61,12 @@ pub(crate) struct Shared {
     /// Bytes we may still send before the peer grants more (flow control).
     pub(crate) credits: Semaphore,
     pub(crate) window: Mutex<usize>,
+    /// Window bytes the peer may still send before we grant it more: what it was granted,
+    /// less the cost of every data frame it sent. Zero until the window is known, so a data
+    /// frame before our ready frame is over the credit too.
+    pub(crate) peer_credit: AtomicUsize,
+    /// Why we ended the connection, when the peer broke the rules; `recv` reports it.
+    pub(crate) violation: Mutex<Option<syncshell_transport::Error>>,
 }
 
 impl Shared {
@@ -80,6 +88,45 @@ impl Shared {
 
     pub(crate) fn current(&self) -> LinkState {
         *self.state.borrow()
+    }
+
+    /// Opens the flow-control window `window` in both directions: we may send that many
+    /// window bytes, and so may the peer. Called once, before our first ready frame.
+    pub(crate) fn open_window(&self, window: usize) {
+        *lock(&self.window) = window;
+        self.credits.add_permits(window);
+        self.peer_credit.store(window, Ordering::Release);
+    }
+
+    /// Charges a data frame of `cost` window bytes to the peer's credit; a peer that sends
+    /// more than it was granted breaks the rules.
+    pub(crate) fn charge_peer(&self, cost: usize) -> Result<(), &'static str> {
+        self.peer_credit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(cost))
+            .map(|_| ())
+            .map_err(|_| "credit exceeded")
+    }
+
+    /// Counts `amount` window bytes granted back to the peer (in a credit frame we send).
+    pub(crate) fn grant_peer(&self, amount: usize) {
+        let _ = self
+            .peer_credit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                Some(c.saturating_add(amount))
+            });
+    }
+
+    /// Ends the connection because the peer broke the rules: `recv` reports `error`, every
+    /// other operation `ConnectionLost`, and the reader task closes the peer connection so
+    /// the peer is disconnected too. The first violation wins.
+    pub(crate) fn fail(&self, error: syncshell_transport::Error) {
+        lock(&self.violation).get_or_insert(error);
+        self.end(LinkState::Lost);
+    }
+
+    /// The violation that ended the connection, if one did.
+    pub(crate) fn violation(&self) -> Option<syncshell_transport::Error> {
+        lock(&self.violation).clone()
     }
 }
 
@@ -125,8 +172,6 @@ pub(crate) enum Inbound {
     Fragment(Bytes),
     /// The peer closed the channel cleanly.
     Closed,
-    /// The peer broke the framing rules.
-    Violation(&'static str),
 }
 
 /// A peer connection with its channels and tasks. Dropping it tears everything down.
@@ -135,7 +180,7 @@ pub(crate) struct Link {
     pub(crate) reliable: Arc<dyn DataChannel>,
     pub(crate) unreliable: Arc<dyn DataChannel>,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) inbound: Option<mpsc::UnboundedReceiver<Inbound>>,
+    pub(crate) inbound: Option<mpsc::Receiver<Inbound>>,
     pub(crate) datagrams: Option<mpsc::Receiver<Bytes>>,
     /// Local candidates to trickle, when [`WebRtcConfig::trickle`] is set.
     pub(crate) candidates: Option<mpsc::UnboundedReceiver<LocalCandidate>>,
@@ -153,6 +198,8 @@ impl Link {
             peer_ready: watch::channel(false).0,
             credits: Semaphore::new(0),
             window: Mutex::new(0),
+            peer_credit: AtomicUsize::new(0),
+            violation: Mutex::new(None),
         });
         let (cand_tx, cand_rx) = if config.trickle {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -230,10 +277,18 @@ impl Link {
                 return Err(stack(e));
             }
         };
-        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        // Every data frame costs at least `frame_cost(0)` and the peer's credit never exceeds
+        // the negotiated window, which is at most ours: the queue never holds more frames
+        // than this, plus the final `Closed`.
+        let (in_tx, in_rx) = mpsc::channel(config.window() / frame_cost(0) + 2);
         let (dg_tx, dg_rx) = mpsc::channel(DATAGRAM_QUEUE);
         let tasks = vec![
-            tokio::spawn(read_reliable(reliable.clone(), shared.clone(), in_tx)),
+            tokio::spawn(read_reliable(
+                reliable.clone(),
+                pc.clone(),
+                shared.clone(),
+                in_tx,
+            )),
             tokio::spawn(read_unreliable(unreliable.clone(), shared.clone(), dg_tx)),
         ];
         Ok(Link {
@@ -290,50 +345,75 @@ impl Drop for Link {
     }
 }
 
-/// The only poller of the reliable channel: frames to `recv`, credits to the sender.
+/// The only poller of the reliable channel: data frames to `recv` (within the credit the
+/// peer holds), credits to the sender, ready frames to [`ready`]. A peer that breaks the rules
+/// is disconnected: the connection fails and its peer connection is closed.
 async fn read_reliable(
     dc: Arc<dyn DataChannel>,
+    pc: Arc<dyn PeerConnection>,
     shared: Arc<Shared>,
-    tx: mpsc::UnboundedSender<Inbound>,
+    tx: mpsc::Sender<Inbound>,
 ) {
-    while let Some(ev) = dc.poll().await {
+    let mut state = shared.state.subscribe();
+    let why = loop {
+        let ev = tokio::select! {
+            ev = dc.poll() => ev,
+            // Ended elsewhere (a violation found by `recv`, a failed send): stop reading.
+            _ = state.wait_for(|s| *s == LinkState::Lost) => break None,
+        };
+        let Some(ev) = ev else {
+            // The channel ended without a close: the connection is gone.
+            break None;
+        };
         match ev {
             DataChannelEvent::OnOpen => {
                 shared.reliable_open.send_replace(true);
             }
-            DataChannelEvent::OnMessage(m) => {
-                let frame = m.data.freeze();
-                match frame.first() {
-                    Some(&DATA) => {
-                        // The receiver's memory is bounded by the window it granted.
-                        let _ = tx.send(Inbound::Fragment(frame.slice(1..)));
-                    }
-                    Some(&READY) if frame.len() == 1 => {
-                        shared.peer_ready.send_replace(true);
-                    }
-                    Some(&CREDIT) => {
-                        if let Err(why) = grant(&shared, &frame) {
-                            let _ = tx.send(Inbound::Violation(why));
-                            break;
-                        }
-                    }
-                    _ => {
-                        let _ = tx.send(Inbound::Violation("unknown frame kind"));
-                        break;
+            DataChannelEvent::OnMessage(m) => match on_frame(&shared, m.data.freeze()) {
+                Ok(Some(fragment)) => {
+                    // Cannot be full: the queue holds more frames than the credit allows.
+                    if tx.try_send(Inbound::Fragment(fragment)).is_err() {
+                        break Some("receive queue full");
                     }
                 }
-            }
+                Ok(None) => {}
+                Err(why) => break Some(why),
+            },
             DataChannelEvent::OnClose => {
                 tracing::debug!("reliable channel closed by the peer");
                 shared.end(LinkState::PeerClosed);
-                let _ = tx.send(Inbound::Closed);
+                let _ = tx.try_send(Inbound::Closed);
                 return;
             }
             _ => {}
         }
+    };
+    if let Some(why) = why {
+        tracing::warn!(why, "peer broke the framing rules; disconnecting it");
+        shared.fail(syncshell_transport::Error::Protocol(why));
     }
-    // The channel ended without a close: the connection is gone.
     shared.end(LinkState::Lost);
+    if shared.violation().is_some() {
+        // Stop the peer's traffic at its source instead of leaving it to the liveness timeout.
+        let _ = pc.close().await;
+    }
+}
+
+/// Handles one frame from the reliable channel; returns a data frame's fragment.
+fn on_frame(shared: &Shared, frame: Bytes) -> Result<Option<Bytes>, &'static str> {
+    match frame.first() {
+        Some(&DATA) => {
+            // The receiver's memory is bounded by the credit it granted.
+            shared.charge_peer(frame_cost(frame.len().saturating_sub(1)))?;
+            Ok(Some(frame.slice(1..)))
+        }
+        Some(&READY) if frame.len() == 1 => {
+            shared.peer_ready.send_replace(true);
+            Ok(None)
+        }
+        Some(&CREDIT) => grant(shared, &frame).map(|()| None),
+        _ => Err("unknown frame kind"),
+    }
 }
 
 /// How often a side repeats its ready frame until it hears the peer's.

@@ -330,6 +330,12 @@ impl<S: Signaling> WebRtcTransport<S> {
                 return Err(WebRtcError::Failed("opening the data channels").into());
             }
         }
+        let window = (peer_window as usize)
+            .min(self.config.window())
+            .max(crate::config::MIN_WINDOW);
+        // Before our first ready frame: the peer sends data only after it, and every data
+        // frame is charged to the credit this grants it.
+        shared.open_window(window);
         tokio::select! {
             r = crate::link::ready(&link) => r.map_err(stack)?,
             _ = state.wait_for(|s| *s != LinkState::Open) => {
@@ -347,9 +353,6 @@ impl<S: Signaling> WebRtcTransport<S> {
             Role::Offerer => (local, remote),
             Role::Answerer => (remote, local),
         };
-        let window = (peer_window as usize)
-            .min(self.config.window())
-            .max(crate::config::MIN_WINDOW);
         WebRtcConnection::new(
             link,
             Negotiated {

@@ -187,3 +187,27 @@ async fn signaling_hub_carries_blobs_between_named_endpoints() {
         Err(Error::Unreachable(_))
     ));
 }
+
+/// A signaling endpoint that never reads holds at most 256 blobs (as the relay's queue does);
+/// further blobs are dropped instead of growing the hub's memory without bound.
+#[tokio::test]
+async fn a_signaling_endpoint_that_never_reads_holds_a_bounded_queue() {
+    let net = MemNetwork::new(9, Faults::default());
+    let (a, b) = (net.signaling("a"), net.signaling("b"));
+    for i in 0..1000u32 {
+        a.send("b", Bytes::copy_from_slice(&i.to_be_bytes()))
+            .await
+            .unwrap();
+    }
+    for i in 0..256u32 {
+        assert_eq!(
+            b.recv().await.unwrap().1,
+            Bytes::copy_from_slice(&i.to_be_bytes())
+        );
+    }
+    let more = tokio::time::timeout(std::time::Duration::from_millis(50), b.recv()).await;
+    assert!(
+        more.is_err(),
+        "blob beyond the queue bound was kept: {more:?}"
+    );
+}
