@@ -15,14 +15,10 @@ use crate::frame::{AbortReason, MAX_FRAME_LEN};
 use crate::key::{Cipher, SessionKey};
 use crate::limiter::TokenBucket;
 use crate::manifest::{FileHash, Manifest, ManifestBuilder, DEFAULT_CHUNK_SIZE};
+use crate::path::{fold, PARTIAL_DIR};
 use crate::receiver::{Event, Receiver, ReceiverConfig, ReceiverOutput};
 use crate::sender::{Sender, SenderEvent, SenderOutput};
 use crate::Progress;
-
-/// Name of the folder, inside the destination, that holds partial files while they are
-/// received (`<blake3 hex>.<sender tag>.part`, see [`ReceiveOptions::sender`]). Nothing in it is visible as a received file; a manifest
-/// whose first path component is this name is refused by [`receive_folder`].
-pub const PARTIAL_DIR: &str = ".syncshell-partial";
 
 /// A reliable, ordered message connection: what the transport crate's connections provide,
 /// or a pipe, or a channel. Messages are whole frames.
@@ -206,7 +202,7 @@ pub fn build_manifest(folder: &Path, chunk_size: u32, cipher: Cipher) -> Result<
                     reason: "file name is not UTF-8",
                 });
             };
-            if prefix.is_empty() && name == PARTIAL_DIR {
+            if prefix.is_empty() && fold(name) == PARTIAL_DIR {
                 continue;
             }
             let rel = if prefix.is_empty() {
@@ -431,13 +427,24 @@ impl PartialFolder {
 /// Creates the folders of `rel` under `dest`, refusing to go through a symbolic link, so a
 /// link planted in the destination cannot redirect a write outside it.
 async fn prepare_parent(dest: &Path, rel: &crate::RelativePath) -> Result<PathBuf> {
+    local_path(dest, rel, true).await
+}
+
+/// The local path of `rel` under `dest`, after checking that every folder on the way that
+/// exists is a real folder (not a symbolic link, not a file): `UnsafePath` otherwise. With
+/// `create`, missing folders are made; without, the walk stops at the first missing one.
+async fn local_path(dest: &Path, rel: &crate::RelativePath, create: bool) -> Result<PathBuf> {
     let mut p = dest.to_path_buf();
     let comps: Vec<&str> = rel.components().collect();
     let Some((file_name, dirs)) = comps.split_last() else {
         return Err(Error::InvalidArgument("empty path"));
     };
+    let mut exists = true;
     for c in dirs {
         p.push(c);
+        if !exists {
+            continue;
+        }
         match fs::symlink_metadata(&p).await {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(Error::UnsafePath {
@@ -452,7 +459,8 @@ async fn prepare_parent(dest: &Path, rel: &crate::RelativePath) -> Result<PathBu
                     reason: "a folder on the path is a file",
                 })
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => fs::create_dir(&p).await?,
+            Err(e) if e.kind() == ErrorKind::NotFound && create => fs::create_dir(&p).await?,
+            Err(e) if e.kind() == ErrorKind::NotFound => exists = false,
             Err(e) => return Err(e.into()),
         }
     }
@@ -729,16 +737,7 @@ async fn decide(
     let mut first: HashMap<FileHash, usize> = HashMap::new();
     let mut present = 0;
     for (i, f) in m.files().iter().enumerate() {
-        if f.path()
-            .components()
-            .next()
-            .is_some_and(|c| c.eq_ignore_ascii_case(PARTIAL_DIR))
-        {
-            return Err(Error::UnsafePath {
-                path: shown(f.path().as_str()),
-                reason: "names the receiver's partial-file folder",
-            });
-        }
+        // (A path naming the partial folder never gets here: RelativePath refuses it.)
         if let Some(&j) = first.get(f.hash()) {
             // Same content as an earlier entry: copied from it at the end.
             rx.mark_present(i)?;
@@ -746,7 +745,11 @@ async fn decide(
             continue;
         }
         first.insert(*f.hash(), i);
-        if matches(&f.path().under(dest), f.size(), f.hash()).await {
+        // Nothing is looked at through a link: a folder on the way that is a symbolic link
+        // (to the user's home, say) would otherwise tell the sender, by what is requested,
+        // whether a file with a guessed hash exists outside the destination.
+        let local = local_path(dest, f.path(), false).await?;
+        if matches(&local, f.size(), f.hash()).await {
             rx.mark_present(i)?;
             present += 1;
             continue;

@@ -29,7 +29,7 @@ pub use frame::{AbortReason, Frame, Want, FRAME_VERSION, MAX_ABORT_MESSAGE_LEN, 
 #[cfg(feature = "tokio")]
 pub use fs::{
     build_manifest, receive_folder, send_folder, ChannelConnection, LengthPrefixed,
-    MessageConnection, ReceiveOptions, ReceiveReport, SendOptions, SendReport, PARTIAL_DIR,
+    MessageConnection, ReceiveOptions, ReceiveReport, SendOptions, SendReport,
 };
 pub use key::{
     chunk_nonce, Cipher, SessionKey, StreamKey, AUTH_INFO, AUTH_TAG_LEN, COMPLETE_TAG_LABEL,
@@ -41,7 +41,7 @@ pub use manifest::{
     MANIFEST_HASH_LABEL, MAX_CHUNKS_PER_FILE, MAX_CHUNK_SIZE, MAX_FILES, MAX_MANIFEST_LEN,
     MIN_CHUNK_SIZE,
 };
-pub use path::{RelativePath, MAX_COMPONENT_LEN, MAX_PATH_DEPTH, MAX_PATH_LEN};
+pub use path::{RelativePath, MAX_COMPONENT_LEN, MAX_PATH_DEPTH, MAX_PATH_LEN, PARTIAL_DIR};
 pub use receiver::{Event, Receiver, ReceiverConfig, ReceiverOutput, DEFAULT_MAX_TOTAL_SIZE};
 pub use seal::{ChunkOpener, ChunkSealer};
 pub use sender::{ChunkSlot, Sender, SenderEvent, SenderOutput};

@@ -329,21 +329,25 @@ fn validate(files: &[FileEntry], chunk_size: u32, require_sorted: bool) -> Resul
             });
         }
     }
+    // Each folder of each path, folded component by component (folding can change a
+    // component's length, so prefixes are built from the folded components themselves).
     for f in files {
-        let folded_path = f.path.fold();
-        let mut end = 0;
-        for c in f.path.components() {
-            end += c.len();
-            let Some(ancestor) = folded_path.get(..end) else {
-                break;
-            };
-            if end < folded_path.len() && folded.contains(ancestor) {
+        let folded_components: Vec<String> = f.path.folded_components().collect();
+        let mut ancestor = String::new();
+        for c in folded_components
+            .iter()
+            .take(folded_components.len().saturating_sub(1))
+        {
+            if !ancestor.is_empty() {
+                ancestor.push('/');
+            }
+            ancestor.push_str(c);
+            if folded.contains(&ancestor) {
                 return Err(Error::PathCollision {
                     path: shown(f.path.as_str()),
                     reason: "a file of the manifest is also one of its folders",
                 });
             }
-            end += 1;
         }
     }
     Ok(total)

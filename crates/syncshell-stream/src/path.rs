@@ -14,11 +14,17 @@ pub const MAX_PATH_DEPTH: usize = 64;
 /// Characters Windows refuses in a file name (besides control characters and `/`).
 const WINDOWS_FORBIDDEN: &[char] = &['\\', ':', '*', '?', '"', '<', '>', '|'];
 
-/// Device names Windows reserves in every directory, with or without an extension.
+/// Name of the folder, inside a receiver's destination, that holds partial files while they
+/// are received (`<blake3 hex>.<sender tag>.part`). No received path may start with it, in
+/// any case (compared after Unicode case folding); a sender's folder skips it at its top.
+pub const PARTIAL_DIR: &str = ".syncshell-partial";
+
+/// Device names Windows reserves in every directory, with or without an extension, already
+/// case-folded (a unit test checks that folding leaves them as they are).
 const RESERVED: &[&str] = &[
-    "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "COM0", "COM1", "COM2", "COM3", "COM4",
-    "COM5", "COM6", "COM7", "COM8", "COM9", "COM¹", "COM²", "COM³", "LPT0", "LPT1", "LPT2", "LPT3",
-    "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "LPT¹", "LPT²", "LPT³",
+    "con", "prn", "aux", "nul", "conin$", "conout$", "com0", "com1", "com2", "com3", "com4",
+    "com5", "com6", "com7", "com8", "com9", "com¹", "com²", "com³", "lpt0", "lpt1", "lpt2", "lpt3",
+    "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9", "lpt¹", "lpt²", "lpt³",
 ];
 
 /// A relative file path from a manifest: `/`-separated components, each safe as a file name
@@ -27,9 +33,12 @@ const RESERVED: &[&str] = &[
 /// Rules (docs/spec/stream.md, "Paths"): 1 to [`MAX_PATH_LEN`] bytes and at most
 /// [`MAX_PATH_DEPTH`] components; no leading, trailing or doubled `/`; each component 1 to
 /// [`MAX_COMPONENT_LEN`] bytes, not `.` or `..`, no control characters (U+0000 to U+001F,
-/// U+007F), none of `\ : * ? " < > |`, no trailing `.` or space, and not a Windows device
+/// U+007F), none of `\ : * ? " < > |`, no trailing `.` or space, not a Windows device
 /// name (`CON`, `PRN`, `AUX`, `NUL`, `COM0`-`COM9`, `LPT0`-`LPT9`, `COM¹²³`, `LPT¹²³`,
-/// `CONIN$`, `CONOUT$`, in any case, alone or before a `.`).
+/// `CONIN$`, `CONOUT$`, compared after Unicode case folding, alone or before a `.`), and not
+/// shaped like a Windows 8.3 short name (a `~` followed by digits up to the end or a `.`,
+/// as in `SYNCSH~1`), which could alias another file or folder. The first component is not
+/// [`PARTIAL_DIR`] in any case.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RelativePath(String);
 
@@ -59,9 +68,15 @@ impl RelativePath {
         p
     }
 
-    /// The key two paths collide under on a case-insensitive file system.
+    /// The key two paths collide under on a case-insensitive file system: the path with
+    /// every character [`fold`]ed.
     pub(crate) fn fold(&self) -> String {
-        self.0.to_lowercase()
+        fold(&self.0)
+    }
+
+    /// The components, each [`fold`]ed.
+    pub(crate) fn folded_components(&self) -> impl Iterator<Item = String> + '_ {
+        self.components().map(fold)
     }
 }
 
@@ -75,6 +90,18 @@ impl fmt::Display for RelativePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Case folding as strong as any file system's: each character mapped to its uppercase, then
+/// each of those to its lowercase, one character at a time (no context, no locale). So `K`,
+/// `k` and the Kelvin sign fold alike, `σ`, `ς` and `Σ` fold alike (NTFS upcases both sigmas
+/// to `Σ`), `ı` folds with `i`, and `ß` folds with `ss` (APFS's full folding). It can only
+/// make more names collide than a real file system does, never fewer.
+pub(crate) fn fold(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn unsafe_path(path: &str, reason: &'static str) -> Error {
@@ -101,8 +128,29 @@ fn check(path: &str) -> Result<()> {
             return Err(unsafe_path(path, "more than 64 components"));
         }
         check_component(path, component)?;
+        // PARTIAL_DIR is its own fold (checked by a unit test).
+        if depth == 1 && fold(component) == PARTIAL_DIR {
+            return Err(unsafe_path(
+                path,
+                "names the receiver's partial-file folder",
+            ));
+        }
     }
     Ok(())
+}
+
+/// Whether `c` has a `~` followed by one or more ASCII digits that reach the end of `c` or a
+/// `.`: the shape of a Windows 8.3 short name (`PROGRA~1`, `SYNCSH~1.PAR`).
+fn is_short_name_alias(c: &str) -> bool {
+    let bytes = c.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        if b != b'~' {
+            return false;
+        }
+        let rest = bytes.get(i + 1..).unwrap_or_default();
+        let digits = rest.iter().take_while(|d| d.is_ascii_digit()).count();
+        digits > 0 && matches!(rest.get(digits), None | Some(b'.'))
+    })
 }
 
 fn check_component(path: &str, c: &str) -> Result<()> {
@@ -130,20 +178,17 @@ fn check_component(path: &str, c: &str) -> Result<()> {
     if c.ends_with('.') || c.ends_with(' ') {
         return Err(unsafe_path(path, "trailing '.' or space"));
     }
-    let stem = c.split('.').next().unwrap_or(c).trim_end_matches(' ');
-    if RESERVED
-        .iter()
-        .any(|r| r.chars().count() == stem.chars().count() && eq_ignore_case(r, stem))
-    {
+    let stem = fold(c.split('.').next().unwrap_or(c).trim_end_matches(' '));
+    if RESERVED.contains(&stem.as_str()) {
         return Err(unsafe_path(path, "Windows device name"));
     }
+    if is_short_name_alias(c) {
+        return Err(unsafe_path(
+            path,
+            "shaped like a Windows 8.3 short name ('~' and digits)",
+        ));
+    }
     Ok(())
-}
-
-fn eq_ignore_case(a: &str, b: &str) -> bool {
-    a.chars()
-        .flat_map(char::to_lowercase)
-        .eq(b.chars().flat_map(char::to_lowercase))
 }
 
 #[cfg(test)]
@@ -166,6 +211,13 @@ mod tests {
             "ünïcødé/ファイル.txt",
         ] {
             RelativePath::parse(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+        }
+    }
+
+    #[test]
+    fn reserved_names_are_stored_folded() {
+        for r in RESERVED.iter().chain([&PARTIAL_DIR]) {
+            assert_eq!(fold(r), *r);
         }
     }
 

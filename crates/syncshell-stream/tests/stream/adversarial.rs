@@ -799,7 +799,9 @@ fn duplicate_entries_with_lying_sizes_cannot_exceed_the_total_size_limit() {
     // what it checks against its limit.
     const GIB: u64 = 1 << 30;
     let h = *FileHash::of(b"the big file").as_bytes();
-    let names: Vec<String> = (0..99_999).map(|i| format!("dup{i:05}")).collect();
+    // (10 000 copies here rather than the 100 000 a manifest may hold: the same attack, a
+    // faster test.)
+    let names: Vec<String> = (0..9_999).map(|i| format!("dup{i:05}")).collect();
     let mut lying: Vec<(&str, u64, [u8; 32])> = vec![("big.bin", 4 * GIB, h)];
     lying.extend(names.iter().map(|n| (n.as_str(), 0, h)));
     let raw = raw_manifest(&lying, 64 * 1024, 1);
@@ -818,7 +820,7 @@ fn duplicate_entries_with_lying_sizes_cannot_exceed_the_total_size_limit() {
     let raw = raw_manifest(&honest, 64 * 1024, 1);
     assert_eq!(
         Manifest::decode(&raw).unwrap().total_size(),
-        100_000 * 4 * GIB
+        10_000 * 4 * GIB
     );
     let mut r = Receiver::new(session(1), ReceiverConfig::default());
     assert!(matches!(
@@ -986,4 +988,128 @@ fn a_forged_request_without_the_key_is_refused() {
     }
     assert!(s.is_finished());
     assert_eq!(disk.placed["a.bin"], data);
+}
+
+// ---------------------------------------------------------------------------------------
+// Path aliases: names that differ in bytes but name the same file or folder on a
+// case-insensitive file system, Windows short names, and links on the way.
+
+#[tokio::test]
+async fn unicode_case_and_short_name_aliases_are_refused() {
+    let h = |b: u8| [b; 32];
+    // A file that is also a folder once case is folded: the Kelvin sign (3 bytes) folds to
+    // `k` (1 byte), and `İ` (2 bytes) to `i̇` (3 bytes), so byte offsets of the original
+    // name do not fit its folded form.
+    for entries in [
+        vec![("k", 1, h(1)), ("\u{212a}/x", 1, h(2))],
+        vec![("i\u{307}", 1, h(1)), ("\u{130}/x", 1, h(2))],
+        vec![("mods/k", 1, h(1)), ("mods/\u{212a}/x", 1, h(2))],
+    ] {
+        let raw = raw_manifest(&entries, 1024, 1);
+        assert!(
+            matches!(Manifest::decode(&raw), Err(Error::PathCollision { .. })),
+            "{entries:?}"
+        );
+    }
+    // Two files that are one on NTFS (both sigmas upcase to Σ) and APFS.
+    for entries in [
+        vec![("a\u{3c2}", 1, h(1)), ("a\u{3c3}", 1, h(2))],
+        vec![("stra\u{df}e", 1, h(1)), ("strasse", 1, h(2))],
+        vec![("\u{212a}", 1, h(1)), ("k", 1, h(2))],
+    ] {
+        let mut sorted = entries.clone();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        let raw = raw_manifest(&sorted, 1024, 1);
+        assert!(
+            matches!(Manifest::decode(&raw), Err(Error::PathCollision { .. })),
+            "{sorted:?}"
+        );
+        let mut b = ManifestBuilder::new();
+        for (p, s, h) in &entries {
+            b.add_file(p, *s, FileHash::from_bytes(*h)).unwrap();
+        }
+        assert!(
+            matches!(b.build(), Err(Error::PathCollision { .. })),
+            "{entries:?}"
+        );
+    }
+    // Device names whatever the Unicode case (dotless ı upcases to I), 8.3 short names
+    // (`SYNCSH~1` is the short name of `.syncshell-partial`), and the partial folder in any
+    // case.
+    for p in [
+        "con\u{131}n$",
+        "CON\u{131}N$.txt",
+        "mods/\u{1d0f}ux",
+        "SYNCSH~1/x.part",
+        "syncsh~1.par/x",
+        "mods/PROGRA~12",
+        "~1",
+        ".SYNCSHELL-PARTIAL/x",
+        ".sync\u{17f}hell-partial/x",
+    ] {
+        if p == "mods/\u{1d0f}ux" {
+            // A small-capital letter that is not a case variant: fine.
+            RelativePath::parse(p).unwrap();
+            continue;
+        }
+        assert!(
+            matches!(RelativePath::parse(p), Err(Error::UnsafePath { .. })),
+            "{p:?} accepted"
+        );
+        let raw = raw_manifest(&[(p, 1, h(3))], 1024, 1);
+        let mut r = Receiver::new(session(1), ReceiverConfig::default());
+        assert!(r.handle_frame(raw_offer(&raw, 1)).is_err(), "{p:?}");
+        assert!(r.manifest().is_none());
+    }
+    // Names that only look alike are still fine.
+    for p in [
+        "backup~",
+        "a~b1",
+        "v1~beta.txt",
+        "mods/.syncshell-partial/x",
+        "Straße",
+    ] {
+        RelativePath::parse(p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+    }
+
+    // A link on the way to a file in the destination: the receiver must not look through
+    // it, or what it requests tells the sender whether a file with a guessed hash exists
+    // outside the destination.
+    #[cfg(unix)]
+    {
+        use syncshell_stream::{receive_folder, send_folder, ChannelConnection};
+        use syncshell_stream::{ReceiveOptions, SendOptions};
+        let src = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let secret = b"-----BEGIN OPENSSH PRIVATE KEY----- (a guess)";
+        std::fs::write(outside.path().join("id_ed25519"), secret).unwrap();
+        std::fs::create_dir(src.path().join("ssh")).unwrap();
+        std::fs::write(src.path().join("ssh/id_ed25519"), secret).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dest.path().join("ssh")).unwrap();
+        let (mut a, mut b) = ChannelConnection::pair(4);
+        let k = session(12);
+        let (so, ro) = (SendOptions::default(), ReceiveOptions::default());
+        let (sent, got) = tokio::join!(
+            async {
+                let r = send_folder(&mut a, &k, src.path(), &so).await;
+                drop(a);
+                r
+            },
+            async {
+                let r = receive_folder(&mut b, &k, dest.path(), &ro).await;
+                drop(b);
+                r
+            },
+        );
+        assert!(
+            matches!(got, Err(Error::UnsafePath { .. })),
+            "the file behind the link was looked at: {got:?}"
+        );
+        assert!(sent.is_err());
+        assert_eq!(
+            std::fs::read(outside.path().join("id_ed25519")).unwrap(),
+            secret
+        );
+    }
 }
