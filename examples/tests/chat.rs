@@ -235,3 +235,87 @@ fn members_chat_with_typing_and_presence_under_phonebook_names() {
     let _ = server.child.kill();
     println!("chat run {:?}", started.elapsed());
 }
+
+#[test]
+fn chat_strips_terminal_control_characters() {
+    let work = tempfile::tempdir().unwrap();
+    let mut server = spawn(
+        "signal",
+        env!("CARGO_BIN_EXE_syncshell-signal"),
+        &["--bind", "127.0.0.1:0"],
+    );
+    let addr = server.line("the bound address", |l| l.starts_with("listening "));
+    let url = format!("ws://{}/", addr.trim_start_matches("listening "));
+    let node = env!("CARGO_BIN_EXE_syncshell-node");
+
+    // Eve's name and text carry escape sequences: clear the screen, set the window title,
+    // move the cursor, recolour, ring, and the 8-bit C1 forms of the same.
+    let name = "Eve\u{1b}]0;owned\u{7}\u{1b}[31m\u{9b}2J\u{7f}\u{85}";
+    let (e_data, m_data) = (work.path().join("eve"), work.path().join("mira"));
+    let mut args = node_args(&e_data, &url, name);
+    args.extend(["--create-shell", "Weekend raid"]);
+    let mut eve = spawn("Eve", node, &args);
+    eve.event("ready", |v| v["event"] == "ready");
+    eve.send("invite");
+    let invite = eve.event("invite", |v| v["event"] == "invite")["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut args = node_args(&m_data, &url, "Mira");
+    args.extend(["--invite", &invite, "--chat"]);
+    let mut mira = spawn("Mira", node, &args);
+    mira.line("Eve online", |l| {
+        l.starts_with("* ") && l.ends_with(" is online")
+    });
+    // Wait until Mira has Eve's phonebook entry, so lines show the name Eve chose.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        mira.send("/status");
+        let l = mira.line("a status", |l| l.starts_with("# status "));
+        let status: Value = serde_json::from_str(l.trim_start_matches("# status ")).unwrap();
+        let has_eve = status["members"]
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|n| n.as_str().unwrap().starts_with("Eve\u{1b}"));
+        if has_eve {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Mira never got Eve's entry");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    eve.send("say hi \u{1b}[2J\u{1b}[1;1Hred\u{9b}1A\u{7}\u{8} done\u{1b}]0;title\u{7}");
+    mira.line("Eve's message", |l| l.contains(": hi "));
+    eve.send("typing");
+    mira.line("Eve typing", |l| l.ends_with("is typing..."));
+    eve.send("quit");
+    eve.event("bye", |v| v["event"] == "bye");
+    mira.line("Eve leaving", |l| l.ends_with("went offline"));
+
+    for l in &mira.seen {
+        assert!(
+            !l.chars().any(char::is_control),
+            "a control character reached the terminal: {l:?}"
+        );
+    }
+    assert!(
+        mira.seen.iter().any(|l| l == "Eve: hi red done"),
+        "{:#?}",
+        mira.seen
+    );
+    assert!(mira.seen.iter().any(|l| l == "* Eve is typing..."));
+    assert!(mira.seen.iter().any(|l| l == "* Eve went offline"));
+    // The JSON events of the other side are escaped, never raw.
+    let raw: Vec<&String> = eve
+        .seen
+        .iter()
+        .filter(|l| l.chars().any(char::is_control))
+        .collect();
+    assert!(raw.is_empty(), "{raw:?}");
+
+    mira.send("/quit");
+    mira.exits_cleanly();
+    eve.exits_cleanly();
+    let _ = server.child.kill();
+}

@@ -15,6 +15,8 @@
 //! over the shell instead: a typed line is a message to every linked member, `/typing`,
 //! `/away`, `/back` and the other commands start with '/', and the output shows messages,
 //! typing indicators, presence and members coming and going under their phonebook names.
+//! Names and text come from other members, so the chat lines are printed without control
+//! characters or terminal escape sequences, and JSON events escape every control character.
 //!
 //! On each WebRTC connection the two run the reconnect handshake; after it every message
 //! starts with a tag: 1 phonebook sync,

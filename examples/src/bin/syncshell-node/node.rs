@@ -87,10 +87,13 @@ pub(crate) struct Settings {
 pub(crate) static HUMAN: AtomicBool = AtomicBool::new(false);
 
 /// Writes one event per line on stdout: a JSON object, or in chat mode a line for a person.
+///
+/// Names and chat text come from other members, so nothing a terminal acts on is printed:
+/// chat lines go through [`printable`], and JSON lines escape every control character.
 pub(crate) fn emit(event: &str, mut fields: Value) {
     if HUMAN.load(Ordering::Relaxed) {
         if let Some(line) = human(event, &fields) {
-            print_line(&line);
+            print_line(&printable(&line));
         }
         return;
     }
@@ -98,7 +101,92 @@ pub(crate) fn emit(event: &str, mut fields: Value) {
         m.insert("event".into(), Value::String(event.into()));
         m.insert("ms".into(), Value::from(now().as_millis()));
     }
-    print_line(&fields.to_string());
+    print_line(&escape_controls(&fields.to_string()));
+}
+
+/// `text` without what a terminal would act on: escape sequences (ESC or C1 CSI followed
+/// by their parameters, OSC/DCS/APC/PM/SOS strings up to their terminator, or to the end of
+/// the text when unterminated) are removed whole, other C0 and C1 controls and DEL are
+/// removed (a tab, line feed or carriage return becomes a space, so a message cannot fake
+/// a line of its own), and so are the bidirectional overrides that reorder what is shown.
+pub(crate) fn printable(text: &str) -> String {
+    const ESC: char = '\u{1b}';
+    const CSI: char = '\u{9b}';
+    const ST: char = '\u{9c}';
+    const BEL: char = '\u{7}';
+    /// Skips a control string up to and including its terminator (BEL, ST or ESC backslash).
+    fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+        while let Some(c) = chars.next() {
+            match c {
+                BEL | ST => return,
+                ESC => {
+                    if chars.peek() == Some(&'\\') {
+                        chars.next();
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+    /// Skips a CSI sequence's parameter and intermediate bytes and its final byte.
+    fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+        while chars
+            .next_if(|c| ('\u{20}'..='\u{3f}').contains(c))
+            .is_some()
+        {}
+        chars.next_if(|c| ('\u{40}'..='\u{7e}').contains(c));
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ESC => match chars.peek().copied() {
+                Some('[') => {
+                    chars.next();
+                    skip_csi(&mut chars);
+                }
+                Some(']' | 'P' | 'X' | '^' | '_') => {
+                    chars.next();
+                    skip_string(&mut chars);
+                }
+                // Other escapes: intermediate bytes, then one final byte.
+                Some('\u{20}'..='\u{7e}') => {
+                    while chars
+                        .next_if(|c| ('\u{20}'..='\u{2f}').contains(c))
+                        .is_some()
+                    {}
+                    chars.next_if(|c| ('\u{30}'..='\u{7e}').contains(c));
+                }
+                _ => {}
+            },
+            CSI => skip_csi(&mut chars),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            '\t' | '\n' | '\r' => out.push(' '),
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A JSON text with DEL and the C1 controls escaped too (serde_json escapes only C0): the
+/// same JSON value, safe to show on a terminal. They can only occur inside strings, where
+/// `\uXXXX` means the same character.
+fn escape_controls(json: &str) -> String {
+    if !json.chars().any(char::is_control) {
+        return json.to_owned();
+    }
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// One line on stdout; a closed stdout is not an error worth dying for.
@@ -1288,4 +1376,44 @@ pub(crate) async fn join(
         json!({ "inviter": inviter.to_string(), "shell": genesis.id().to_string() }),
     );
     Ok((chain, inviter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape_controls, printable};
+
+    #[test]
+    fn escape_sequences_are_removed_whole() {
+        let cases = [
+            ("plain text, é and 日本", "plain text, é and 日本"),
+            ("\u{1b}[2J\u{1b}[1;31mred\u{1b}[0m", "red"),
+            ("a\u{1b}]0;title\u{7}b", "ab"),
+            (
+                "a\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\b",
+                "alinkb",
+            ),
+            ("a\u{9b}2Jb\u{9d}0;t\u{9c}c", "abc"),
+            ("a\u{1b}(Bb\u{1b}7c", "abc"),
+            ("unterminated \u{1b}]0;everything after", "unterminated "),
+            (
+                "bell\u{7} bs\u{8} del\u{7f} nel\u{85} nul\u{0}",
+                "bell bs del nel nul",
+            ),
+            ("one\nAva: forged\rline\tend", "one Ava: forged line end"),
+            ("\u{202e}desrever\u{2066}x\u{2069}", "desreverx"),
+            ("trailing escape \u{1b}", "trailing escape "),
+        ];
+        for (input, want) in cases {
+            assert_eq!(printable(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn json_lines_escape_del_and_c1_too() {
+        let value = serde_json::json!({ "name": "a\u{1b}b\u{7f}c\u{9b}d" });
+        let line = escape_controls(&value.to_string());
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        assert_eq!(back, value);
+    }
 }
