@@ -369,8 +369,67 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use crate::transport::{Fingerprint, CHANNEL_BINDING_LABEL};
     use crate::{WebRtcConfig, WebRtcTransport};
-    use syncshell_transport::{Faults, MemNetwork, Transport};
+    use sha2::{Digest, Sha256};
+    use syncshell_transport::{Faults, MemNetwork, MemSignaling, Transport};
+
+    fn endpoints() -> (WebRtcTransport<MemSignaling>, WebRtcTransport<MemSignaling>) {
+        let hub = MemNetwork::new(1, Faults::default());
+        let config = WebRtcConfig {
+            liveness_timeout: Duration::from_secs(3),
+            ..WebRtcConfig::default() // 127.0.0.1 only
+        };
+        (
+            WebRtcTransport::new(hub.signaling("a"), "a", config.clone()),
+            WebRtcTransport::new(hub.signaling("b"), "b", config),
+        )
+    }
+
+    /// The offerer's and the answerer's end of one connection.
+    async fn pair(
+        a: &WebRtcTransport<MemSignaling>,
+        b: &WebRtcTransport<MemSignaling>,
+    ) -> (WebRtcConnection, WebRtcConnection) {
+        let (x, y) = tokio::join!(a.connect("b"), b.accept());
+        (x.unwrap(), y.unwrap())
+    }
+
+    /// The `a=fingerprint` of an SDP.
+    fn sdp_fingerprint(sdp: &str) -> Fingerprint {
+        let line = sdp
+            .lines()
+            .find_map(|l| l.strip_prefix("a=fingerprint:"))
+            .expect("the SDP has a fingerprint");
+        let (algorithm, value) = line.split_once(' ').expect("algorithm and value");
+        Fingerprint::parse(algorithm, value.trim()).expect("a SHA-256 fingerprint")
+    }
+
+    /// Both ends' binding is the hash of section 6.3 over the fingerprints the two ends
+    /// signaled (which DTLS then checked), computed here from the SDPs and the spec alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_binding_hashes_the_fingerprints_both_ends_signaled() {
+        let (a, b) = endpoints();
+        let (x, y) = pair(&a, &b).await;
+        let (offerer, answerer) = {
+            let link = x.link.lock().await;
+            let local = link.pc.local_description().await.unwrap().sdp;
+            let remote = link.pc.remote_description().await.unwrap().sdp;
+            (sdp_fingerprint(&local), sdp_fingerprint(&remote))
+        };
+        assert_ne!(offerer, answerer);
+        let mut input = CHANNEL_BINDING_LABEL.to_vec();
+        for fp in [offerer, answerer] {
+            input.extend_from_slice(&[0, 0, 0, 95]);
+            input.extend_from_slice(fp.text().as_bytes());
+        }
+        assert_eq!(input.len(), 35 + 2 * (4 + 95));
+        let expected = Sha256::digest(&input);
+        assert_eq!(&x.channel_binding()[..], &expected[..]);
+        assert_eq!(&y.channel_binding()[..], &expected[..]);
+        x.close().await;
+        y.close().await;
+    }
 
     /// A peer that ignores the credit it was granted: it writes data frames straight onto the
     /// reliable channel, past its own flow control, while the receiving application reads
@@ -378,15 +437,8 @@ mod tests {
     /// buffered no more than the window it granted.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_peer_ignoring_credit_is_disconnected_not_buffered() {
-        let hub = MemNetwork::new(1, Faults::default());
-        let config = WebRtcConfig {
-            liveness_timeout: Duration::from_secs(3),
-            ..WebRtcConfig::default() // 127.0.0.1 only
-        };
-        let a = WebRtcTransport::new(hub.signaling("a"), "a", config.clone());
-        let b = WebRtcTransport::new(hub.signaling("b"), "b", config);
-        let (x, y) = tokio::join!(a.connect("b"), b.accept());
-        let (x, y) = (x.unwrap(), y.unwrap());
+        let (a, b) = endpoints();
+        let (x, y) = pair(&a, &b).await;
         let window = y.window;
 
         // Full-size fragments flagged "more follow": no message ever completes, so nothing

@@ -17,7 +17,9 @@ pub enum WebRtcError {
     /// The peer connection failed before it was usable.
     #[error("the peer connection failed while {0}")]
     Failed(&'static str),
-    /// The connection has no DTLS fingerprint to bind to.
+    /// The connection has no DTLS certificate fingerprint to bind to: none is reported, or one
+    /// is not a SHA-256 fingerprint of the form the binding is defined for
+    /// (docs/spec/transport.md 6.3).
     #[error("no DTLS fingerprint available")]
     NoFingerprint,
 }

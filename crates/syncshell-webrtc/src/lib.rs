@@ -7,6 +7,8 @@ mod link;
 mod runtime;
 mod signal;
 mod transport;
+#[cfg(test)]
+mod vectors;
 
 pub use config::{IceServer, WebRtcConfig, MIN_WINDOW};
 pub use connection::WebRtcConnection;

@@ -20,7 +20,8 @@ use crate::error::{stack, WebRtcError};
 use crate::link::{lock, Link, LinkState, LocalCandidate};
 use crate::signal::{Blob, Kind, Signal};
 
-/// Domain separation of [`syncshell_transport::Connection::channel_binding`].
+/// Domain separation of [`syncshell_transport::Connection::channel_binding`]: the first 35
+/// bytes hashed, with no length or terminator (docs/spec/transport.md 6.3).
 pub const CHANNEL_BINDING_LABEL: &[u8] = b"syncshell/v1/webrtc-channel-binding";
 /// Offers from peers that nobody has accepted yet, kept before new ones are dropped.
 const PENDING_OFFERS: usize = 32;
@@ -420,8 +421,9 @@ async fn local_sdp(link: &Link) -> Result<String> {
         .sdp)
 }
 
-/// The DTLS certificate fingerprints (local, remote) the connection actually uses.
-async fn fingerprints(link: &Link) -> Result<(String, String), WebRtcError> {
+/// The DTLS certificate fingerprints (local, remote) the connection actually uses: the remote
+/// one is of the certificate the peer proved possession of in the DTLS handshake.
+async fn fingerprints(link: &Link) -> Result<(Fingerprint, Fingerprint), WebRtcError> {
     let report = link.pc.get_stats(Instant::now(), StatsSelector::None).await;
     let (local_id, remote_id) = report
         .iter()
@@ -440,7 +442,7 @@ async fn fingerprints(link: &Link) -> Result<(String, String), WebRtcError> {
     let find = |id: &str| {
         report.iter().find_map(|e| match e {
             RTCStatsReportEntry::Certificate(c) if c.stats.id == id => {
-                Some(c.fingerprint.to_ascii_uppercase())
+                Fingerprint::parse(&c.fingerprint_algorithm, &c.fingerprint)
             }
             _ => None,
         })
@@ -451,13 +453,47 @@ async fn fingerprints(link: &Link) -> Result<(String, String), WebRtcError> {
     ))
 }
 
-/// SHA-256 over the label and both fingerprints, the offerer's first, each length-prefixed.
-fn channel_binding(offerer: &str, answerer: &str) -> Bytes {
+/// A DTLS certificate fingerprint: the SHA-256 digest of the certificate's DER encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fingerprint(pub(crate) [u8; 32]);
+
+impl Fingerprint {
+    /// Reads a fingerprint in the form of SDP's `a=fingerprint` (RFC 8122): algorithm
+    /// `sha-256` (any case) and 32 two-digit hex numbers separated by `:` (either case).
+    /// Anything else is `None`: the binding is defined for SHA-256 fingerprints only.
+    pub(crate) fn parse(algorithm: &str, text: &str) -> Option<Fingerprint> {
+        let pairs: Vec<&str> = text.split(':').collect();
+        if !algorithm.eq_ignore_ascii_case("sha-256") || pairs.len() != 32 {
+            return None;
+        }
+        let mut digest = [0u8; 32];
+        for (byte, pair) in digest.iter_mut().zip(pairs) {
+            // from_str_radix alone would take a sign ("+B").
+            if pair.len() != 2 || !pair.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return None;
+            }
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Fingerprint(digest))
+    }
+
+    /// The fingerprint as it enters the binding: 32 two-digit upper-case hex numbers
+    /// separated by `:`, 95 ASCII bytes.
+    pub(crate) fn text(&self) -> String {
+        let pairs: Vec<String> = self.0.iter().map(|b| format!("{b:02X}")).collect();
+        pairs.join(":")
+    }
+}
+
+/// The channel binding (docs/spec/transport.md 6.3): SHA-256 over the label and both
+/// fingerprints' text, the offerer's first, each prefixed with its length as a u32 big-endian.
+pub(crate) fn channel_binding(offerer: &Fingerprint, answerer: &Fingerprint) -> Bytes {
     let mut h = Sha256::new();
     h.update(CHANNEL_BINDING_LABEL);
     for fp in [offerer, answerer] {
-        h.update((fp.len() as u32).to_be_bytes());
-        h.update(fp.as_bytes());
+        let text = fp.text();
+        h.update((text.len() as u32).to_be_bytes());
+        h.update(text.as_bytes());
     }
     Bytes::copy_from_slice(&h.finalize())
 }
@@ -468,10 +504,34 @@ mod tests {
 
     #[test]
     fn binding_depends_on_order_and_both_fingerprints() {
-        let ab = channel_binding("AA:BB", "CC:DD");
+        let (a, b) = (Fingerprint([0xaa; 32]), Fingerprint([0xbb; 32]));
+        let ab = channel_binding(&a, &b);
         assert_eq!(ab.len(), 32);
-        assert_ne!(ab, channel_binding("CC:DD", "AA:BB"));
-        assert_ne!(ab, channel_binding("AA:BB", "CC:DE"));
-        assert_ne!(channel_binding("A", "BC"), channel_binding("AB", "C"));
+        assert_ne!(ab, channel_binding(&b, &a));
+        assert_ne!(ab, channel_binding(&a, &a));
+    }
+
+    #[test]
+    fn fingerprints_parse_only_in_the_sdp_form_of_sha_256() {
+        let text = Fingerprint([0xab; 32]).text();
+        assert_eq!(text.len(), 95);
+        assert_eq!(&text[..6], "AB:AB:");
+        let lower = text.to_ascii_lowercase();
+        assert_eq!(
+            Fingerprint::parse("SHA-256", &lower),
+            Some(Fingerprint([0xab; 32]))
+        );
+        assert_eq!(Fingerprint::parse("sha-1", &text), None);
+        assert_eq!(Fingerprint::parse("sha-256", &text[..92]), None);
+        assert_eq!(Fingerprint::parse("sha-256", &text.replace(':', "-")), None);
+        assert_eq!(Fingerprint::parse("sha-256", &format!("{text}:")), None);
+        assert_eq!(
+            Fingerprint::parse("sha-256", &text.replacen("AB", "+B", 1)),
+            None
+        );
+        assert_eq!(
+            Fingerprint::parse("sha-256", &format!("{}ABC", &text[..92])),
+            None
+        );
     }
 }
