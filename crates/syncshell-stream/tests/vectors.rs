@@ -19,9 +19,10 @@
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use serde_json::{json, Value};
 use syncshell_stream::{
-    chunk_nonce, Cipher, Event, FileHash, Frame, ManifestBuilder, ManifestHash, Receiver,
-    ReceiverConfig, ReceiverOutput, Sender, SenderOutput, SessionKey, StreamKey, AUTH_INFO,
-    CONFIRM_INFO, KEY_INFO,
+    chunk_nonce, AbortReason, Cipher, Error, Event, FileHash, Frame, Manifest, ManifestBuilder,
+    ManifestHash, Receiver, ReceiverConfig, ReceiverOutput, Sender, SenderOutput, SessionKey,
+    StreamKey, AUTH_INFO, COMPLETE_TAG_LABEL, CONFIRM_INFO, FRAME_VERSION, KEY_INFO,
+    REQUEST_TAG_LABEL,
 };
 
 #[allow(dead_code, unreachable_pub, clippy::expect_used, clippy::panic)]
@@ -61,8 +62,62 @@ fn cipher_name(c: Cipher) -> &'static str {
     }
 }
 
-/// A whole transfer of `files` with nothing on the receiving side: every frame, both ways.
-fn folder(files: &[(&str, Vec<u8>)], chunk_size: u32, cipher: Cipher, seed: u8) -> Value {
+/// What the receiving side already has when the offer arrives: the first `bytes` bytes of
+/// file `file` (a partial file from an earlier attempt), resumed.
+#[derive(Clone, Copy)]
+struct Resumed {
+    file: usize,
+    bytes: usize,
+}
+
+/// Acts on an offer like the reference adapter: an entry whose hash equals an earlier
+/// entry's is copied locally, so marked present; a resumed prefix is fed back. Then accepts.
+fn decide(r: &mut Receiver, contents: &[Vec<u8>], resumed: Option<Resumed>) {
+    let m = r.manifest().unwrap().clone();
+    let mut seen = std::collections::HashSet::new();
+    for (i, f) in m.files().iter().enumerate() {
+        if !seen.insert(*f.hash()) {
+            r.mark_present(i).unwrap();
+        }
+    }
+    if let Some(Resumed { file, bytes }) = resumed {
+        assert_eq!(r.resumable_len(file, bytes as u64), bytes as u64);
+        r.resume_prefix(file, &contents[file][..bytes]).unwrap();
+    }
+    r.accept().unwrap();
+}
+
+/// Drives a receiver over the sender's frames; returns its answers.
+fn receive(
+    r: &mut Receiver,
+    frames: &[Vec<u8>],
+    contents: &[Vec<u8>],
+    resumed: Option<Resumed>,
+) -> Vec<Vec<u8>> {
+    let mut back = Vec::new();
+    for f in frames {
+        r.handle_frame(f.clone()).unwrap();
+        loop {
+            match r.poll() {
+                ReceiverOutput::Transmit(f) => back.push(f),
+                ReceiverOutput::Event(Event::Offered { .. }) => decide(r, contents, resumed),
+                ReceiverOutput::Event(_) => {}
+                ReceiverOutput::Idle | ReceiverOutput::Done => break,
+            }
+        }
+    }
+    back
+}
+
+/// A whole transfer of `files` (the receiver has nothing but `resumed`, and copies
+/// duplicate content itself): every frame, both ways.
+fn folder(
+    files: &[(&str, Vec<u8>)],
+    chunk_size: u32,
+    cipher: Cipher,
+    seed: u8,
+    resumed: Option<Resumed>,
+) -> Value {
     let mut b = ManifestBuilder::new().chunk_size(chunk_size).cipher(cipher);
     for (p, d) in files {
         b.add_file(p, d.len() as u64, FileHash::of(d)).unwrap();
@@ -99,18 +154,7 @@ fn folder(files: &[(&str, Vec<u8>)], chunk_size: u32, cipher: Cipher, seed: u8) 
                 SenderOutput::Idle | SenderOutput::Done => break,
             }
         }
-        let mut back = Vec::new();
-        for f in &batch {
-            r.handle_frame(f.clone()).unwrap();
-            loop {
-                match r.poll() {
-                    ReceiverOutput::Transmit(f) => back.push(f),
-                    ReceiverOutput::Event(Event::Offered { .. }) => r.accept().unwrap(),
-                    ReceiverOutput::Event(_) => {}
-                    ReceiverOutput::Idle | ReceiverOutput::Done => break,
-                }
-            }
-        }
+        let back = receive(&mut r, &batch, &data, resumed);
         to_receiver.extend(batch);
         if back.is_empty() {
             break;
@@ -124,8 +168,14 @@ fn folder(files: &[(&str, Vec<u8>)], chunk_size: u32, cipher: Cipher, seed: u8) 
     let Frame::Offer { salt, .. } = Frame::decode(to_receiver[0].clone()).unwrap() else {
         panic!("the offer comes first")
     };
+    let Frame::Request { wants, tag, .. } = Frame::decode(to_sender[0].clone()).unwrap() else {
+        panic!("the request comes first")
+    };
+    let Frame::Complete { tag: done, .. } = Frame::decode(to_sender[1].clone()).unwrap() else {
+        panic!("then the completion")
+    };
     let k = derive(&key, m.hash().as_bytes(), &salt, KEY_INFO);
-    json!({
+    let mut v = json!({
         "session_key": hex::encode(key),
         "salt": hex::encode(salt),
         "cipher": cipher_name(cipher),
@@ -141,9 +191,16 @@ fn folder(files: &[(&str, Vec<u8>)], chunk_size: u32, cipher: Cipher, seed: u8) 
         "stream_key": hex::encode(k),
         "confirm": hex::encode(derive(&key, m.hash().as_bytes(), &salt, CONFIRM_INFO)),
         "auth_key": hex::encode(derive(&key, m.hash().as_bytes(), &salt, AUTH_INFO)),
+        "wants": wants.iter().map(|w| json!([w.file, w.from_chunk])).collect::<Vec<_>>(),
+        "request_tag": hex::encode(tag),
+        "completion_tag": hex::encode(done),
         "sender_frames": to_receiver.iter().map(hex::encode).collect::<Vec<_>>(),
         "receiver_frames": to_sender.iter().map(hex::encode).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(Resumed { file, bytes }) = resumed {
+        v["resumed"] = json!({"file": file, "bytes": bytes});
+    }
+    v
 }
 
 fn generate() -> Value {
@@ -190,6 +247,7 @@ fn generate() -> Value {
         1024,
         Cipher::ChaCha20Poly1305,
         0x10,
+        None,
     );
     let aes = folder(
         &[
@@ -199,6 +257,36 @@ fn generate() -> Value {
         1024,
         Cipher::Aes256Gcm,
         0x20,
+        None,
+    );
+    // Resume from a later chunk: the receiver holds chunks 0 and 1 of `big.bin` (5 chunks)
+    // and asks for chunks 2 to 4 only.
+    let resume = folder(
+        &[
+            ("big.bin", content(4500, 3)),
+            ("small.txt", b"kept whole".to_vec()),
+        ],
+        1024,
+        Cipher::ChaCha20Poly1305,
+        0x30,
+        Some(Resumed {
+            file: 0,
+            bytes: 2048,
+        }),
+    );
+    // Duplicate content: `b/copy.tex` and `c.tex` have the content of `a.tex`; only `a.tex`
+    // (and the other file) travel, the receiver copies the rest.
+    let duplicates = folder(
+        &[
+            ("a.tex", content(1500, 5)),
+            ("b/copy.tex", content(1500, 5)),
+            ("b/other.json", b"{}".to_vec()),
+            ("c.tex", content(1500, 5)),
+        ],
+        1024,
+        Cipher::Aes256Gcm,
+        0x40,
+        None,
     );
     json!({
         "description": "syncshell-stream known-answer vectors; see docs/spec/stream.md",
@@ -206,7 +294,10 @@ fn generate() -> Value {
         "blake3_empty": FileHash::of(b"").to_hex(),
         "key_derivation": key_derivation,
         "nonces": nonces,
-        "folders": [chacha, aes],
+        "folders": [chacha, aes, resume, duplicates],
+        "aborts": aborts(),
+        "invalid_frames": invalid_frames(),
+        "invalid_manifests": invalid_manifests(),
     })
 }
 
@@ -268,7 +359,16 @@ fn check(v: &Value) {
             .iter()
             .map(h)
             .collect();
+        let contents: Vec<Vec<u8>> = files.iter().map(|x| h(&x["content"])).collect();
+        let resumed = f.get("resumed").map(|x| Resumed {
+            file: x["file"].as_u64().unwrap() as usize,
+            bytes: x["bytes"].as_u64().unwrap() as usize,
+        });
+        // What travelled, per file: the resumed prefix is already there.
         let mut rebuilt: Vec<Vec<u8>> = vec![Vec::new(); files.len()];
+        if let Some(Resumed { file, bytes }) = resumed {
+            rebuilt[file] = contents[file][..bytes].to_vec();
+        }
         for frame in &frames[1..] {
             let Frame::Chunk {
                 file,
@@ -280,30 +380,41 @@ fn check(v: &Value) {
             };
             let size = files[file as usize]["size"].as_u64().unwrap() as usize;
             let last = (index as usize + 1) * chunk_size >= size;
+            assert_eq!(rebuilt[file as usize].len(), index as usize * chunk_size);
             let nonce = chunk_nonce(file, index, last);
             rebuilt[file as usize].extend(open_raw(cipher, &key, &nonce, &sealed));
         }
         for (i, file) in files.iter().enumerate() {
-            assert_eq!(rebuilt[i], h(&file["content"]), "{}", file["path"]);
-            assert_eq!(
-                FileHash::of(&rebuilt[i]).to_hex(),
-                file["blake3"].as_str().unwrap()
-            );
+            // An entry with the content of an earlier one is not sent, but copied.
+            let first = (0..i).find(|&j| files[j]["blake3"] == file["blake3"]);
+            let got = &rebuilt[first.unwrap_or(i)];
+            assert_eq!(got, &contents[i], "{}", file["path"]);
+            assert_eq!(FileHash::of(got).to_hex(), file["blake3"].as_str().unwrap());
         }
+        // The tags, with HMAC-SHA256 straight from the `hmac` crate.
+        let auth = h(&f["auth_key"]);
+        let mh = h(&f["manifest_hash"]);
+        let wants: Vec<(u32, u32)> = f["wants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| (w[0].as_u64().unwrap() as u32, w[1].as_u64().unwrap() as u32))
+            .collect();
+        let mut msg = [REQUEST_TAG_LABEL.as_bytes(), &[0], &mh].concat();
+        msg.extend((wants.len() as u32).to_be_bytes());
+        for (file, from) in &wants {
+            msg.extend(file.to_be_bytes());
+            msg.extend(from.to_be_bytes());
+        }
+        assert_eq!(hmac(&auth, &msg), h(&f["request_tag"]));
+        let msg = [COMPLETE_TAG_LABEL.as_bytes(), &[0], &mh].concat();
+        assert_eq!(hmac(&auth, &msg), h(&f["completion_tag"]));
         // And the frames replay into a receiver that finishes and answers as recorded.
         let mut r = Receiver::new(SessionKey::from_bytes(session), ReceiverConfig::default());
-        let mut answers = Vec::new();
-        for frame in frames {
-            r.handle_frame(frame).unwrap();
-            loop {
-                match r.poll() {
-                    ReceiverOutput::Transmit(t) => answers.push(hex::encode(t)),
-                    ReceiverOutput::Event(Event::Offered { .. }) => r.accept().unwrap(),
-                    ReceiverOutput::Event(_) => {}
-                    ReceiverOutput::Idle | ReceiverOutput::Done => break,
-                }
-            }
-        }
+        let answers: Vec<String> = receive(&mut r, &frames, &contents, resumed)
+            .iter()
+            .map(hex::encode)
+            .collect();
         assert!(r.is_finished());
         let recorded: Vec<String> = f["receiver_frames"]
             .as_array()
@@ -315,7 +426,355 @@ fn check(v: &Value) {
     }
 }
 
+fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use hkdf::hmac::{Hmac, Mac};
+    let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
+    m.update(msg);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// Abort frames: every reason (0, unspecified, is valid), and a message cut at 256 bytes on a
+/// character boundary.
+fn aborts() -> Value {
+    let reasons = [
+        (0, AbortReason::Unspecified, ""),
+        (1, AbortReason::Cancelled, "stopped by the user"),
+        (2, AbortReason::Refused, "too large"),
+        (3, AbortReason::Protocol, "unexpected chunk"),
+        (
+            4,
+            AbortReason::HashMismatch,
+            "file 3 does not match its hash",
+        ),
+        (5, AbortReason::Io, "disk full"),
+    ];
+    let long = "é".repeat(150);
+    let mut out: Vec<Value> = reasons
+        .iter()
+        .map(|&(code, reason, message)| {
+            json!({"reason": code, "message": message, "sent_message": message,
+                   "frame": hex::encode(Frame::Abort { reason, message: message.into() }.encode())})
+        })
+        .collect();
+    let frame = Frame::Abort {
+        reason: AbortReason::Io,
+        message: long.clone(),
+    }
+    .encode();
+    let Frame::Abort { message, .. } = Frame::decode(frame.clone()).unwrap() else {
+        panic!()
+    };
+    out.push(
+        json!({"reason": 5, "message": message, "sent_message": long,
+                    "frame": hex::encode(frame)}),
+    );
+    Value::Array(out)
+}
+
+/// A frame by hand: version, then body field `field` holding `body`.
+fn raw_frame(version: u8, field: u8, body: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x08, version, (field << 3) | 2];
+    put_varint(&mut f, body.len() as u64);
+    f.extend_from_slice(body);
+    f
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn bytes_field(field: u8, b: &[u8]) -> Vec<u8> {
+    let mut out = vec![(field << 3) | 2];
+    put_varint(&mut out, b.len() as u64);
+    out.extend_from_slice(b);
+    out
+}
+
+/// Frames every decoder must refuse, each with one defect, and the error.
+fn invalid_frames() -> Value {
+    let v = FRAME_VERSION as u8;
+    let hash = [0x11u8; 32];
+    let tag = [0x22u8; 32];
+    let complete = |h: &[u8], t: &[u8]| [bytes_field(1, h), bytes_field(2, t)].concat();
+    let good_complete = raw_frame(v, 5, &complete(&hash, &tag));
+    let chunk_v1 = raw_frame(1, 4, &bytes_field(3, &[0u8; 16]));
+    let offer = |m: &[u8], c: &[u8], s: &[u8]| {
+        [bytes_field(1, m), bytes_field(2, c), bytes_field(3, s)].concat()
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty input: version 0", vec![], "UnsupportedVersion"),
+        (
+            "version 1 (before the offer salt)",
+            chunk_v1,
+            "UnsupportedVersion",
+        ),
+        (
+            "version 3",
+            raw_frame(3, 5, &complete(&hash, &tag)),
+            "UnsupportedVersion",
+        ),
+        ("no body", vec![0x08, v], "Malformed"),
+        (
+            "an unknown field after the body",
+            [good_complete.clone(), vec![0x78, 0x01]].concat(),
+            "Malformed",
+        ),
+        (
+            "the version field twice",
+            [good_complete.clone(), vec![0x08, v]].concat(),
+            "Malformed",
+        ),
+        (
+            "a non-minimal varint (version as 2 bytes)",
+            [vec![0x08, 0x80 | v, 0x00], good_complete[2..].to_vec()].concat(),
+            "Malformed",
+        ),
+        (
+            "truncated: the last byte missing",
+            good_complete[..good_complete.len() - 1].to_vec(),
+            "Malformed",
+        ),
+        (
+            "a group (wire type 3)",
+            [vec![0x08, v], vec![0x33, 0x34]].concat(),
+            "Malformed",
+        ),
+        (
+            "offer: a 31-byte key confirmation",
+            raw_frame(v, 2, &offer(b"m", &[1; 31], &[2; 32])),
+            "Malformed",
+        ),
+        (
+            "offer: no salt",
+            raw_frame(
+                v,
+                2,
+                &[bytes_field(1, b"m"), bytes_field(2, &[1; 32])].concat(),
+            ),
+            "Malformed",
+        ),
+        (
+            "request: a 31-byte tag",
+            raw_frame(
+                v,
+                3,
+                &[bytes_field(1, &hash), bytes_field(3, &tag[..31])].concat(),
+            ),
+            "Malformed",
+        ),
+        (
+            "request: no tag",
+            raw_frame(v, 3, &bytes_field(1, &hash)),
+            "Malformed",
+        ),
+        (
+            "complete: a 33-byte manifest hash",
+            raw_frame(v, 5, &complete(&[0x11; 33], &tag)),
+            "Malformed",
+        ),
+        (
+            "complete: no tag",
+            raw_frame(v, 5, &bytes_field(1, &hash)),
+            "Malformed",
+        ),
+        (
+            "chunk: 15 sealed bytes, shorter than a tag",
+            raw_frame(v, 4, &bytes_field(3, &[0; 15])),
+            "Malformed",
+        ),
+        (
+            "abort: reason 6 is not defined",
+            raw_frame(v, 6, &[0x08, 0x06]),
+            "Malformed",
+        ),
+        (
+            "abort: a 257-byte message",
+            raw_frame(v, 6, &bytes_field(2, &[b'a'; 257])),
+            "Malformed",
+        ),
+        (
+            "abort: a message that is not UTF-8",
+            raw_frame(v, 6, &bytes_field(2, &[0xff, 0xfe])),
+            "Malformed",
+        ),
+    ];
+    Value::Array(
+        cases
+            .into_iter()
+            .map(|(why, frame, error)| json!({"why": why, "frame": hex::encode(frame), "error": error}))
+            .collect(),
+    )
+}
+
+/// Manifests every decoder must refuse, each with one defect, and the error.
+fn invalid_manifests() -> Value {
+    let m = |entries: &[(&str, u64, u8)], chunk_size: u32, cipher: u8, version: u8| {
+        let mut out = vec![0x08, version, 0x10, cipher, 0x18];
+        put_varint(&mut out, u64::from(chunk_size));
+        for (path, size, hash) in entries {
+            let mut e = bytes_field(1, path.as_bytes());
+            if *size != 0 {
+                e.push(0x10);
+                put_varint(&mut e, *size);
+            }
+            e.extend(bytes_field(3, &[*hash; 32]));
+            out.extend(bytes_field(4, &e));
+        }
+        out
+    };
+    let one = |path: &str| m(&[(path, 1, 1)], 1024, 1, 1);
+    let mut short_hash = m(&[], 1024, 1, 1);
+    short_hash.extend(bytes_field(
+        4,
+        &[bytes_field(1, b"a"), bytes_field(3, &[1; 31])].concat(),
+    ));
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "version 2",
+            m(&[("a", 1, 1)], 1024, 1, 2),
+            "UnsupportedVersion",
+        ),
+        ("cipher 0", m(&[("a", 1, 1)], 1024, 0, 1), "Malformed"),
+        ("cipher 3", m(&[("a", 1, 1)], 1024, 3, 1), "Malformed"),
+        (
+            "chunk size 1023",
+            m(&[("a", 1, 1)], 1023, 1, 1),
+            "Malformed",
+        ),
+        (
+            "chunk size 1 MiB + 1",
+            m(&[("a", 1, 1)], (1 << 20) + 1, 1, 1),
+            "Malformed",
+        ),
+        ("a 31-byte BLAKE3 hash", short_hash, "Malformed"),
+        (
+            "trailing bytes",
+            [one("a"), vec![0x00]].concat(),
+            "Malformed",
+        ),
+        (
+            "not sorted",
+            m(&[("b", 1, 1), ("a", 1, 2)], 1024, 1, 1),
+            "Malformed",
+        ),
+        (
+            "the same path twice",
+            m(&[("a", 1, 1), ("a", 1, 2)], 1024, 1, 1),
+            "Malformed",
+        ),
+        (
+            "one hash, two sizes",
+            m(&[("a", 4096, 1), ("b", 0, 1)], 1024, 1, 1),
+            "Malformed",
+        ),
+        (
+            "a file of 2^32 chunks + 1",
+            m(&[("a", (1u64 << 32) * 1024 + 1, 1)], 1024, 1, 1),
+            "TooManyChunks",
+        ),
+        ("path '..'", one("../x"), "UnsafePath"),
+        ("an absolute path", one("/etc/passwd"), "UnsafePath"),
+        ("a backslash", one("a\\b"), "UnsafePath"),
+        ("a drive letter", one("C:/x"), "UnsafePath"),
+        ("a trailing dot", one("a."), "UnsafePath"),
+        (
+            "a device name with an extension",
+            one("mods/NUL.txt"),
+            "UnsafePath",
+        ),
+        (
+            "a device name, dotless i",
+            one("con\u{131}n$"),
+            "UnsafePath",
+        ),
+        ("an 8.3 short name", one("SYNCSH~1/x.part"), "UnsafePath"),
+        (
+            "the partial folder, in another case",
+            one(".SyncShell-Partial/x"),
+            "UnsafePath",
+        ),
+        ("a NUL byte", one("a\0b"), "UnsafePath"),
+        ("a 256-byte component", one(&"n".repeat(256)), "UnsafePath"),
+        (
+            "two paths equal without case",
+            m(&[("A.txt", 1, 1), ("a.txt", 1, 2)], 1024, 1, 1),
+            "PathCollision",
+        ),
+        (
+            "final and medial sigma",
+            m(&[("a\u{3c2}", 1, 1), ("a\u{3c3}", 1, 2)], 1024, 1, 1),
+            "PathCollision",
+        ),
+        (
+            "a file that is a folder without case (Kelvin sign)",
+            m(&[("k", 1, 1), ("\u{212a}/x", 1, 2)], 1024, 1, 1),
+            "PathCollision",
+        ),
+    ];
+    Value::Array(
+        cases
+            .into_iter()
+            .map(|(why, manifest, error)| {
+                json!({"why": why, "manifest": hex::encode(manifest), "error": error})
+            })
+            .collect(),
+    )
+}
+
+/// The name of an error's variant, as the vectors write it.
+fn error_name(e: &Error) -> &'static str {
+    match e {
+        Error::Malformed { .. } => "Malformed",
+        Error::TooLarge { .. } => "TooLarge",
+        Error::UnsupportedVersion { .. } => "UnsupportedVersion",
+        Error::UnsafePath { .. } => "UnsafePath",
+        Error::PathCollision { .. } => "PathCollision",
+        Error::TooManyChunks { .. } => "TooManyChunks",
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+/// Checks the committed aborts and negative vectors.
+fn check_decoders(v: &Value) {
+    for a in v["aborts"].as_array().unwrap() {
+        let Frame::Abort { reason, message } = Frame::decode(h(&a["frame"])).unwrap() else {
+            panic!("an abort")
+        };
+        assert_eq!(message, a["message"].as_str().unwrap());
+        let sent = Frame::Abort {
+            reason,
+            message: a["sent_message"].as_str().unwrap().to_owned(),
+        };
+        assert_eq!(sent.encode(), h(&a["frame"]));
+    }
+    for f in v["invalid_frames"].as_array().unwrap() {
+        let err = Frame::decode(h(&f["frame"])).unwrap_err();
+        assert_eq!(
+            error_name(&err),
+            f["error"].as_str().unwrap(),
+            "{}",
+            f["why"]
+        );
+    }
+    for m in v["invalid_manifests"].as_array().unwrap() {
+        let err = Manifest::decode(&h(&m["manifest"])).unwrap_err();
+        assert_eq!(
+            error_name(&err),
+            m["error"].as_str().unwrap(),
+            "{}",
+            m["why"]
+        );
+    }
+}
+
 #[test]
 fn vectors_match_the_committed_file() {
-    known_answers::compare("stream", &generate(), check);
+    known_answers::compare("stream", &generate(), |v| {
+        check(v);
+        check_decoders(v);
+    });
 }
