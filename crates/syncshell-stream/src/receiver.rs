@@ -291,7 +291,10 @@ impl Receiver {
 
     /// After [`Event::Offered`]: the next piece of the resumable prefix of file `file`, read
     /// back from its partial copy (call as often as needed, in order). The receiver hashes
-    /// it so the whole file can be checked when its last chunk arrives.
+    /// it so the whole file can be checked when its last chunk arrives. Feed only a prefix
+    /// that this same sender sent earlier: chunks authenticate their sender, not the
+    /// content, so another member's prefix would make this transfer fail at the file's end
+    /// (docs/spec/stream.md, section 9).
     pub fn resume_prefix(&mut self, file: usize, data: &[u8]) -> Result<()> {
         let (_, status) = self.deciding(file)?;
         if status != Status::Needed {
