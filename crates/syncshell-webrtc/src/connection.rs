@@ -103,7 +103,8 @@ impl WebRtcConnection {
             reliable: link.reliable.clone(),
             binding: n.binding,
             fragment_len,
-            max_datagram: n.sctp_max_message,
+            // A datagram is one data-channel message, unframed, of at most a fragment's size.
+            max_datagram: fragment_len,
             max_message: n.max_message,
             window: n.window,
             close_timeout: n.close_timeout,
@@ -427,6 +428,29 @@ mod tests {
         let expected = Sha256::digest(&input);
         assert_eq!(&x.channel_binding()[..], &expected[..]);
         assert_eq!(&y.channel_binding()[..], &expected[..]);
+        x.close().await;
+        y.close().await;
+    }
+
+    /// A datagram is one unframed data-channel message of at most `F` bytes (transport.md 2).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn datagrams_are_unframed_and_at_most_a_fragment_long() {
+        let (a, b) = endpoints();
+        let (x, y) = pair(&a, &b).await;
+        let f = x.fragment_len;
+        assert_eq!(x.max_datagram, f);
+        assert_eq!(
+            x.send_unreliable(Bytes::from(vec![1; f + 1])),
+            Err(Error::TooLarge { len: f + 1, max: f })
+        );
+        // Sent raw on the unreliable channel, the bytes arrive as they are.
+        let raw = Bytes::from_static(b"\x00\x01hi");
+        for _ in 0..10 {
+            x.send_unreliable(raw.clone()).unwrap();
+        }
+        let got = tokio::time::timeout(Duration::from_secs(5), y.recv_unreliable()).await;
+        assert_eq!(got.unwrap().unwrap(), Some(raw));
+        x.send_unreliable(Bytes::from(vec![2; f])).unwrap();
         x.close().await;
         y.close().await;
     }

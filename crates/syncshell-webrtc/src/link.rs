@@ -33,6 +33,9 @@ pub(crate) const READY: u8 = 0x02;
 
 /// Received datagrams buffered before new ones are dropped.
 const DATAGRAM_QUEUE: usize = 256;
+/// The longest datagram any connection sends: the largest fragment (64 KiB less the frame
+/// byte); see `WebRtcConnection`'s `fragment_len`.
+pub(crate) const MAX_DATAGRAM: usize = 64 * 1024 - 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LinkState {
@@ -70,6 +73,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// An open link whose window is not open yet.
+    pub(crate) fn new() -> Self {
+        Shared {
+            state: watch::channel(LinkState::Open).0,
+            gathered: watch::channel(false).0,
+            reliable_open: watch::channel(false).0,
+            unreliable_open: watch::channel(false).0,
+            peer_ready: watch::channel(false).0,
+            credits: Semaphore::new(0),
+            window: Mutex::new(0),
+            peer_credit: AtomicUsize::new(0),
+            violation: Mutex::new(None),
+        }
+    }
+
     /// Moves to `to` unless the connection already ended for another reason.
     pub(crate) fn end(&self, to: LinkState) {
         self.state.send_if_modified(|s| {
@@ -190,17 +208,7 @@ pub(crate) struct Link {
 
 impl Link {
     pub(crate) async fn new(config: &WebRtcConfig) -> syncshell_transport::Result<Link> {
-        let shared = Arc::new(Shared {
-            state: watch::channel(LinkState::Open).0,
-            gathered: watch::channel(false).0,
-            reliable_open: watch::channel(false).0,
-            unreliable_open: watch::channel(false).0,
-            peer_ready: watch::channel(false).0,
-            credits: Semaphore::new(0),
-            window: Mutex::new(0),
-            peer_credit: AtomicUsize::new(0),
-            violation: Mutex::new(None),
-        });
+        let shared = Arc::new(Shared::new());
         let (cand_tx, cand_rx) = if config.trickle {
             let (tx, rx) = mpsc::unbounded_channel();
             (Some(tx), Some(rx))
@@ -399,8 +407,9 @@ async fn read_reliable(
     }
 }
 
-/// Handles one frame from the reliable channel; returns a data frame's fragment.
-fn on_frame(shared: &Shared, frame: Bytes) -> Result<Option<Bytes>, &'static str> {
+/// Handles one frame from the reliable channel (docs/spec/transport.md 6.1); returns a data
+/// frame's fragment.
+pub(crate) fn on_frame(shared: &Shared, frame: Bytes) -> Result<Option<Bytes>, &'static str> {
     match frame.first() {
         Some(&DATA) => {
             // The receiver's memory is bounded by the credit it granted.
@@ -461,6 +470,11 @@ async fn read_unreliable(dc: Arc<dyn DataChannel>, shared: Arc<Shared>, tx: mpsc
         match ev {
             DataChannelEvent::OnOpen => {
                 shared.unreliable_open.send_replace(true);
+            }
+            // No sender of ours makes a datagram longer than a fragment (at most 65 535 bytes):
+            // longer ones are dropped, so the queue holds at most 256 of that size.
+            DataChannelEvent::OnMessage(m) if m.data.len() > MAX_DATAGRAM => {
+                tracing::debug!(len = m.data.len(), "dropping an oversized datagram");
             }
             DataChannelEvent::OnMessage(m) => {
                 if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(m.data.freeze()) {

@@ -87,8 +87,11 @@ impl Blob {
             return Err(WebRtcError::BadSignal("unknown version"));
         }
         let kind = *rest.first().ok_or_else(truncated)?;
-        if kind != CANDIDATE && kind != END_OF_CANDIDATES {
+        if kind == Kind::Offer as u8 || kind == Kind::Answer as u8 {
             return Signal::decode(blob).map(Blob::Sdp);
+        }
+        if kind != CANDIDATE && kind != END_OF_CANDIDATES {
+            return Err(WebRtcError::BadSignal("unknown kind"));
         }
         let (header, mut body) = blob
             .split_at_checked(SESSION_HEADER)
