@@ -61,6 +61,9 @@
 // What merging an entry did: it is kept but not shown, since its peer is revoked.
 #define SYNCSHELL_CHANGE_HIDDEN 3
 
+// What merging an entry did: the book's bounds do not keep it (its issuer's pool is full).
+#define SYNCSHELL_CHANGE_NOT_KEPT 4
+
 // Revocation reason: thrown out by an admin or the owner.
 #define SYNCSHELL_REASON_REMOVED 0
 

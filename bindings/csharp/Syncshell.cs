@@ -61,6 +61,7 @@ namespace Syncshell
         public const uint SYNCSHELL_CHANGE_UPDATED = 1;
         public const uint SYNCSHELL_CHANGE_UNCHANGED = 2;
         public const uint SYNCSHELL_CHANGE_HIDDEN = 3;
+        public const uint SYNCSHELL_CHANGE_NOT_KEPT = 4;
         public const uint SYNCSHELL_REASON_REMOVED = 0;
         public const uint SYNCSHELL_REASON_LEFT = 1;
         public const uint SYNCSHELL_REASON_COMPROMISED = 2;
@@ -663,6 +664,8 @@ namespace Syncshell
         Unchanged = Native.SYNCSHELL_CHANGE_UNCHANGED,
         /// <summary>Kept but not shown: the peer is revoked.</summary>
         Hidden = Native.SYNCSHELL_CHANGE_HIDDEN,
+        /// <summary>The book's bounds do not keep it (its issuer's pool is full).</summary>
+        NotKept = Native.SYNCSHELL_CHANGE_NOT_KEPT,
     }
 
     /// <summary>Why a member was revoked (SYNCSHELL_REASON_*).</summary>

@@ -189,11 +189,18 @@ def bucket_of(peer, k):
 
 
 def fingerprints(entries, k):
-    """entries: list of (peer, entry id). 8 bytes per bucket, big-endian XOR of id[0..8]."""
-    fps = [0] * (1 << k)
+    """entries: list of (peer, entry id). 16 bytes per bucket: SHA-256 over the label, 0x00
+    and peer || id of each version in the bucket, ascending, cut to 16 bytes."""
+    buckets = [[] for _ in range(1 << k)]
     for peer, eid in entries:
-        fps[bucket_of(peer, k)] ^= int.from_bytes(eid[:8], "big")
-    return b"".join(f.to_bytes(8, "big") for f in fps)
+        buckets[bucket_of(peer, k)].append(peer + eid)
+    out = b""
+    for versions in buckets:
+        digest = hashlib.sha256(b"syncshell/v1/phonebook-bucket\x00")
+        for v in sorted(versions):
+            digest.update(v)
+        out += digest.digest()[:16]
+    return out
 
 
 def clock_tick(last, now_ms):
@@ -833,8 +840,8 @@ def run(v):
     k = buckets_log2(1)
     fps = fingerprints([(member, h(ev["id"]))], k)
     check("sync summary: buckets_log2 = %d for a one-entry book" % k, s["buckets_log2"] == k == 0)
-    check("sync summary: fingerprints = 8 bytes per bucket = XOR of u64be(id[0..8]) = %s" % fps.hex(),
-          s["fingerprints"] == fps and len(fps) == 8 << k and fps == h(ev["id"])[:8])
+    check("sync summary: fingerprints = 16 bytes per bucket = SHA-256(label, 0, peer || id)[..16] = %s" % fps.hex(),
+          s["fingerprints"] == fps and len(fps) == 16 << k)
     check("sync summary: revocation digest = the empty set's digest", s["revocation_digest"] == empty_digest)
     expected = e_uint(1, 1) + e_msg(2, e_uint(1, k) + e_bytes(2, fps) + e_bytes(3, empty_digest))
     check("sync summary: re-encodes byte for byte from the recomputed values", expected == sm_bytes)

@@ -37,6 +37,8 @@ pub const SYNCSHELL_CHANGE_UPDATED: u32 = 1;
 pub const SYNCSHELL_CHANGE_UNCHANGED: u32 = 2;
 /// What merging an entry did: it is kept but not shown, since its peer is revoked.
 pub const SYNCSHELL_CHANGE_HIDDEN: u32 = 3;
+/// What merging an entry did: the book's bounds do not keep it (its issuer's pool is full).
+pub const SYNCSHELL_CHANGE_NOT_KEPT: u32 = 4;
 
 pub(crate) struct Book {
     book: Mutex<Phonebook>,
@@ -65,7 +67,8 @@ fn change_code(change: Change) -> u32 {
         Change::Added => SYNCSHELL_CHANGE_ADDED,
         Change::Updated => SYNCSHELL_CHANGE_UPDATED,
         Change::Unchanged => SYNCSHELL_CHANGE_UNCHANGED,
-        _ => SYNCSHELL_CHANGE_HIDDEN,
+        Change::Hidden => SYNCSHELL_CHANGE_HIDDEN,
+        Change::NotKept => SYNCSHELL_CHANGE_NOT_KEPT,
     }
 }
 

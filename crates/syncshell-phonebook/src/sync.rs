@@ -1,22 +1,28 @@
-//! Delta sync, sans-IO: two books exchange four kinds of message (an `Entries` reply may be
-//! split into several) and end up with the same entries and tombstones. Bytes on the wire grow with the difference, not the directory.
+//! Delta sync, sans-IO: two books exchange three kinds of message (an `Entries` reply may be
+//! split into several) and end up with the same entries and tombstones. Bytes on the wire
+//! grow with the difference, not the directory, and every reply is bounded whatever the
+//! request ([`MAX_SYNC_REPLY_LEN`]).
 //!
-//! 1. The initiator sends a `Summary` ([`Phonebook::sync_start`]): an 8-byte fingerprint per
-//!    bucket of peers and the revocation set's digest.
-//! 2. The responder answers with `Items` for the buckets whose fingerprints differ: per entry
-//!    the peer, the stamp and 16 bytes of the entry id; and its tombstone ids when the
-//!    revocation digests differ.
+//! 1. The initiator sends a `Summary` ([`Phonebook::sync_start`]): a 16-byte fingerprint
+//!    (a hash of the bucket's versions) per bucket of peers and the revocation set's digest.
+//! 2. The responder answers with `Items` for the buckets whose fingerprints differ, at most
+//!    [`MAX_ITEMS_PER_REPLY`]: per stored version the peer, the stamp and 16 bytes of the
+//!    entry id; and its tombstone ids when the revocation digests differ.
 //! 3. The initiator sends `Entries`: its entries and tombstones the responder lacks, and
 //!    requests for those it lacks itself.
 //! 4. The responder sends the requested `Entries`.
 //!
-//! Every message is handled by [`Phonebook::handle_sync`], which returns the replies to send
-//! (none when the exchange is over). Any side can start; messages may be handled in any
-//! order and repeated: each is answered from the book's state alone.
+//! A round moves at most [`MAX_ENTRIES_PER_REPLY`] entries and [`MAX_TOMBSTONES_PER_REPLY`]
+//! tombstones each way; books that differ by more converge over further rounds. Every
+//! message is handled by [`Phonebook::handle_sync`], which returns the replies to send (none
+//! when the exchange is over). Any side can start; messages may be handled in any order and
+//! repeated: each is answered from the book's state alone.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use prost::Message;
+use sha2::{Digest, Sha256};
+use syncshell_identity::PeerId;
 use syncshell_revocation::TombstoneId;
 
 use crate::book::{MergeReport, Phonebook, MAX_ENTRIES};
@@ -29,7 +35,23 @@ pub const MAX_SYNC_MESSAGE_LEN: usize = 16 * 1024 * 1024;
 /// Entries replies are split so that each stays under this size.
 const REPLY_SPLIT_LEN: usize = 4 * 1024 * 1024;
 const ITEM_LEN: usize = 56;
+const FINGERPRINT_LEN: usize = 16;
 const MAX_BUCKETS_LOG2: u32 = 16;
+const BUCKET_LABEL: &[u8] = b"syncshell/v1/phonebook-bucket";
+/// Most items an `Items` reply lists.
+pub const MAX_ITEMS_PER_REPLY: usize = 4096;
+/// Most tombstone ids an `Items` reply lists.
+pub const MAX_TOMBSTONE_IDS_PER_REPLY: usize = 4096;
+/// Most entries (and most requested peers) one `Entries` reply carries.
+pub const MAX_ENTRIES_PER_REPLY: usize = 512;
+/// Most tombstones (and most wanted tombstone ids) one `Entries` reply carries.
+pub const MAX_TOMBSTONES_PER_REPLY: usize = 256;
+/// Most bytes all the replies to one sync message add up to: the caps above at the largest
+/// entry and tombstone sizes, and framing.
+pub const MAX_SYNC_REPLY_LEN: usize = MAX_ENTRIES_PER_REPLY * (crate::MAX_ENTRY_BODY_LEN + 256)
+    + MAX_TOMBSTONES_PER_REPLY * (syncshell_revocation::MAX_TOMBSTONE_BODY_LEN + 256)
+    + (MAX_ENTRIES_PER_REPLY + MAX_TOMBSTONES_PER_REPLY) * 36
+    + 4096;
 
 /// What handling one sync message produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,10 +78,6 @@ fn bucket_of(peer: &[u8; 32], log2: u32) -> usize {
     usize::from(top >> (16 - log2))
 }
 
-fn id_prefix(e: &Entry) -> u64 {
-    u64::from_be_bytes(head(e.id().as_bytes()))
-}
-
 fn version_key(e: &Entry) -> (u64, [u8; 16]) {
     (e.stamp().raw(), head(e.id().as_bytes()))
 }
@@ -78,24 +96,43 @@ impl Phonebook {
         (usize::BITS - (wanted - 1).leading_zeros()).min(MAX_BUCKETS_LOG2)
     }
 
-    fn fingerprints(&self, log2: u32) -> Vec<u64> {
-        let mut fps = vec![0u64; 1 << log2];
-        for (peer, e) in self.entry_map() {
-            if let Some(fp) = fps.get_mut(bucket_of(peer.as_bytes(), log2)) {
-                *fp ^= id_prefix(e);
+    /// Each bucket's versions as `(peer, entry id)`, sorted.
+    fn bucket_versions(&self, log2: u32) -> Vec<Vec<(PeerId, &Entry)>> {
+        let mut buckets: Vec<Vec<(PeerId, &Entry)>> = vec![Vec::new(); 1 << log2];
+        for (peer, e) in self.versions() {
+            if let Some(b) = buckets.get_mut(bucket_of(peer.as_bytes(), log2)) {
+                b.push((*peer, e));
             }
         }
-        fps
+        for b in &mut buckets {
+            b.sort_by_key(|(peer, e)| (*peer, e.id()));
+        }
+        buckets
+    }
+
+    /// A bucket's fingerprint: the first 16 bytes of SHA-256 over the label, a zero byte and
+    /// `peer || entry id` of each of its versions in ascending order. A hash, not a sum:
+    /// versions cannot be chosen to cancel each other out.
+    fn fingerprints(&self, log2: u32) -> Vec<[u8; FINGERPRINT_LEN]> {
+        self.bucket_versions(log2)
+            .iter()
+            .map(|versions| {
+                let mut h = Sha256::new();
+                h.update(BUCKET_LABEL);
+                h.update([0u8]);
+                for (peer, e) in versions {
+                    h.update(peer.as_bytes());
+                    h.update(e.id().as_bytes());
+                }
+                head(&h.finalize().into())
+            })
+            .collect()
     }
 
     /// The first message of a sync: this book's summary, to send to the other side.
     pub fn sync_start(&self) -> Vec<u8> {
         let log2 = self.buckets_log2();
-        let fingerprints = self
-            .fingerprints(log2)
-            .iter()
-            .flat_map(|f| f.to_be_bytes())
-            .collect();
+        let fingerprints = self.fingerprints(log2).concat();
         encode(proto::sync_message::Kind::Summary(proto::Summary {
             buckets_log2: log2,
             fingerprints,
@@ -130,51 +167,69 @@ impl Phonebook {
     }
 
     fn on_summary(&self, s: &proto::Summary) -> Result<SyncOutcome> {
-        if s.buckets_log2 > MAX_BUCKETS_LOG2 || s.fingerprints.len() != 8 << s.buckets_log2 {
+        if s.buckets_log2 > MAX_BUCKETS_LOG2
+            || s.fingerprints.len() != FINGERPRINT_LEN << s.buckets_log2
+        {
             return Err(Error::Malformed(
                 "summary fingerprints do not match its bucket count",
             ));
         }
-        let theirs = s
-            .fingerprints
-            .chunks_exact(8)
-            .map(|c| c.try_into().map(u64::from_be_bytes).unwrap_or_default());
-        let buckets: Vec<u32> = self
+        let differing: Vec<usize> = self
             .fingerprints(s.buckets_log2)
-            .into_iter()
-            .zip(theirs)
+            .iter()
+            .zip(s.fingerprints.chunks_exact(FINGERPRINT_LEN))
             .enumerate()
-            .filter(|(_, (ours, theirs))| ours != theirs)
-            .map(|(i, _)| i as u32)
+            .filter(|(_, (ours, theirs))| ours.as_slice() != *theirs)
+            .map(|(i, _)| i)
             .collect();
         let revocations_differ =
             s.revocation_digest.as_slice() != self.revocations().digest().as_slice();
-        if buckets.is_empty() && !revocations_differ {
+        if differing.is_empty() && !revocations_differ {
             return Ok(SyncOutcome::default());
         }
-        let wanted: HashSet<usize> = buckets.iter().map(|&b| b as usize).collect();
+        // Items at least as fine as this book's own buckets, so a coarse summary (a small
+        // message) cannot draw every entry at once: each differing bucket of the summary
+        // stands for its sub-buckets at the finer resolution.
+        let log2 = s.buckets_log2.max(self.buckets_log2());
+        let shift = log2 - s.buckets_log2;
+        let versions = self.bucket_versions(log2);
+        let mut buckets = Vec::new();
         let mut items = Vec::new();
-        for (peer, e) in self.entry_map() {
-            if wanted.contains(&bucket_of(peer.as_bytes(), s.buckets_log2)) {
-                items.extend_from_slice(peer.as_bytes());
-                items.extend_from_slice(&e.stamp().raw().to_be_bytes());
-                items.extend_from_slice(&head::<16>(e.id().as_bytes()));
+        'fill: for coarse in differing {
+            for fine in (coarse << shift)..((coarse + 1) << shift) {
+                let Some(bucket) = versions.get(fine) else {
+                    continue;
+                };
+                if items.len() / ITEM_LEN + bucket.len() > MAX_ITEMS_PER_REPLY {
+                    // Whole buckets only; the rest waits for the next round.
+                    break 'fill;
+                }
+                buckets.push(fine as u32);
+                for (peer, e) in bucket {
+                    items.extend_from_slice(peer.as_bytes());
+                    items.extend_from_slice(&e.stamp().raw().to_be_bytes());
+                    items.extend_from_slice(&head::<16>(e.id().as_bytes()));
+                }
             }
         }
-        let tombstone_ids = if revocations_differ {
-            self.revocations()
+        let (tombstone_ids, tombstone_ids_truncated) = if revocations_differ {
+            let ids: Vec<Vec<u8>> = self
+                .revocations()
                 .iter()
+                .take(MAX_TOMBSTONE_IDS_PER_REPLY)
                 .map(|t| t.id().as_bytes().to_vec())
-                .collect()
+                .collect();
+            (ids, self.revocations().len() > MAX_TOMBSTONE_IDS_PER_REPLY)
         } else {
-            Vec::new()
+            (Vec::new(), false)
         };
         let reply = encode(proto::sync_message::Kind::Items(proto::Items {
-            buckets_log2: s.buckets_log2,
+            buckets_log2: log2,
             buckets,
             items,
             tombstone_ids,
             revocations_differ,
+            tombstone_ids_truncated,
         }));
         Ok(SyncOutcome {
             replies: vec![reply],
@@ -194,7 +249,7 @@ impl Phonebook {
         if buckets.len() != i.buckets.len() || buckets.iter().any(|&b| b >= 1 << i.buckets_log2) {
             return Err(Error::Malformed("items message lists bad buckets"));
         }
-        let mut theirs: HashMap<[u8; 32], (u64, [u8; 16])> = HashMap::new();
+        let mut theirs: HashMap<[u8; 32], Vec<(u64, [u8; 16])>> = HashMap::new();
         for item in i.items.chunks_exact(ITEM_LEN) {
             let (peer, rest) = item.split_at(32);
             let (stamp, id) = rest.split_at(8);
@@ -204,43 +259,58 @@ impl Phonebook {
             if !buckets.contains(&bucket_of(&peer, i.buckets_log2)) {
                 return Err(Error::Malformed("an item is outside the listed buckets"));
             }
-            if theirs.insert(peer, (stamp, id)).is_some() {
+            let versions = theirs.entry(peer).or_default();
+            if versions.iter().any(|v| v.1 == id) {
                 return Err(Error::Malformed("an item appears twice"));
             }
+            versions.push((stamp, id));
         }
         let mut entries = Vec::new();
-        let mut requests = Vec::new();
-        let mut ours_in_buckets = HashSet::new();
-        for (peer, e) in self.entry_map() {
+        let mut requests = BTreeSet::new();
+        let mut ours: HashMap<[u8; 32], Vec<(u64, [u8; 16])>> = HashMap::new();
+        for (peer, e) in self.versions() {
             if !buckets.contains(&bucket_of(peer.as_bytes(), i.buckets_log2)) {
                 continue;
             }
-            ours_in_buckets.insert(*peer.as_bytes());
-            match theirs.get(peer.as_bytes()) {
-                Some(v) if *v >= version_key(e) => {
-                    if *v > version_key(e) {
-                        requests.push(peer.as_bytes().to_vec());
-                    }
-                }
-                _ => entries.push(e.encode()),
+            ours.entry(*peer.as_bytes())
+                .or_default()
+                .push(version_key(e));
+            let listed = theirs
+                .get(peer.as_bytes())
+                .is_some_and(|v| v.contains(&version_key(e)));
+            if !listed && entries.len() < MAX_ENTRIES_PER_REPLY {
+                entries.push(e.encode());
             }
         }
-        for peer in theirs.keys() {
-            if !ours_in_buckets.contains(peer) {
-                requests.push(peer.to_vec());
+        for (peer, versions) in &theirs {
+            let ours = ours.get(peer);
+            if versions
+                .iter()
+                .any(|v| !ours.is_some_and(|o| o.contains(v)))
+            {
+                requests.insert(peer.to_vec());
             }
         }
-        // Deterministic messages: requests in key order.
-        requests.sort();
+        // Deterministic messages: requests in key order, as many as one reply answers.
+        let requests: Vec<Vec<u8>> = requests.into_iter().take(MAX_ENTRIES_PER_REPLY).collect();
         let (tombstones, want_tombstones) = if i.revocations_differ {
             if i.tombstone_ids.len() > syncshell_revocation::MAX_TOMBSTONES {
                 return Err(Error::Malformed("too many tombstone ids"));
             }
             let their_ids: HashSet<&[u8]> = i.tombstone_ids.iter().map(Vec::as_slice).collect();
+            // A truncated list covers the ids up to its largest one.
+            let covered = |id: &TombstoneId| {
+                !i.tombstone_ids_truncated
+                    || i.tombstone_ids
+                        .iter()
+                        .any(|listed| listed.as_slice() >= id.as_bytes().as_slice())
+            };
             let push = self
                 .revocations()
                 .iter()
+                .filter(|t| covered(&t.id()))
                 .filter(|t| !their_ids.contains(t.id().as_bytes().as_slice()))
+                .take(MAX_TOMBSTONES_PER_REPLY)
                 .map(|t| t.encode())
                 .collect();
             let want = i
@@ -251,6 +321,7 @@ impl Phonebook {
                         .map(|id| !self.revocations().contains(&TombstoneId::from_bytes(id)))
                         .unwrap_or(false)
                 })
+                .take(MAX_TOMBSTONES_PER_REPLY)
                 .cloned()
                 .collect();
             (push, want)
@@ -283,18 +354,24 @@ impl Phonebook {
             let result = self.insert_encoded(e);
             report.record(result);
         }
-        let requested: HashSet<&[u8]> = m.requests.iter().map(Vec::as_slice).collect();
-        let entries: Vec<Vec<u8>> = self
-            .entry_map()
+        // Each requested peer once, in key order, as many as one reply carries.
+        let requested: BTreeSet<PeerId> = m
+            .requests
             .iter()
-            .filter(|(peer, _)| requested.contains(peer.as_bytes().as_slice()))
-            .map(|(_, e)| e.encode())
+            .filter_map(|p| PeerId::from_slice(p).ok())
+            .collect();
+        let entries: Vec<Vec<u8>> = requested
+            .iter()
+            .flat_map(|peer| self.versions_of(peer))
+            .take(MAX_ENTRIES_PER_REPLY)
+            .map(Entry::encode)
             .collect();
         let wanted: HashSet<&[u8]> = m.want_tombstones.iter().map(Vec::as_slice).collect();
         let tombstones: Vec<Vec<u8>> = self
             .revocations()
             .iter()
             .filter(|t| wanted.contains(t.id().as_bytes().as_slice()))
+            .take(MAX_TOMBSTONES_PER_REPLY)
             .map(|t| t.encode())
             .collect();
         Ok(SyncOutcome {
@@ -350,28 +427,45 @@ fn split_entries(
     out
 }
 
-/// Runs a whole sync between two books in memory, `a` initiating, and returns the bytes sent
-/// in each direction. A convenience for tests, tools and benchmarks; a real node sends the
-/// same messages over its transport.
+/// Runs whole syncs between two books in memory, `a` initiating, until they agree, and
+/// returns the bytes sent in each direction. A convenience for tests, tools and benchmarks; a
+/// real node sends the same messages over its transport.
 pub fn sync_in_memory(a: &mut Phonebook, b: &mut Phonebook) -> Result<SyncBytes> {
     let mut bytes = SyncBytes::default();
-    let mut to_b = vec![a.sync_start()];
-    let mut to_a: Vec<Vec<u8>> = Vec::new();
-    // Four messages at most; the bound only guards against a logic error.
-    for _ in 0..8 {
-        if to_b.is_empty() && to_a.is_empty() {
+    // Each round moves up to MAX_ENTRIES_PER_REPLY entries each way; the bound only guards
+    // against a logic error.
+    let rounds = 4 + 2 * (MAX_ENTRIES / MAX_ENTRIES_PER_REPLY);
+    for _ in 0..rounds {
+        let before = (a.sync_start(), b.sync_start());
+        let mut to_b = vec![a.sync_start()];
+        let mut to_a: Vec<Vec<u8>> = Vec::new();
+        // Four messages at most per round.
+        for _ in 0..4 {
+            if to_b.is_empty() && to_a.is_empty() {
+                break;
+            }
+            for m in std::mem::take(&mut to_b) {
+                bytes.a_to_b += m.len();
+                to_a.extend(b.handle_sync(&m)?.replies);
+            }
+            for m in std::mem::take(&mut to_a) {
+                bytes.b_to_a += m.len();
+                to_b.extend(a.handle_sync(&m)?.replies);
+            }
+        }
+        if !to_b.is_empty() || !to_a.is_empty() {
+            return Err(Error::Malformed(
+                "sync did not finish a round in four messages",
+            ));
+        }
+        let again = b.handle_sync(&a.sync_start())?;
+        // Done when they agree, or when a round changed neither book (what is left cannot
+        // be synced: entries one side refuses).
+        if again.replies.is_empty() || before == (a.sync_start(), b.sync_start()) {
             return Ok(bytes);
         }
-        for m in std::mem::take(&mut to_b) {
-            bytes.a_to_b += m.len();
-            to_a.extend(b.handle_sync(&m)?.replies);
-        }
-        for m in std::mem::take(&mut to_a) {
-            bytes.b_to_a += m.len();
-            to_b.extend(a.handle_sync(&m)?.replies);
-        }
     }
-    Err(Error::Malformed("sync did not finish in four messages"))
+    Err(Error::Malformed("sync did not converge"))
 }
 
 /// Bytes a sync sent each way.

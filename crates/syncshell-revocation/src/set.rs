@@ -16,9 +16,9 @@ use crate::tombstone::{Tombstone, TombstoneId, MAX_TOMBSTONE_BODY_LEN, TOMBSTONE
 /// Most tombstones the owner's pool keeps.
 pub const MAX_OWNER_TOMBSTONES: usize = 8192;
 /// Most tombstones the pool of one admin keeps.
-pub const MAX_TOMBSTONES_PER_ADMIN: usize = 128;
+pub const MAX_TOMBSTONES_PER_ADMIN: usize = 256;
 /// Most admin pools a set keeps (the owner's pool is not counted).
-pub const MAX_ADMIN_POOLS: usize = 64;
+pub const MAX_ADMIN_POOLS: usize = 32;
 /// Most tombstones a set holds: the owner's pool and every admin pool full.
 pub const MAX_TOMBSTONES: usize = MAX_OWNER_TOMBSTONES + MAX_ADMIN_POOLS * MAX_TOMBSTONES_PER_ADMIN;
 /// Largest encoded snapshot: room for [`MAX_TOMBSTONES`] of the largest tombstones, so a set

@@ -396,3 +396,160 @@ fn friendly_names_are_stable_and_used_when_no_name_is_set() {
     assert_eq!(name.split('-').count(), 3);
     assert_eq!(entry(&s, &s.members[0], 0, "Named").shown_name(), "Named");
 }
+
+/// A rogue admin mints more member keys and entries than the whole book used to hold (the
+/// old global cap refused every new peer past it, so members arriving after the flood were
+/// hidden on every replica that saw the flood first), and sub-admins with pools of their
+/// own. Members the owner admitted, and members of owner-appointed admins, are kept and
+/// shown on every replica, and replicas that received the same entries in different orders
+/// and groupings hold the same book.
+mod flood {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+    use rand_chacha::rand_core::RngCore;
+    use syncshell_identity::{Identity, Role, TokenChain};
+    use syncshell_phonebook::{
+        Change, Entry, Phonebook, MAX_ADMIN_POOLS, MAX_ADMIN_POOL_ENTRIES, MAX_ENTRIES,
+    };
+
+    use crate::{entry, rng, shell, Member, Shell, HOUR, T0};
+
+    pub(super) struct Flood {
+        pub(super) s: Shell,
+        /// Entries of members the owner and the honest admin admitted.
+        pub(super) honest: Vec<Entry>,
+        /// The rogue's members and its sub-admins' members.
+        pub(super) rogue: Vec<Entry>,
+    }
+
+    fn issue(s: &Shell, issuer: &Member, role: Role, seed: [u8; 32]) -> Member {
+        let id = Identity::from_secret_bytes(&seed);
+        let chain = TokenChain::issue(
+            &syncshell_revocation::RevocationSet::new(s.genesis.clone()),
+            &issuer.id,
+            &issuer.chain,
+            id.peer_id(),
+            role,
+            T0,
+            Some(T0.saturating_add(HOUR * 24 * 30)),
+            &mut rng(u64::from_le_bytes(seed[..8].try_into().unwrap())),
+        )
+        .unwrap();
+        Member { id, chain }
+    }
+
+    pub(super) fn flood() -> &'static Flood {
+        static FLOOD: OnceLock<Flood> = OnceLock::new();
+        FLOOD.get_or_init(|| {
+            let s = shell(900, 0);
+            let owner = Member {
+                id: Identity::from_secret_bytes(&s.owner.to_secret_bytes()),
+                chain: TokenChain::owner(),
+            };
+            let (rogue, honest_admin) = (&s.admins[0], &s.admins[1]);
+            let seed = |kind: u8, i: usize| {
+                let mut b = [kind; 32];
+                b[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                b
+            };
+            let mut honest = Vec::new();
+            for i in 0..4 {
+                let m = issue(&s, &owner, Role::Member, seed(1, i));
+                honest.push(entry(&s, &m, 1, "by the owner"));
+                let m = issue(&s, honest_admin, Role::Member, seed(2, i));
+                honest.push(entry(&s, &m, 1, "by an honest admin"));
+            }
+            // More members than the whole book used to hold, all from the rogue (made on two
+            // threads: it is most of this test's time).
+            let half = MAX_ENTRIES / 2 + 1;
+            let flood_part = |range: std::ops::Range<usize>| {
+                range
+                    .map(|i| entry(&s, &issue(&s, rogue, Role::Member, seed(3, i)), 1, "flood"))
+                    .collect::<Vec<_>>()
+            };
+            let mut rogue_entries = std::thread::scope(|scope| {
+                let first = scope.spawn(|| flood_part(0..half));
+                let mut second = flood_part(half..2 * half);
+                let mut all = first.join().unwrap();
+                all.append(&mut second);
+                all
+            });
+            // Sub-admins, each with a pool of its own.
+            for i in 0..MAX_ADMIN_POOLS + 4 {
+                let sub = issue(&s, rogue, Role::Admin, seed(4, i));
+                let m = issue(&s, &sub, Role::Member, seed(5, i));
+                rogue_entries.push(entry(&s, &m, 1, "sybil"));
+            }
+            Flood {
+                s,
+                honest,
+                rogue: rogue_entries,
+            }
+        })
+    }
+
+    fn check(book: &Phonebook, f: &Flood) {
+        for e in &f.honest {
+            assert!(
+                book.get(e.peer(), T0).is_some(),
+                "an honest member is hidden"
+            );
+        }
+        assert!(book.len() <= MAX_ENTRIES);
+        let rogue_pool = book
+            .stored()
+            .filter(|e| e.chain().tokens()[0].issuer() == &f.s.admins[0].id.peer_id())
+            .count();
+        assert_eq!(rogue_pool, MAX_ADMIN_POOL_ENTRIES);
+    }
+
+    /// The flood delivered first, then the honest members: the book every other delivery
+    /// order must reach.
+    fn flood_first() -> &'static Phonebook {
+        static BOOK: OnceLock<Phonebook> = OnceLock::new();
+        BOOK.get_or_init(|| {
+            let f = flood();
+            let mut book = Phonebook::new(f.s.genesis.clone());
+            for e in &f.rogue {
+                book.insert(e.clone()).unwrap();
+            }
+            for e in &f.honest {
+                assert_ne!(book.insert(e.clone()).unwrap(), Change::NotKept);
+            }
+            check(&book, f);
+            book
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_flood_of_entries_cannot_hide_members_or_split_replicas(
+            seed in any::<u64>(),
+            split in 0..MAX_ENTRIES,
+        ) {
+            let f = flood();
+            let ordered = flood_first();
+            let all: Vec<&Entry> = f.rogue.iter().chain(&f.honest).collect();
+            // Shuffled, in two halves, merged.
+            let mut order: Vec<usize> = (0..all.len()).collect();
+            let mut r = rng(seed);
+            for i in (1..order.len()).rev() {
+                let j = (r.next_u64() % (i as u64 + 1)) as usize;
+                order.swap(i, j);
+            }
+            let mut first = Phonebook::new(f.s.genesis.clone());
+            let mut second = Phonebook::new(f.s.genesis.clone());
+            for (n, &i) in order.iter().enumerate() {
+                let book = if n < split { &mut first } else { &mut second };
+                book.insert(all[i].clone()).unwrap();
+            }
+            second.merge(&first).unwrap();
+            check(&second, f);
+            prop_assert!(ordered == &second, "replicas differ");
+            prop_assert_eq!(ordered.encode(), second.encode());
+        }
+    }
+}
