@@ -486,3 +486,34 @@ async fn read_unreliable(dc: Arc<dyn DataChannel>, shared: Arc<Shared>, tx: mpsc
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Frames come from the peer: arbitrary bytes never panic the reader, whatever the
+        /// credit on either side, and a data frame is charged exactly its cost.
+        #[test]
+        fn arbitrary_frames_never_panic(
+            frame in proptest::collection::vec(any::<u8>(), 0..80),
+            window in 262_144usize..1 << 22,
+            spent in 0usize..262_144,
+            peer_spent in 0usize..262_144,
+        ) {
+            let shared = Shared::new();
+            shared.open_window(window);
+            if let Ok(p) = shared.credits.try_acquire_many(spent as u32) {
+                p.forget();
+            }
+            prop_assert!(shared.charge_peer(peer_spent).is_ok());
+            let before = shared.peer_credit.load(Ordering::Acquire);
+            if let Ok(Some(fragment)) = on_frame(&shared, Bytes::from(frame)) {
+                let after = shared.peer_credit.load(Ordering::Acquire);
+                prop_assert_eq!(before - after, frame_cost(fragment.len()));
+            }
+            prop_assert!(shared.credits.available_permits() <= window);
+        }
+    }
+}
