@@ -1050,6 +1050,8 @@ impl Node {
         let reporter = tokio::spawn(report_progress(peer, rx));
         let options = ReceiveOptions {
             progress: Some(tx),
+            // Partial files are resumed only for the member that sent them.
+            sender: Some(*peer.as_bytes()),
             ..ReceiveOptions::default()
         };
         let r = receive_folder(&mut lane, &key, &dest, &options).await;
