@@ -319,13 +319,38 @@ def is_small_order(pt):
     return pt_mul(8, pt) == IDENTITY
 
 
+def is_torsion_free(pt):
+    """[L]P is the identity, in extended coordinates (no inversions: this runs per signature)."""
+    x, y = pt
+    q = (x, y, 1, x * y % P)
+    acc = (0, 1, 1, 0)
+
+    def add(a, b):
+        x1, y1, z1, t1 = a
+        x2, y2, z2, t2 = b
+        aa = (y1 - x1) * (y2 - x2) % P
+        bb = (y1 + x1) * (y2 + x2) % P
+        cc = 2 * D * t1 * t2 % P
+        dd = 2 * z1 * z2 % P
+        e, f, g, hh = bb - aa, dd - cc, dd + cc, bb + aa
+        return (e * f % P, g * hh % P, f * g % P, e * hh % P)
+
+    k = L
+    while k:
+        if k & 1:
+            acc = add(acc, q)
+        q = add(q, q)
+        k >>= 1
+    return acc[0] % P == 0 and (acc[1] - acc[2]) % P == 0
+
+
 BASE = pt_decode(BASE_Y.to_bytes(32, "little"))
 
 
 def public_key_ok(b):
-    """PeerId acceptance: 32 bytes, y < p, a curve point, not of small order."""
+    """PeerId acceptance: 32 bytes, y < p, a curve point, not of small order, torsion-free."""
     pt = pt_decode(b)
-    return pt is not None and not is_small_order(pt)
+    return pt is not None and not is_small_order(pt) and is_torsion_free(pt)
 
 
 SMALL_ORDER_ENCODINGS = [bytes.fromhex(x) for x in (
@@ -372,7 +397,12 @@ def sign(seed, label, message):
 
 
 def verify_strict(public, label, message, signature):
-    """Strict single verification; returns None or the reason it fails."""
+    """The acceptance rule of identity.md § 2.3; returns None or the reason it fails."""
+    return verify_raw(public, signed_bytes(label, message), signature)
+
+
+def verify_raw(public, m, signature):
+    """identity.md § 2.3 over exactly `m` (the label already applied)."""
     if len(public) != 32 or not public_key_ok(public):
         return "public key not acceptable"
     if len(signature) != 64:
@@ -385,7 +415,8 @@ def verify_strict(public, label, message, signature):
         return "R is not a canonical point encoding"
     if is_small_order(r):
         return "R has small order"
-    m = signed_bytes(label, message)
+    if not is_torsion_free(r):
+        return "R has a torsion component"
     # Cofactorless equation, by hand: R == encode([S]B - [k]A).
     k = int.from_bytes(hashlib.sha512(r_bytes + public + m).digest(), "little") % L
     a = pt_decode(public)
@@ -698,6 +729,22 @@ def run_signature(v):
           verify_strict(pub, s["context"], msg, s_plus_l) == "S >= L")
 
 
+def run_cctv():
+    """The C2SP CCTV Ed25519 edge cases (low-order and mixed-order A and R, non-canonical
+    encodings, residues only a cofactored equation cancels): exactly the unflagged vectors
+    are accepted (identity.md § 2.3)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "crates",
+                        "syncshell-identity", "tests", "data", "cctv-ed25519vectors.json")
+    with open(path, encoding="utf-8") as f:
+        vectors = json.load(f)
+    wrong = [t["number"] for t in vectors
+             if (verify_raw(h(t["key"]), t["msg"].encode(), h(t["sig"])) is None)
+             != (not t["flags"])]
+    check("signature rule: of %d CCTV edge-case vectors exactly the %d unflagged ones verify"
+          % (len(vectors), sum(1 for t in vectors if not t["flags"])), not wrong,
+          "disagreeing vectors: %r" % wrong[:10])
+
+
 def run_objects(v, secrets):
     # Genesis ---------------------------------------------------------------------------------
     g = v["genesis"]
@@ -1001,6 +1048,7 @@ def main():
     sections = [
         ("peer ids", lambda: run_peer_ids(vectors, secrets)),
         ("signature", lambda: run_signature(vectors)),
+        ("signature rule", run_cctv),
         ("genesis, token chain, invite, join request", lambda: run_objects(vectors, secrets)),
         ("key file", lambda: run_key_file(vectors)),
     ]

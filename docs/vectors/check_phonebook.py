@@ -74,7 +74,7 @@ MAX_TTL_MS = 7 * DAY_MS
 DEFAULT_TTL_MS = DAY_MS
 MAX_DISPLAY_NAME_LEN = 64
 MAX_ENTRY_HINTS_LEN = 1024
-MAX_ENTRIES = 131072
+MAX_ENTRIES = 1 + 32768 + 48 * 2048  # owner's entry, owner's pool, 48 admin pools
 MAX_ENTRY_BODY_LEN = 4096
 MAX_PHONEBOOK_SNAPSHOT_LEN = (MAX_ENTRIES * (MAX_ENTRY_BODY_LEN + 256)
                               + MAX_REVOCATION_SNAPSHOT_LEN + 64)
@@ -733,8 +733,8 @@ def run(v):
     check("entry size: a 4096-byte body makes a %d-byte envelope, %d bytes in a snapshot <= 4096 + 256"
           % (len(big_e), len(e_msg(2, big_e))),
           len(big_e) == 4201 and len(e_msg(2, big_e)) == 4204 <= MAX_ENTRY_BODY_LEN + 256)
-    check("phonebook MAX_SNAPSHOT_LEN = 131072 * (4096 + 256) + 71 303 232 + 64 = 641 728 640, room for a full book",
-          MAX_PHONEBOOK_SNAPSHOT_LEN == 641728640
+    check("phonebook MAX_SNAPSHOT_LEN = 131073 * (4096 + 256) + 71 303 232 + 64 = 641 732 992, room for a full book",
+          MAX_PHONEBOOK_SNAPSHOT_LEN == 641732992
           and MAX_ENTRIES * len(e_msg(2, big_e)) + len(e_uint(1, 1) + e_uint(4, MAX_ENTRIES))
           + 1 + len(ci.varint(MAX_REVOCATION_SNAPSHOT_LEN)) + MAX_REVOCATION_SNAPSHOT_LEN
           <= MAX_PHONEBOOK_SNAPSHOT_LEN)
@@ -845,7 +845,7 @@ def run(v):
     check("sync summary: revocation digest = the empty set's digest", s["revocation_digest"] == empty_digest)
     expected = e_uint(1, 1) + e_msg(2, e_uint(1, k) + e_bytes(2, fps) + e_bytes(3, empty_digest))
     check("sync summary: re-encodes byte for byte from the recomputed values", expected == sm_bytes)
-    table = {0: 0, 1: 0, 8: 0, 9: 1, 16: 1, 17: 2, 300: 6, 1000: 7, MAX_ENTRIES: 14, 8 << 16: 16,
+    table = {0: 0, 1: 0, 8: 0, 9: 1, 16: 1, 17: 2, 300: 6, 1000: 7, MAX_ENTRIES: 15, 8 << 16: 16,
              (8 << 16) + 1: 16}
     check("sync: buckets_log2 table of phonebook.md § 7.2",
           all(buckets_log2(n) == want for n, want in table.items()))
