@@ -388,3 +388,444 @@ fn three_nodes_share_resume_after_a_kill_and_revoke_a_member() {
     }
     println!("whole run {:?}", started.elapsed());
 }
+
+// ---------------------------------------------------------------------------------------
+// A member played by the test itself, to say on a link what a well-behaved node never says.
+
+use std::sync::Arc;
+
+use rand_core::OsRng;
+use syncshell_examples::signal::{ClientOptions, Credentials, SignalClient, TransportSignaling};
+use syncshell_examples::wire::{now, run_handshake};
+use syncshell_identity::{Identity, KdfParams, KeyFile, Role, ShellGenesis, Timestamp, TokenChain};
+use syncshell_reconnect::Local;
+use syncshell_revocation::RevocationSet;
+use syncshell_stream::{receive_folder, Progress, ReceiveOptions, SessionKey};
+use syncshell_transport::{Connection, Transport};
+use syncshell_webrtc::{WebRtcConfig, WebRtcConnection, WebRtcTransport};
+
+/// Link message tags (docs in `syncshell-node`'s crate doc).
+const T_TO_RECEIVER: u8 = 2;
+const T_TO_SENDER: u8 = 3;
+const T_INFO: u8 = 4;
+const T_CHAT: u8 = 5;
+
+fn copy(id: &Identity) -> Identity {
+    Identity::from_secret_bytes(&id.to_secret_bytes())
+}
+
+/// A shell made by the test, whose owner's key a node is given.
+struct TestShell {
+    owner: Identity,
+    genesis: ShellGenesis,
+}
+
+impl TestShell {
+    fn new() -> Self {
+        let owner = Identity::generate(&mut OsRng);
+        let genesis = ShellGenesis::create(&owner, "Weekend raid", now(), &mut OsRng).unwrap();
+        TestShell { owner, genesis }
+    }
+
+    /// A member's chain, issued by the owner, ending at `expires_at`.
+    fn chain(&self, member: &Identity, expires_at: Option<Timestamp>) -> TokenChain {
+        TokenChain::issue(
+            &RevocationSet::new(self.genesis.clone()),
+            &self.owner,
+            &TokenChain::owner(),
+            member.peer_id(),
+            Role::Member,
+            now(),
+            expires_at,
+            &mut OsRng,
+        )
+        .unwrap()
+    }
+
+    /// A node's data folder holding the owner's key (sealed under `name`'s passphrase, with
+    /// light KDF settings), the genesis and the owner's chain.
+    fn owner_data(&self, data: &Path, name: &str) {
+        std::fs::create_dir_all(data).unwrap();
+        let passphrase = format!("{name} passphrase");
+        let params = KdfParams::new(64, 1, 1).unwrap();
+        let key = KeyFile::seal(&self.owner, passphrase.as_bytes(), params, &mut OsRng).unwrap();
+        std::fs::write(data.join("key"), key.encode()).unwrap();
+        std::fs::write(data.join("genesis"), self.genesis.encode()).unwrap();
+        std::fs::write(data.join("chain"), TokenChain::owner().encode()).unwrap();
+    }
+}
+
+/// The test's own member: its signal connection, its WebRTC transport, and a link to a node.
+struct TestPeer {
+    identity: Identity,
+    genesis: ShellGenesis,
+    chain: TokenChain,
+    _signal: SignalClient,
+    net: WebRtcTransport<TransportSignaling>,
+}
+
+/// An authenticated link from the test's member to a node.
+struct TestLink {
+    conn: Arc<WebRtcConnection>,
+    key: SessionKey,
+}
+
+impl TestPeer {
+    async fn join(url: &str, shell: &TestShell, identity: Identity, chain: TokenChain) -> Self {
+        let signal = SignalClient::connect(
+            url,
+            copy(&identity),
+            Credentials::Member {
+                genesis: shell.genesis.clone(),
+                chain: chain.clone(),
+            },
+            ClientOptions {
+                reconnect: false,
+                ..ClientOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let net = WebRtcTransport::new(
+            signal.transport(),
+            identity.peer_id().to_string(),
+            WebRtcConfig::default(),
+        );
+        TestPeer {
+            identity,
+            genesis: shell.genesis.clone(),
+            chain,
+            _signal: signal,
+            net,
+        }
+    }
+
+    /// Dials `node` and runs the handshake as the initiator.
+    async fn link(&self, node: &str) -> Result<TestLink, String> {
+        let conn = tokio::time::timeout(WAIT, self.net.connect(node))
+            .await
+            .map_err(|_| "connect timed out".to_owned())?
+            .map_err(|e| format!("connect: {e}"))?;
+        let conn = Arc::new(conn);
+        let revocations = RevocationSet::new(self.genesis.clone());
+        let local = Local {
+            identity: &self.identity,
+            chain: &self.chain,
+            revocations: &revocations,
+        };
+        let session = run_handshake(&conn, &local, true)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(TestLink {
+            conn,
+            key: SessionKey::from_bytes(*session.key()),
+        })
+    }
+}
+
+impl TestLink {
+    async fn say(&self, tag: u8, body: &[u8]) {
+        let mut m = vec![tag];
+        m.extend_from_slice(body);
+        self.conn.send(bytes::Bytes::from(m)).await.unwrap();
+    }
+
+    /// "I receive: send me your share", as a node says it once per link.
+    async fn ask_for_the_share(&self) {
+        let info =
+            serde_json::json!({ "boot": 1, "name": "test", "share": false, "receive": true });
+        self.say(T_INFO, info.to_string().as_bytes()).await;
+    }
+
+    async fn chat(&self, text: &str) {
+        let line = serde_json::json!({ "kind": "text", "text": text });
+        self.say(T_CHAT, line.to_string().as_bytes()).await;
+    }
+
+    /// Receives the node's share into `dest` through the stream crate, as a node does.
+    async fn receive(
+        &self,
+        dest: &Path,
+        progress: Option<tokio::sync::watch::Sender<Progress>>,
+    ) -> Result<syncshell_stream::ReceiveReport, String> {
+        let mut lane = TestLane {
+            conn: self.conn.clone(),
+        };
+        let options = ReceiveOptions {
+            progress,
+            ..ReceiveOptions::default()
+        };
+        receive_folder(&mut lane, &self.key, dest, &options)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The receiving side of a transfer on a test link: frames from the node's sender in, frames
+/// to it out; every other message on the link is skipped.
+struct TestLane {
+    conn: Arc<WebRtcConnection>,
+}
+
+impl syncshell_stream::MessageConnection for TestLane {
+    async fn send(&mut self, message: Vec<u8>) -> std::io::Result<()> {
+        let mut m = vec![T_TO_SENDER];
+        m.extend_from_slice(&message);
+        self.conn
+            .send(bytes::Bytes::from(m))
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        loop {
+            match self.conn.recv().await {
+                Ok(Some(m)) if m.first() == Some(&T_TO_RECEIVER) => {
+                    return Ok(Some(m[1..].to_vec()))
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn events_to<'a>(n: &'a NodeProc, event: &'a str, peer: &'a str) -> usize {
+    n.seen
+        .iter()
+        .filter(|v| v["event"] == event && (v["to"] == peer || v["peer"] == peer))
+        .count()
+}
+
+#[test]
+fn repeated_requests_start_at_most_one_sender() {
+    let work = tempfile::tempdir().unwrap();
+    let pack_dir = work.path().join("pack");
+    let pack = make_pack(
+        &pack_dir,
+        &[("mods/a.pak", 700_000), ("mods/b.pak", 300_000)],
+    );
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let shell = TestShell::new();
+    let a_data = work.path().join("ava");
+    shell.owner_data(&a_data, "Ava");
+    let mut a = node(
+        "Ava",
+        &a_data,
+        &url,
+        &["--share", pack_dir.to_str().unwrap()],
+    );
+    let a_peer = a.event("ready")["peer"].as_str().unwrap().to_owned();
+    let rt = runtime();
+
+    let member = Identity::generate(&mut OsRng);
+    let me = member.peer_id().to_string();
+    let chain = shell.chain(&member, None);
+    let peer = rt.block_on(TestPeer::join(&url, &shell, member, chain));
+    let link = rt.block_on(peer.link(&a_peer)).unwrap();
+    a.wait("the test member's link", |v| {
+        v["event"] == "link-up" && v["peer"] == me.as_str()
+    });
+
+    // Twenty requests at once, then a marker: the node has handled every request when it
+    // shows the marker.
+    rt.block_on(async {
+        for _ in 0..20 {
+            link.ask_for_the_share().await;
+        }
+        link.chat("marker one").await;
+    });
+    a.wait("the first marker", |v| {
+        v["event"] == "chat" && v["text"] == "marker one"
+    });
+    // One transfer comes, whole and alone (a second offer on the lane would fail it).
+    let dest = work.path().join("got");
+    let report = rt.block_on(link.receive(&dest, None)).unwrap();
+    assert_eq!(report.files_received, pack.len());
+    for (rel, data) in &pack {
+        assert_eq!(&std::fs::read(dest.join(rel)).unwrap(), data, "{rel:?}");
+    }
+    a.wait("the transfer's end", |v| {
+        v["event"] == "sent" && v["to"] == me.as_str()
+    });
+    // Asking again on the same link, after the transfer, starts nothing either.
+    rt.block_on(async {
+        for _ in 0..20 {
+            link.ask_for_the_share().await;
+        }
+        link.chat("marker two").await;
+    });
+    a.wait("the second marker", |v| {
+        v["event"] == "chat" && v["text"] == "marker two"
+    });
+    assert_eq!(events_to(&a, "sending", &me), 1, "{:#?}", a.seen);
+    assert_eq!(events_to(&a, "sent", &me), 1);
+    assert_eq!(events_to(&a, "send-failed", &me), 0, "{:#?}", a.seen);
+    rt.block_on(link.conn.close());
+    a.wait("the link's end", |v| {
+        v["event"] == "link-down" && v["peer"] == me.as_str()
+    });
+    a.quit();
+}
+
+#[test]
+fn an_expired_member_loses_its_link_and_cannot_restart_a_transfer() {
+    let work = tempfile::tempdir().unwrap();
+    let pack_dir = work.path().join("pack");
+    make_pack(&pack_dir, &[("mods/big.pak", 2_000_000)]);
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let shell = TestShell::new();
+    let a_data = work.path().join("ava");
+    shell.owner_data(&a_data, "Ava");
+    // 100 kB/s: the share takes 20 s, far longer than the member's token lasts.
+    let mut a = node(
+        "Ava",
+        &a_data,
+        &url,
+        &[
+            "--share",
+            pack_dir.to_str().unwrap(),
+            "--send-rate",
+            "100000",
+        ],
+    );
+    let a_peer = a.event("ready")["peer"].as_str().unwrap().to_owned();
+    let rt = runtime();
+
+    let member = Identity::generate(&mut OsRng);
+    let me = member.peer_id().to_string();
+    let expires_at = Timestamp::from_millis(now().as_millis() + 6_000);
+    let chain = shell.chain(&member, Some(expires_at));
+    let peer = rt.block_on(TestPeer::join(&url, &shell, member, chain));
+    let link = rt.block_on(peer.link(&a_peer)).unwrap();
+    a.wait("the member's link", |v| {
+        v["event"] == "link-up" && v["peer"] == me.as_str()
+    });
+    rt.block_on(link.ask_for_the_share());
+    let (tx, mut progress) = tokio::sync::watch::channel(Progress::default());
+    let dest = work.path().join("got");
+    let receiving = {
+        let conn = link.conn.clone();
+        let key = link.key.clone();
+        let dest = dest.clone();
+        rt.spawn(async move { TestLink { conn, key }.receive(&dest, Some(tx)).await })
+    };
+    rt.block_on(progress.wait_for(|p| p.bytes_done > 0))
+        .unwrap();
+    assert!(
+        now() < expires_at,
+        "the transfer started only after the token expired"
+    );
+
+    // The token expires mid-transfer: the node ends the link at once, on its own clock.
+    let down = a.wait("the expired member's link to end", |v| {
+        v["event"] == "link-down" && v["peer"] == me.as_str()
+    });
+    assert_eq!(down["why"], "expired", "{down}");
+    assert!(
+        down["ms"].as_u64().unwrap() >= expires_at.as_millis(),
+        "ended before the expiry: {down}"
+    );
+    assert!(
+        down["ms"].as_u64().unwrap() < expires_at.as_millis() + 3_000,
+        "ended long after the expiry: {down}"
+    );
+    let received = rt.block_on(receiving).unwrap();
+    assert!(received.is_err(), "the transfer finished: {received:?}");
+    a.wait("the sender's end", |v| {
+        v["event"] == "send-failed" && v["to"] == me.as_str()
+    });
+
+    // The member tries again: a new link is refused, so no transfer can start.
+    let again = rt.block_on(peer.link(&a_peer));
+    assert!(again.is_err(), "an expired member linked again");
+    let refused = a.wait("the refused handshake", |v| v["event"] == "refused");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("expired"),
+        "{refused}"
+    );
+    assert_eq!(events_to(&a, "link-up", &me), 1);
+    assert_eq!(events_to(&a, "sending", &me), 1);
+    assert!(!dest.join("mods/big.pak").exists());
+    a.quit();
+}
+
+#[test]
+fn a_node_link_queue_is_bounded() {
+    let work = tempfile::tempdir().unwrap();
+    let pack_dir = work.path().join("pack");
+    make_pack(&pack_dir, &[("mods/big.pak", 2_000_000)]);
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let shell = TestShell::new();
+    let a_data = work.path().join("ava");
+    shell.owner_data(&a_data, "Ava");
+    // A slow sender: while it sends chunks it reads nothing from the member.
+    let mut a = node(
+        "Ava",
+        &a_data,
+        &url,
+        &[
+            "--share",
+            pack_dir.to_str().unwrap(),
+            "--send-rate",
+            "100000",
+        ],
+    );
+    let a_peer = a.event("ready")["peer"].as_str().unwrap().to_owned();
+    let rt = runtime();
+
+    let member = Identity::generate(&mut OsRng);
+    let me = member.peer_id().to_string();
+    let chain = shell.chain(&member, None);
+    let peer = rt.block_on(TestPeer::join(&url, &shell, member, chain));
+    let link = rt.block_on(peer.link(&a_peer)).unwrap();
+    a.wait("the member's link", |v| {
+        v["event"] == "link-up" && v["peer"] == me.as_str()
+    });
+    rt.block_on(link.ask_for_the_share());
+    let (tx, mut progress) = tokio::sync::watch::channel(Progress::default());
+    let receiving = {
+        let conn = link.conn.clone();
+        let key = link.key.clone();
+        let dest = work.path().join("got");
+        rt.spawn(async move { TestLink { conn, key }.receive(&dest, Some(tx)).await })
+    };
+    rt.block_on(progress.wait_for(|p| p.bytes_done > 0))
+        .unwrap();
+
+    // Frames for the node's sender, far more than a receiver ever sends, while it is busy.
+    rt.block_on(async {
+        for _ in 0..1000 {
+            if link
+                .conn
+                .send(bytes::Bytes::from(vec![T_TO_SENDER; 1024]))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let down = a.wait("the flooding member's link to end", |v| {
+        v["event"] == "link-down" && v["peer"] == me.as_str()
+    });
+    assert_eq!(down["why"], "overloaded", "{down}");
+    assert!(rt.block_on(receiving).unwrap().is_err());
+    a.quit();
+}

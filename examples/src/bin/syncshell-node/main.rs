@@ -11,7 +11,7 @@
 //! Control: one command per line on stdin — `status`, `invite`, `revoke PEER`,
 //! `say TEXT`, `typing`, `away`, `back`, `quit` — and one JSON event per line on stdout
 //! (`ready`, `invite`, `joined`, `admitted`, `link-up`, `link-down`, `progress`, `received`,
-//! `sent`, `refused`, `chat`, `status`, `error`, ...). With `--chat` it is a terminal chat
+//! `sending`, `sent`, `refused`, `chat`, `status`, `error`, ...). With `--chat` it is a terminal chat
 //! over the shell instead: a typed line is a message to every linked member, `/typing`,
 //! `/away`, `/back` and the other commands start with '/', and the output shows messages,
 //! typing indicators, presence and members coming and going under their phonebook names.
@@ -21,7 +21,18 @@
 //! On each WebRTC connection the two run the reconnect handshake; after it every message
 //! starts with a tag: 1 phonebook sync,
 //! 2 stream frames to a receiver, 3 stream frames back to a sender, 4 what the node offers
-//! (JSON `{name, share, receive}`), 5 a chat line (JSON `{kind, text}`). A member whose
+//! (JSON `{name, share, receive}`), 5 a chat line (JSON `{kind, text}`).
+//!
+//! A link lasts as long as the peer's admission: it ends (`link-down` with `why` `revoked`
+//! or `expired`) when a tombstone revokes a key the peer's chain rests on, and at the
+//! moment the chain expires (each link's expiry is timed, and every link is re-checked every
+//! few seconds). An info asks for at most one transfer each way per link (repeats are
+//! ignored), and a member has at most one sender at a time: a newer link's request waits
+//! for the running one to end, so the share is hashed once per transfer (`sending` marks
+//! each start). Every queue a peer can fill is bounded: frames towards a receiving transfer
+//! hold the link's reader (and so the peer) back when their queue is full; frames towards a
+//! sending transfer and the writer's queue (sync replies, chat) disconnect the peer when
+//! full (`link-down` with `why` `overloaded`). A member whose
 //! peer id is larger does not dial a smaller one: it asks it to dial through the signal
 //! server (an application blob `R`), so two members never cross their dials. Joining: the joiner connects to the signal
 //! server as a guest with its join request and relays it to the inviter, whose node answers

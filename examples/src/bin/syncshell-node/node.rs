@@ -46,8 +46,19 @@ const A_CHAIN: u8 = b'C';
 const A_DENIED: u8 = b'E';
 const A_RING: u8 = b'R';
 
-/// Stream frames queued from the link towards a receiving transfer (memory stays bounded).
+/// Stream frames queued from the link towards a receiving transfer. The link's reader
+/// waits while it is full (the transport then holds the sender back), so memory stays
+/// bounded whatever the sender does.
 const RECEIVE_QUEUE: usize = 64;
+/// Frames queued from the link towards a sending transfer. A receiver sends a handful per
+/// transfer (a request, a completion, an abort): a peer that overfills it is disconnected.
+const SEND_QUEUE: usize = 16;
+/// Messages queued for the link's writer (sync replies, chat, infos). A peer that does not
+/// read what it asked for is disconnected when it is full, not buffered for.
+const CONTROL_QUEUE: usize = 256;
+/// How often links are re-checked against the revocation set and their expiry when no
+/// admission ends sooner (each expiry is also checked at its own time).
+const ADMISSION_RECHECK: Duration = Duration::from_secs(5);
 /// How long a dial (WebRTC connect and handshake) may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(8);
 /// How long the WebRTC transport may take to connect or answer (all on one host here).
@@ -239,7 +250,16 @@ struct Link {
     peer_boot: Option<u64>,
     conn: Arc<Conn>,
     admission: Admission,
-    control: mpsc::UnboundedSender<Vec<u8>>,
+    control: mpsc::Sender<Vec<u8>>,
+}
+
+/// A folder to send to a member on one of its links.
+#[derive(Debug)]
+struct SendJob {
+    link: u64,
+    lane: Lane,
+    key: SessionKey,
+    folder: PathBuf,
 }
 
 /// A dial in progress.
@@ -263,6 +283,9 @@ struct State {
     ringing: HashMap<PeerId, u64>,
     accept_tokens: f64,
     accept_at: Instant,
+    /// Members a folder is being sent to (at most one transfer each), with the request of a
+    /// newer link that waits for it to end.
+    sending: HashMap<PeerId, Option<SendJob>>,
 }
 
 /// The running node.
@@ -281,6 +304,8 @@ pub(crate) struct Node {
     boot: u64,
     wake: Notify,
     receiving: tokio::sync::Mutex<()>,
+    /// Told when a link is added, so the admission check looks at its expiry.
+    links_changed: Notify,
 }
 
 fn copy(identity: &Identity) -> Identity {
@@ -322,12 +347,14 @@ impl Node {
                 ringing: HashMap::new(),
                 accept_tokens: ACCEPT_RATE,
                 accept_at: Instant::now(),
+                sending: HashMap::new(),
             }),
             settings,
             next_link: AtomicU64::new(1),
             boot: OsRng.next_u64(),
             wake: Notify::new(),
             receiving: tokio::sync::Mutex::new(()),
+            links_changed: Notify::new(),
         })
     }
 
@@ -374,6 +401,7 @@ impl Node {
         tokio::spawn(self.clone().sync_loop());
         tokio::spawn(self.clone().notice_loop());
         tokio::spawn(self.clone().signal_loop());
+        tokio::spawn(self.clone().admission_loop());
         Ok(())
     }
 
@@ -525,14 +553,43 @@ impl Node {
         let body = json!({ "kind": kind, "text": text }).to_string();
         let mut m = vec![T_CHAT];
         m.extend_from_slice(body.as_bytes());
-        let s = lock(&self.state);
         let mut n = 0;
-        for link in s.links.values() {
-            if link.control.send(m.clone()).is_ok() {
-                n += 1;
+        let mut full = Vec::new();
+        for (peer, link) in &lock(&self.state).links {
+            match link.control.try_send(m.clone()) {
+                Ok(()) => n += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => full.push((*peer, link.id)),
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
+        self.end_overloaded(full);
         n
+    }
+
+    /// Ends the link `id` to `peer` if it is still the current one, for `why`.
+    fn end_link(&self, peer: PeerId, id: u64, why: &str) {
+        let conn = {
+            let mut s = lock(&self.state);
+            match s.links.get(&peer) {
+                Some(l) if l.id == id => s.links.remove(&peer).map(|l| l.conn),
+                _ => None,
+            }
+        };
+        if let Some(conn) = conn {
+            emit(
+                "link-down",
+                json!({ "peer": peer.to_string(), "name": self.name_of(&peer), "why": why }),
+            );
+            tokio::spawn(async move { conn.close().await });
+        }
+    }
+
+    /// Disconnects the links whose writer's queue was full: their peers do not read.
+    fn end_overloaded(&self, full: Vec<(PeerId, u64)>) {
+        for (peer, id) in full {
+            tracing::warn!(peer = %peer.short(), "the link's queue is full; disconnecting");
+            self.end_link(peer, id, "overloaded");
+        }
     }
 
     /// Closes every link (at exit).
@@ -550,45 +607,79 @@ impl Node {
 
     /// Closes links to members that are revoked now, and reports each newly revoked one.
     fn after_revocations(&self) {
-        let gone: Vec<(PeerId, Arc<Conn>)> = {
+        self.check_links();
+    }
+
+    /// Ends every link whose admission has ended: a key it rests on is revoked, or its
+    /// chain has expired. Returns when the next admission ends, if one ever does.
+    fn check_links(&self) -> Option<syncshell_identity::Timestamp> {
+        let t = now();
+        let gone: Vec<(PeerId, &str, Arc<Conn>)>;
+        let mut next: Option<syncshell_identity::Timestamp> = None;
+        {
             let mut s = lock(&self.state);
-            let revoked: Vec<PeerId> = s
-                .links
-                .iter()
-                .filter(|(_, l)| s.book.revocations().check(&l.admission).is_err())
-                .map(|(p, _)| *p)
-                .collect();
-            let mut gone = Vec::new();
-            for p in revoked {
-                if let Some(l) = s.links.remove(&p) {
-                    gone.push((p, l.conn));
+            let mut ended = Vec::new();
+            for (p, l) in &s.links {
+                if s.book.revocations().check(&l.admission).is_err() {
+                    ended.push((*p, "revoked"));
+                    continue;
                 }
-                s.reconnector.remove_peer(&p);
+                match l.admission.expires_at() {
+                    Some(at) if t >= at => ended.push((*p, "expired")),
+                    Some(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                    None => {}
+                }
             }
+            gone = ended
+                .into_iter()
+                .filter_map(|(p, why)| {
+                    s.reconnector.remove_peer(&p);
+                    s.links.remove(&p).map(|l| (p, why, l.conn))
+                })
+                .collect();
             let all: Vec<PeerId> = s.book.revocations().iter().map(|t| *t.revoked()).collect();
             for p in all {
                 s.reconnector.remove_peer(&p);
             }
-            gone
-        };
-        for (p, conn) in gone {
+        }
+        for (p, why, conn) in gone {
             emit(
                 "link-down",
-                json!({ "peer": p.to_string(), "name": self.name_of(&p), "why": "revoked" }),
+                json!({ "peer": p.to_string(), "name": self.name_of(&p), "why": why }),
             );
             tokio::spawn(async move { conn.close().await });
+        }
+        next
+    }
+
+    /// Ends links when their admission does: at each link's expiry, and every
+    /// [`ADMISSION_RECHECK`] besides (revocations are also checked as they arrive).
+    async fn admission_loop(self: Arc<Self>) {
+        loop {
+            let wait = match self.check_links() {
+                Some(at) => Duration::from_millis(at.as_millis().saturating_sub(now().as_millis()))
+                    .clamp(Duration::from_millis(1), ADMISSION_RECHECK),
+                None => ADMISSION_RECHECK,
+            };
+            let _ = tokio::time::timeout(wait, self.links_changed.notified()).await;
         }
     }
 
     /// Starts a phonebook sync on every link.
     fn sync_all(&self) {
-        let s = lock(&self.state);
-        let start = s.book.sync_start();
-        for link in s.links.values() {
-            let mut m = vec![T_SYNC];
-            m.extend_from_slice(&start);
-            let _ = link.control.send(m);
+        let mut full = Vec::new();
+        {
+            let s = lock(&self.state);
+            let start = s.book.sync_start();
+            for (peer, link) in &s.links {
+                let mut m = vec![T_SYNC];
+                m.extend_from_slice(&start);
+                if let Err(mpsc::error::TrySendError::Full(_)) = link.control.try_send(m) {
+                    full.push((*peer, link.id));
+                }
+            }
         }
+        self.end_overloaded(full);
     }
 
     /// Dials members when the backoff policy says so; asks members with a smaller id to
@@ -789,7 +880,7 @@ impl Node {
         };
         let peer = *session.peer();
         let id = self.next_link.fetch_add(1, Ordering::Relaxed);
-        let (control, outbox) = mpsc::unbounded_channel();
+        let (control, outbox) = mpsc::channel(CONTROL_QUEUE);
         let registered = {
             let mut s = lock(&self.state);
             // A revocation may have arrived during the handshake.
@@ -819,6 +910,7 @@ impl Node {
         if let Some(old) = old {
             tokio::spawn(async move { old.conn.close().await });
         }
+        self.links_changed.notify_one();
         emit(
             "link-up",
             json!({
@@ -841,7 +933,7 @@ impl Node {
         id: u64,
         conn: Arc<Conn>,
         key: SessionKey,
-        control: mpsc::UnboundedSender<Vec<u8>>,
+        control: mpsc::Sender<Vec<u8>>,
     ) {
         let info = json!({
             "boot": self.boot,
@@ -851,13 +943,18 @@ impl Node {
         });
         let mut m = vec![T_INFO];
         m.extend_from_slice(info.to_string().as_bytes());
-        let _ = control.send(m);
+        // The queue is empty at the start of a link: these always fit.
+        let _ = control.try_send(m);
         let mut m = vec![T_SYNC];
         m.extend_from_slice(&lock(&self.state).book.sync_start());
-        let _ = control.send(m);
+        let _ = control.try_send(m);
 
-        let mut to_sender: Option<mpsc::UnboundedSender<Vec<u8>>> = None;
+        // Each link asks for at most one transfer each way: repeated infos are not requests.
+        let mut asked_to_send = false;
+        let mut asked_to_receive = false;
+        let mut to_sender: Option<mpsc::Sender<Vec<u8>>> = None;
         let mut to_receiver: Option<mpsc::Sender<Vec<u8>>> = None;
+        let mut why = "closed";
         loop {
             let message = match conn.recv().await {
                 Ok(Some(m)) => m,
@@ -867,7 +964,12 @@ impl Node {
                 continue;
             };
             match tag {
-                T_SYNC => self.on_sync(peer, body, &control),
+                T_SYNC => {
+                    if self.on_sync(peer, body, &control).is_err() {
+                        why = "overloaded";
+                        break;
+                    }
+                }
                 T_INFO => {
                     let info: Value = serde_json::from_slice(body).unwrap_or_default();
                     if let Some(boot) = info.get("boot").and_then(Value::as_u64) {
@@ -882,28 +984,45 @@ impl Node {
                         .get("receive")
                         .and_then(Value::as_bool)
                         .unwrap_or(false);
-                    if let (Some(folder), true) = (self.settings.share.clone(), receives) {
-                        let (tx, rx) = mpsc::unbounded_channel();
+                    if let (Some(folder), true, false) =
+                        (self.settings.share.clone(), receives, asked_to_send)
+                    {
+                        asked_to_send = true;
+                        let (tx, rx) = mpsc::channel(SEND_QUEUE);
                         to_sender = Some(tx);
                         let lane = Lane {
                             conn: conn.clone(),
                             tag: T_TO_RECEIVER,
-                            inbox: Inbox::Unbounded(rx),
+                            inbox: rx,
                         };
-                        tokio::spawn(self.clone().send_to(peer, lane, key.clone(), folder));
+                        self.request_send(
+                            peer,
+                            SendJob {
+                                link: id,
+                                lane,
+                                key: key.clone(),
+                                folder,
+                            },
+                        );
+                    } else if receives && asked_to_send {
+                        tracing::debug!(peer = %peer.short(), "a repeated request to send; ignored");
                     }
-                    if let (Some(dest), true) = (self.settings.receive.clone(), shares) {
+                    if let (Some(dest), true, false) =
+                        (self.settings.receive.clone(), shares, asked_to_receive)
+                    {
+                        asked_to_receive = true;
                         let (tx, rx) = mpsc::channel(RECEIVE_QUEUE);
                         to_receiver = Some(tx);
                         let lane = Lane {
                             conn: conn.clone(),
                             tag: T_TO_SENDER,
-                            inbox: Inbox::Bounded(rx),
+                            inbox: rx,
                         };
-                        tokio::spawn(self.clone().receive_from(peer, lane, key.clone(), dest));
+                        tokio::spawn(self.clone().receive_from(peer, id, lane, key.clone(), dest));
                     }
                 }
                 T_TO_RECEIVER => {
+                    // Bulk data: the reader waits for room, which holds the sender back.
                     if let Some(tx) = &to_receiver {
                         if tx.send(body.to_vec()).await.is_err() {
                             to_receiver = None;
@@ -912,8 +1031,14 @@ impl Node {
                 }
                 T_TO_SENDER => {
                     if let Some(tx) = &to_sender {
-                        if tx.send(body.to_vec()).is_err() {
-                            to_sender = None;
+                        match tx.try_send(body.to_vec()) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                tracing::warn!(peer = %peer.short(), "a flood of frames to our sender; disconnecting");
+                                why = "overloaded";
+                                break;
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => to_sender = None,
                         }
                     }
                 }
@@ -948,13 +1073,19 @@ impl Node {
         if current {
             emit(
                 "link-down",
-                json!({ "peer": peer.to_string(), "name": self.name_of(&peer), "why": "closed" }),
+                json!({ "peer": peer.to_string(), "name": self.name_of(&peer), "why": why }),
             );
         }
     }
 
-    /// Handles a phonebook sync message; persists and spreads what changed.
-    fn on_sync(&self, peer: PeerId, body: &[u8], control: &mpsc::UnboundedSender<Vec<u8>>) {
+    /// Handles a phonebook sync message; persists and spreads what changed. Fails when the
+    /// link's queue is full: its peer asks without reading the replies.
+    fn on_sync(
+        &self,
+        peer: PeerId,
+        body: &[u8],
+        control: &mpsc::Sender<Vec<u8>>,
+    ) -> Result<(), ()> {
         let (replies, tombstones, news) = {
             let mut s = lock(&self.state);
             let before: HashSet<PeerId> = s.book.stored().map(|e| *e.peer()).collect();
@@ -962,7 +1093,7 @@ impl Node {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::warn!(peer = %peer.short(), error = %e, "bad sync message");
-                    return;
+                    return Ok(());
                 }
             };
             let r = &outcome.report;
@@ -991,7 +1122,9 @@ impl Node {
         for r in replies {
             let mut m = vec![T_SYNC];
             m.extend_from_slice(&r);
-            let _ = control.send(m);
+            if let Err(mpsc::error::TrySendError::Full(_)) = control.try_send(m) {
+                return Err(());
+            }
         }
         if !tombstones.is_empty() {
             for t in &tombstones {
@@ -1001,44 +1134,89 @@ impl Node {
         }
         if news {
             // Tell the other links, so news spreads without waiting for the periodic sync.
-            let s = lock(&self.state);
-            let start = s.book.sync_start();
-            for (p, link) in &s.links {
-                if *p != peer {
-                    let mut m = vec![T_SYNC];
-                    m.extend_from_slice(&start);
-                    let _ = link.control.send(m);
+            let mut full = Vec::new();
+            {
+                let s = lock(&self.state);
+                let start = s.book.sync_start();
+                for (p, link) in &s.links {
+                    if *p != peer {
+                        let mut m = vec![T_SYNC];
+                        m.extend_from_slice(&start);
+                        if let Err(mpsc::error::TrySendError::Full(_)) = link.control.try_send(m) {
+                            full.push((*p, link.id));
+                        }
+                    }
                 }
             }
+            self.end_overloaded(full);
+        }
+        Ok(())
+    }
+
+    /// Starts sending the folder to `peer`, unless a transfer to it is running: then this
+    /// one waits for it to end (replacing an older waiting one), so a member has at most
+    /// one sender, and the share is hashed once per transfer, however often it asks.
+    fn request_send(self: &Arc<Self>, peer: PeerId, job: SendJob) {
+        let start = {
+            let mut s = lock(&self.state);
+            match s.sending.get_mut(&peer) {
+                Some(waiting) => {
+                    *waiting = Some(job);
+                    None
+                }
+                None => {
+                    s.sending.insert(peer, None);
+                    Some(job)
+                }
+            }
+        };
+        if let Some(job) = start {
+            tokio::spawn(self.clone().send_to(peer, job));
         }
     }
 
-    async fn send_to(
-        self: Arc<Self>,
-        peer: PeerId,
-        mut lane: Lane,
-        key: SessionKey,
-        folder: PathBuf,
-    ) {
+    /// Sends the folder to `peer`, then the request that waited meanwhile if its link is
+    /// still the current one.
+    async fn send_to(self: Arc<Self>, peer: PeerId, mut job: SendJob) {
         let options = SendOptions {
             rate_limit: self.settings.send_rate,
             ..SendOptions::default()
         };
-        match send_folder(&mut lane, &key, &folder, &options).await {
-            Ok(r) => emit(
-                "sent",
-                json!({ "to": peer.to_string(), "files": r.files_sent, "bytes": r.bytes_sent }),
-            ),
-            Err(e) => emit(
-                "send-failed",
-                json!({ "to": peer.to_string(), "error": e.to_string() }),
-            ),
+        loop {
+            emit("sending", json!({ "to": peer.to_string() }));
+            match send_folder(&mut job.lane, &job.key, &job.folder, &options).await {
+                Ok(r) => emit(
+                    "sent",
+                    json!({ "to": peer.to_string(), "files": r.files_sent, "bytes": r.bytes_sent }),
+                ),
+                Err(e) => emit(
+                    "send-failed",
+                    json!({ "to": peer.to_string(), "error": e.to_string() }),
+                ),
+            }
+            let next = {
+                let mut s = lock(&self.state);
+                let waiting = s.sending.get_mut(&peer).and_then(Option::take);
+                let live = |link: u64| s.links.get(&peer).is_some_and(|l| l.id == link);
+                match waiting {
+                    Some(next) if live(next.link) => Some(next),
+                    _ => {
+                        s.sending.remove(&peer);
+                        None
+                    }
+                }
+            };
+            match next {
+                Some(next) => job = next,
+                None => return,
+            }
         }
     }
 
     async fn receive_from(
         self: Arc<Self>,
         peer: PeerId,
+        link: u64,
         mut lane: Lane,
         key: SessionKey,
         dest: PathBuf,
@@ -1046,6 +1224,14 @@ impl Node {
         // One transfer at a time into the destination; a newer link's waits for an older one
         // to fail.
         let _turn = self.receiving.lock().await;
+        let live = lock(&self.state)
+            .links
+            .get(&peer)
+            .is_some_and(|l| l.id == link);
+        if !live {
+            // The link ended while this waited.
+            return;
+        }
         let (tx, rx) = watch::channel(Progress::default());
         let reporter = tokio::spawn(report_progress(peer, rx));
         let options = ReceiveOptions {
@@ -1246,7 +1432,7 @@ impl Node {
 }
 
 /// Sends a link's control messages in order, so the reader never waits on the network.
-async fn write_loop(conn: Arc<Conn>, mut outbox: mpsc::UnboundedReceiver<Vec<u8>>) {
+async fn write_loop(conn: Arc<Conn>, mut outbox: mpsc::Receiver<Vec<u8>>) {
     while let Some(m) = outbox.recv().await {
         if conn.send(Bytes::from(m)).await.is_err() {
             return;
@@ -1280,22 +1466,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Where a lane's incoming frames come from.
-#[derive(Debug)]
-enum Inbox {
-    /// Bulk frames towards a receiver: bounded, so memory stays constant.
-    Bounded(mpsc::Receiver<Vec<u8>>),
-    /// The few frames a receiver sends back: never blocks the link's reader.
-    Unbounded(mpsc::UnboundedReceiver<Vec<u8>>),
-}
-
 /// One transfer's messages on a link shared with other traffic: outgoing messages get the
-/// lane's tag, incoming ones come from the link's reader.
+/// lane's tag, incoming ones come from the link's reader through a bounded queue.
 #[derive(Debug)]
 struct Lane {
     conn: Arc<Conn>,
     tag: u8,
-    inbox: Inbox,
+    inbox: mpsc::Receiver<Vec<u8>>,
 }
 
 impl syncshell_stream::MessageConnection for Lane {
@@ -1310,10 +1487,7 @@ impl syncshell_stream::MessageConnection for Lane {
     }
 
     async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
-        Ok(match &mut self.inbox {
-            Inbox::Bounded(rx) => rx.recv().await,
-            Inbox::Unbounded(rx) => rx.recv().await,
-        })
+        Ok(self.inbox.recv().await)
     }
 }
 
