@@ -6,7 +6,7 @@ use std::path::Path;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use syncshell_stream::{
     chunk_nonce, receive_folder, send_folder, ChunkOpener, ChunkSealer, Cipher, LengthPrefixed,
-    ManifestHash, ReceiveOptions, SendOptions, SessionKey, StreamKey, TAG_LEN,
+    ManifestHash, ReceiveOptions, SendOptions, SessionKey, StreamKey, SALT_LEN, TAG_LEN,
 };
 
 use crate::{compare, Ratio};
@@ -23,7 +23,8 @@ pub struct AeadFixture {
     pub chunks: Vec<Vec<u8>>,
     /// Tags, one per chunk.
     pub tags: Vec<[u8; TAG_LEN]>,
-    /// The raw 32-byte key of the stream key (derived the way the spec says).
+    /// The raw 32-byte key of the stream key (derived the way docs/spec/stream.md section 4
+    /// says: HKDF-SHA256 with the manifest hash and the offer salt as the extract salt).
     pub raw_key: [u8; 32],
     /// Our stream key over the same raw key.
     pub key: StreamKey,
@@ -33,7 +34,9 @@ pub struct AeadFixture {
 pub fn aead_fixture(cipher: Cipher) -> AeadFixture {
     let session = [0x11u8; 32];
     let mh = ManifestHash::of(b"bench manifest");
-    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(mh.as_bytes()), &session);
+    let offer_salt = [0x33u8; SALT_LEN];
+    let extract_salt = [mh.as_bytes().as_slice(), offer_salt.as_slice()].concat();
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&extract_salt), &session);
     let mut raw_key = [0u8; 32];
     if hk
         .expand(syncshell_stream::KEY_INFO.as_bytes(), &mut raw_key)
@@ -48,7 +51,7 @@ pub fn aead_fixture(cipher: Cipher) -> AeadFixture {
         chunks,
         tags: vec![[0; TAG_LEN]; CHUNKS],
         raw_key,
-        key: StreamKey::derive(&SessionKey::from_bytes(session), &mh, cipher),
+        key: StreamKey::derive(&SessionKey::from_bytes(session), &mh, &offer_salt, cipher),
     }
 }
 
@@ -129,8 +132,13 @@ fn aead_ratio(name: &'static str, cipher: Cipher) -> Ratio {
             )
         }
     };
-    // Both must have round-tripped to the same plaintext.
+    // Both must have round-tripped to the same plaintext, and sealed it to the same tags:
+    // the bare AEAD ran under the key the spec derives, not some other key.
     assert_eq!(ours_f.chunks, base_f.chunks);
+    assert_eq!(
+        ours_f.tags, base_f.tags,
+        "raw_key differs from the stream key"
+    );
     let mib = (CHUNK * CHUNKS) as f64 / (1024.0 * 1024.0);
     Ratio::new(
         name,
