@@ -758,3 +758,40 @@ async fn a_leaked_invite_cannot_fill_a_shell() {
         RefuseCode::Revoked
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_is_dropped_when_its_token_expires() {
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let shell = Shell::new("raid");
+    let bob = Identity::generate(&mut OsRng);
+    let expires_at = Timestamp::from_millis(now().as_millis() + 1_500);
+    let chain = TokenChain::issue(
+        &syncshell_revocation::RevocationSet::new(shell.genesis.clone()),
+        &shell.owner,
+        &TokenChain::owner(),
+        bob.peer_id(),
+        Role::Member,
+        now(),
+        Some(expires_at),
+        &mut OsRng,
+    )
+    .unwrap();
+    let bob_c = join(&url, &bob, shell.creds(&chain)).await.unwrap();
+    let gone = tokio::time::timeout(WAIT, bob_c.failed()).await.unwrap();
+    assert!(now() >= expires_at, "dropped before the expiry");
+    assert!(
+        matches!(
+            gone,
+            SignalError::Refused {
+                code: RefuseCode::NotAdmitted,
+                ..
+            }
+        ),
+        "{gone}"
+    );
+    assert_eq!(
+        refused(join(&url, &bob, shell.creds(&chain)).await),
+        RefuseCode::NotAdmitted
+    );
+}

@@ -352,6 +352,8 @@ struct Registered {
     shell: ShellId,
     peer: PeerId,
     guest_of: Option<PeerId>,
+    /// When the admission ends (for a guest: its inviter's, or the invite's expiry).
+    expires_at: Option<Timestamp>,
 }
 
 async fn refuse(ws: &mut WebSocket, hub: &Hub, code: RefuseCode, reason: &str) {
@@ -473,10 +475,25 @@ async fn relay_loop(
     shutdown: &mut watch::Receiver<bool>,
 ) -> (Option<RefuseCode>, String) {
     let mut bucket = Bucket::new(hub.limits.messages_per_second);
+    // The registration lasts as long as the admission it rests on.
+    let expiry = me.expires_at.and_then(|at| {
+        let left = at.as_millis().saturating_sub(now().as_millis());
+        tokio::time::Instant::now().checked_add(Duration::from_millis(left))
+    });
+    let expired = async {
+        match expiry {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expired);
     loop {
         let incoming = tokio::select! {
             _ = stopping(shutdown) => {
                 return (Some(RefuseCode::ShuttingDown), "the server is shutting down".into());
+            }
+            _ = &mut expired => {
+                return (Some(RefuseCode::NotAdmitted), "the admission expired".into());
             }
             out = rx.recv() => match out {
                 Some(Outgoing::Frame(f)) => {
@@ -691,11 +708,12 @@ fn admit(
         }
         other => not_admitted(other),
     };
-    let (admission, inviter) = match credentials {
-        Credentials::Member(chain) => (
-            revocations.admit(&peer, &chain, now).map_err(refused)?,
-            None,
-        ),
+    let (admission, inviter, expires_at) = match credentials {
+        Credentials::Member(chain) => {
+            let admission = revocations.admit(&peer, &chain, now).map_err(refused)?;
+            let expires_at = admission.expires_at();
+            (admission, None, expires_at)
+        }
         Credentials::Guest(request) => {
             let invite = request.invite();
             // The inviter's whole chain, not only its key: a guest of an admin whose own
@@ -706,7 +724,12 @@ fn admit(
             if revocations.is_revoked(&peer) {
                 return Err((RefuseCode::Revoked, "the joiner is revoked".into()));
             }
-            (inviter, Some(*invite.inviter()))
+            let expires_at = Some(
+                inviter
+                    .expires_at()
+                    .map_or(invite.expires_at(), |at| at.min(invite.expires_at())),
+            );
+            (inviter, Some(*invite.inviter()), expires_at)
         }
     };
     if !shells.contains_key(&shell_id) && shells.len() >= hub.limits.max_shells {
@@ -773,6 +796,7 @@ fn admit(
         shell: shell_id,
         peer,
         guest_of: inviter,
+        expires_at,
     })
 }
 
