@@ -471,13 +471,20 @@ struct TestLink {
 }
 
 impl TestPeer {
-    async fn join(url: &str, shell: &TestShell, identity: Identity, chain: TokenChain) -> Self {
+    /// Connects to the signal server with `relay_chain`, and will link with `chain`.
+    async fn join(
+        url: &str,
+        shell: &TestShell,
+        identity: Identity,
+        relay_chain: &TokenChain,
+        chain: TokenChain,
+    ) -> Self {
         let signal = SignalClient::connect(
             url,
             copy(&identity),
             Credentials::Member {
                 genesis: shell.genesis.clone(),
-                chain: chain.clone(),
+                chain: relay_chain.clone(),
             },
             ClientOptions {
                 reconnect: false,
@@ -631,7 +638,7 @@ fn repeated_requests_start_at_most_one_sender() {
     let member = Identity::generate(&mut OsRng);
     let me = member.peer_id().to_string();
     let chain = shell.chain(&member, None);
-    let peer = rt.block_on(TestPeer::join(&url, &shell, member, chain));
+    let peer = rt.block_on(TestPeer::join(&url, &shell, member, &chain.clone(), chain));
     let link = rt.block_on(peer.link(&a_peer)).unwrap();
     a.wait("the test member's link", |v| {
         v["event"] == "link-up" && v["peer"] == me.as_str()
@@ -707,7 +714,10 @@ fn an_expired_member_loses_its_link_and_cannot_restart_a_transfer() {
     let me = member.peer_id().to_string();
     let expires_at = Timestamp::from_millis(now().as_millis() + 6_000);
     let chain = shell.chain(&member, Some(expires_at));
-    let peer = rt.block_on(TestPeer::join(&url, &shell, member, chain));
+    // The signal server drops an expired member too, but a node must not rely on a relay:
+    // the member keeps a registration there that outlives the chain it links with.
+    let relay_chain = shell.chain(&member, None);
+    let peer = rt.block_on(TestPeer::join(&url, &shell, member, &relay_chain, chain));
     let link = rt.block_on(peer.link(&a_peer)).unwrap();
     a.wait("the member's link", |v| {
         v["event"] == "link-up" && v["peer"] == me.as_str()
@@ -793,7 +803,7 @@ fn a_node_link_queue_is_bounded() {
     let member = Identity::generate(&mut OsRng);
     let me = member.peer_id().to_string();
     let chain = shell.chain(&member, None);
-    let peer = rt.block_on(TestPeer::join(&url, &shell, member, chain));
+    let peer = rt.block_on(TestPeer::join(&url, &shell, member, &chain.clone(), chain));
     let link = rt.block_on(peer.link(&a_peer)).unwrap();
     a.wait("the member's link", |v| {
         v["event"] == "link-up" && v["peer"] == me.as_str()
