@@ -10,14 +10,15 @@ use bytes::Bytes;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rand_core::OsRng;
 use syncshell_identity::{
-    Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, Role, ShellGenesis, TokenChain,
+    Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, PeerId, Role, ShellGenesis,
+    TokenChain,
 };
 use syncshell_phonebook::{Clock, Entry, Phonebook, Profile};
 use syncshell_reconnect::Local;
 use syncshell_revocation::{Reason, Tombstone};
 use syncshell_stream::{
     receive_folder, send_folder, Progress, ReceiveOptions, ReceiveReport, SendOptions, SendReport,
-    SessionKey,
+    SessionKey, DEFAULT_CHUNK_SIZE, PARTIAL_DIR,
 };
 use syncshell_transport::{Connection, MemNetwork, Transport};
 use tokio::sync::watch;
@@ -113,18 +114,23 @@ impl<T: Transport> Node<T> {
     }
 }
 
-/// An authenticated connection between two nodes: both ends and the session key each side
-/// derived (they are equal).
+/// An authenticated connection between two nodes: both ends, the session key each side
+/// derived (they are equal), and the peer each side authenticated (the first end's peer is
+/// the second node).
 struct Link<C> {
     nodes: (usize, usize),
     ends: (Arc<C>, Arc<C>),
     key: SessionKey,
+    peers: (PeerId, PeerId),
 }
 
 /// One side of a link, as seen from one node.
 struct End<C> {
     conn: Arc<C>,
     key: SessionKey,
+    /// The node at the other end, as the handshake authenticated it: a receiver names it as
+    /// the sender, whose partial files (and only whose) it may resume.
+    peer: PeerId,
 }
 
 /// The two ends of a link, the first node's first.
@@ -141,6 +147,18 @@ struct Flight {
     progress: watch::Sender<Progress>,
     sender: SendTask,
     receiver: ReceiveTask,
+    /// For the second attempt of a killed transfer: what the first one left.
+    resumed: Option<Leftover>,
+}
+
+/// What the first attempt of a killed transfer left in the destination.
+#[derive(Debug, Clone, Copy)]
+struct Leftover {
+    /// Bytes of the files it finished (they are in place, so they are not requested again).
+    complete: u64,
+    /// Bytes in whole chunks of the file in flight when it died: what the second attempt must
+    /// resume from the partial file instead of receiving again.
+    resumable: u64,
 }
 
 /// The whole run.
@@ -218,6 +236,14 @@ fn bytes_under(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// Bytes the second attempt of a killed transfer did not receive although the first left
+/// them unfinished: what it resumed from partial files.
+fn resumed_bytes(total: u64, left: Leftover, second: &ReceiveReport) -> u64 {
+    total
+        .saturating_sub(left.complete)
+        .saturating_sub(second.bytes_received)
+}
+
 /// Datagrams this host's UDP sockets dropped because their receive buffer was full, from
 /// the kernel's counters (Linux); `None` where they cannot be read.
 fn udp_receive_drops() -> Option<u64> {
@@ -289,6 +315,8 @@ fn launch<C: Connection>(
         };
         let options = ReceiveOptions {
             progress: Some(progress),
+            // Partial files are resumed only for the member that sent them.
+            sender: Some(*receiver.peer.as_bytes()),
             ..ReceiveOptions::default()
         };
         let r = receive_folder(&mut wire, &receiver.key, &dest, &options).await;
@@ -582,39 +610,29 @@ impl<T: Transport> Story<T> {
         Ok(())
     }
 
-    /// Connects `a` to `b` and runs the handshake; returns both outcomes.
+    /// Connects `a` to `b` and runs the handshake; returns both ends (`a`'s first) and both
+    /// outcomes.
+    #[allow(clippy::type_complexity)]
     async fn dial(
         &self,
         a: usize,
         b: usize,
-    ) -> Result<(Link<T::Connection>, Outcome, Outcome), String> {
+    ) -> Result<((Arc<T::Connection>, Arc<T::Connection>), Outcome, Outcome), String> {
         let (na, nb) = (node(&self.nodes, a)?, node(&self.nodes, b)?);
         let (x, y) = connect(na, nb).await?;
         let (ra, rb) = handshake(&x, &na.local()?, &y, &nb.local()?).await;
-        let key = match &ra {
-            Ok(s) => SessionKey::from_bytes(*s.key()),
-            Err(_) => SessionKey::from_bytes([0; 32]),
-        };
-        Ok((
-            Link {
-                nodes: (a, b),
-                ends: (x, y),
-                key,
-            },
-            ra,
-            rb,
-        ))
+        Ok(((x, y), ra, rb))
     }
 
     /// Connects and authenticates `a` and `b`; both must accept. Returns the link and a
     /// line that describes it.
     async fn link(&self, a: usize, b: usize) -> Result<(Link<T::Connection>, String), String> {
         let t = Instant::now();
-        let (link, ra, rb) = self.dial(a, b).await?;
+        let (ends, ra, rb) = self.dial(a, b).await?;
         let (sa, sb) = match (ra, rb) {
             (Ok(sa), Ok(sb)) => (sa, sb),
             (ra, rb) => {
-                tokio::join!(link.ends.0.close(), link.ends.1.close());
+                tokio::join!(ends.0.close(), ends.1.close());
                 let why = |r: Outcome| r.err().map_or("ok".to_owned(), |e| e.to_string());
                 return Err(format!(
                     "handshake {} -> {}: {} / {}",
@@ -632,6 +650,12 @@ impl<T: Transport> Story<T> {
         {
             return Err("the two sides disagree about the session".to_owned());
         }
+        let link = Link {
+            nodes: (a, b),
+            ends,
+            key: SessionKey::from_bytes(*sa.key()),
+            peers: (*sa.peer(), *sb.peer()),
+        };
         let line = format!(
             "  {:>5} <-> {:<5} session {}, {}; verified {} as {:?}, {} as {:?}",
             na.name,
@@ -649,16 +673,17 @@ impl<T: Transport> Story<T> {
     /// Both ends of the link between `a` and `b`, `a`'s first.
     fn ends(&self, a: usize, b: usize) -> Result<Ends<T::Connection>, String> {
         for l in &self.links {
-            let (x, y) = (&l.ends.0, &l.ends.1);
-            let end = |c: &Arc<T::Connection>| End {
+            let end = |c: &Arc<T::Connection>, peer: &PeerId| End {
                 conn: c.clone(),
                 key: l.key.clone(),
+                peer: *peer,
             };
+            let (x, y) = (end(&l.ends.0, &l.peers.0), end(&l.ends.1, &l.peers.1));
             if l.nodes == (a, b) {
-                return Ok((end(x), end(y)));
+                return Ok((x, y));
             }
             if l.nodes == (b, a) {
-                return Ok((end(y), end(x)));
+                return Ok((y, x));
             }
         }
         Err(format!(
@@ -890,6 +915,7 @@ impl<T: Transport> Story<T> {
                 progress: tx,
                 sender,
                 receiver,
+                resumed: None,
             });
         }
 
@@ -917,7 +943,27 @@ impl<T: Transport> Story<T> {
             match (sent, received) {
                 (Ok(Ok(_)), Ok((Ok(report), done))) => {
                     delivered += total;
-                    rows.push((f.node, done.duration_since(started), true, report));
+                    let resumed = f.resumed.map(|left| resumed_bytes(total, left, &report));
+                    let row_ok = match (f.resumed, resumed) {
+                        (Some(left), Some(got)) if got < left.resumable => {
+                            bars.suspend(|| {
+                                println!(
+                                    "  {name} received again {:.1} MiB its partial file held: it was not resumed",
+                                    mib(left.resumable - got)
+                                )
+                            });
+                            false
+                        }
+                        _ => true,
+                    };
+                    ok &= row_ok;
+                    rows.push((
+                        f.node,
+                        done.duration_since(started),
+                        row_ok,
+                        report,
+                        resumed,
+                    ));
                 }
                 (s, r) => {
                     f.bar.abandon_with_message("failed");
@@ -935,10 +981,13 @@ impl<T: Transport> Story<T> {
         }
         let wall = started.elapsed();
         rows.sort_by_key(|r| r.0);
-        for (n, took, row_ok, report) in rows {
+        for (n, took, row_ok, report, resumed) in rows {
             let note = if n == CUT { " (killed, resumed)" } else { "" };
+            let from_partial = resumed.map_or_else(String::new, |r| {
+                format!(" ({:.1} MiB resumed from a partial file)", mib(r))
+            });
             println!(
-                "  {}: {} files, {:.1} MiB received in this attempt, done {} after the start{note}",
+                "  {}: {} files, {:.1} MiB received in this attempt{from_partial}, done {} after the start{note}",
                 self.name(n),
                 report.files_received,
                 mib(report.bytes_received),
@@ -997,12 +1046,27 @@ impl<T: Transport> Story<T> {
             }
         };
         let kept = bytes_under(&f.dest);
+        let partial = bytes_under(&f.dest.join(PARTIAL_DIR));
+        // The file in flight when the connection died: its whole chunks were written to its
+        // partial file, which the second attempt resumes.
+        let in_flight = f
+            .progress
+            .borrow()
+            .file
+            .filter(|p| p.bytes_done < p.bytes_total)
+            .map_or(0, |p| p.bytes_done);
+        let chunk = u64::from(DEFAULT_CHUNK_SIZE);
+        let left = Leftover {
+            complete: kept.saturating_sub(partial),
+            resumable: in_flight / chunk * chunk,
+        };
         f.bar.set_message("reconnecting");
         bars.suspend(|| {
             println!(
-                "  {name}'s connection died after {} with {:.1} MiB on disk ({why})",
+                "  {name}'s connection died after {} with {:.1} MiB on disk, {:.1} MiB of it in partial files ({why})",
                 shown(started.elapsed()),
-                mib(kept)
+                mib(kept),
+                mib(partial)
             )
         });
         // Forget the dead connection, heal the network if it was partitioned, connect anew.
@@ -1034,6 +1098,7 @@ impl<T: Transport> Story<T> {
         Ok(Flight {
             sender,
             receiver,
+            resumed: Some(left),
             ..f
         })
     }
@@ -1134,8 +1199,8 @@ impl<T: Transport> Story<T> {
     /// The revoked member tries the sharer again: the handshake fails before any key.
     async fn refused(&mut self) -> Result<(), String> {
         let gone = self.revoked();
-        let (link, theirs, ours) = self.dial(gone, SHARER).await?;
-        tokio::join!(link.ends.0.close(), link.ends.1.close());
+        let ((x, y), theirs, ours) = self.dial(gone, SHARER).await?;
+        tokio::join!(x.close(), y.close());
         match (ours, theirs) {
             (Err(syncshell_reconnect::Error::Revoked), Err(e)) => {
                 println!(
