@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -95,8 +96,49 @@ def read_varint(buf, pos):
     raise ProtoError("varint longer than 10 bytes")
 
 
-def read_fields(buf):
-    """Splits a message into (field number, wire type, value) in wire order."""
+MAX_NESTING = 100
+
+
+def skip_group(buf, pos, field, depth):
+    """Skips an unknown group whose start key (field `field`) was at `depth`; returns the
+    position after its end-group key. A field inside it is at depth + 1 (identity.md § 1)."""
+    while True:
+        if pos >= len(buf):
+            raise ProtoError("truncated group")
+        key, pos = read_varint(buf, pos)
+        if key > 0xFFFFFFFF or key >> 3 == 0:
+            raise ProtoError("bad field key")
+        if key & 7 == 4:
+            if key >> 3 != field:
+                raise ProtoError("end-group of another field")
+            return pos
+        _, pos = read_value(buf, pos, key >> 3, key & 7, depth + 1)
+
+
+def read_value(buf, pos, field, wt, depth):
+    """Reads one field's value after its key; a field at depth >= 100 is refused."""
+    if depth >= MAX_NESTING:
+        raise ProtoError("nested deeper than 100")
+    if wt == 0:
+        return read_varint(buf, pos)
+    if wt in (1, 5):
+        n = 8 if wt == 1 else 4
+        if pos + n > len(buf):
+            raise ProtoError("truncated fixed-width field")
+        return buf[pos : pos + n], pos + n
+    if wt == 2:
+        n, pos = read_varint(buf, pos)
+        if n > len(buf) - pos:
+            raise ProtoError("length runs past the end")
+        return buf[pos : pos + n], pos + n
+    if wt == 3:
+        return None, skip_group(buf, pos, field, depth)
+    raise ProtoError("unmatched end-group" if wt == 4 else "unsupported wire type %d" % wt)
+
+
+def read_fields(buf, depth=0):
+    """Splits a message into (field number, wire type, value) in wire order; groups (only ever
+    unknown fields here) are skipped. `depth` is how many messages enclose this one."""
     out = []
     pos = 0
     while pos < len(buf):
@@ -104,21 +146,9 @@ def read_fields(buf):
         if key > 0xFFFFFFFF or key >> 3 == 0:
             raise ProtoError("bad field key")
         field, wt = key >> 3, key & 7
-        if wt == 0:
-            value, pos = read_varint(buf, pos)
-        elif wt in (1, 5):
-            n = 8 if wt == 1 else 4
-            if pos + n > len(buf):
-                raise ProtoError("truncated fixed-width field")
-            value, pos = buf[pos : pos + n], pos + n
-        elif wt == 2:
-            n, pos = read_varint(buf, pos)
-            if n > len(buf) - pos:
-                raise ProtoError("length runs past the end")
-            value, pos = buf[pos : pos + n], pos + n
-        else:
-            raise ProtoError("unsupported wire type %d" % wt)
-        out.append((field, wt, value))
+        value, pos = read_value(buf, pos, field, wt, depth)
+        if wt != 3:
+            out.append((field, wt, value))
     return out
 
 
@@ -1039,6 +1069,358 @@ def run_key_file(v):
           raises(lambda: ChaCha20Poly1305(key).decrypt(kf["nonce"], kf["ciphertext"], other_aad), InvalidTag))
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Negative vectors: this checker's own strict decoders, each returning "accepted" or the name
+# of the error the spec gives.
+
+
+class Fail(Exception):
+    """A refusal with the spec's error name."""
+
+
+def need(ok, error):
+    if not ok:
+        raise Fail(error)
+
+
+def proto(schema, buf, depth=0):
+    try:
+        if depth:
+            read_fields(buf, depth)  # the depth rule for a message embedded `depth` deep
+        return decode(schema, buf)
+    except ProtoError:
+        raise Fail("Malformed")
+
+
+def key_rule(b):
+    """The first rule of identity.md § 2.1 that a 32-byte string fails, or None."""
+    y = int.from_bytes(b, "little") & ((1 << 255) - 1)
+    if y >= P:
+        return "1"
+    pt = pt_decode(b)
+    if pt is None:
+        return "2"
+    if is_small_order(pt):
+        return "3"
+    if not is_torsion_free(pt):
+        return "4"
+    return None
+
+
+def envelope_fields(buf, depth=0):
+    """§ 4 without the size bound: version, signer, signature length."""
+    env = proto("SignedEnvelope", buf, depth)
+    need(env["version"] == 1, "UnsupportedVersion")
+    need(len(env["signer"]) == 32 and public_key_ok(env["signer"]), "Malformed")
+    need(len(env["signature"]) == 64, "Malformed")
+    return env
+
+
+def body_fields(schema, buf):
+    """§ 5: size, protobuf, version."""
+    need(len(buf) <= MAX_WIRE_LEN, "TooLarge")
+    body = proto(schema, buf)
+    need(body["version"] == 1, "UnsupportedVersion")
+    return body
+
+
+def sig_ok(key, label, body, signature):
+    need(verify_strict(key, label, body, signature) is None, "BadSignature")
+
+
+def strict_genesis(env_bytes, depth=0):
+    """§ 4 and § 6; returns (shell id, owner)."""
+    env = envelope_fields(env_bytes, depth)
+    b = body_fields("ShellGenesisBody", env["body"])
+    need(name_ok(b["name"]), "Malformed")
+    need(b["owner"] == env["signer"], "Malformed")
+    need(len(b["nonce"]) == 16, "Malformed")
+    sig_ok(env["signer"], CTX_GENESIS, env["body"], env["signature"])
+    return shell_id_of(env["body"]), b["owner"]
+
+
+def strict_chain(buf, depth=0):
+    """§ 8.1: at most 4 tokens, each structurally checked, then every signature."""
+    chain = proto("TokenChain", buf, depth)
+    need(len(chain["tokens"]) <= MAX_CHAIN_DEPTH, "ChainTooDeep")
+    tokens = []
+    for raw in chain["tokens"]:
+        env = envelope_fields(raw, depth + 1)
+        b = body_fields("MemberTokenBody", env["body"])
+        need(len(b["shell_id"]) == 32, "Malformed")
+        need(named_key_ok(b["subject"]), "Malformed")
+        need(b["issuer"] == env["signer"], "Malformed")
+        need(b["subject"] != b["issuer"], "Malformed")
+        need(b["role"] in (ROLE_MEMBER, ROLE_ADMIN), "Malformed")
+        need(len(b["token_id"]) == 16, "Malformed")
+        b["envelope"] = env
+        tokens.append(b)
+    for t in tokens:
+        sig_ok(t["envelope"]["signer"], CTX_TOKEN, t["envelope"]["body"], t["envelope"]["signature"])
+    return tokens
+
+
+def strict_invite(env_bytes, depth=0):
+    """§ 4 and § 9.1 (well-formedness); returns (envelope, body, inviter chain tokens)."""
+    env = envelope_fields(env_bytes, depth)
+    b = body_fields("InviteBody", env["body"])
+    need(b["genesis"] is not None, "Malformed")
+    strict_genesis(b["genesis"], 1)
+    tokens = strict_chain(b["inviter_chain"] or b"", 1)
+    need(len(b["invite_key"]) == 32 and public_key_ok(b["invite_key"]), "Malformed")
+    need(1 <= b["max_uses"] <= MAX_INVITE_USES, "Malformed")
+    need(len(b["hints"]) <= MAX_HINTS_LEN, "TooLarge")
+    need(b["expires_at_ms"] > b["issued_at_ms"], "Malformed")
+    genesis_owner = decode("ShellGenesisBody", decode("SignedEnvelope", b["genesis"])["body"])["owner"]
+    need(env["signer"] == (tokens[0]["subject"] if tokens else genesis_owner), "Malformed")
+    sig_ok(env["signer"], CTX_INVITE, env["body"], env["signature"])
+    need(b["role"] in (ROLE_MEMBER, ROLE_ADMIN), "Malformed")
+    return env, b, tokens
+
+
+def strict_invite_code(buf):
+    """§ 9.3."""
+    need(len(buf) <= MAX_WIRE_LEN, "TooLarge")
+    code = proto("InviteCode", buf)
+    need(code["version"] == 1, "UnsupportedVersion")
+    need(len(code["secret"]) == 16, "Malformed")
+    need(code["invite"] is not None, "Malformed")
+    _, b, _ = strict_invite(code["invite"], 1)
+    need(public_of(invite_key_seed(code["secret"])) == b["invite_key"], "Malformed")
+    return code
+
+
+def strict_join_request(buf):
+    """§ 10; returns (joiner, invite envelope, invite body, inviter chain tokens, requested at)."""
+    need(len(buf) <= MAX_WIRE_LEN, "TooLarge")
+    req = proto("JoinRequest", buf)
+    need(req["request"] is not None, "Malformed")
+    env = envelope_fields(req["request"], 1)
+    need(len(req["invite_proof"]) == 64, "Malformed")
+    b = body_fields("JoinRequestBody", env["body"])
+    need(b["invite"] is not None, "Malformed")
+    ienv, ib, tokens = strict_invite(b["invite"], 1)
+    need(b["joiner"] == env["signer"], "Malformed")
+    sig_ok(env["signer"], CTX_JOIN_REQUEST, env["body"], env["signature"])
+    sig_ok(ib["invite_key"], CTX_JOIN_PROOF, env["body"], req["invite_proof"])
+    return b["joiner"], ienv, ib, tokens, b["requested_at_ms"]
+
+
+def outcome(fn):
+    try:
+        fn()
+    except Fail as e:
+        return str(e)
+    return "accepted"
+
+
+SCHEMAS["InviteLedger"] = {1: ("version", "uint32", False), 2: ("entries", "message", True)}
+SCHEMAS["InviteLedgerEntry"] = {
+    1: ("invite_key", "bytes", False),
+    2: ("expires_at_ms", "uint64", False),
+    3: ("joiners", "bytes", True),
+}
+MAX_LEDGER_JOINERS = 65536
+DEFAULT_TOKEN_VALIDITY_MS = 180 * 24 * 3600 * 1000
+
+
+def strict_ledger(buf):
+    """§ 11.2; returns {invite key: (expires_at_ms, [joiners])}."""
+    need(len(buf) <= MAX_LEDGER_JOINERS * 96, "TooLarge")
+    msg = proto("InviteLedger", buf)
+    need(msg["version"] == 1, "UnsupportedVersion")
+    entries = [proto("InviteLedgerEntry", e, 1) for e in msg["entries"]]
+    need(len(entries) <= MAX_LEDGER_JOINERS, "TooLarge")
+    need(sum(len(e["joiners"]) for e in entries) <= MAX_LEDGER_JOINERS, "TooLarge")
+    out = {}
+    for e in entries:
+        need(len(e["invite_key"]) == 32 and public_key_ok(e["invite_key"]), "Malformed")
+        need(1 <= len(e["joiners"]) <= MAX_INVITE_USES, "Malformed")
+        need(all(len(j) == 32 and public_key_ok(j) for j in e["joiners"]), "Malformed")
+        need(len(set(e["joiners"])) == len(e["joiners"]), "Malformed")
+        need(e["invite_key"] not in out, "Malformed")
+        out[e["invite_key"]] = (e["expires_at_ms"], list(e["joiners"]))
+    return out
+
+
+def encode_ledger(ledger):
+    out = e_uint(1, 1)
+    for key in sorted(ledger):
+        expires, joiners = ledger[key]
+        out += e_msg(2, e_bytes(1, key) + e_uint(2, expires) + b"".join(e_bytes(3, j) for j in joiners))
+    return out
+
+
+def cofactored_holds(public, label, message, sig):
+    """[8]([S]B - R - [k]A) is the identity, with R's y read mod p (what a lenient decoder does)."""
+    n = int.from_bytes(sig[:32], "little")
+    y = (n & ((1 << 255) - 1)) % P
+    r = pt_decode((y | (n >> 255) << 255).to_bytes(32, "little"))
+    if r is None:
+        return False
+    s = int.from_bytes(sig[32:], "little")
+    k = int.from_bytes(hashlib.sha512(sig[:32] + public + signed_bytes(label, message)).digest(),
+                       "little") % L
+    a = pt_decode(public)
+    neg = lambda pt: ((P - pt[0]) % P, pt[1])
+    diff = pt_add(pt_add(pt_mul(s, BASE), neg(r)), neg(pt_mul(k, a)))
+    return pt_mul(8, diff) == IDENTITY
+
+
+STEP_OF_REASON = {"S >= L": "2", "R is not a canonical point encoding": "3", "R has small order": "3",
+                  "R has a torsion component": "3"}
+
+
+def run_negatives(v):
+    for k in v["invalid_keys"]:
+        key = h(k["key"])
+        check("invalid key (%s): refused, rule %s" % (k["why"], k["rule"]),
+              k["error"] == "Malformed" and not public_key_ok(key) and key_rule(key) == k["rule"])
+    for sv in v["invalid_signatures"]:
+        pub, msg, sig = h(sv["public"]), h(sv["message"]), h(sv["signature"])
+        reason = verify_strict(pub, sv["context"], msg, sig)
+        step = STEP_OF_REASON.get(reason, "4" if reason else None)
+        check("invalid signature (%s): refused at step %s" % (sv["why"], sv["step"]),
+              sv["error"] == "BadSignature" and public_key_ok(pub) and step == sv["step"], str(reason))
+        check("invalid signature (%s): the cofactored equation %s" % (
+            sv["why"], "holds" if sv["cofactored_equation_holds"] else "fails"),
+            cofactored_holds(pub, sv["context"], msg, sig) == sv["cofactored_equation_holds"])
+
+    names = {"too large": "TooLarge", "wrong prefix": "WrongPrefix", "bad character": "BadCharacter"}
+    for t in v["texts"]:
+        prefix = {"peer": PREFIX_PEER, "shell": PREFIX_SHELL}[t["object"]]
+        try:
+            payload = text_decode(prefix, t["text"])
+            got = "accepted"
+            if len(payload) != 32 or (t["object"] == "peer" and not public_key_ok(payload)):
+                got = "Malformed"
+        except TextError as e:
+            got = names.get(str(e), "BadChecksum" if str(e).startswith("bad checksum") else str(e))
+        check("%s text (%s): %s" % (t["object"], t["why"], t["error"]), got == t["error"], got)
+
+    decoders = {"genesis": strict_genesis, "token_chain": strict_chain,
+                "invite_code": strict_invite_code, "join_request": strict_join_request}
+    for f in v["frames"]:
+        buf = h(f["bytes"])
+        got = outcome(lambda: decoders[f["object"]](buf))
+        check("%s (%s): %s" % (f["object"], f["why"], f["error"]), got == f["error"], got)
+
+    genesis = decode("SignedEnvelope", h(v["genesis"]["envelope"]))
+    shell_id = shell_id_of(genesis["body"])
+    owner = decode("ShellGenesisBody", genesis["body"])["owner"]
+    for c in v["chain_checks"]:
+        tokens = strict_chain(h(c["chain"]))
+        try:
+            chain_verify(tokens, shell_id, owner, c["verify_at_ms"])
+            got = "accepted"
+        except Refused as e:
+            got = str(e).split(":")[0]
+        check("token chain (%s): %s" % (c["why"], c["error"]), got == c["error"], got)
+
+    # The invite ledger: replay the accepts of § 11.1 on an empty ledger.
+    lv = v["invite_ledger"]
+    now = lv["accept_at_ms"]
+    inviter = public_of(h(lv["inviter_secret"]))
+    for i, code in enumerate(lv["invites"]):
+        check("invite_ledger.invites[%d]: decodes" % i, outcome(lambda: strict_invite_code(h(code))) == "accepted")
+    requests = []
+    for r in lv["requests"]:
+        joiner, ienv, ib, tokens, at = strict_join_request(h(r["encoded"]))
+        check("invite_ledger: request by public(joiner_secret) with invite %d" % r["invite"],
+              joiner == public_of(h(r["joiner_secret"]))
+              and ienv == decode("SignedEnvelope", strict_invite_code(h(lv["invites"][r["invite"]]))["invite"]))
+        requests.append((joiner, ienv, ib, tokens, at))
+    ledger = {}
+
+    def accept(acceptor, req):
+        joiner, ienv, ib, tokens, at = req
+        need(shell_id_of(decode("SignedEnvelope", ib["genesis"])["body"]) == shell_id, "WrongShell")
+        need(acceptor == ienv["signer"], "NotInviter")
+        need(now < ib["expires_at_ms"], "Expired")
+        need(ib["issued_at_ms"] <= now + MAX_CLOCK_SKEW_MS, "NotYetValid")
+        need(at <= now + MAX_CLOCK_SKEW_MS, "NotYetValid")
+        expires, joiners = ledger.get(ib["invite_key"], (ib["expires_at_ms"], []))
+        if joiner not in joiners:
+            need(len(joiners) < ib["max_uses"], "InviteUsedUp")
+            ledger[ib["invite_key"]] = (expires, joiners + [joiner])
+
+    got = outcome(lambda: accept(owner, requests[lv["refused_at_owner"]["request"]]))
+    check("invite_ledger: the owner refuses a request for the admin's invite: NotInviter",
+          got == lv["refused_at_owner"]["error"], got)
+    for i in range(len(requests)):
+        if i == lv["refused_over_max_uses"]["request"]:
+            got = outcome(lambda: accept(inviter, requests[i]))
+            check("invite_ledger: request %d is over its invite's max_uses: InviteUsedUp" % i,
+                  got == lv["refused_over_max_uses"]["error"], got)
+        else:
+            check("invite_ledger: request %d accepted at its inviter" % i,
+                  outcome(lambda: accept(inviter, requests[i])) == "accepted")
+    check("invite_ledger: encoded = the ledger the accepts leave (sorted by invite key)",
+          encode_ledger(ledger) == h(lv["encoded"]))
+    check("invite_ledger: encoded decodes to the same ledger", strict_ledger(h(lv["encoded"])) == ledger)
+    joiner, _, ib, inviter_tokens, _ = requests[0]
+    chain = strict_chain(h(lv["accepted_chain_of_request_0"]))
+    try:
+        peer, role, expires, _ = chain_verify(chain, shell_id, owner, now)
+        inviter_expiry = inviter_tokens[0]["expires_at_ms"]
+        want = min(now + DEFAULT_TOKEN_VALIDITY_MS, inviter_expiry) if inviter_expiry else now + DEFAULT_TOKEN_VALIDITY_MS
+        check("invite_ledger: the accepted chain = [token by the inviter] || the inviter's chain, "
+              "role of the invite, expiry min(now + 180 days, the inviter's)",
+              peer == joiner and role == ib["role"] and expires == want
+              and chain[0]["issuer"] == inviter and chain[0]["issued_at_ms"] == now
+              and [t["envelope"] for t in chain[1:]] == [t["envelope"] for t in inviter_tokens])
+    except Refused as e:
+        check("invite_ledger: the accepted chain verifies", False, str(e))
+    for bad in lv["invalid"]:
+        buf = h(bad["bytes"]) + h(bad.get("then_repeat", "")) * bad.get("times", 0)
+        got = outcome(lambda: strict_ledger(buf))
+        check("invite_ledger (%s): %s" % (bad["why"], bad["error"]), got == bad["error"], got)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# The test-vector RNG (identity.md § 16): rand_chacha 0.3's ChaCha20Rng::seed_from_u64.
+
+
+def seed_from_u64(state):
+    """rand_core 0.6's SeedableRng::seed_from_u64: eight PCG32 outputs, little-endian."""
+    mask = (1 << 64) - 1
+    seed = b""
+    for _ in range(8):
+        state = (state * 6364136223846793005 + 11634580027462260723) & mask
+        xorshifted = (((state >> 18) ^ state) >> 27) & 0xFFFFFFFF
+        rot = state >> 59
+        seed += (((xorshifted >> rot) | (xorshifted << (-rot & 31))) & 0xFFFFFFFF).to_bytes(4, "little")
+    return seed
+
+
+class VectorRng:
+    """ChaCha20Rng: the ChaCha20 keystream (key = the seed, 64-bit block counter from 0, stream
+    0) read as 32-bit little-endian words; fill_bytes(n) takes ceil(n / 4) whole words."""
+
+    def __init__(self, seed_u64):
+        # cryptography's 16-byte ChaCha20 nonce is words 12..15: counter and stream, all zero.
+        self._enc = Cipher(algorithms.ChaCha20(seed_from_u64(seed_u64), bytes(16)), None).encryptor()
+
+    def fill_bytes(self, n):
+        return self._enc.update(bytes(-(-n // 4) * 4))[:n]
+
+    def next_u32(self):
+        return int.from_bytes(self._enc.update(bytes(4)), "little")
+
+    def next_u64(self):
+        return int.from_bytes(self._enc.update(bytes(8)), "little")
+
+
+def run_rng(v):
+    check("rng: seed_from_u64(0) expands to the documented key",
+          seed_from_u64(0).hex() == "ecf273f981b5cd4587f0467306ad6cadd0d0a3e33317e767f29bea72d78a7dfe")
+    rng = VectorRng(v["rng_seed"])
+    check("rng: the first draw of ChaCha20Rng::seed_from_u64(0x5eed) is the genesis nonce",
+          rng.fill_bytes(16) == h(v["genesis"]["nonce"]))
+
+
 def main():
     default = os.path.join(os.path.dirname(os.path.abspath(__file__)), "identity.json")
     path = sys.argv[1] if len(sys.argv) > 1 else default
@@ -1051,6 +1433,8 @@ def main():
         ("signature rule", run_cctv),
         ("genesis, token chain, invite, join request", lambda: run_objects(vectors, secrets)),
         ("key file", lambda: run_key_file(vectors)),
+        ("negative vectors", lambda: run_negatives(vectors)),
+        ("test-vector RNG", lambda: run_rng(vectors)),
     ]
     for name, section in sections:
         try:

@@ -8,14 +8,24 @@
 //!
 //! Without the variable the test regenerates the vectors, fails if the committed file differs,
 //! and decodes every committed object with the public API to check its fields.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::IsIdentity;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256, Sha512};
 use syncshell_identity::{
-    Context, Identity, InviteCode, InviteOptions, JoinRequest, KdfParams, KeyFile, MemberToken,
-    PeerId, Revocations, Role, ShellGenesis, ShellId, Timestamp, TokenChain,
+    Context, Error, Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, KdfParams,
+    KeyFile, MemberToken, PeerId, Revocations, Role, ShellGenesis, ShellId, Timestamp, TokenChain,
+    TokenFields,
 };
 
 /// A shell that has revoked nobody (the revocation crate's set is checked by its own tests).
@@ -171,12 +181,19 @@ fn generate() -> Value {
     json!({
         "description": "syncshell-identity known-answer vectors; see docs/spec/identity.md",
         "generated_by": "SYNCSHELL_WRITE_VECTORS=1 cargo test -p syncshell-identity --test vectors",
+        "rng_seed": 0x5eed,
         "peer_ids": peer_ids,
         "signature": signature,
         "genesis": genesis_v,
         "token_chain": chain_v,
         "invite": invite_v,
         "key_file": key_file_v,
+        "invalid_keys": invalid_keys(&owner),
+        "invalid_signatures": invalid_signatures(&owner),
+        "texts": texts(&owner, &genesis),
+        "frames": frames(&genesis, &member_chain, &code, &request),
+        "chain_checks": chain_checks(&genesis, &owner, &admin, &member),
+        "invite_ledger": ledger(&genesis, &owner, &admin, &admin_chain),
     })
 }
 
@@ -252,7 +269,963 @@ fn check(v: &Value) {
     assert_eq!(opened.to_secret_bytes().to_vec(), h(&k["secret"]));
 }
 
+/// Checks the committed negative vectors through the public API.
+fn check_negatives(v: &Value) {
+    for k in v["invalid_keys"].as_array().unwrap() {
+        let key: [u8; 32] = h(&k["key"]).try_into().unwrap();
+        let err = PeerId::from_bytes(&key).unwrap_err();
+        assert_eq!(error_name(&err), k["error"], "{}", k["why"]);
+    }
+    for s in v["invalid_signatures"].as_array().unwrap() {
+        let key = PeerId::from_slice(&h(&s["public"])).unwrap();
+        let sig: [u8; 64] = h(&s["signature"]).try_into().unwrap();
+        let ctx = Context::new("syncshell/v1/example");
+        assert_eq!(s["context"], ctx.label());
+        let err = key.verify(ctx, &h(&s["message"]), &sig).unwrap_err();
+        assert_eq!(error_name(&err), s["error"], "{}", s["why"]);
+    }
+    for t in v["texts"].as_array().unwrap() {
+        let got = parse_text(t["object"].as_str().unwrap(), t["text"].as_str().unwrap());
+        assert_eq!(got, t["error"], "{}", t["why"]);
+    }
+    for f in v["frames"].as_array().unwrap() {
+        let got = decode_frame(f["object"].as_str().unwrap(), &h(&f["bytes"]));
+        assert_eq!(got, f["error"], "{}", f["why"]);
+    }
+    let genesis = ShellGenesis::decode(&h(&v["genesis"]["envelope"])).unwrap();
+    for c in v["chain_checks"].as_array().unwrap() {
+        let chain = TokenChain::decode(&h(&c["chain"])).unwrap();
+        let at = Timestamp::from_millis(c["verify_at_ms"].as_u64().unwrap());
+        let err = chain.verify(&genesis, at).unwrap_err();
+        assert_eq!(error_name(&err), c["error"], "{}", c["why"]);
+    }
+    let l = &v["invite_ledger"];
+    let now = Timestamp::from_millis(l["accept_at_ms"].as_u64().unwrap());
+    let ledger = InviteLedger::decode(&h(&l["encoded"])).unwrap();
+    assert_eq!(ledger.encode(), h(&l["encoded"]));
+    let requests: Vec<JoinRequest> = l["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| JoinRequest::decode(&h(&r["encoded"])).unwrap())
+        .collect();
+    let first = requests[0].invite();
+    assert_eq!(ledger.uses(first.invite_key()), 2);
+    assert_eq!(ledger.uses(requests[2].invite().invite_key()), 1);
+    let chain = TokenChain::decode(&h(&l["accepted_chain_of_request_0"])).unwrap();
+    let admitted = chain.verify(&genesis, now).unwrap();
+    assert_eq!(admitted.peer(), requests[0].joiner());
+    assert_eq!(chain.tokens()[0].issuer(), first.inviter());
+    for bad in l["invalid"].as_array().unwrap() {
+        let mut bytes = h(&bad["bytes"]);
+        if let Some(times) = bad["times"].as_u64() {
+            bytes.extend(h(&bad["then_repeat"]).repeat(times as usize));
+        }
+        let err = InviteLedger::decode(&bytes).unwrap_err();
+        assert_eq!(error_name(&err), bad["error"], "{}", bad["why"]);
+    }
+}
+
 #[test]
 fn vectors_match_the_committed_file() {
-    known_answers::compare("identity", &generate(), check);
+    known_answers::compare("identity", &generate(), |v| {
+        check(v);
+        check_negatives(v);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Negative vectors: what every decoder and check must refuse, and with which error.
+
+/// The name of an error's variant, as the vectors write it.
+fn error_name(e: &Error) -> &'static str {
+    match e {
+        Error::BadSignature => "BadSignature",
+        Error::Malformed { .. } => "Malformed",
+        Error::TooLarge { .. } => "TooLarge",
+        Error::UnsupportedVersion { .. } => "UnsupportedVersion",
+        Error::Expired { .. } => "Expired",
+        Error::NotYetValid { .. } => "NotYetValid",
+        Error::WrongShell { .. } => "WrongShell",
+        Error::ChainTooDeep { .. } => "ChainTooDeep",
+        Error::BrokenChain(_) => "BrokenChain",
+        Error::NotAuthorized(_) => "NotAuthorized",
+        Error::Revoked { .. } => "Revoked",
+        Error::OutlivesIssuer { .. } => "OutlivesIssuer",
+        Error::NotInviter => "NotInviter",
+        Error::InviteUsedUp { .. } => "InviteUsedUp",
+        Error::WrongPrefix { .. } => "WrongPrefix",
+        Error::BadCharacter { .. } => "BadCharacter",
+        Error::BadChecksum { .. } => "BadChecksum",
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn bytes_field(field: u8, b: &[u8]) -> Vec<u8> {
+    let mut out = vec![(field << 3) | 2];
+    put_varint(&mut out, b.len() as u64);
+    out.extend_from_slice(b);
+    out
+}
+
+/// An envelope by hand, with `version` written as the given raw varint bytes (none: absent).
+fn raw_envelope(version: &[u8], body: &[u8], signer: &[u8], signature: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if !version.is_empty() {
+        out.push(0x08);
+        out.extend_from_slice(version);
+    }
+    out.extend(bytes_field(2, body));
+    out.extend(bytes_field(3, signer));
+    out.extend(bytes_field(4, signature));
+    out
+}
+
+/// `n` unknown groups (field 15) nested in each other, around `inner`.
+fn nested_groups(n: usize, inner: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x7b; n]; // field 15, wire type 3 (start group)
+    out.extend_from_slice(inner);
+    out.extend(std::iter::repeat_n(0x7c, n)); // field 15, wire type 4 (end group)
+    out
+}
+
+/// The Ed25519 secret scalar of a seed (RFC 8032: SHA-512, clamp).
+fn secret_scalar(seed: &[u8; 32]) -> Scalar {
+    let h = Sha512::digest(seed);
+    let mut a: [u8; 32] = h[..32].try_into().unwrap();
+    a[0] &= 248;
+    a[31] &= 127;
+    a[31] |= 64;
+    Scalar::from_bytes_mod_order(a)
+}
+
+/// `k = SHA-512(R || A || label || 0x00 || message) mod L`.
+fn challenge(r: &[u8; 32], a: &[u8; 32], label: &str, message: &[u8]) -> Scalar {
+    let mut h = Sha512::new();
+    h.update(r);
+    h.update(a);
+    h.update(label.as_bytes());
+    h.update([0]);
+    h.update(message);
+    Scalar::from_bytes_mod_order_wide(&h.finalize().into())
+}
+
+const ORDER8: [u8; 32] =
+    hex_literal("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a");
+
+const fn hex_literal(s: &str) -> [u8; 32] {
+    let b = s.as_bytes();
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        let hi = (b[2 * i] as char).to_digit(16).unwrap() as u8;
+        let lo = (b[2 * i + 1] as char).to_digit(16).unwrap() as u8;
+        out[i] = (hi << 4) | lo;
+        i += 1;
+    }
+    out
+}
+
+fn order8_point() -> EdwardsPoint {
+    CompressedEdwardsY(ORDER8).decompress().unwrap()
+}
+
+/// 32-byte strings that are not acceptable public keys (identity § 2.1), each refused by
+/// `PeerId::from_bytes` with `Malformed`, and the rule each breaks.
+fn invalid_keys(owner: &Identity) -> Value {
+    let a = CompressedEdwardsY(*owner.peer_id().as_bytes())
+        .decompress()
+        .unwrap();
+    let mixed = (a + order8_point()).compress().to_bytes();
+    let mut y_p = [0xffu8; 32];
+    y_p[0] = 0xed;
+    y_p[31] = 0x7f;
+    let mut y_p1 = y_p;
+    y_p1[0] = 0xee;
+    let mut y2 = [0u8; 32];
+    y2[0] = 2;
+    let mut identity_pt = [0u8; 32];
+    identity_pt[0] = 1;
+    let cctv: Value = serde_json::from_str(include_str!("data/cctv-ed25519vectors.json")).unwrap();
+    let cctv_key = |n: usize| -> [u8; 32] { h(&cctv[n]["key"]).try_into().unwrap() };
+    let cases: Vec<(String, [u8; 32], &str)> = vec![
+        ("y = p: not canonical".into(), y_p, "1"),
+        (
+            "y = p + 1: a non-canonical encoding of the identity".into(),
+            y_p1,
+            "1",
+        ),
+        ("y = 2: not a curve point".into(), y2, "2"),
+        ("the identity (order 1)".into(), identity_pt, "3"),
+        ("a point of order 8".into(), ORDER8, "3"),
+        (
+            "the owner's key plus a point of order 8 (mixed order)".into(),
+            mixed,
+            "4",
+        ),
+        (
+            "CCTV #140: y = p with the sign bit set (non-canonical)".into(),
+            cctv_key(140),
+            "1",
+        ),
+        ("CCTV #2: small order".into(), cctv_key(2), "3"),
+        ("CCTV #50: mixed order".into(), cctv_key(50), "4"),
+    ];
+    Value::Array(
+        cases
+            .into_iter()
+            .map(|(why, key, rule)| {
+                json!({"why": why, "key": hex::encode(key), "rule": rule, "error": "Malformed"})
+            })
+            .collect(),
+    )
+}
+
+/// Signatures by the owner's key over `message` under `label` that the acceptance rule
+/// (identity § 2.3) refuses, with the step each fails and whether the cofactored equation
+/// `[8][S]B == [8]R + [8][k]A` would have let it through.
+fn invalid_signatures(owner: &Identity) -> Value {
+    let label = "syncshell/v1/example";
+    let message = b"hello syncshell".to_vec();
+    let seed = *owner.to_secret_bytes();
+    let a_bytes = *owner.peer_id().as_bytes();
+    let a = secret_scalar(&seed);
+    let a_point = EdwardsPoint::mul_base(&a);
+    let good = owner.sign(Context::new(label), &message);
+    let forge = |r_bytes: [u8; 32], r: Scalar| -> [u8; 64] {
+        // S = r + k·a over the given R bytes: the equation holds up to R's torsion part.
+        let k = challenge(&r_bytes, &a_bytes, label, &message);
+        let s = r + k * a;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r_bytes);
+        sig[32..].copy_from_slice(s.as_bytes());
+        sig
+    };
+    let cofactored = |sig: &[u8; 64]| -> bool {
+        let Some(r) = CompressedEdwardsY(sig[..32].try_into().unwrap()).decompress() else {
+            return false;
+        };
+        let s = Scalar::from_bytes_mod_order(sig[32..].try_into().unwrap());
+        let k = challenge(sig[..32].try_into().unwrap(), &a_bytes, label, &message);
+        (EdwardsPoint::mul_base(&s) - r - k * a_point)
+            .mul_by_cofactor()
+            .is_identity()
+    };
+    let mut s_plus_l = good;
+    s_plus_l[32..].copy_from_slice(&add_l(good[32..].try_into().unwrap()));
+    let mut identity_r = [0u8; 32];
+    identity_r[0] = 1;
+    let mut identity_r_nc = [0xffu8; 32];
+    identity_r_nc[0] = 0xee;
+    identity_r_nc[31] = 0x7f;
+    let r = Scalar::from_bytes_mod_order([7; 32]);
+    let mixed_r = (EdwardsPoint::mul_base(&r) + order8_point())
+        .compress()
+        .to_bytes();
+    let mut flipped = message.clone();
+    flipped[0] ^= 1;
+    let other_msg = owner.sign(Context::new(label), &flipped);
+    let cases: Vec<(&str, [u8; 64], &str)> = vec![
+        ("S + L (S >= L)", s_plus_l, "2"),
+        (
+            "R = the identity, S = k·a",
+            forge(identity_r, Scalar::ZERO),
+            "3",
+        ),
+        (
+            "R = a point of order 8, S = k·a",
+            forge(ORDER8, Scalar::ZERO),
+            "3",
+        ),
+        (
+            "R = the identity encoded with y = p + 1 (non-canonical), S = k·a",
+            forge(identity_r_nc, Scalar::ZERO),
+            "3",
+        ),
+        (
+            "R = [r]B + a point of order 8 (mixed order), S = r + k·a",
+            forge(mixed_r, r),
+            "3",
+        ),
+        ("a signature of another message", other_msg, "4"),
+    ];
+    Value::Array(
+        cases
+            .into_iter()
+            .map(|(why, sig, step)| {
+                json!({
+                    "why": why,
+                    "public": hex::encode(a_bytes),
+                    "context": label,
+                    "message": hex::encode(&message),
+                    "signature": hex::encode(sig),
+                    "step": step,
+                    "cofactored_equation_holds": cofactored(&sig),
+                    "error": "BadSignature",
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `s + L` as 32 little-endian bytes.
+fn add_l(s: [u8; 32]) -> [u8; 32] {
+    let l = Scalar::ZERO - Scalar::ONE; // L - 1
+    let mut l_bytes = l.to_bytes();
+    l_bytes[0] += 1; // L (the low byte of L - 1 is 0xec)
+    let mut out = [0u8; 32];
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let v = u16::from(s[i]) + u16::from(l_bytes[i]) + carry;
+        out[i] = v as u8;
+        carry = v >> 8;
+    }
+    assert_eq!(carry, 0);
+    out
+}
+
+/// The text form of any payload (identity § 3), for texts whose payload is not a valid object.
+fn text_of(prefix: &str, payload: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let mut h = Sha256::new();
+    h.update(prefix.as_bytes());
+    h.update([0]);
+    h.update(payload);
+    let mut data = payload.to_vec();
+    data.extend_from_slice(&h.finalize()[..4]);
+    let mut out = prefix.to_owned();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in data {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// Texts each parser must refuse (or, marked `accepted`, must read as the payload).
+fn texts(owner: &Identity, genesis: &ShellGenesis) -> Value {
+    let peer = owner.peer_id().to_string();
+    let shell = genesis.id().to_string();
+    let body = &peer["peer-".len()..];
+    let swap_last = {
+        let mut s = peer.clone();
+        let last = s.pop().unwrap();
+        s.push(if last == 'z' { 'y' } else { 'z' });
+        s
+    };
+    let mut dropped = peer.clone();
+    dropped.remove(20);
+    let mut lenient = String::from(" \tPEER-");
+    for (i, c) in body.chars().enumerate() {
+        lenient.push(match c {
+            '0' => 'O',
+            '1' => 'l',
+            c => c.to_ascii_uppercase(),
+        });
+        if i % 8 == 7 {
+            lenient.push_str("-\r\n ");
+        }
+    }
+    lenient.push('\n');
+    let mut small = [0u8; 32];
+    small[0] = 1;
+    let mut shell_changed = shell.clone();
+    let c = shell_changed.pop().unwrap();
+    shell_changed.push(if c == '0' { '2' } else { '0' });
+    let cases: Vec<(&str, &str, String, &str)> = vec![
+        (
+            "peer",
+            "accepted: case, whitespace, '-', O and l",
+            lenient,
+            "accepted",
+        ),
+        ("peer", "the last symbol changed", swap_last, "BadChecksum"),
+        ("peer", "a symbol dropped", dropped, "BadChecksum"),
+        ("peer", "an extra symbol", format!("{peer}0"), "BadChecksum"),
+        ("peer", "the prefix only", "peer-".into(), "BadChecksum"),
+        (
+            "peer",
+            "another object's prefix",
+            format!("shell-{body}"),
+            "WrongPrefix",
+        ),
+        (
+            "peer",
+            "the letter u",
+            format!("{}u", &peer[..peer.len() - 1]),
+            "BadCharacter",
+        ),
+        (
+            "peer",
+            "a correct checksum over a small-order key",
+            text_of("peer-", &small),
+            "Malformed",
+        ),
+        (
+            "peer",
+            "a correct checksum over 31 bytes",
+            text_of("peer-", &[7; 31]),
+            "Malformed",
+        ),
+        (
+            "shell",
+            "the last symbol changed",
+            shell_changed,
+            "BadChecksum",
+        ),
+        (
+            "shell",
+            "a correct checksum over 33 bytes",
+            text_of("shell-", &[7; 33]),
+            "Malformed",
+        ),
+    ];
+    Value::Array(
+        cases
+            .into_iter()
+            .map(|(object, why, text, error)| {
+                json!({"object": object, "why": why, "text": text, "error": error})
+            })
+            .collect(),
+    )
+}
+
+/// Encodings each decoder must refuse (or, marked `accepted`, must accept), one defect each.
+fn frames(
+    genesis: &ShellGenesis,
+    chain: &TokenChain,
+    code: &InviteCode,
+    request: &JoinRequest,
+) -> Value {
+    let env = genesis.envelope();
+    let (body, signer, sig) = (env.body(), env.signer().as_bytes(), env.signature());
+    let g = |version: &[u8]| raw_envelope(version, body, signer, sig);
+    let good = g(&[1]);
+    let tail = |extra: &[u8]| [good.clone(), extra.to_vec()].concat();
+    let mut flipped = *sig;
+    flipped[0] ^= 1;
+    let mut huge = vec![0x08, 0x01, 0x12];
+    put_varint(&mut huge, 1 << 63);
+    huge.extend_from_slice(body);
+    let t0 = chain.tokens()[0].envelope();
+    let mut t0_sig = *t0.signature();
+    t0_sig[63] ^= 0x10;
+    let bad_token = raw_envelope(&[1], t0.body(), t0.signer().as_bytes(), &t0_sig);
+    let code_bytes = code.encode().to_vec();
+    let req = request.encode();
+    let proof_flipped = {
+        let mut p = req[req.len() - 64..].to_vec();
+        p[5] ^= 1;
+        p
+    };
+    type Case = (&'static str, &'static str, Vec<u8>, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            "genesis",
+            "accepted: the genesis envelope",
+            good.clone(),
+            "accepted",
+        ),
+        ("genesis", "version 2", g(&[2]), "UnsupportedVersion"),
+        ("genesis", "no version (0)", g(&[]), "UnsupportedVersion"),
+        (
+            "genesis",
+            "accepted: version 1 as a non-minimal 10-byte varint",
+            g(&[0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]),
+            "accepted",
+        ),
+        (
+            "genesis",
+            "accepted: version 2^32 + 1 (a uint32 keeps its low 32 bits)",
+            g(&[0x81, 0x80, 0x80, 0x80, 0x10]),
+            "accepted",
+        ),
+        (
+            "genesis",
+            "version 2^64 - 1, 10 bytes (low 32 bits 0xffffffff)",
+            g(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            "UnsupportedVersion",
+        ),
+        (
+            "genesis",
+            "version 2^64 + 1: a 10-byte varint worth 2^64 or more",
+            g(&[0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02]),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "an 11-byte varint",
+            g(&[
+                0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+            ]),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "accepted: an unknown varint field after the envelope",
+            tail(&[0x78, 0x05]),
+            "accepted",
+        ),
+        (
+            "genesis",
+            "accepted: an unknown group after the envelope",
+            tail(&[0x7b, 0x08, 0x01, 0x7c]),
+            "accepted",
+        ),
+        (
+            "genesis",
+            "trailing 0x00 (field number 0)",
+            tail(&[0x00]),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "a trailing key of wire type 6",
+            tail(&[0x7e, 0x00]),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "an end-group with no start",
+            tail(&[0x7c]),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "a group ended by another field's end-group",
+            tail(&[0x7b, 0x84, 0x01]),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "a truncated trailing varint",
+            tail(&[0x78, 0x80]),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "the last byte missing",
+            good[..good.len() - 1].to_vec(),
+            "Malformed",
+        ),
+        ("genesis", "a body length of 2^63", huge, "Malformed"),
+        (
+            "genesis",
+            "a key above 2^32 - 1",
+            tail(&[0x80, 0x80, 0x80, 0x80, 0x10, 0x00]),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "the body with wire type 0",
+            tail(&[0x10, 0x01]),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "a 31-byte signer",
+            raw_envelope(&[1], body, &signer[..31], sig),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "a 63-byte signature",
+            raw_envelope(&[1], body, signer, &sig[..63]),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "a flipped signature bit",
+            raw_envelope(&[1], body, signer, &flipped),
+            "BadSignature",
+        ),
+        (
+            "genesis",
+            "accepted: 100 nested unknown groups, the innermost empty",
+            tail(&nested_groups(100, &[])),
+            "accepted",
+        ),
+        (
+            "genesis",
+            "101 nested unknown groups",
+            tail(&nested_groups(101, &[])),
+            "Malformed",
+        ),
+        (
+            "genesis",
+            "accepted: a varint inside 99 nested unknown groups",
+            tail(&nested_groups(99, &[0x78, 0x01])),
+            "accepted",
+        ),
+        (
+            "genesis",
+            "a varint inside 100 nested unknown groups",
+            tail(&nested_groups(100, &[0x78, 0x01])),
+            "Malformed",
+        ),
+        (
+            "token_chain",
+            "5 tokens (checked before any is parsed)",
+            [0x0a, 0x00].repeat(5),
+            "ChainTooDeep",
+        ),
+        (
+            "token_chain",
+            "one token with a flipped signature bit",
+            bytes_field(1, &bad_token),
+            "BadSignature",
+        ),
+        (
+            "token_chain",
+            "a token of version 2",
+            bytes_field(
+                1,
+                &raw_envelope(&[2], t0.body(), t0.signer().as_bytes(), t0.signature()),
+            ),
+            "UnsupportedVersion",
+        ),
+        (
+            "invite_code",
+            "version 2 (a second version field; the last wins)",
+            [code_bytes.clone(), vec![0x08, 0x02]].concat(),
+            "UnsupportedVersion",
+        ),
+        (
+            "invite_code",
+            "a 15-byte secret (a second secret field; the last wins)",
+            [code_bytes.clone(), bytes_field(3, &[0x5e; 15])].concat(),
+            "Malformed",
+        ),
+        (
+            "invite_code",
+            "another secret: the invite key does not match",
+            [code_bytes.clone(), bytes_field(3, &[0x5e; 16])].concat(),
+            "Malformed",
+        ),
+        (
+            "join_request",
+            "the invite proof with a flipped bit",
+            [req.clone(), bytes_field(2, &proof_flipped)].concat(),
+            "BadSignature",
+        ),
+        (
+            "join_request",
+            "a 63-byte invite proof",
+            [req.clone(), bytes_field(2, &proof_flipped[..63])].concat(),
+            "Malformed",
+        ),
+        (
+            "join_request",
+            "no request",
+            bytes_field(2, &proof_flipped),
+            "Malformed",
+        ),
+    ];
+    Value::Array(
+        cases
+            .into_iter()
+            .map(|(object, why, bytes, error)| {
+                json!({"object": object, "why": why, "bytes": hex::encode(bytes), "error": error})
+            })
+            .collect(),
+    )
+}
+
+/// Decodes one `frames` case with the public API: `accepted` or the error's name.
+fn decode_frame(object: &str, bytes: &[u8]) -> &'static str {
+    let r = match object {
+        "genesis" => ShellGenesis::decode(bytes).map(|_| ()),
+        "token_chain" => TokenChain::decode(bytes).map(|_| ()),
+        "invite_code" => InviteCode::decode(bytes).map(|_| ()),
+        "join_request" => JoinRequest::decode(bytes).map(|_| ()),
+        other => panic!("unknown object {other}"),
+    };
+    match r {
+        Ok(()) => "accepted",
+        Err(e) => error_name(&e),
+    }
+}
+
+fn parse_text(object: &str, text: &str) -> &'static str {
+    let r = match object {
+        "peer" => text.parse::<PeerId>().map(|_| ()),
+        "shell" => text.parse::<ShellId>().map(|_| ()),
+        other => panic!("unknown object {other}"),
+    };
+    match r {
+        Ok(()) => "accepted",
+        Err(e) => error_name(&e),
+    }
+}
+
+/// Chains whose tokens all decode but that fail verification in more than one way: the
+/// error is the first failure in the order of identity § 8.2.
+fn chain_checks(
+    genesis: &ShellGenesis,
+    owner: &Identity,
+    admin: &Identity,
+    member: &Identity,
+) -> Value {
+    let mut rng = ChaCha20Rng::seed_from_u64(0xc4a1);
+    let day = std::time::Duration::from_secs(86400);
+    let other_shell = ShellId::from_bytes([9; 32]);
+    let stranger = identity(6);
+    let mut token = |issuer: &Identity, subject: &Identity, role, shell, issued, expires| {
+        MemberToken::sign(
+            issuer,
+            TokenFields {
+                shell_id: shell,
+                subject: subject.peer_id(),
+                role,
+                issued_at: issued,
+                expires_at: expires,
+            },
+            &mut rng,
+        )
+        .unwrap()
+    };
+    let id = genesis.id();
+    let month = Some(NOW.saturating_add(day * 30));
+    let admin_ok = token(owner, admin, Role::Admin, id, NOW, month);
+    let admin_other_shell = token(owner, admin, Role::Admin, other_shell, NOW, month);
+    let member_short = token(
+        admin,
+        member,
+        Role::Member,
+        id,
+        NOW,
+        Some(NOW.saturating_add(day)),
+    );
+    let member_by_stranger_short = token(
+        &stranger,
+        member,
+        Role::Member,
+        id,
+        NOW,
+        Some(NOW.saturating_add(day)),
+    );
+    let member_future = token(
+        &stranger,
+        member,
+        Role::Member,
+        id,
+        NOW.saturating_add(day * 2),
+        None,
+    );
+    let member_admin_forever = token(admin, member, Role::Admin, id, NOW, None);
+    let admin_as_member = token(owner, admin, Role::Member, id, NOW, month);
+    let admin_later = token(
+        owner,
+        admin,
+        Role::Admin,
+        id,
+        NOW.saturating_add(day / 24),
+        month,
+    );
+    let at_2_days = NOW.saturating_add(day * 2);
+    let cases = vec![
+        (
+            "tokens[0] expired, and its issuer is not the next subject: per-token checks first",
+            vec![member_by_stranger_short.clone(), admin_ok.clone()],
+            at_2_days,
+            "Expired",
+        ),
+        (
+            "tokens[0] expired, tokens[1] of another shell: tokens in order",
+            vec![member_short.clone(), admin_other_shell.clone()],
+            at_2_days,
+            "Expired",
+        ),
+        (
+            "tokens[1] of another shell, and tokens[0]'s issuer is not the next subject",
+            vec![member_by_stranger_short, admin_other_shell],
+            NOW,
+            "WrongShell",
+        ),
+        (
+            "tokens[0] issued in the future, and the chain does not end at the owner",
+            vec![member_future],
+            NOW,
+            "NotYetValid",
+        ),
+        (
+            "tokens[1] is a member's, tokens[0] grants admin and outlives it: 4b first",
+            vec![member_admin_forever.clone(), admin_as_member],
+            NOW,
+            "NotAuthorized",
+        ),
+        (
+            "tokens[0] outlives its issuer's token and was issued before it: 4d before 4e",
+            vec![member_admin_forever, admin_later],
+            NOW.saturating_add(day),
+            "OutlivesIssuer",
+        ),
+        (
+            "a member token issued straight by the admin, without the admin's token",
+            vec![member_short],
+            NOW,
+            "BrokenChain",
+        ),
+    ];
+    Value::Array(
+        cases
+            .into_iter()
+            .map(|(why, tokens, at, error)| {
+                let chain = TokenChain::from_tokens(tokens).unwrap();
+                json!({
+                    "why": why,
+                    "chain": hex::encode(chain.encode()),
+                    "verify_at_ms": at.as_millis(),
+                    "error": error,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// An invite ledger filled by `accept` at the inviter, the chain it issued, the same request
+/// refused by the owner (`NotInviter`), a joiner over the use limit, and ledgers every decoder
+/// must refuse.
+fn ledger(
+    genesis: &ShellGenesis,
+    owner: &Identity,
+    admin: &Identity,
+    admin_chain: &TokenChain,
+) -> Value {
+    let mut rng = ChaCha20Rng::seed_from_u64(0x1ed6);
+    let shell = none(genesis);
+    let opts = |max_uses| InviteOptions {
+        max_uses,
+        ..InviteOptions::default()
+    };
+    let first = InviteCode::create(&shell, admin, admin_chain, &opts(2), NOW, &mut rng).unwrap();
+    let second = InviteCode::create(&shell, admin, admin_chain, &opts(1), NOW, &mut rng).unwrap();
+    let (j4, j5, j6, j7) = (identity(4), identity(5), identity(6), identity(7));
+    let r4 = first.join_request(&j4, NOW).unwrap();
+    let r5 = first.join_request(&j5, NOW).unwrap();
+    let r6 = second.join_request(&j6, NOW).unwrap();
+    let r7 = second.join_request(&j7, NOW).unwrap();
+    let mut ledger = InviteLedger::new();
+    let refused = ledger
+        .accept(&shell, owner, &TokenChain::owner(), &r4, NOW, &mut rng)
+        .unwrap_err();
+    assert_eq!(error_name(&refused), "NotInviter");
+    let chain4 = ledger
+        .accept(&shell, admin, admin_chain, &r4, NOW, &mut rng)
+        .unwrap();
+    ledger
+        .accept(&shell, admin, admin_chain, &r5, NOW, &mut rng)
+        .unwrap();
+    ledger
+        .accept(&shell, admin, admin_chain, &r6, NOW, &mut rng)
+        .unwrap();
+    let used_up = ledger
+        .accept(&shell, admin, admin_chain, &r7, NOW, &mut rng)
+        .unwrap_err();
+    assert_eq!(error_name(&used_up), "InviteUsedUp");
+
+    let entry = |key: &[u8], expires: u64, joiners: &[&[u8]]| {
+        let mut e = bytes_field(1, key);
+        e.push(0x10);
+        put_varint(&mut e, expires);
+        for j in joiners {
+            e.extend(bytes_field(3, j));
+        }
+        bytes_field(2, &e)
+    };
+    let (k1, k2) = (
+        first.invite().invite_key().as_bytes(),
+        second.invite().invite_key().as_bytes(),
+    );
+    let (p4, p5) = (j4.peer_id(), j5.peer_id());
+    let (p4, p5) = (p4.as_bytes().as_slice(), p5.as_bytes().as_slice());
+    let exp = first.invite().expires_at().as_millis();
+    let mut small = [0u8; 32];
+    small[0] = 1;
+    let v1 = vec![0x08, 0x01];
+    let invalid: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "version 2",
+            [vec![0x08, 0x02], entry(k1, exp, &[p4])].concat(),
+            "UnsupportedVersion",
+        ),
+        (
+            "no version (0)",
+            entry(k1, exp, &[p4]),
+            "UnsupportedVersion",
+        ),
+        (
+            "an entry with no joiner",
+            [v1.clone(), entry(k1, exp, &[])].concat(),
+            "Malformed",
+        ),
+        (
+            "a joiner twice in one entry",
+            [v1.clone(), entry(k1, exp, &[p4, p4])].concat(),
+            "Malformed",
+        ),
+        (
+            "one invite key in two entries",
+            [v1.clone(), entry(k1, exp, &[p4]), entry(k1, exp, &[p5])].concat(),
+            "Malformed",
+        ),
+        (
+            "a small-order invite key",
+            [v1.clone(), entry(&small, exp, &[p4])].concat(),
+            "Malformed",
+        ),
+        (
+            "a 31-byte joiner",
+            [v1.clone(), entry(k2, exp, &[&p4[..31]])].concat(),
+            "Malformed",
+        ),
+        (
+            "65 537 entries (checked before any entry is read)",
+            [v1.clone(), [0x12, 0x00].repeat(65_537)].concat(),
+            "TooLarge",
+        ),
+    ];
+    let invalid: Vec<Value> = invalid
+        .into_iter()
+        .map(|(why, bytes, error)| {
+            // The 65 537 empty entries are 131 074 bytes of `12 00`: written as a count.
+            if bytes.len() > 1000 {
+                json!({"why": why, "bytes": hex::encode(&bytes[..2]), "then_repeat": "1200",
+                       "times": (bytes.len() - 2) / 2, "error": error})
+            } else {
+                json!({"why": why, "bytes": hex::encode(bytes), "error": error})
+            }
+        })
+        .collect();
+    json!({
+        "inviter_secret": hex::encode(*admin.to_secret_bytes()),
+        "invites": [hex::encode(&*first.encode()), hex::encode(&*second.encode())],
+        "requests": [
+            {"joiner_secret": hex::encode(*j4.to_secret_bytes()), "invite": 0, "encoded": hex::encode(r4.encode())},
+            {"joiner_secret": hex::encode(*j5.to_secret_bytes()), "invite": 0, "encoded": hex::encode(r5.encode())},
+            {"joiner_secret": hex::encode(*j6.to_secret_bytes()), "invite": 1, "encoded": hex::encode(r6.encode())},
+            {"joiner_secret": hex::encode(*j7.to_secret_bytes()), "invite": 1, "encoded": hex::encode(r7.encode())},
+        ],
+        "accept_at_ms": NOW.as_millis(),
+        "refused_at_owner": {"request": 0, "error": "NotInviter"},
+        "accepted_chain_of_request_0": hex::encode(chain4.encode()),
+        "refused_over_max_uses": {"request": 3, "error": "InviteUsedUp"},
+        "encoded": hex::encode(ledger.encode()),
+        "invalid": invalid,
+    })
 }
