@@ -540,6 +540,26 @@ fn packs_round_trip_and_refuse_a_wrong_key_or_a_damaged_pack() {
         );
     }
 
+    // Sealed with stream frames of version 1 (before offers had a salt): the offer's version
+    // field (the first frame's first two bytes) says so, and the message says what to do.
+    assert_eq!(&pack[16..18], &[0x08, 0x02]);
+    let mut old = pack.clone();
+    old[17] = 0x01;
+    fs::write(cli.path("old.ssp"), &old).unwrap();
+    let message = cli.fails(&[
+        "pack",
+        "open",
+        "--key-hex",
+        &key,
+        "--in",
+        "old.ssp",
+        "--dest",
+        "old",
+    ]);
+    assert!(message.contains("frame has version 1"), "{message}");
+    assert!(message.contains("seal the folder again"), "{message}");
+    assert!(is_empty_or_missing(&cli.path("old")));
+
     // Truncated, or with bytes after its end.
     fs::write(cli.path("short.ssp"), &pack[..pack.len() - 100]).unwrap();
     let message = cli.fails(&[

@@ -18,11 +18,14 @@
 //!           frame  `length` bytes: a syncshell-stream frame
 //! ```
 //!
-//! The first frame is the offer (manifest and key confirmation). Then come the chunk frames
-//! of every file the receiver requests, in manifest order, each file's chunks in order. The
-//! receiver requests every file except one whose content hash equals that of an earlier
-//! entry: such a file is not in the pack and is copied from the earlier one. Nothing follows
-//! the last chunk; a pack that ends early, or has bytes after its end, is refused.
+//! The first frame is the offer (manifest, key confirmation and the offer's random salt, which
+//! keys this pack and no other: sealing one folder twice gives two different packs). Then come
+//! the chunk frames of every file the receiver requests, in manifest order, each file's chunks
+//! in order. The receiver requests every file except one whose content hash equals that of an
+//! earlier entry: such a file is not in the pack and is copied from the earlier one. Nothing
+//! follows the last chunk; a pack that ends early, or has bytes after its end, is refused.
+//! Frames are stream frames of version 2: a pack sealed with version 1 frames (before offers
+//! had a salt) is refused with a message that says to seal it again.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File};
@@ -33,8 +36,8 @@ use rand_core::{OsRng, RngCore};
 use serde_json::json;
 use syncshell_stream::{
     build_manifest, ChunkSlot, Cipher, Error as StreamError, Event, FileHash, Manifest, Receiver,
-    ReceiverConfig, ReceiverOutput, Sender, SenderOutput, SessionKey, KEY_LEN, MAX_FRAME_LEN,
-    PARTIAL_DIR,
+    ReceiverConfig, ReceiverOutput, Sender, SenderOutput, SessionKey, FRAME_VERSION, KEY_LEN,
+    MAX_FRAME_LEN, PARTIAL_DIR,
 };
 
 use crate::cli::{CipherArg, PackKey, PackKeyArgs, PackOpenArgs, PackSealArgs};
@@ -138,6 +141,12 @@ fn pack_error(e: StreamError) -> CliError {
         StreamError::UnsafePath { .. } | StreamError::PathCollision { .. } => {
             CliError::new(format!("the pack names a path that is not safe: {e}"))
         }
+        // Packs sealed before stream frame version 2 (no offer salt) are refused here.
+        StreamError::UnsupportedVersion { what, version } => CliError::new(format!(
+            "the pack's {what} has version {version} (this tool reads frame version \
+             {FRAME_VERSION}): it was sealed by another version of syncshell, or is damaged; \
+             seal the folder again with this one"
+        )),
         StreamError::OfferTooLarge { .. } | StreamError::Io(_) => CliError::new(e.to_string()),
         other => CliError::new(format!("the pack is damaged: {other}")),
     }
