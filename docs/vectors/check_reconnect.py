@@ -296,7 +296,7 @@ def check_offer(buf, local, now):
     except ProtoError:
         raise Refused("Malformed: offer is not protobuf")
     if o["version"] != 1:
-        raise Refused("Malformed: unsupported offer version")
+        raise Refused("UnsupportedVersion: offer version %d" % o["version"])
     if o["shell_id"] != local.shell_id:
         raise Refused("WrongShell")
     if len(o["peer"]) != 32 or not public_key_ok(o["peer"]):
@@ -597,15 +597,110 @@ def run(v):
     check("§ 9: a small-order peer key is refused (Malformed)",
           refused(lambda: check_offer(enc_offer(shell_id, bytes(32), chain_bytes, i_nonce, i_eph, now),
                                       fresh_responder(), now), "Malformed: bad peer key"))
-    check("§ 9: version 2 is refused (Malformed)",
+    check("§ 9: version 2 is refused (UnsupportedVersion)",
           refused(lambda: check_offer(e_uint(1, 2) + hello[2:], fresh_responder(), now),
-                  "Malformed: unsupported offer version"))
+                  "UnsupportedVersion"))
     busy = fresh_responder()
     busy.guard = {i.to_bytes(32, "big"): now + 1 for i in range(MAX_REMEMBERED_NONCES)}
     check("§ 11: with %d nonces remembered a new one is refused (Busy)" % MAX_REMEMBERED_NONCES,
           refused(lambda: check_offer(hello, busy, now), "Busy"))
     check("§ 11: once they expire (until <= now) the hello is accepted",
           check_offer(hello, busy, now + 1) is not None and len(busy.guard) == 1)
+
+
+def run_negatives(v):
+    """The invalid messages, low-order ephemerals and backoff schedule, by this checker's own
+    state machine (§ 3.2, § 9, § 10.3) and policy (§ 14.1)."""
+    now = v["now_ms"]
+    cb = h(v["channel_binding"])
+    genesis = decode("SignedEnvelope", h(v["genesis"]))
+    shell_id = shell_id_of(genesis["body"])
+    owner = decode("ShellGenesisBody", genesis["body"])["owner"]
+    i_key, r_key = public_of(h(v["initiator_secret"])), public_of(h(v["responder_secret"]))
+    hello_offer = decode_message(h(v["hello"]))[2]
+    t_vector = transcript(cb, hello_offer, decode("Challenge", decode_message(h(v["challenge"]))[2])["offer"])
+    check("transcript = the vector's transcript", t_vector == h(v["transcript"]))
+    check("hello_offer and challenge_offer are the messages' offer fields",
+          h(v["hello_offer"]) == hello_offer
+          and h(v["challenge_offer"]) == decode("Challenge", decode_message(h(v["challenge"]))[2])["offer"])
+    shared = x25519_agree(h(v["initiator_ephemeral_secret"]),
+                          x25519_public(h(v["responder_ephemeral_secret"])))
+    check("shared secret = X25519(initiator secret, responder public) = the vector's", shared == h(v["shared_secret"]))
+    check("session key and id = HKDF(salt = transcript, IKM = shared secret)",
+          derive(h(v["shared_secret"]), h(v["transcript"])) == (h(v["session_key"]), h(v["session_id"])))
+    # The responder's draws come from seed 2 whatever the hello (§ 4): nonce, then secret.
+    r_secret = chacha20rng_stream(2, 64)[32:]
+
+    def answer(to, msg):
+        if len(msg) > MAX_MESSAGE_LEN:
+            return "Malformed"
+        try:
+            version, kind, value = decode_message(msg)
+        except ProtoError:
+            return "Malformed"
+        if version != 1:
+            return "UnsupportedVersion"
+        if kind is None:
+            return "Malformed"
+        if kind != {"responder": KIND_HELLO, "initiator": KIND_CHALLENGE,
+                    "responder_after_hello": KIND_PROOF}[to]:
+            return "Unexpected"
+        try:
+            if to == "responder":
+                o, _ = check_offer(value, Local(r_key, owner, shell_id), now)
+                if x25519_by_hand(r_secret, o["ephemeral"]) == bytes(32):
+                    return "LowOrderKey"
+            elif to == "initiator":
+                try:
+                    ch = decode("Challenge", value)
+                except ProtoError:
+                    return "Malformed"
+                o, _ = check_offer(ch["offer"], Local(i_key, owner, shell_id), now)
+                t = transcript(cb, hello_offer, ch["offer"])
+                if len(ch["signature"]) != 64:
+                    return "Malformed"
+                if verify_strict(o["peer"], CTX_RESPONDER, t, ch["signature"]) is not None:
+                    return "BadSignature"
+                if x25519_by_hand(h(v["initiator_ephemeral_secret"]), o["ephemeral"]) == bytes(32):
+                    return "LowOrderKey"
+            else:
+                if len(value) != 64:
+                    return "Malformed"
+                if verify_strict(i_key, CTX_INITIATOR, t_vector, value) is not None:
+                    return "BadSignature"
+        except Refused as e:
+            return str(e).split(":")[0]
+        return "accepted"
+
+    for m in v["invalid_messages"]:
+        got = answer(m["to"], h(m["message"]))
+        check("to the %s, %s: %s" % (m["to"], m["why"], m["error"]), got == m["error"], got)
+
+    # § 7: exactly the 14 encodings of u = 0, 1, p - 1 (mod p) and the two order-8 points,
+    # with bit 255 clear or set.
+    lows = [h(k["ephemeral"]) for k in v["low_order_ephemerals"]]
+    values = {int.from_bytes(k, "little") & ((1 << 255) - 1) for k in lows}
+    check("low-order ephemerals: 14 distinct strings, each making X25519 all zero",
+          len(set(lows)) == 14 and all(x25519_by_hand(r_secret, k) == bytes(32) for k in lows))
+    check("low-order ephemerals: u mod p is 0, 1, p - 1 or an order-8 point",
+          {u % X_P for u in values} == {0, 1, X_P - 1} | {int.from_bytes(lows[10], "little"), int.from_bytes(lows[12], "little")})
+    hello_msg = h(v["hello"])
+    i_eph = x25519_public(h(v["initiator_ephemeral_secret"]))
+    for k in v["low_order_ephemerals"]:
+        got = answer("responder", hello_msg.replace(i_eph, h(k["ephemeral"])))
+        check("a hello with ephemeral %s...: %s" % (k["ephemeral"][:8], k["error"]), got == k["error"], got)
+
+    # § 14.1 with the test-vector RNG (identity.md § 16).
+    b = v["backoff"]
+    rng = ci.VectorRng(b["rng_seed"])
+    ok = True
+    for row in b["schedule"]:
+        f = row["failures"]
+        k = min(max(f - 1, 0), 31)
+        ceiling = min(b["max_ms"], b["base_ms"] << k)
+        delay = None if f == 0 else (rng.next_u64() % (ceiling + 1) if ceiling else 0)
+        ok &= check("backoff: after %d failures ceiling %d ms, delay %s ms" % (f, ceiling, delay),
+                    row["ceiling_ms"] == ceiling and row["delay_ms"] == delay)
 
 
 def main():
@@ -615,6 +710,7 @@ def main():
         vectors = json.load(f)
     try:
         run(vectors)
+        run_negatives(vectors)
     except Exception as e:  # a crash is one more failure, reported, not a traceback
         check("checks ran to completion", False, "%s: %s" % (type(e).__name__, e))
     print("%d passed, %d failed" % (ci.PASSED, ci.FAILED))
