@@ -94,7 +94,7 @@ impl SignedEnvelope {
         self.signer.verify(context, &self.body, &self.signature)
     }
 
-    /// This envelope as one item of a [`crate::verify_batch`] call.
+    /// This envelope as one item of a [`crate::verify_all`] call.
     pub fn signature_item(&self, context: Context) -> SignatureItem<'_> {
         SignatureItem {
             signer: &self.signer,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand_core::{CryptoRng, RngCore};
@@ -262,19 +262,6 @@ fn is_torsion_free(p: &EdwardsPoint) -> bool {
     EdwardsPoint::vartime_double_scalar_mul_basepoint(&-Scalar::ONE, p, &Scalar::ZERO) == -p
 }
 
-/// `true` when a signature's `R` is canonically encoded, not of small order and in the
-/// prime-order subgroup. With keys held to the same rule, the cofactored equation (batch
-/// verification) and the cofactorless one (single verification) accept exactly the same
-/// signatures: with no torsion component anywhere, multiplying by the cofactor changes
-/// nothing.
-fn is_acceptable_r(r: &[u8; 32]) -> bool {
-    is_canonical_y(r)
-        && !SMALL_ORDER.contains(r)
-        && CompressedEdwardsY(*r)
-            .decompress()
-            .is_some_and(|p| is_torsion_free(&p))
-}
-
 /// `true` when the y coordinate (the low 255 bits, little-endian) is below p = 2^255 - 19.
 fn is_canonical_y(bytes: &[u8; 32]) -> bool {
     let top = bytes[31] & 0x7f;
@@ -340,48 +327,21 @@ pub struct SignatureItem<'a> {
     pub signature: &'a [u8; 64],
 }
 
-/// Verifies many signatures at once, faster per signature than one by one.
+/// Verifies many signatures (a token chain, a snapshot of tombstones) and returns the index
+/// of the first that [`PeerId::verify`] refuses.
 ///
-/// On failure it returns the index of the first signature that does not pass
-/// [`PeerId::verify`]. It accepts exactly the signatures [`PeerId::verify`] accepts: both
-/// refuse keys and `R` values with a torsion component before any equation is checked, and
-/// without torsion the batch's cofactored equation and the single cofactorless one agree.
-pub fn verify_batch(items: &[SignatureItem<'_>]) -> std::result::Result<(), usize> {
-    let messages: Vec<Vec<u8>> = items
+/// Each is checked on its own by the one acceptance rule (docs/spec/identity.md § 2.3). A
+/// batch equation is deliberately not used: under that rule it must first check every `R`
+/// for torsion, which costs more than batching saves (docs/performance.md), and checking
+/// one by one cannot disagree with single verification.
+pub fn verify_all(items: &[SignatureItem<'_>]) -> std::result::Result<(), usize> {
+    match items
         .iter()
-        .map(|i| i.context.signed_bytes(i.message))
-        .collect();
-    let raw: Vec<(&PeerId, &[u8], &[u8; 64])> = items
-        .iter()
-        .zip(&messages)
-        .map(|(i, m)| (i.signer, m.as_slice(), i.signature))
-        .collect();
-    verify_batch_raw(&raw)
-}
-
-/// [`verify_batch`] over messages with their context already applied.
-fn verify_batch_raw(items: &[(&PeerId, &[u8], &[u8; 64])]) -> std::result::Result<(), usize> {
-    let refs: Vec<&[u8]> = items.iter().map(|i| i.1).collect();
-    let sigs: Vec<Signature> = items.iter().map(|i| Signature::from_bytes(i.2)).collect();
-    let mut keys = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        keys.push(item.0.verifying_key().map_err(|_| index)?);
+        .position(|i| i.signer.verify(i.context, i.message, i.signature).is_err())
+    {
+        Some(index) => Err(index),
+        None => Ok(()),
     }
-    // The checks the batch equation does not make: R canonical, of large order and
-    // torsion-free. S is checked canonical when dalek parses the signature.
-    let r_ok = sigs.iter().all(|s| is_acceptable_r(s.r_bytes()));
-    if r_ok && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok() {
-        return Ok(());
-    }
-    // Find the culprit with the single-signature rule.
-    for (index, (signer, message, signature)) in items.iter().enumerate() {
-        if signer.verify_raw(message, signature).is_err() {
-            return Err(index);
-        }
-    }
-    // The batch failed but every signature passes alone: cannot happen for valid inputs, as
-    // a batch of strictly valid signatures always satisfies the batch equation.
-    Ok(())
 }
 
 #[cfg(feature = "serde")]
@@ -410,6 +370,18 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
 
     const CTX: Context = Context::new("syncshell/v1/test");
+
+    /// [`verify_all`] over messages with their context already applied (the external vectors
+    /// carry none): the same loop over the same single-signature rule.
+    fn verify_all_raw(items: &[(&PeerId, &[u8], &[u8; 64])]) -> std::result::Result<(), usize> {
+        match items
+            .iter()
+            .position(|(k, m, s)| k.verify_raw(m, s).is_err())
+        {
+            Some(i) => Err(i),
+            None => Ok(()),
+        }
+    }
 
     #[test]
     fn peer_id_text_round_trip() {
@@ -470,7 +442,7 @@ mod tests {
     }
 
     /// Wycheproof's Ed25519 cases through `PeerId::from_slice` and the same raw verification
-    /// paths that `PeerId::verify` and `verify_batch` use (Wycheproof messages carry no
+    /// paths that `PeerId::verify` and `verify_all` use (Wycheproof messages carry no
     /// context label). "Acceptable" cases have no required outcome.
     #[test]
     fn wycheproof_ed25519() {
@@ -487,7 +459,7 @@ mod tests {
                 let (single, batch) = match (&key, sig) {
                     (Ok(key), Ok(sig)) => (
                         key.verify_raw(&test.msg, &sig).is_ok(),
-                        verify_batch_raw(&[(key, &test.msg[..], &sig)]).is_ok(),
+                        verify_all_raw(&[(key, &test.msg[..], &sig)]).is_ok(),
                     ),
                     _ => (false, false),
                 };
@@ -514,7 +486,7 @@ mod tests {
         assert!(checked > 100, "only {checked} cases ran");
         let all: Vec<(&PeerId, &[u8], &[u8; 64])> =
             valid.iter().map(|(k, m, s)| (k, m.as_slice(), s)).collect();
-        assert_eq!(verify_batch_raw(&all), Ok(()));
+        assert_eq!(verify_all_raw(&all), Ok(()));
     }
 
     #[test]
@@ -571,7 +543,7 @@ mod tests {
             let (single, batch) = match &named {
                 Ok(k) => (
                     k.verify_raw(v.msg.as_bytes(), &sig).is_ok(),
-                    verify_batch_raw(&[(k, v.msg.as_bytes(), &sig)]).is_ok(),
+                    verify_all_raw(&[(k, v.msg.as_bytes(), &sig)]).is_ok(),
                 ),
                 Err(_) => (false, false),
             };
@@ -604,11 +576,11 @@ mod tests {
                 (&honest_key, honest_msg.as_slice(), &honest_sig),
                 (&k, v.msg.as_bytes(), &v.sig),
             ];
-            assert_eq!(verify_batch_raw(&items), Err(1), "vector {}", v.number);
+            assert_eq!(verify_all_raw(&items), Err(1), "vector {}", v.number);
         }
         let all: Vec<(&PeerId, &[u8], &[u8; 64])> =
             accepted.iter().map(|(k, m, s)| (k, *m, s)).collect();
-        assert_eq!(verify_batch_raw(&all), Ok(()));
+        assert_eq!(verify_all_raw(&all), Ok(()));
     }
 
     #[test]
@@ -644,7 +616,7 @@ mod tests {
             message: b"m",
             signature: &[0u8; 64],
         }];
-        assert_eq!(verify_batch(&items), Err(0));
+        assert_eq!(verify_all(&items), Err(0));
     }
 
     #[test]
@@ -667,7 +639,7 @@ mod tests {
                     signature: &sigs[i],
                 })
                 .collect();
-            verify_batch(&items)
+            verify_all(&items)
         };
         assert_eq!(items(&sigs), Ok(()));
         sigs[5][3] ^= 1;

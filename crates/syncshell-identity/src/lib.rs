@@ -30,7 +30,7 @@ pub use invite::{
     MAX_LEDGER_JOINERS, MAX_LEDGER_LEN,
 };
 pub use keyfile::{KdfParams, KeyFile};
-pub use keys::{verify_batch, Context, Identity, PeerId, SignatureItem};
+pub use keys::{verify_all, Context, Identity, PeerId, SignatureItem};
 pub use time::Timestamp;
 pub use token::{
     Admission, MemberToken, Revocations, Role, TokenChain, TokenFields, VerifiedChain,

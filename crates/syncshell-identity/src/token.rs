@@ -10,7 +10,7 @@ use crate::envelope::{
 };
 use crate::error::{Error, Kind, Result};
 use crate::genesis::{ShellGenesis, ShellId};
-use crate::keys::{verify_batch, Context, Identity, PeerId};
+use crate::keys::{verify_all, Context, Identity, PeerId};
 use crate::{proto, Timestamp};
 
 /// Signature context of a member token body.
@@ -158,7 +158,7 @@ impl MemberToken {
         Self::from_envelope(SignedEnvelope::decode(bytes)?)
     }
 
-    /// Parses and verifies many tokens, checking their signatures as one batch.
+    /// Parses and verifies many tokens (signatures by [`crate::verify_all`]).
     ///
     /// Returns the index and error of the first token that fails.
     pub fn decode_batch(encoded: &[&[u8]]) -> std::result::Result<Vec<Self>, (usize, Error)> {
@@ -175,7 +175,7 @@ impl MemberToken {
             .iter()
             .map(|t| t.envelope.signature_item(TOKEN_CONTEXT))
             .collect();
-        verify_batch(&items).map_err(|i| (i, Error::BadSignature))?;
+        verify_all(&items).map_err(|i| (i, Error::BadSignature))?;
         Ok(tokens)
     }
 
@@ -385,16 +385,11 @@ impl TokenChain {
             .into_iter()
             .map(|t| MemberToken::parse(SignedEnvelope::from_proto(t)?))
             .collect::<Result<Vec<_>>>()?;
-        if let [only] = tokens.as_slice() {
-            // One signature: the single-signature path is the faster one.
-            only.envelope.verify(TOKEN_CONTEXT)?;
-        } else {
-            let items: Vec<_> = tokens
-                .iter()
-                .map(|t| t.envelope.signature_item(TOKEN_CONTEXT))
-                .collect();
-            verify_batch(&items).map_err(|_| Error::BadSignature)?;
-        }
+        let items: Vec<_> = tokens
+            .iter()
+            .map(|t| t.envelope.signature_item(TOKEN_CONTEXT))
+            .collect();
+        verify_all(&items).map_err(|_| Error::BadSignature)?;
         Ok(TokenChain { tokens })
     }
 

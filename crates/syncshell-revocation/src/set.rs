@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use syncshell_identity::{
-    verify_batch, Admission, PeerId, Revocations, ShellGenesis, SignedEnvelope, Timestamp,
-    TokenChain,
+    verify_all, Admission, PeerId, Revocations, ShellGenesis, SignedEnvelope, Timestamp, TokenChain,
 };
 
 use crate::error::{Error, Result};
@@ -322,7 +321,7 @@ impl RevocationSet {
             .iter()
             .map(|t| t.envelope().signature_item(TOMBSTONE_CONTEXT))
             .collect();
-        verify_batch(&items).map_err(|i| at(i)(syncshell_identity::Error::BadSignature.into()))?;
+        verify_all(&items).map_err(|i| at(i)(syncshell_identity::Error::BadSignature.into()))?;
         let mut set = RevocationSet::new(genesis);
         for (i, t) in parsed.into_iter().enumerate() {
             if set.contains(&t.id()) {

@@ -2,7 +2,7 @@
 //! vectors run in `keys.rs`, where the raw (context-free) verification path is reachable.
 
 use syncshell_identity::{
-    verify_batch, Context, Error, Identity, MemberToken, PeerId, SignatureItem, SignedEnvelope,
+    verify_all, Context, Error, Identity, MemberToken, PeerId, SignatureItem, SignedEnvelope,
     TOKEN_CONTEXT,
 };
 
@@ -116,7 +116,7 @@ fn batch_and_single_agree_on_random_corruptions() {
             })
             .collect();
         let single = (0..16).find(|&i| peers[i].verify(ctx, &msgs[i], &sigs[i]).is_err());
-        assert_eq!(verify_batch(&items).err(), single);
+        assert_eq!(verify_all(&items).err(), single);
         assert_eq!(single, Some(victim));
     }
 }
