@@ -1,14 +1,14 @@
-//! Criterion benches of syncshell-identity: sign, verify, chain verify at depths 1-4, batch
-//! verification, invite text parsing.
+//! Criterion benches of syncshell-identity: sign, verify, chain verify at depths 1-4, invite
+//! text parsing.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function.
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use syncshell_benches::identity::{chain_fixture, token_batch, NOW};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use syncshell_benches::identity::{chain_fixture, NOW};
 use syncshell_benches::rng;
-use syncshell_identity::{Context, Identity, InviteCode, InviteOptions, MemberToken, TokenChain};
+use syncshell_identity::{Context, Identity, InviteCode, InviteOptions, TokenChain};
 
 const CTX: Context = Context::new("syncshell/v1/bench");
 
@@ -36,26 +36,6 @@ fn chain_verify(c: &mut Criterion) {
     g.finish();
 }
 
-fn batch(c: &mut Criterion) {
-    let mut g = c.benchmark_group("token_decode");
-    for n in [16usize, 64, 256] {
-        let encoded = token_batch(n, 3);
-        let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("batch", n), &refs, |b, refs| {
-            b.iter(|| MemberToken::decode_batch(black_box(refs)))
-        });
-        g.bench_with_input(BenchmarkId::new("one_by_one", n), &refs, |b, refs| {
-            b.iter(|| {
-                refs.iter()
-                    .map(|r| MemberToken::decode(r))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-        });
-    }
-    g.finish();
-}
-
 fn invite_text(c: &mut Criterion) {
     let f = chain_fixture(1, 9);
     let options = InviteOptions::default();
@@ -77,5 +57,5 @@ fn invite_text(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, sign_and_verify, chain_verify, batch, invite_text);
+criterion_group!(benches, sign_and_verify, chain_verify, invite_text);
 criterion_main!(benches);

@@ -3,9 +3,7 @@
 use std::hint::black_box;
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use syncshell_identity::{
-    Identity, MemberToken, Role, ShellGenesis, Timestamp, TokenChain, TokenFields, TOKEN_CONTEXT,
-};
+use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain, TOKEN_CONTEXT};
 
 use crate::{compare, rng, Ratio};
 
@@ -65,32 +63,6 @@ pub fn chain_fixture(depth: usize, seed: u64) -> ChainFixture {
         encoded,
         member,
     }
-}
-
-/// `n` member tokens from `n` different issuers, encoded, for batch verification.
-pub fn token_batch(n: usize, seed: u64) -> Vec<Vec<u8>> {
-    let mut r = rng(seed);
-    let owner = Identity::generate(&mut r);
-    let genesis = match ShellGenesis::create(&owner, "bench", NOW, &mut r) {
-        Ok(g) => g,
-        Err(e) => unreachable!("fixture genesis: {e}"),
-    };
-    (0..n)
-        .map(|_| {
-            let issuer = Identity::generate(&mut r);
-            let fields = TokenFields {
-                shell_id: genesis.id(),
-                subject: Identity::generate(&mut r).peer_id(),
-                role: Role::Member,
-                issued_at: NOW,
-                expires_at: None,
-            };
-            match MemberToken::sign(&issuer, fields, &mut r) {
-                Ok(t) => t.encode(),
-                Err(e) => unreachable!("fixture token: {e}"),
-            }
-        })
-        .collect()
 }
 
 /// The identity lines of the ratio report.
