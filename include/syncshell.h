@@ -781,16 +781,23 @@ syncshell_status syncshell_transfer_send(syncshell_connection connection,
                                          const char *folder,
                                          syncshell_transfer *out_transfer);
 
-// Starts receiving into `folder` over `connection`. Files already there are not sent
-// again, and partial files left by an interrupted transfer (in `folder/.syncshell-partial`)
-// are resumed; a file appears in `folder` only once its BLAKE3 hash matched. Offers larger
-// than `max_total_size` bytes (0: 16 GiB) are refused.
+// Starts receiving into `folder` over `connection` from `sender`: the peer id (text, as
+// `syncshell_handshake_peer` writes it) of the peer at the other end, whose handshake gave
+// `key`. Files already there are not sent again, and partial files that an interrupted
+// transfer from the same sender left (in `folder/.syncshell-partial`) are resumed, also
+// under a new session key; another sender's partial files are never resumed, so one member
+// cannot plant a prefix that fails another's transfer. With `sender` NULL (unknown) nothing
+// is resumed, and this transfer's partial files are deleted if it fails. A file appears in
+// `folder` only once its BLAKE3 hash matched. Offers larger than `max_total_size` bytes
+// (0: 16 GiB) are refused. A `sender` that is not a peer id is `SYNCSHELL_ERR_DECODE`.
 //
 // # Safety
-// `key` must point to `key_len` bytes; `folder` must be a NUL-terminated string.
+// `key` must point to `key_len` bytes; `sender` must be NULL or a NUL-terminated string;
+// `folder` must be a NUL-terminated string.
 syncshell_status syncshell_transfer_receive(syncshell_connection connection,
                                             const uint8_t *key,
                                             size_t key_len,
+                                            const char *sender,
                                             const char *folder,
                                             uint64_t max_total_size,
                                             syncshell_transfer *out_transfer);
@@ -806,13 +813,16 @@ syncshell_status syncshell_transfer_send_frames(syncshell_runtime runtime,
                                                 const char *folder,
                                                 syncshell_transfer *out_transfer);
 
-// Like `syncshell_transfer_receive`, but the host carries the frames.
+// Like `syncshell_transfer_receive`, but the host carries the frames. `sender` names the
+// peer they come from, as there: partial files are resumed only for the same sender.
 //
 // # Safety
-// `key` must point to `key_len` bytes; `folder` must be a NUL-terminated string.
+// `key` must point to `key_len` bytes; `sender` must be NULL or a NUL-terminated string;
+// `folder` must be a NUL-terminated string.
 syncshell_status syncshell_transfer_receive_frames(syncshell_runtime runtime,
                                                    const uint8_t *key,
                                                    size_t key_len,
+                                                   const char *sender,
                                                    const char *folder,
                                                    uint64_t max_total_size,
                                                    syncshell_transfer *out_transfer);
@@ -847,7 +857,8 @@ syncshell_status syncshell_transfer_wait(syncshell_transfer transfer, uint32_t t
 
 // Frees a transfer handle. A transfer still running is stopped as a lost connection would
 // stop it, waiting up to 5 s for it to end; a receiver's partial files stay, complete up to
-// its last write, for a later transfer into the same folder to resume.
+// its last write, for a later transfer from the same sender into the same folder to resume
+// (a receiver started with a NULL sender deletes them).
 syncshell_status syncshell_transfer_free(syncshell_transfer transfer);
 
 // A WebRTC transport on `runtime` reachable at `address` (the name peers use for this

@@ -348,13 +348,13 @@ namespace Syncshell
         public static extern Status syncshell_transfer_send(ulong connection, byte* key, UIntPtr key_len, byte* folder, ulong* out_transfer);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_transfer_receive(ulong connection, byte* key, UIntPtr key_len, byte* folder, ulong max_total_size, ulong* out_transfer);
+        public static extern Status syncshell_transfer_receive(ulong connection, byte* key, UIntPtr key_len, byte* sender, byte* folder, ulong max_total_size, ulong* out_transfer);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_transfer_send_frames(ulong runtime, byte* key, UIntPtr key_len, byte* folder, ulong* out_transfer);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_transfer_receive_frames(ulong runtime, byte* key, UIntPtr key_len, byte* folder, ulong max_total_size, ulong* out_transfer);
+        public static extern Status syncshell_transfer_receive_frames(ulong runtime, byte* key, UIntPtr key_len, byte* sender, byte* folder, ulong max_total_size, ulong* out_transfer);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_transfer_next_frame(ulong transfer, uint timeout_ms, ulong* out_frame);
@@ -1197,10 +1197,10 @@ namespace Syncshell
             return new RevocationSet(raw);
         }
 
-        /// <summary>Issues a tombstone (same as Tombstone.Issue).</summary>
-        public static byte[] IssueTombstone(Genesis genesis, Identity issuer, TokenChain issuerChain, string revoked, RevocationReason reason, ulong nowMs)
+        /// <summary>Issues a tombstone checked against this set (same as Tombstone.Issue with this set).</summary>
+        public byte[] IssueTombstone(Identity issuer, TokenChain issuerChain, string revoked, RevocationReason reason, ulong nowMs)
         {
-            return Tombstone.Issue(genesis, issuer, issuerChain, revoked, reason, nowMs);
+            return Tombstone.Issue(this, issuer, issuerChain, revoked, reason, nowMs);
         }
 
         /// <summary>The set's encoding.</summary>
@@ -1968,15 +1968,15 @@ namespace Syncshell
             return new Transfer(raw);
         }
 
-        /// <summary>Starts receiving into <paramref name="folder"/> over <paramref name="connection"/> (maxTotalSize 0: 16 GiB).</summary>
-        public static Transfer Receive(Connection connection, byte[] key, string folder, ulong maxTotalSize = 0)
+        /// <summary>Starts receiving into <paramref name="folder"/> over <paramref name="connection"/> from <paramref name="sender"/>, the peer id the handshake that gave <paramref name="key"/> authenticated (Handshake.Peer), so partial files an interrupted transfer from the same sender left are resumed; with null nothing is resumed (maxTotalSize 0: 16 GiB).</summary>
+        public static Transfer Receive(Connection connection, byte[] key, string sender, string folder, ulong maxTotalSize = 0)
         {
             ulong raw;
             using (var c = connection.Use())
             {
-                fixed (byte* k = key, f = Utf8.NulTerminated(folder))
+                fixed (byte* k = key, s = Utf8.NulTerminated(sender), f = Utf8.NulTerminated(folder))
                 {
-                    SyncshellException.Check(Native.syncshell_transfer_receive(c.Raw, k, NativeBytes.Len(key), f, maxTotalSize, &raw));
+                    SyncshellException.Check(Native.syncshell_transfer_receive(c.Raw, k, NativeBytes.Len(key), s, f, maxTotalSize, &raw));
                 }
             }
             return new Transfer(raw);
@@ -1996,15 +1996,15 @@ namespace Syncshell
             return new Transfer(raw);
         }
 
-        /// <summary>Starts receiving into <paramref name="folder"/> from frames the host carries.</summary>
-        public static Transfer ReceiveFrames(Runtime runtime, byte[] key, string folder, ulong maxTotalSize = 0)
+        /// <summary>Starts receiving into <paramref name="folder"/> from frames the host carries, sent by <paramref name="sender"/> (a peer id, as for Receive: partial files are resumed only for the same sender; null resumes nothing).</summary>
+        public static Transfer ReceiveFrames(Runtime runtime, byte[] key, string sender, string folder, ulong maxTotalSize = 0)
         {
             ulong raw;
             using (var r = runtime.Use())
             {
-                fixed (byte* k = key, f = Utf8.NulTerminated(folder))
+                fixed (byte* k = key, s = Utf8.NulTerminated(sender), f = Utf8.NulTerminated(folder))
                 {
-                    SyncshellException.Check(Native.syncshell_transfer_receive_frames(r.Raw, k, NativeBytes.Len(key), f, maxTotalSize, &raw));
+                    SyncshellException.Check(Native.syncshell_transfer_receive_frames(r.Raw, k, NativeBytes.Len(key), s, f, maxTotalSize, &raw));
                 }
             }
             return new Transfer(raw);

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::args::{self, Out};
 use crate::buffer::syncshell_bytes;
 use crate::handle::{self, lock, object, syncshell_handle};
-use crate::identity::{put, put_bytes};
+use crate::identity::{peer_arg, put, put_bytes};
 use crate::runtime::{runtime, syncshell_runtime, Runtime};
 use crate::status::{boundary, syncshell_status, syncshell_status as S, Failure, Outcome};
 use crate::transport::{connection, syncshell_connection, Inbound};
@@ -124,7 +124,9 @@ impl Drop for TransferObject {
 
 enum Direction {
     Send(PathBuf),
-    Receive(PathBuf, u64),
+    /// Into a folder, from a sender (whose partial files may be resumed), at most this many
+    /// bytes (0: the default limit).
+    Receive(PathBuf, Option<[u8; 32]>, u64),
 }
 
 /// Starts `direction` over `wire` on `runtime`; `done` runs when the task ends.
@@ -149,9 +151,10 @@ fn spawn<W: MessageConnection + 'static>(
                     .await
                     .map(drop)
             }
-            Direction::Receive(folder, max_total_size) => {
+            Direction::Receive(folder, sender, max_total_size) => {
                 let mut options = ReceiveOptions {
                     progress: Some(progress_tx),
+                    sender,
                     ..ReceiveOptions::default()
                 };
                 if max_total_size != 0 {
@@ -195,6 +198,18 @@ unsafe fn key_and_folder(
     // `from_bytes` took a copy; wipe this one.
     zeroize::Zeroize::zeroize(&mut bytes);
     Ok((key, PathBuf::from(folder)))
+}
+
+/// Reads the sender of a receive: a peer id's text form, or NULL for an unknown sender.
+///
+/// # Safety
+/// As [`peer_arg`], except that NULL is allowed.
+unsafe fn sender(sender: *const c_char) -> Outcome<Option<[u8; 32]>> {
+    if sender.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded from the caller.
+    Ok(Some(*unsafe { peer_arg(sender, "sender") }?.as_bytes()))
 }
 
 fn over_connection(
@@ -277,18 +292,25 @@ pub unsafe extern "C" fn syncshell_transfer_send(
     })
 }
 
-/// Starts receiving into `folder` over `connection`. Files already there are not sent
-/// again, and partial files left by an interrupted transfer (in `folder/.syncshell-partial`)
-/// are resumed; a file appears in `folder` only once its BLAKE3 hash matched. Offers larger
-/// than `max_total_size` bytes (0: 16 GiB) are refused.
+/// Starts receiving into `folder` over `connection` from `sender`: the peer id (text, as
+/// `syncshell_handshake_peer` writes it) of the peer at the other end, whose handshake gave
+/// `key`. Files already there are not sent again, and partial files that an interrupted
+/// transfer from the same sender left (in `folder/.syncshell-partial`) are resumed, also
+/// under a new session key; another sender's partial files are never resumed, so one member
+/// cannot plant a prefix that fails another's transfer. With `sender` NULL (unknown) nothing
+/// is resumed, and this transfer's partial files are deleted if it fails. A file appears in
+/// `folder` only once its BLAKE3 hash matched. Offers larger than `max_total_size` bytes
+/// (0: 16 GiB) are refused. A `sender` that is not a peer id is `SYNCSHELL_ERR_DECODE`.
 ///
 /// # Safety
-/// `key` must point to `key_len` bytes; `folder` must be a NUL-terminated string.
+/// `key` must point to `key_len` bytes; `sender` must be NULL or a NUL-terminated string;
+/// `folder` must be a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn syncshell_transfer_receive(
     connection: syncshell_connection,
     key: *const u8,
     key_len: usize,
+    sender: *const c_char,
     folder: *const c_char,
     max_total_size: u64,
     out_transfer: *mut syncshell_transfer,
@@ -297,10 +319,10 @@ pub unsafe extern "C" fn syncshell_transfer_receive(
         let out = Out::new(out_transfer, "out_transfer")?;
         // SAFETY: the caller's promise.
         let (key, folder) = unsafe { key_and_folder(key, key_len, folder) }?;
-        put(
-            out,
-            over_connection(connection, key, Direction::Receive(folder, max_total_size))?,
-        )
+        // SAFETY: the caller's promise.
+        let sender = unsafe { self::sender(sender) }?;
+        let direction = Direction::Receive(folder, sender, max_total_size);
+        put(out, over_connection(connection, key, direction)?)
     })
 }
 
@@ -325,15 +347,18 @@ pub unsafe extern "C" fn syncshell_transfer_send_frames(
     })
 }
 
-/// Like `syncshell_transfer_receive`, but the host carries the frames.
+/// Like `syncshell_transfer_receive`, but the host carries the frames. `sender` names the
+/// peer they come from, as there: partial files are resumed only for the same sender.
 ///
 /// # Safety
-/// `key` must point to `key_len` bytes; `folder` must be a NUL-terminated string.
+/// `key` must point to `key_len` bytes; `sender` must be NULL or a NUL-terminated string;
+/// `folder` must be a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn syncshell_transfer_receive_frames(
     runtime: syncshell_runtime,
     key: *const u8,
     key_len: usize,
+    sender: *const c_char,
     folder: *const c_char,
     max_total_size: u64,
     out_transfer: *mut syncshell_transfer,
@@ -342,10 +367,10 @@ pub unsafe extern "C" fn syncshell_transfer_receive_frames(
         let out = Out::new(out_transfer, "out_transfer")?;
         // SAFETY: the caller's promise.
         let (key, folder) = unsafe { key_and_folder(key, key_len, folder) }?;
-        put(
-            out,
-            over_frames(runtime, key, Direction::Receive(folder, max_total_size))?,
-        )
+        // SAFETY: the caller's promise.
+        let sender = unsafe { self::sender(sender) }?;
+        let direction = Direction::Receive(folder, sender, max_total_size);
+        put(out, over_frames(runtime, key, direction)?)
     })
 }
 
@@ -469,7 +494,8 @@ pub extern "C" fn syncshell_transfer_wait(
 
 /// Frees a transfer handle. A transfer still running is stopped as a lost connection would
 /// stop it, waiting up to 5 s for it to end; a receiver's partial files stay, complete up to
-/// its last write, for a later transfer into the same folder to resume.
+/// its last write, for a later transfer from the same sender into the same folder to resume
+/// (a receiver started with a NULL sender deletes them).
 #[no_mangle]
 pub extern "C" fn syncshell_transfer_free(transfer: syncshell_transfer) -> syncshell_status {
     boundary(|| handle::remove::<TransferObject>(transfer))

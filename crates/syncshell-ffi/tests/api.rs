@@ -722,7 +722,9 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
     let mut peer = 0;
     let mut role = 9;
     ok(syncshell_handshake_peer(o_hs, &mut peer, &mut role));
-    assert_eq!(c(&text(peer)), peer_id(member));
+    // Who the owner received from: the peer its handshake authenticated.
+    let sender = c(&text(peer));
+    assert_eq!(sender, peer_id(member));
     assert_eq!(role, SYNCSHELL_ROLE_MEMBER);
 
     // A transfer over the connection, into a folder.
@@ -741,11 +743,30 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
             &mut send,
         )
     });
+    // A sender that is not a peer id is refused, and nothing starts.
+    assert_eq!(
+        unsafe {
+            syncshell_transfer_receive(
+                o_conn,
+                o_key.as_ptr(),
+                32,
+                c("not a peer").as_ptr(),
+                c(dst.path().to_str().unwrap()).as_ptr(),
+                0,
+                &mut recv,
+            )
+        },
+        SYNCSHELL_ERR_DECODE,
+        "{}",
+        last_error()
+    );
+    assert_eq!(recv, 0);
     ok(unsafe {
         syncshell_transfer_receive(
             o_conn,
             o_key.as_ptr(),
             32,
+            sender.as_ptr(),
             c(dst.path().to_str().unwrap()).as_ptr(),
             0,
             &mut recv,
@@ -789,6 +810,7 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
             runtime,
             wrong.as_ptr(),
             32,
+            sender.as_ptr(),
             c(dst2.path().to_str().unwrap()).as_ptr(),
             0,
             &mut recv,
@@ -989,6 +1011,31 @@ fn carry(
     panic!("the transfer did not end");
 }
 
+/// The partial files in `dest`'s partial folder.
+fn partial_files(dest: &std::path::Path) -> usize {
+    std::fs::read_dir(dest.join(".syncshell-partial")).map_or(0, |entries| {
+        entries
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            })
+            .count()
+    })
+}
+
+/// Waits until the receiver has reported progress after a chunk; returns its bytes done.
+fn first_progress(recv: syncshell_transfer) -> u64 {
+    for _ in 0..500 {
+        let (mut done, mut total) = (0, 0);
+        ok(syncshell_transfer_progress(recv, &mut done, &mut total));
+        if done > 0 {
+            return done;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("no chunk arrived");
+}
+
 #[test]
 fn an_interrupted_host_carried_transfer_resumes_from_the_partial_files() {
     let mut runtime = 0;
@@ -1001,16 +1048,30 @@ fn an_interrupted_host_carried_transfer_resumes_from_the_partial_files() {
         c(src.path().to_str().unwrap()),
         c(dst.path().to_str().unwrap()),
     );
-    // First attempt: the receiver gets about a quarter of the chunks, then the host gives up
-    // (as after a lost connection) and frees both ends.
-    let (key1, key2) = ([1u8; 32], [2u8; 32]);
-    let (mut send, mut recv) = (0, 0);
-    ok(unsafe {
-        syncshell_transfer_send_frames(runtime, key1.as_ptr(), 32, src_c.as_ptr(), &mut send)
-    });
-    ok(unsafe {
-        syncshell_transfer_receive_frames(runtime, key1.as_ptr(), 32, dst_c.as_ptr(), 0, &mut recv)
-    });
+    // The member who sends, and another who will offer the same file.
+    let (alice, bob) = (identity(), identity());
+    let (alice_id, bob_id) = (peer_id(alice), peer_id(bob));
+    let start = |key: &[u8; 32], sender: *const std::ffi::c_char| {
+        let (mut send, mut recv) = (0, 0);
+        ok(unsafe {
+            syncshell_transfer_send_frames(runtime, key.as_ptr(), 32, src_c.as_ptr(), &mut send)
+        });
+        ok(unsafe {
+            syncshell_transfer_receive_frames(
+                runtime,
+                key.as_ptr(),
+                32,
+                sender,
+                dst_c.as_ptr(),
+                0,
+                &mut recv,
+            )
+        });
+        (send, recv)
+    };
+    // First attempt, from alice: the receiver gets about a quarter of the chunks, then the
+    // host gives up (as after a lost connection) and frees both ends.
+    let (send, recv) = start(&[1; 32], alice_id.as_ptr());
     assert_eq!(carry(send, recv, Some(16)).0, None);
     let (mut done, mut total) = (0, 0);
     ok(syncshell_transfer_progress(recv, &mut done, &mut total));
@@ -1018,13 +1079,23 @@ fn an_interrupted_host_carried_transfer_resumes_from_the_partial_files() {
     ok(syncshell_transfer_free(recv));
     assert!(done > 0 && done < total, "{done} of {total}");
     assert!(!dst.path().join("big.pak").exists());
-    // Second attempt, under another session key: it starts from what is on disk.
-    ok(unsafe {
-        syncshell_transfer_send_frames(runtime, key2.as_ptr(), 32, src_c.as_ptr(), &mut send)
-    });
-    ok(unsafe {
-        syncshell_transfer_receive_frames(runtime, key2.as_ptr(), 32, dst_c.as_ptr(), 0, &mut recv)
-    });
+    assert_eq!(partial_files(dst.path()), 1);
+
+    // Bob offers the same file: alice's partial file is not his to resume, so his first
+    // chunk is chunk 0 (and with no sender named, the same). Bob's partial file stays for
+    // bob; the unnamed sender's goes when its transfer is stopped.
+    for (key, sender, partials_after) in [([3; 32], bob_id.as_ptr(), 2), ([4; 32], ptr::null(), 2)]
+    {
+        let (send, recv) = start(&key, sender);
+        assert_eq!(carry(send, recv, Some(2)).0, None);
+        assert_eq!(first_progress(recv), 64 * 1024, "a prefix was resumed");
+        ok(syncshell_transfer_free(send));
+        ok(syncshell_transfer_free(recv));
+        assert_eq!(partial_files(dst.path()), partials_after);
+    }
+
+    // Alice again, under another session key: it starts from what she left on disk.
+    let (send, recv) = start(&[2; 32], alice_id.as_ptr());
     let (end, frames) = carry(send, recv, None);
     assert_eq!(end, Some(SYNCSHELL_OK), "{}", last_error());
     // The file is 62 chunks of 64 KiB: a transfer from scratch takes at least 63 frames
@@ -1042,7 +1113,145 @@ fn an_interrupted_host_carried_transfer_resumes_from_the_partial_files() {
     ));
     assert_eq!(done_after, total);
     assert_eq!(std::fs::read(dst.path().join("big.pak")).unwrap(), big);
+    // A complete transfer clears the partial folder, bob's file included.
+    assert_eq!(partial_files(dst.path()), 0);
     ok(syncshell_transfer_free(send));
     ok(syncshell_transfer_free(recv));
+    for id in [alice, bob] {
+        ok(syncshell_identity_free(id));
+    }
+    ok(syncshell_runtime_free(runtime));
+}
+
+/// Connects `member` to `owner` on the in-memory network and runs the handshake; returns the
+/// member's and the owner's connection, the session key, and the peer id the owner
+/// authenticated (NUL-terminated).
+fn connect_and_authenticate(
+    shell: &Shell,
+    (member, member_chain): (syncshell_identity, syncshell_chain),
+    (member_t, owner_t): (syncshell_transport, syncshell_transport),
+) -> (syncshell_connection, syncshell_connection, Vec<u8>, CString) {
+    ok(unsafe { syncshell_transport_connect(member_t, c("owner").as_ptr()) });
+    let m_conn = wait_event(member_t, SYNCSHELL_EVENT_CONNECTED);
+    let o_conn = wait_event(owner_t, SYNCSHELL_EVENT_ACCEPTED);
+    let (status, m_hs, o_hs) = run_handshake(
+        (member, member_chain, m_conn),
+        (shell.owner, shell.owner_chain, o_conn),
+        shell.revocations,
+    );
+    ok(status);
+    let mut key = 0;
+    ok(syncshell_handshake_session_key(o_hs, &mut key));
+    let (mut peer, mut role) = (0, 0);
+    ok(syncshell_handshake_peer(o_hs, &mut peer, &mut role));
+    let peer = c(&text(peer));
+    ok(syncshell_handshake_free(m_hs));
+    ok(syncshell_handshake_free(o_hs));
+    (m_conn, o_conn, take(key), peer)
+}
+
+#[test]
+fn a_transfer_killed_with_its_connection_resumes_after_a_new_handshake() {
+    let shell = shell();
+    let member = member_of(&shell, SYNCSHELL_ROLE_MEMBER);
+    let mut runtime = 0;
+    ok(syncshell_runtime_new(2, &mut runtime));
+    // 1 MB/s each way: the 2 MB file takes about two seconds, time to kill it half way.
+    let mut net = 0;
+    ok(syncshell_mem_network_new(
+        runtime, 3, 1, 0, 1_000_000, &mut net,
+    ));
+    let (mut owner_t, mut member_t) = (0, 0);
+    ok(unsafe { syncshell_transport_new_mem(net, c("owner").as_ptr(), &mut owner_t) });
+    ok(unsafe { syncshell_transport_new_mem(net, c("member").as_ptr(), &mut member_t) });
+    let src = tempfile::tempdir().unwrap();
+    let len = 2_000_000u64;
+    let big: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+    std::fs::write(src.path().join("big.pak"), &big).unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let (src_c, dst_c) = (
+        c(src.path().to_str().unwrap()),
+        c(dst.path().to_str().unwrap()),
+    );
+    // The member sends, the owner receives from the peer its handshake authenticated.
+    let start = |m_conn, o_conn, key: &[u8], sender: &CString| {
+        let (mut send, mut recv) = (0, 0);
+        ok(unsafe { syncshell_transfer_send(m_conn, key.as_ptr(), 32, src_c.as_ptr(), &mut send) });
+        ok(unsafe {
+            syncshell_transfer_receive(
+                o_conn,
+                key.as_ptr(),
+                32,
+                sender.as_ptr(),
+                dst_c.as_ptr(),
+                0,
+                &mut recv,
+            )
+        });
+        (send, recv)
+    };
+
+    let (m_conn, o_conn, key1, sender) =
+        connect_and_authenticate(&shell, member, (member_t, owner_t));
+    assert_eq!(sender, peer_id(member.0));
+    let (send, recv) = start(m_conn, o_conn, &key1, &sender);
+    let (mut done, mut total) = (0, 0);
+    for _ in 0..1_000 {
+        ok(syncshell_transfer_progress(recv, &mut done, &mut total));
+        if done >= len / 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(done >= len / 3 && done < len, "{done} of {total}");
+    // The member's end goes, as in a crash: both transfers fail.
+    ok(unsafe { syncshell_mem_network_kill(net, c("member").as_ptr()) });
+    assert_ne!(syncshell_transfer_wait(recv, 10_000), SYNCSHELL_OK);
+    assert_ne!(syncshell_transfer_wait(send, 10_000), SYNCSHELL_OK);
+    ok(syncshell_transfer_progress(recv, &mut done, &mut total));
+    assert!(done < len, "the killed transfer finished");
+    for t in [send, recv] {
+        ok(syncshell_transfer_free(t));
+    }
+    for conn in [m_conn, o_conn] {
+        ok(syncshell_connection_free(conn));
+    }
+    assert!(!dst.path().join("big.pak").exists());
+
+    // A new connection and handshake (a new session key): the same sender, so the owner
+    // resumes from its partial file and only the rest crosses the connection.
+    let (m_conn, o_conn, key2, sender) =
+        connect_and_authenticate(&shell, member, (member_t, owner_t));
+    assert_ne!(key1, key2);
+    let (_, received_before) = {
+        let (mut s, mut r) = (0, 0);
+        ok(syncshell_connection_stats(o_conn, &mut s, &mut r));
+        (s, r)
+    };
+    let (send, recv) = start(m_conn, o_conn, &key2, &sender);
+    ok(syncshell_transfer_wait(recv, 30_000));
+    ok(syncshell_transfer_wait(send, 10_000));
+    assert_eq!(std::fs::read(dst.path().join("big.pak")).unwrap(), big);
+    let (mut sent, mut received) = (0, 0);
+    ok(syncshell_connection_stats(o_conn, &mut sent, &mut received));
+    let received = received - received_before;
+    // What the first attempt kept, in whole 64 KiB chunks, does not cross again (frames add
+    // a few dozen bytes per chunk).
+    let kept = done / 65_536 * 65_536;
+    assert!(kept > 0);
+    assert!(
+        received < len - kept + 16 * 1024,
+        "the second attempt received {received} bytes of a {len}-byte file of which \
+         {kept} were kept"
+    );
+    for t in [send, recv] {
+        ok(syncshell_transfer_free(t));
+    }
+    for conn in [m_conn, o_conn] {
+        ok(syncshell_connection_free(conn));
+    }
+    ok(syncshell_transport_free(owner_t));
+    ok(syncshell_transport_free(member_t));
+    ok(syncshell_mem_network_free(net));
     ok(syncshell_runtime_free(runtime));
 }

@@ -200,9 +200,10 @@ int main(int argc, char **argv) {
   CHECK(key_len == 32 && key_len2 == 32 && memcmp(key, key2, 32) == 0);
   syncshell_bytes peer = 0;
   OK(syncshell_handshake_peer(hs_owner, &peer, &role));
-  char *peer_text = take(peer, NULL);
-  CHECK(strcmp(peer_text, member_id) == 0 && role == SYNCSHELL_ROLE_MEMBER);
-  free(peer_text);
+  /* The owner receives from the peer its handshake authenticated: naming it lets a later
+     transfer from the same sender resume this one's partial files. */
+  char *sender_id = take(peer, NULL);
+  CHECK(strcmp(sender_id, member_id) == 0 && role == SYNCSHELL_ROLE_MEMBER);
   printf("handshake done: session keys match\n");
 
   /* A sealed transfer of a small folder, frames carried by the host. */
@@ -220,7 +221,7 @@ int main(int argc, char **argv) {
   OK(syncshell_runtime_new(2, &runtime));
   syncshell_transfer sender = 0, receiver = 0;
   OK(syncshell_transfer_send_frames(runtime, (const uint8_t *)key, 32, src, &sender));
-  OK(syncshell_transfer_receive_frames(runtime, (const uint8_t *)key2, 32, dst, 0, &receiver));
+  OK(syncshell_transfer_receive_frames(runtime, (const uint8_t *)key2, 32, sender_id, dst, 0, &receiver));
   syncshell_status end_rx = SYNCSHELL_ERR_TIMEOUT, end_tx = SYNCSHELL_ERR_TIMEOUT;
   for (int i = 0; i < 20000 && (end_rx == SYNCSHELL_ERR_TIMEOUT || end_tx == SYNCSHELL_ERR_TIMEOUT); i++) {
     syncshell_transfer pair[2][2] = {{sender, receiver}, {receiver, sender}};
@@ -290,6 +291,7 @@ int main(int argc, char **argv) {
   /* Cleanup: every handle freed once. */
   free(key);
   free(key2);
+  free(sender_id);
   free(owner_id);
   free(member_id);
   syncshell_handle handles[] = {again_member, again_owner, hs_member, hs_owner};

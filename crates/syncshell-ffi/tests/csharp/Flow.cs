@@ -1,14 +1,15 @@
 // Flow.cs: the whole syncshell flow through the C# wrappers (bindings/csharp/Syncshell.cs),
 // run under Mono by tests/csharp.rs: identities and key files, a shell with an invite and a
 // member, revocation, phonebooks, two WebRTC transports on 127.0.0.1 with the host relaying
-// signaling, the handshake, folder transfers over the connection and as host-carried frames,
-// and the library's error handling (panic, freed and wrong-kind handles, NULL arguments).
+// signaling, the handshake, folder transfers over the connection and as host-carried frames
+// (one interrupted and resumed from its partial file), and the library's error handling (panic, freed and wrong-kind handles, NULL arguments).
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text;
+using System.Threading;
 using Syncshell;
 
 static class Flow
@@ -359,7 +360,10 @@ static class Flow
         byte[] ownerKey = responder.SessionKey();
         Expect(memberKey.Length == 32 && Same(memberKey, ownerKey), "both sides have the same 32-byte session key");
         Role peerRole;
-        Expect(initiator.Peer(out peerRole) == ownerId && peerRole == Role.Owner, "the member authenticated the owner");
+        // Who sends to the member: the peer its handshake authenticated. A receive names it,
+        // so that partial files are resumed only for that sender.
+        string sender = initiator.Peer(out peerRole);
+        Expect(sender == ownerId && peerRole == Role.Owner, "the member authenticated the owner");
         Expect(responder.Peer(out peerRole) == memberId && peerRole == Role.Member, "the owner authenticated the member");
         Step(string.Format("handshake: done after {0} messages; session key {1}... on both sides", carried, Hex(memberKey, 4)));
 
@@ -368,7 +372,7 @@ static class Flow
         MakeFolder(source);
         string destination = Path.Combine(root, "received");
         Transfer sending = Own(Transfer.Send(ownerConn, ownerKey, source));
-        Transfer receiving = Own(Transfer.Receive(memberConn, memberKey, destination, 0));
+        Transfer receiving = Own(Transfer.Receive(memberConn, memberKey, sender, destination, 0));
         try
         {
             memberConn.Send(new byte[] { 1 });
@@ -406,7 +410,7 @@ static class Flow
         // The same folder as sealed frames the host carries.
         string destination2 = Path.Combine(root, "received-frames");
         Transfer frameSender = Own(Transfer.SendFrames(runtime, ownerKey, source));
-        Transfer frameReceiver = Own(Transfer.ReceiveFrames(runtime, memberKey, destination2, 0));
+        Transfer frameReceiver = Own(Transfer.ReceiveFrames(runtime, memberKey, sender, destination2, 0));
         int toReceiver = 0, toSender = 0;
         sentDone = false;
         receivedDone = false;
@@ -441,6 +445,72 @@ static class Flow
             ExpectStatus(e.Status, Status.ErrClosed, "a frame for a finished transfer");
         }
         Step(string.Format("transfer as frames: {0} frames to the receiver, {1} back; {2} files identical", toReceiver, toSender, files));
+
+        // Interrupted after its offer and two chunks of big.bin (the first file), then run
+        // again under another session key from the same sender: it resumes from the partial
+        // file instead of starting over.
+        string destination3 = Path.Combine(root, "received-resumed");
+        byte[] firstKey = Enumerable.Repeat((byte)0x31, 32).ToArray();
+        using (Transfer cutSender = Transfer.SendFrames(runtime, firstKey, source))
+        using (Transfer cutReceiver = Transfer.ReceiveFrames(runtime, firstKey, sender, destination3, 0))
+        {
+            int delivered = 0;
+            deadline.Restart();
+            while (delivered < 3)
+            {
+                Expect(deadline.ElapsedMilliseconds < 20000, "the first frames cross within 20 s");
+                byte[] f = cutSender.NextFrame(5);
+                if (f != null)
+                {
+                    Expect(cutReceiver.HandleFrame(f), "the receiver takes a frame");
+                    delivered++;
+                }
+                f = cutReceiver.NextFrame(0);
+                if (f != null)
+                {
+                    Expect(cutSender.HandleFrame(f), "the sender takes the request");
+                }
+            }
+            ulong kept, size;
+            deadline.Restart();
+            do
+            {
+                Expect(deadline.ElapsedMilliseconds < 20000, "two chunks are written within 20 s");
+                Thread.Sleep(5);
+                cutReceiver.Progress(out kept, out size);
+            }
+            while (kept < 2 * 65536);
+            Expect(kept == 2 * 65536, "the receiver holds exactly two chunks");
+        }
+        // Disposed as after a lost connection: the partial file stays for this sender.
+        byte[] secondKey = Enumerable.Repeat((byte)0x32, 32).ToArray();
+        Transfer resumeSender = Own(Transfer.SendFrames(runtime, secondKey, source));
+        Transfer resumeReceiver = Own(Transfer.ReceiveFrames(runtime, secondKey, sender, destination3, 0));
+        int resumedFrames = 0, resumedBack = 0;
+        sentDone = false;
+        receivedDone = false;
+        pendingToReceiver.Clear();
+        pendingToSender.Clear();
+        deadline.Restart();
+        while (!sentDone || !receivedDone)
+        {
+            Expect(deadline.ElapsedMilliseconds < 60000, "the resumed transfer finishes within 60 s");
+            bool moved = false;
+            moved |= Carry(resumeSender, resumeReceiver, pendingToReceiver, ref resumedFrames);
+            moved |= Carry(resumeReceiver, resumeSender, pendingToSender, ref resumedBack);
+            if (!receivedDone)
+            {
+                receivedDone = resumeReceiver.Wait(moved ? 0u : 5u);
+            }
+            if (!sentDone)
+            {
+                sentDone = resumeSender.Wait(0);
+            }
+        }
+        files = CompareFolders(source, destination3);
+        Expect(resumedFrames == toReceiver - 2, string.Format("the resumed transfer skips the two kept chunks: {0} frames, {1} for a whole transfer", resumedFrames, toReceiver));
+        Expect(!Directory.Exists(Path.Combine(destination3, ".syncshell-partial")) || Directory.GetFiles(Path.Combine(destination3, ".syncshell-partial")).Length == 0, "a complete transfer leaves no partial file");
+        Step(string.Format("transfer interrupted after 2 chunks and resumed under a new key: {0} frames instead of {1}; {2} files identical", resumedFrames, toReceiver, files));
 
         // Closing: the peer sees the close after what was sent.
         memberConn.Send(Encoding.UTF8.GetBytes("bye"));
