@@ -26,3 +26,20 @@ pub fn compare(name: &str, generated: &Value, check: impl FnOnce(&Value)) {
         "{name}.json changed: regenerate with SYNCSHELL_WRITE_VECTORS=1 and review the diff"
     );
 }
+
+/// Appends `v` as a protobuf varint: how the negative vectors build frames by hand.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A length-delimited protobuf field: tag `field`, wire type 2, the length, the bytes.
+pub fn bytes_field(field: u8, b: &[u8]) -> Vec<u8> {
+    let mut out = vec![(field << 3) | 2];
+    put_varint(&mut out, b.len() as u64);
+    out.extend_from_slice(b);
+    out
+}

@@ -48,6 +48,8 @@ fn none(genesis: &ShellGenesis) -> NoneRevoked {
 #[path = "../../../docs/vectors/known_answers.rs"]
 mod known_answers;
 
+use known_answers::{bytes_field, put_varint};
+
 const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000); // 2026-01-01T00:00:00Z
 
 fn identity(seed: u8) -> Identity {
@@ -361,20 +363,6 @@ fn error_name(e: &Error) -> &'static str {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn bytes_field(field: u8, b: &[u8]) -> Vec<u8> {
-    let mut out = vec![(field << 3) | 2];
-    put_varint(&mut out, b.len() as u64);
-    out.extend_from_slice(b);
-    out
-}
 
 /// An envelope by hand, with `version` written as the given raw varint bytes (none: absent).
 fn raw_envelope(version: &[u8], body: &[u8], signer: &[u8], signature: &[u8]) -> Vec<u8> {

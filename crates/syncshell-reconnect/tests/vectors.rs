@@ -25,6 +25,8 @@ use syncshell_revocation::RevocationSet;
 #[path = "../../../docs/vectors/known_answers.rs"]
 mod known_answers;
 
+use known_answers::{bytes_field, put_varint};
+
 const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
 
 /// An RNG that remembers what it handed out.
@@ -181,20 +183,6 @@ fn varint(b: &[u8]) -> (u64, usize) {
     panic!("truncated varint")
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn bytes_field(field: u8, b: &[u8]) -> Vec<u8> {
-    let mut out = vec![(field << 3) | 2];
-    put_varint(&mut out, b.len() as u64);
-    out.extend_from_slice(b);
-    out
-}
 
 fn transcript(cb: &[u8], h: &[u8], o: &[u8]) -> [u8; 32] {
     let mut t = Sha256::new();

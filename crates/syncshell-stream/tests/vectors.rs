@@ -29,6 +29,8 @@ use syncshell_stream::{
 #[path = "../../../docs/vectors/known_answers.rs"]
 mod known_answers;
 
+use known_answers::{bytes_field, put_varint};
+
 /// The generator of an offer's salt in the vectors: ChaCha20 seeded with `seed`.
 fn salt_rng(seed: u8) -> rand_chacha::ChaCha20Rng {
     use rand_chacha::rand_core::SeedableRng;
@@ -479,20 +481,6 @@ fn raw_frame(version: u8, field: u8, body: &[u8]) -> Vec<u8> {
     f
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn bytes_field(field: u8, b: &[u8]) -> Vec<u8> {
-    let mut out = vec![(field << 3) | 2];
-    put_varint(&mut out, b.len() as u64);
-    out.extend_from_slice(b);
-    out
-}
 
 /// Frames every decoder must refuse, each with one defect, and the error.
 fn invalid_frames() -> Value {
