@@ -363,7 +363,6 @@ fn error_name(e: &Error) -> &'static str {
     }
 }
 
-
 /// An envelope by hand, with `version` written as the given raw varint bytes (none: absent).
 fn raw_envelope(version: &[u8], body: &[u8], signer: &[u8], signature: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -183,7 +183,6 @@ fn varint(b: &[u8]) -> (u64, usize) {
     panic!("truncated varint")
 }
 
-
 fn transcript(cb: &[u8], h: &[u8], o: &[u8]) -> [u8; 32] {
     let mut t = Sha256::new();
     t.update(b"syncshell/v1/handshake-transcript\0");

@@ -481,7 +481,6 @@ fn raw_frame(version: u8, field: u8, body: &[u8]) -> Vec<u8> {
     f
 }
 
-
 /// Frames every decoder must refuse, each with one defect, and the error.
 fn invalid_frames() -> Value {
     let v = FRAME_VERSION as u8;
