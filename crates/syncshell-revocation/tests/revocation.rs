@@ -538,30 +538,7 @@ fn a_rogue_admin_filling_the_revocation_set_cannot_block_its_own_revocation() {
     }
     // Sub-admins of the rogue, each with a pool of its own.
     for _ in 0..MAX_ADMIN_POOLS + 8 {
-        let sub = Identity::generate(&mut r);
-        let sub_chain = TokenChain::issue(
-            &none(&s.genesis),
-            rogue,
-            rogue_chain,
-            sub.peer_id(),
-            Role::Admin,
-            T0,
-            Some(T0.saturating_add(DAY)),
-            &mut r,
-        )
-        .unwrap();
-        let victim = Identity::generate(&mut r).peer_id();
-        flood.push(
-            Tombstone::issue(
-                &none(&s.genesis),
-                &sub,
-                &sub_chain,
-                victim,
-                Reason::Removed,
-                T0,
-            )
-            .unwrap(),
-        );
+        flood.extend(sub_admin_tombstones(&s, rogue, rogue_chain, 1, &mut r));
     }
     let owners = Tombstone::issue(
         &none(&s.genesis),
@@ -628,6 +605,43 @@ fn a_rogue_admin_filling_the_revocation_set_cannot_block_its_own_revocation() {
     assert_eq!(reloaded, merged);
 }
 
+/// A new sub-admin of `issuer`, and `n` tombstones it signs against fresh keys: a pool of its
+/// own.
+fn sub_admin_tombstones(
+    s: &Shell,
+    issuer: &Identity,
+    issuer_chain: &TokenChain,
+    n: usize,
+    r: &mut ChaCha20Rng,
+) -> Vec<Tombstone> {
+    let sub = Identity::generate(r);
+    let sub_chain = TokenChain::issue(
+        &none(&s.genesis),
+        issuer,
+        issuer_chain,
+        sub.peer_id(),
+        Role::Admin,
+        T0,
+        Some(T0.saturating_add(DAY)),
+        r,
+    )
+    .unwrap();
+    (0..n)
+        .map(|_| {
+            let victim = Identity::generate(r).peer_id();
+            Tombstone::issue(
+                &none(&s.genesis),
+                &sub,
+                &sub_chain,
+                victim,
+                Reason::Removed,
+                T0,
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
 /// Many pools, more than the set keeps, in any order of delivery and grouping: replicas
 /// keep the same tombstones.
 fn pool_flood() -> &'static (Shell, Vec<Tombstone>) {
@@ -638,32 +652,7 @@ fn pool_flood() -> &'static (Shell, Vec<Tombstone>) {
         let mut out = Vec::new();
         for (admin, chain) in &s.admins {
             for _ in 0..(syncshell_revocation::MAX_ADMIN_POOLS / 2) {
-                let sub = Identity::generate(&mut r);
-                let sub_chain = TokenChain::issue(
-                    &none(&s.genesis),
-                    admin,
-                    chain,
-                    sub.peer_id(),
-                    Role::Admin,
-                    T0,
-                    Some(T0.saturating_add(DAY)),
-                    &mut r,
-                )
-                .unwrap();
-                for _ in 0..2 {
-                    let victim = Identity::generate(&mut r).peer_id();
-                    out.push(
-                        Tombstone::issue(
-                            &none(&s.genesis),
-                            &sub,
-                            &sub_chain,
-                            victim,
-                            Reason::Removed,
-                            T0,
-                        )
-                        .unwrap(),
-                    );
-                }
+                out.extend(sub_admin_tombstones(&s, admin, chain, 2, &mut r));
             }
             out.push(
                 Tombstone::issue(
