@@ -15,7 +15,7 @@ pub const NONCE_LEN: usize = 32;
 pub const SESSION_LEN: usize = 16;
 /// Largest genesis, chain or join request a hello may carry (the identity crate's bound).
 pub const MAX_CREDENTIAL_LEN: usize = syncshell_identity::MAX_WIRE_LEN;
-/// Largest reason text in a notice or a refusal.
+/// Largest reason text in a refusal, in bytes of UTF-8.
 pub const MAX_REASON_LEN: usize = 256;
 
 /// Why the server closes a connection (sent in [`Frame::Refused`] just before it closes).
@@ -189,7 +189,9 @@ pub enum Frame {
     Notice {
         /// What happened.
         code: NoticeCode,
-        /// The peer it is about (the unreachable recipient, the revoked key), if any.
+        /// The unreachable recipient: present with [`NoticeCode::Unreachable`] (whose frame
+        /// without it does not decode), absent with every other code (not encoded, and
+        /// dropped when decoded).
         peer: Option<PeerId>,
     },
     /// Server → client: the connection is being closed, and why.
@@ -327,7 +329,8 @@ impl Frame {
             Frame::Notice { code, peer } => {
                 out.push(T_NOTICE);
                 out.push(code.to_wire());
-                if let Some(p) = peer {
+                // Only an unreachable notice carries a peer (docs/spec/signal.md).
+                if let (NoticeCode::Unreachable, Some(p)) = (code, peer) {
                     out.extend_from_slice(p.as_bytes());
                 }
             }
@@ -345,6 +348,11 @@ impl Frame {
     }
 
     /// Decodes one frame. Never panics and never allocates more than the frame's own size.
+    ///
+    /// Checks in the spec's order: the version, the type, then each field as it is read (a
+    /// length over its bound is [`FrameError::TooLarge`] before the bytes it announces), then
+    /// that nothing follows the last field. `docs/vectors/signal.json` has a frame of each kind
+    /// and a frame for each refusal.
     pub fn decode(bytes: &[u8]) -> Result<Frame, FrameError> {
         let mut r = Reader(bytes);
         let version = r.u8()?;
@@ -390,12 +398,17 @@ impl Frame {
             T_NOTICE => {
                 let code = NoticeCode::from_wire(r.u8()?)
                     .ok_or(FrameError::Malformed("unknown notice code"))?;
-                let peer = if r.0.is_empty() {
+                // A peer is read whenever bytes follow the code; code 4 needs one, codes 1-3
+                // ignore one.
+                let peer = if r.0.is_empty() && code != NoticeCode::Unreachable {
                     None
                 } else {
                     Some(r.peer()?)
                 };
-                Frame::Notice { code, peer }
+                Frame::Notice {
+                    code,
+                    peer: peer.filter(|_| code == NoticeCode::Unreachable),
+                }
             }
             T_REFUSED => {
                 let code = RefuseCode::from_wire(r.u8()?)
@@ -407,9 +420,11 @@ impl Frame {
                         max: MAX_REASON_LEN,
                     });
                 }
+                let reason = std::str::from_utf8(rest)
+                    .map_err(|_| FrameError::Malformed("reason is not UTF-8"))?;
                 Frame::Refused {
                     code,
-                    reason: String::from_utf8_lossy(rest).into_owned(),
+                    reason: reason.to_owned(),
                 }
             }
             other => return Err(FrameError::UnknownType(other)),
