@@ -86,9 +86,10 @@ pub fn ratios() -> Vec<Ratio> {
     let mut r = rng(7);
     // The floor: what no implementation of this protocol can skip. Each side verifies the
     // other's depth-1 token (2 verifications), signs the transcript (2 signatures) and
-    // verifies the other's transcript signature (2), checks the two keys those rest on (the
-    // peer's and its token issuer's) torsion-free as the signature rule asks (4), makes an
-    // X25519 key (2 base-point multiplications) and agrees (2 Diffie-Hellman).
+    // verifies the other's transcript signature (2), makes an X25519 key (2 base-point
+    // multiplications) and agrees (2 Diffie-Hellman). The signature rule's torsion check of a
+    // key is paid once per key (syncshell-identity remembers accepted keys), so a handshake
+    // with a known peer does not pay it; `signature_rule_vs_verify_strict` gives its cost.
     let sk = SigningKey::from_bytes(&[3; 32]);
     let vk: VerifyingKey = sk.verifying_key();
     let msg = [9u8; 180];
@@ -101,8 +102,6 @@ pub fn ratios() -> Vec<Ratio> {
             black_box(s);
             assert!(vk.verify_strict(black_box(&msg), &sig).is_ok());
             assert!(vk.verify_strict(black_box(&msg), &sig).is_ok());
-            assert!(black_box(vk).to_edwards().is_torsion_free());
-            assert!(black_box(vk).to_edwards().is_torsion_free());
             black_box(PublicKey::from(black_box(&xs)));
             black_box(xs.diffie_hellman(black_box(&xp)));
         }

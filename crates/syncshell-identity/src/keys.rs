@@ -249,11 +249,38 @@ fn not_a_key() -> Error {
 
 /// The key if `bytes` encode a point of the prime-order subgroup that is not of small order
 /// (canonical encoding is checked by the callers' [`PeerId::named`]).
+///
+/// Keys that pass are remembered ([`KEY_CACHE_SLOTS`] of them, one slot per key chosen by its
+/// first bytes), so a key seen again — the owner that signed every token, a member's every
+/// entry — is not decompressed and checked for torsion again. It memoises a pure function of
+/// the bytes: it changes how fast a key is accepted, never whether.
 fn acceptable_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
-    VerifyingKey::from_bytes(bytes)
+    let slot = usize::from(u16::from_le_bytes([bytes[0], bytes[1]])) % KEY_CACHE_SLOTS;
+    if let Ok(cache) = KEY_CACHE.lock() {
+        if let Some(Some((known, key))) = cache.get(slot) {
+            if known == bytes {
+                return Some(*key);
+            }
+        }
+    }
+    let key = VerifyingKey::from_bytes(bytes)
         .ok()
-        .filter(|k| !k.is_weak() && is_torsion_free(&k.to_edwards()))
+        .filter(|k| !k.is_weak() && is_torsion_free(&k.to_edwards()))?;
+    if let Ok(mut cache) = KEY_CACHE.lock() {
+        if cache.is_empty() {
+            cache.resize(KEY_CACHE_SLOTS, None);
+        }
+        if let Some(entry) = cache.get_mut(slot) {
+            *entry = Some((*bytes, key));
+        }
+    }
+    Some(key)
 }
+
+/// How many accepted keys [`acceptable_key`] remembers (about 100 KiB).
+const KEY_CACHE_SLOTS: usize = 1024;
+type KeySlot = Option<([u8; 32], VerifyingKey)>;
+static KEY_CACHE: std::sync::Mutex<Vec<KeySlot>> = std::sync::Mutex::new(Vec::new());
 
 /// `true` when `[L]P` is the identity, L the prime order of the base point. Computed as
 /// `[L - 1]P == -P` with a variable-time multiplication: the points checked are public, and
