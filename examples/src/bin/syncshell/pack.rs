@@ -32,7 +32,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use rand_core::{OsRng, RngCore};
+use rand_core::{CryptoRng, OsRng, RngCore};
 use serde_json::json;
 use syncshell_stream::{
     build_manifest, ChunkSlot, Cipher, Error as StreamError, Event, FileHash, Manifest, Receiver,
@@ -259,17 +259,19 @@ fn read_slot(
     }
 }
 
-/// Runs the sender against an in-process receiver and records the sender's frames.
+/// Runs the sender against an in-process receiver and records the sender's frames. `rng`
+/// draws the offer's salt: the OS RNG when sealing, a seeded one for the known-answer vectors.
 fn record(
     manifest: &Manifest,
     folder: &Path,
     session: &SessionKey,
+    rng: &mut (impl CryptoRng + RngCore),
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let io = |e: std::io::Error| CliError::new(format!("cannot write the pack: {e}"));
     out.write_all(&MAGIC).map_err(io)?;
     out.write_all(&VERSION.to_be_bytes()).map_err(io)?;
-    let mut sender = Sender::new(manifest.clone(), session, &mut OsRng);
+    let mut sender = Sender::new(manifest.clone(), session, rng);
     let mut check = Receiver::new(session.clone(), ReceiverConfig::default());
     let mut replies: VecDeque<Vec<u8>> = VecDeque::new();
     let mut source = None;
@@ -343,7 +345,7 @@ pub(crate) fn seal(args: &PackSealArgs) -> Result<Outcome, CliError> {
         let file = create_new(&tmp, false)
             .context(format!("cannot write the pack {}", shown(&args.out)))?;
         let mut out = BufWriter::new(file);
-        record(&manifest, &args.folder, &session, &mut out)?;
+        record(&manifest, &args.folder, &session, &mut OsRng, &mut out)?;
         let file = out
             .into_inner()
             .map_err(|e| CliError::new(format!("cannot write the pack: {}", e.error())))?;
@@ -607,4 +609,220 @@ pub(crate) fn open(args: &PackOpenArgs) -> Result<Outcome, CliError> {
         ),
     )
     .field("manifest", hash))
+}
+
+/// Known-answer vectors of packs: docs/vectors/pack.json, generated from fixed inputs by
+///
+/// ```text
+/// SYNCSHELL_WRITE_VECTORS=1 cargo test -p syncshell-examples --bin syncshell pack_vectors
+/// ```
+///
+/// The pack is sealed by this module's own [`record`] with the offer salt drawn from a seeded
+/// RNG; without the variable the test regenerates it, fails if the committed file differs, and
+/// opens every committed pack with [`replay`] (the good one gives back its files, each damaged
+/// one is refused with its error). `docs/vectors/check_pack.py` checks the file from the spec.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod pack_vectors {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use serde_json::Value;
+
+    const KEY: [u8; KEY_LEN] = [0x42; KEY_LEN];
+    const SALT_SEED: u64 = 0x9ac;
+    const CHUNK_SIZE: u32 = 1024;
+
+    fn files() -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("hello.txt", b"hello, pack\n".to_vec()),
+            (
+                "mods/data.bin",
+                (0..1500u32).map(|i| (i * 7 % 251) as u8).collect(),
+            ),
+        ]
+    }
+
+    /// The pack of [`files`] under [`KEY`], its offer salt drawn from `ChaCha20Rng(SALT_SEED)`.
+    fn seal_fixed() -> (Manifest, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, content) in files() {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, content).unwrap();
+        }
+        let manifest = build_manifest(dir.path(), CHUNK_SIZE, Cipher::ChaCha20Poly1305).unwrap();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(SALT_SEED);
+        let mut out = Vec::new();
+        record(
+            &manifest,
+            dir.path(),
+            &SessionKey::from_bytes(KEY),
+            &mut rng,
+            &mut out,
+        )
+        .unwrap();
+        (manifest, out)
+    }
+
+    /// The frames of a well-formed pack.
+    fn frames_of(pack: &[u8]) -> Vec<Vec<u8>> {
+        let mut input = &pack[12..];
+        std::iter::from_fn(|| read_frame(&mut input).unwrap()).collect()
+    }
+
+    /// Opens `pack` as `pack open` does; the files it gives back, or the refusal.
+    fn open(pack: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = dir.path().join("staging");
+        fs::create_dir_all(&staging).unwrap();
+        let manifest = replay(&mut &pack[..], &SessionKey::from_bytes(KEY), &staging)
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(manifest
+            .files()
+            .iter()
+            .map(|f| {
+                let path = f.path().as_str().to_owned();
+                let content = fs::read(f.path().under(&staging)).unwrap();
+                (path, content)
+            })
+            .collect())
+    }
+
+    /// What the opener says for each error of the spec's pack section.
+    fn message_of(error: &str) -> &'static str {
+        match error {
+            "NotAPack" => "not a syncshell pack",
+            "UnsupportedVersion" => "pack version 2 is not supported",
+            "FrameLength" => "is out of range",
+            "Truncated" => "the pack is truncated",
+            "TrailingBytes" => "it has data after its end",
+            other => panic!("unknown pack error {other}"),
+        }
+    }
+
+    fn generate() -> Value {
+        let (manifest, pack) = seal_fixed();
+        let frames = frames_of(&pack);
+        let salt = match syncshell_stream::Frame::decode(frames[0].clone()).unwrap() {
+            syncshell_stream::Frame::Offer { salt, .. } => salt,
+            other => panic!("the first frame is {other:?}"),
+        };
+        let with = |mut head: Vec<u8>, tail: &[u8]| {
+            head.extend_from_slice(tail);
+            head
+        };
+        let last = frames.last().unwrap().len() + 4;
+        let too_long = u32::try_from(MAX_FRAME_LEN + 1).unwrap().to_be_bytes();
+        let mut version_2 = pack.clone();
+        version_2[8..12].copy_from_slice(&2u32.to_be_bytes());
+        let mut bad_magic = pack.clone();
+        bad_magic[0] = 0x88;
+        let invalid = [
+            (
+                "truncated: the last byte is missing",
+                pack[..pack.len() - 1].to_vec(),
+                "Truncated",
+            ),
+            (
+                "a byte after the last chunk",
+                with(pack.clone(), &[0]),
+                "TrailingBytes",
+            ),
+            (
+                "a whole frame after the last chunk",
+                with(pack.clone(), &pack[pack.len() - last..]),
+                "TrailingBytes",
+            ),
+            (
+                "the last chunk frame is missing",
+                pack[..pack.len() - last].to_vec(),
+                "Truncated",
+            ),
+            ("only the header", pack[..12].to_vec(), "Truncated"),
+            (
+                "cut inside a frame length",
+                pack[..14].to_vec(),
+                "Truncated",
+            ),
+            ("another magic", bad_magic, "NotAPack"),
+            ("shorter than the header", pack[..11].to_vec(), "NotAPack"),
+            ("version 2", version_2, "UnsupportedVersion"),
+            (
+                "a frame length of 0",
+                with(pack[..12].to_vec(), &[0, 0, 0, 0]),
+                "FrameLength",
+            ),
+            (
+                "a frame length over MAX_FRAME_LEN",
+                with(pack[..12].to_vec(), &too_long),
+                "FrameLength",
+            ),
+        ];
+        json!({
+            "description": "syncshell packs (`syncshell pack seal` / `pack open`); see docs/spec/stream.md section 12a",
+            "generated_by": "SYNCSHELL_WRITE_VECTORS=1 cargo test -p syncshell-examples --bin syncshell pack_vectors",
+            "key": hex::encode(KEY),
+            "salt_rng": format!("ChaCha20Rng::seed_from_u64({SALT_SEED:#x})"),
+            "salt": hex::encode(salt),
+            "cipher": cipher_name(manifest.cipher()),
+            "chunk_size": manifest.chunk_size(),
+            "max_frame_len": MAX_FRAME_LEN,
+            "files": files().iter().map(|(path, content)| json!({
+                "path": path,
+                "content": hex::encode(content),
+                "blake3": hex::encode(FileHash::of(content).as_bytes()),
+            })).collect::<Vec<_>>(),
+            "manifest": hex::encode(manifest.encoded()),
+            "manifest_hash": hex::encode(manifest.hash().as_bytes()),
+            "frames": frames.iter().map(hex::encode).collect::<Vec<_>>(),
+            "pack": hex::encode(&pack),
+            "invalid_packs": invalid.iter().map(|(why, bytes, error)| json!({
+                "why": why,
+                "pack": hex::encode(bytes),
+                "error": error,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn h(v: &Value) -> Vec<u8> {
+        hex::decode(v.as_str().unwrap()).unwrap()
+    }
+
+    /// Opens the committed packs, without the generator's values.
+    fn check(v: &Value) {
+        let expected: Vec<(String, Vec<u8>)> = v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["path"].as_str().unwrap().to_owned(), h(&f["content"])))
+            .collect();
+        let pack = h(&v["pack"]);
+        assert_eq!(&pack[..8], &MAGIC);
+        assert_eq!(open(&pack).unwrap(), expected);
+        let frames: Vec<String> = frames_of(&pack).iter().map(hex::encode).collect();
+        assert_eq!(serde_json::to_value(frames).unwrap(), v["frames"]);
+        for n in v["invalid_packs"].as_array().unwrap() {
+            let why = n["why"].as_str().unwrap();
+            let err = open(&h(&n["pack"])).expect_err(why);
+            let want = message_of(n["error"].as_str().unwrap());
+            assert!(err.contains(want), "{why}: {err:?} does not say {want:?}");
+        }
+    }
+
+    #[test]
+    fn pack_vectors_match_the_committed_file() {
+        let generated = generate();
+        let path =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/pack.json");
+        if std::env::var_os("SYNCSHELL_WRITE_VECTORS").is_some() {
+            let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
+            fs::write(&path, text).unwrap();
+        }
+        let committed: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        check(&committed);
+        assert_eq!(
+            committed, generated,
+            "pack.json changed: regenerate with SYNCSHELL_WRITE_VECTORS=1 and review the diff"
+        );
+    }
 }
