@@ -1,18 +1,26 @@
 //! Writes or checks one committed known-answer file of this folder. Included by each crate's
-//! `tests/vectors.rs` (`#[path = "../../../docs/vectors/known_answers.rs"]`), so
-//! `CARGO_MANIFEST_DIR` is that crate's folder.
+//! `tests/vectors.rs` (`#[path = "../../../docs/vectors/known_answers.rs"]`) and by the
+//! examples' vector tests; the folder is found from `CARGO_MANIFEST_DIR` upwards.
 
 use std::path::PathBuf;
 
 use serde_json::Value;
 
+/// `docs/vectors`, in the nearest folder above the including crate that has one.
+pub fn vectors_dir() -> PathBuf {
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .ancestors()
+        .map(|d| d.join("docs/vectors"))
+        .find(|d| d.is_dir())
+        .expect("docs/vectors above the crate")
+}
+
 /// With `SYNCSHELL_WRITE_VECTORS` set, writes `generated` to `docs/vectors/<name>.json`. Then
 /// reads the committed file, runs `check` on it (decoding it with the public API, independently
 /// of the generator), and fails if it differs from `generated`.
 pub fn compare(name: &str, generated: &Value, check: impl FnOnce(&Value)) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../docs/vectors")
-        .join(format!("{name}.json"));
+    let path = vectors_dir().join(format!("{name}.json"));
     if std::env::var_os("SYNCSHELL_WRITE_VECTORS").is_some() {
         let text = serde_json::to_string_pretty(generated).expect("vectors serialise") + "\n";
         std::fs::write(&path, text).expect("vectors written");

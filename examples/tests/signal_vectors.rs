@@ -18,20 +18,26 @@
     clippy::panic
 )]
 
-#[path = "support/known_answers.rs"]
+#[allow(dead_code, unreachable_pub, clippy::expect_used, clippy::panic)]
+#[path = "../../docs/vectors/known_answers.rs"]
 mod known_answers;
 
-use known_answers::h;
 use rand_chacha::rand_core::SeedableRng;
 use serde_json::{json, Value};
 use syncshell_examples::signal::{
     signed_bytes, Frame, FrameError, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT,
     MAX_CREDENTIAL_LEN, MAX_REASON_LEN, NONCE_LEN, SESSION_LEN, VERSION,
 };
+
 use syncshell_identity::{
     Identity, InviteCode, InviteOptions, PeerId, Role, ShellGenesis, ShellId, Timestamp, TokenChain,
 };
 use syncshell_revocation::{Reason, RevocationSet, Tombstone};
+
+/// The bytes of a hex string field.
+fn h(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().expect("a hex string")).expect("valid hex")
+}
 
 const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000); // 2026-01-01T00:00:00Z
 const RNG_SEED: u64 = 0x516e;
