@@ -613,36 +613,83 @@ fn events_to<'a>(n: &'a NodeProc, event: &'a str, peer: &'a str) -> usize {
         .count()
 }
 
+/// A relay and the owner, Ava, sharing a generated pack (`extra`: more node flags), for a
+/// test member to link to.
+struct Sharing {
+    work: tempfile::TempDir,
+    pack: Vec<(PathBuf, Vec<u8>)>,
+    _server: ServerProcess,
+    url: String,
+    shell: TestShell,
+    a: NodeProc,
+    a_peer: String,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Sharing {
+    fn start(files: &[(&str, usize)], extra: &[&str]) -> Self {
+        let work = tempfile::tempdir().unwrap();
+        let pack_dir = work.path().join("pack");
+        let pack = make_pack(&pack_dir, files);
+        let server = ServerProcess::start(&[]);
+        let url = server.url();
+        let shell = TestShell::new();
+        let a_data = work.path().join("ava");
+        shell.owner_data(&a_data, "Ava");
+        let mut args = vec!["--share", pack_dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let mut a = node("Ava", &a_data, &url, &args);
+        let a_peer = a.event("ready")["peer"].as_str().unwrap().to_owned();
+        Sharing {
+            work,
+            pack,
+            _server: server,
+            url,
+            shell,
+            a,
+            a_peer,
+            rt: runtime(),
+        }
+    }
+
+    /// A new member joins through the relay (registered with `relay_chain`) and links to Ava
+    /// with `chain`; returns its peer id text, the member and the link, once Ava reports it
+    /// up.
+    fn link_member(
+        &mut self,
+        relay_chain: &TokenChain,
+        chain: TokenChain,
+        member: Identity,
+    ) -> (String, TestPeer, TestLink) {
+        let me = member.peer_id().to_string();
+        let peer = self.rt.block_on(TestPeer::join(
+            &self.url,
+            &self.shell,
+            member,
+            relay_chain,
+            chain,
+        ));
+        let link = self.rt.block_on(peer.link(&self.a_peer)).unwrap();
+        self.a.wait("the test member's link", |v| {
+            v["event"] == "link-up" && v["peer"] == me.as_str()
+        });
+        (me, peer, link)
+    }
+}
+
 #[test]
 fn repeated_requests_start_at_most_one_sender() {
-    let work = tempfile::tempdir().unwrap();
-    let pack_dir = work.path().join("pack");
-    let pack = make_pack(
-        &pack_dir,
-        &[("mods/a.pak", 700_000), ("mods/b.pak", 300_000)],
-    );
-    let server = ServerProcess::start(&[]);
-    let url = server.url();
-    let shell = TestShell::new();
-    let a_data = work.path().join("ava");
-    shell.owner_data(&a_data, "Ava");
-    let mut a = node(
-        "Ava",
-        &a_data,
-        &url,
-        &["--share", pack_dir.to_str().unwrap()],
-    );
-    let a_peer = a.event("ready")["peer"].as_str().unwrap().to_owned();
-    let rt = runtime();
-
+    let mut t = Sharing::start(&[("mods/a.pak", 700_000), ("mods/b.pak", 300_000)], &[]);
     let member = Identity::generate(&mut OsRng);
-    let me = member.peer_id().to_string();
-    let chain = shell.chain(&member, None);
-    let peer = rt.block_on(TestPeer::join(&url, &shell, member, &chain.clone(), chain));
-    let link = rt.block_on(peer.link(&a_peer)).unwrap();
-    a.wait("the test member's link", |v| {
-        v["event"] == "link-up" && v["peer"] == me.as_str()
-    });
+    let chain = t.shell.chain(&member, None);
+    let (me, _peer, link) = t.link_member(&chain.clone(), chain, member);
+    let Sharing {
+        work,
+        pack,
+        mut a,
+        rt,
+        ..
+    } = t;
 
     // Twenty requests at once, then a marker: the node has handled every request when it
     // shows the marker.
@@ -687,41 +734,22 @@ fn repeated_requests_start_at_most_one_sender() {
 
 #[test]
 fn an_expired_member_loses_its_link_and_cannot_restart_a_transfer() {
-    let work = tempfile::tempdir().unwrap();
-    let pack_dir = work.path().join("pack");
-    make_pack(&pack_dir, &[("mods/big.pak", 2_000_000)]);
-    let server = ServerProcess::start(&[]);
-    let url = server.url();
-    let shell = TestShell::new();
-    let a_data = work.path().join("ava");
-    shell.owner_data(&a_data, "Ava");
     // 100 kB/s: the share takes 20 s, far longer than the member's token lasts.
-    let mut a = node(
-        "Ava",
-        &a_data,
-        &url,
-        &[
-            "--share",
-            pack_dir.to_str().unwrap(),
-            "--send-rate",
-            "100000",
-        ],
-    );
-    let a_peer = a.event("ready")["peer"].as_str().unwrap().to_owned();
-    let rt = runtime();
-
+    let mut t = Sharing::start(&[("mods/big.pak", 2_000_000)], &["--send-rate", "100000"]);
     let member = Identity::generate(&mut OsRng);
-    let me = member.peer_id().to_string();
     let expires_at = Timestamp::from_millis(now().as_millis() + 6_000);
-    let chain = shell.chain(&member, Some(expires_at));
+    let chain = t.shell.chain(&member, Some(expires_at));
     // The signal server drops an expired member too, but a node must not rely on a relay:
     // the member keeps a registration there that outlives the chain it links with.
-    let relay_chain = shell.chain(&member, None);
-    let peer = rt.block_on(TestPeer::join(&url, &shell, member, &relay_chain, chain));
-    let link = rt.block_on(peer.link(&a_peer)).unwrap();
-    a.wait("the member's link", |v| {
-        v["event"] == "link-up" && v["peer"] == me.as_str()
-    });
+    let relay_chain = t.shell.chain(&member, None);
+    let (me, peer, link) = t.link_member(&relay_chain, chain, member);
+    let Sharing {
+        work,
+        mut a,
+        rt,
+        a_peer,
+        ..
+    } = t;
     rt.block_on(link.ask_for_the_share());
     let (tx, mut progress) = tokio::sync::watch::channel(Progress::default());
     let dest = work.path().join("got");
@@ -777,37 +805,14 @@ fn an_expired_member_loses_its_link_and_cannot_restart_a_transfer() {
 
 #[test]
 fn a_node_link_queue_is_bounded() {
-    let work = tempfile::tempdir().unwrap();
-    let pack_dir = work.path().join("pack");
-    make_pack(&pack_dir, &[("mods/big.pak", 2_000_000)]);
-    let server = ServerProcess::start(&[]);
-    let url = server.url();
-    let shell = TestShell::new();
-    let a_data = work.path().join("ava");
-    shell.owner_data(&a_data, "Ava");
     // A slow sender: while it sends chunks it reads nothing from the member.
-    let mut a = node(
-        "Ava",
-        &a_data,
-        &url,
-        &[
-            "--share",
-            pack_dir.to_str().unwrap(),
-            "--send-rate",
-            "100000",
-        ],
-    );
-    let a_peer = a.event("ready")["peer"].as_str().unwrap().to_owned();
-    let rt = runtime();
-
+    let mut t = Sharing::start(&[("mods/big.pak", 2_000_000)], &["--send-rate", "100000"]);
     let member = Identity::generate(&mut OsRng);
-    let me = member.peer_id().to_string();
-    let chain = shell.chain(&member, None);
-    let peer = rt.block_on(TestPeer::join(&url, &shell, member, &chain.clone(), chain));
-    let link = rt.block_on(peer.link(&a_peer)).unwrap();
-    a.wait("the member's link", |v| {
-        v["event"] == "link-up" && v["peer"] == me.as_str()
-    });
+    let chain = t.shell.chain(&member, None);
+    let (me, _peer, link) = t.link_member(&chain.clone(), chain, member);
+    let Sharing {
+        work, mut a, rt, ..
+    } = t;
     rt.block_on(link.ask_for_the_share());
     let (tx, mut progress) = tokio::sync::watch::channel(Progress::default());
     let receiving = {
