@@ -125,10 +125,10 @@ fn node_args<'a>(data: &'a Path, url: &'a str, name: &'a str) -> Vec<&'a str> {
     ]
 }
 
-#[test]
-fn members_chat_with_typing_and_presence_under_phonebook_names() {
-    let started = Instant::now();
-    let work = tempfile::tempdir().unwrap();
+/// A relay; `owner` (process label `label`, display name `name`) creates a shell and invites
+/// Mira, who joins in chat mode and sees the owner come online. Returns the relay's process
+/// (kept alive by the caller), the owner's and Mira's.
+fn shell_with_mira_chatting(work: &Path, label: &'static str, name: &str) -> (Proc, Proc, Proc) {
     let mut server = spawn(
         "signal",
         env!("CARGO_BIN_EXE_syncshell-signal"),
@@ -137,25 +137,31 @@ fn members_chat_with_typing_and_presence_under_phonebook_names() {
     let addr = server.line("the bound address", |l| l.starts_with("listening "));
     let url = format!("ws://{}/", addr.trim_start_matches("listening "));
     let node = env!("CARGO_BIN_EXE_syncshell-node");
-
-    let (a_data, m_data) = (work.path().join("ava"), work.path().join("mira"));
-    let mut args = node_args(&a_data, &url, "Ava");
+    let (o_data, m_data) = (work.join(label.to_lowercase()), work.join("mira"));
+    let mut args = node_args(&o_data, &url, name);
     args.extend(["--create-shell", "Weekend raid"]);
-    let mut ava = spawn("Ava", node, &args);
-    ava.event("ready", |v| v["event"] == "ready");
-    ava.send("invite");
-    let invite = ava.event("invite", |v| v["event"] == "invite")["text"]
+    let mut owner = spawn(label, node, &args);
+    owner.event("ready", |v| v["event"] == "ready");
+    owner.send("invite");
+    let invite = owner.event("invite", |v| v["event"] == "invite")["text"]
         .as_str()
         .unwrap()
         .to_owned();
-
-    // Mira joins and runs the terminal chat.
     let mut args = node_args(&m_data, &url, "Mira");
     args.extend(["--invite", &invite, "--chat"]);
     let mut mira = spawn("Mira", node, &args);
-    mira.line("Ava online", |l| {
+    mira.line("the owner online", |l| {
         l.starts_with("* ") && l.ends_with(" is online")
     });
+    (server, owner, mira)
+}
+
+#[test]
+fn members_chat_with_typing_and_presence_under_phonebook_names() {
+    let started = Instant::now();
+    let work = tempfile::tempdir().unwrap();
+    // Mira joins Ava's shell and runs the terminal chat.
+    let (mut server, mut ava, mut mira) = shell_with_mira_chatting(work.path(), "Ava", "Ava");
     // Names come from the phonebook: wait until each side has the other's entry.
     let deadline = Instant::now() + WAIT;
     loop {
@@ -239,34 +245,10 @@ fn members_chat_with_typing_and_presence_under_phonebook_names() {
 #[test]
 fn chat_strips_terminal_control_characters() {
     let work = tempfile::tempdir().unwrap();
-    let mut server = spawn(
-        "signal",
-        env!("CARGO_BIN_EXE_syncshell-signal"),
-        &["--bind", "127.0.0.1:0"],
-    );
-    let addr = server.line("the bound address", |l| l.starts_with("listening "));
-    let url = format!("ws://{}/", addr.trim_start_matches("listening "));
-    let node = env!("CARGO_BIN_EXE_syncshell-node");
-
     // Eve's name and text carry escape sequences: clear the screen, set the window title,
     // move the cursor, recolour, ring, and the 8-bit C1 forms of the same.
     let name = "Eve\u{1b}]0;owned\u{7}\u{1b}[31m\u{9b}2J\u{7f}\u{85}";
-    let (e_data, m_data) = (work.path().join("eve"), work.path().join("mira"));
-    let mut args = node_args(&e_data, &url, name);
-    args.extend(["--create-shell", "Weekend raid"]);
-    let mut eve = spawn("Eve", node, &args);
-    eve.event("ready", |v| v["event"] == "ready");
-    eve.send("invite");
-    let invite = eve.event("invite", |v| v["event"] == "invite")["text"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut args = node_args(&m_data, &url, "Mira");
-    args.extend(["--invite", &invite, "--chat"]);
-    let mut mira = spawn("Mira", node, &args);
-    mira.line("Eve online", |l| {
-        l.starts_with("* ") && l.ends_with(" is online")
-    });
+    let (mut server, mut eve, mut mira) = shell_with_mira_chatting(work.path(), "Eve", name);
     // Wait until Mira has Eve's phonebook entry, so lines show the name Eve chose.
     let deadline = Instant::now() + WAIT;
     loop {
