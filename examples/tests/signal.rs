@@ -113,6 +113,14 @@ fn refused(r: Result<SignalClient, SignalError>) -> RefuseCode {
 type Raw =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Waits for `c`'s connection to end and returns the code the server refused it with.
+async fn closed_with(c: &SignalClient) -> RefuseCode {
+    match tokio::time::timeout(WAIT, c.failed()).await.unwrap() {
+        SignalError::Refused { code, .. } => code,
+        other => panic!("not a refusal: {other}"),
+    }
+}
+
 async fn raw_frame(ws: &mut Raw) -> Option<Frame> {
     loop {
         match tokio::time::timeout(WAIT, ws.next())
@@ -286,17 +294,7 @@ async fn bad_signatures_foreign_chains_and_revoked_peers_are_refused() {
     assert_eq!(notice(&alice).await.code, NoticeCode::TombstoneRejected);
     alice.upload_tombstone(&tombstone.encode()).unwrap();
     assert_eq!(notice(&alice).await.code, NoticeCode::TombstoneAccepted);
-    let gone = tokio::time::timeout(WAIT, bob_c.failed()).await.unwrap();
-    assert!(
-        matches!(
-            gone,
-            SignalError::Refused {
-                code: RefuseCode::Revoked,
-                ..
-            }
-        ),
-        "{gone}"
-    );
+    assert_eq!(closed_with(&bob_c).await, RefuseCode::Revoked);
     assert_eq!(
         refused(join(&url, &bob, shell.creds(&bob_chain)).await),
         RefuseCode::Revoked
@@ -343,17 +341,7 @@ async fn a_joiner_reaches_only_its_inviter() {
     assert_eq!(recv_app(&guest).await.1, Bytes::from_static(b"welcome"));
     // Guests cannot revoke.
     guest.upload_tombstone(b"x").unwrap();
-    let e = tokio::time::timeout(WAIT, guest.failed()).await.unwrap();
-    assert!(
-        matches!(
-            e,
-            SignalError::Refused {
-                code: RefuseCode::NotAllowed,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_eq!(closed_with(&guest).await, RefuseCode::NotAllowed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,17 +377,7 @@ async fn size_rate_per_ip_and_idle_limits_trigger() {
     .await
     .unwrap();
     a.send_app(&bob.peer_id(), &vec![0u8; 4096]).unwrap();
-    let e = tokio::time::timeout(WAIT, a.failed()).await.unwrap();
-    assert!(
-        matches!(
-            e,
-            SignalError::Refused {
-                code: RefuseCode::TooLarge,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_eq!(closed_with(&a).await, RefuseCode::TooLarge);
 
     // Rate: 100 frames at once against 20 per second.
     let b = SignalClient::connect(&url, copy(&bob), shell.creds(&bob_chain), options())
@@ -412,17 +390,7 @@ async fn size_rate_per_ip_and_idle_limits_trigger() {
         }
     }
     assert!(sent > 20, "only {sent} frames were queued");
-    let e = tokio::time::timeout(WAIT, b.failed()).await.unwrap();
-    assert!(
-        matches!(
-            e,
-            SignalError::Refused {
-                code: RefuseCode::RateLimited,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_eq!(closed_with(&b).await, RefuseCode::RateLimited);
 
     // Idle: no hello within 0.5 s; an admitted client that sends nothing for 1 s.
     let (mut ws, _, _) = raw(&url).await;
@@ -431,17 +399,7 @@ async fn size_rate_per_ip_and_idle_limits_trigger() {
     let c = SignalClient::connect(&url, copy(&bob), shell.creds(&bob_chain), quiet.clone())
         .await
         .unwrap();
-    let e = tokio::time::timeout(WAIT, c.failed()).await.unwrap();
-    assert!(
-        matches!(
-            e,
-            SignalError::Refused {
-                code: RefuseCode::Idle,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_eq!(closed_with(&c).await, RefuseCode::Idle);
     // A client that pings stays past the idle timeout: its blob still goes through.
     let pinging = ClientOptions {
         keepalive: Some(Duration::from_millis(200)),
@@ -499,17 +457,7 @@ async fn health_stats_and_sigterm() {
         let s = server.terminate();
         (s, server)
     });
-    let e = tokio::time::timeout(WAIT, alice.failed()).await.unwrap();
-    assert!(
-        matches!(
-            e,
-            SignalError::Refused {
-                code: RefuseCode::ShuttingDown,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_eq!(closed_with(&alice).await, RefuseCode::ShuttingDown);
     let (status, _server) = status.await.unwrap();
     assert!(status.success(), "exit status {status}");
 }
@@ -696,17 +644,7 @@ async fn a_leaked_invite_cannot_fill_a_shell() {
     .unwrap();
     alice.upload_tombstone(&tombstone.encode()).unwrap();
     assert_eq!(notice(&alice).await.code, NoticeCode::TombstoneAccepted);
-    let gone = tokio::time::timeout(WAIT, sub_c.failed()).await.unwrap();
-    assert!(
-        matches!(
-            gone,
-            SignalError::Refused {
-                code: RefuseCode::Revoked,
-                ..
-            }
-        ),
-        "{gone}"
-    );
+    assert_eq!(closed_with(&sub_c).await, RefuseCode::Revoked);
     guests.pop().unwrap().close();
     until_peers(&server, 6).await;
     let (joiner, creds) = guest(&subs_invite);
