@@ -5,3 +5,4 @@ pub mod identity;
 pub mod phonebook;
 pub mod reconnect;
 pub mod stream;
+pub mod transport;

@@ -8,6 +8,7 @@
 )]
 
 mod faults;
+mod fuzz_corpus;
 mod suite;
 
 use syncshell_transport::{Faults, MemConnection, MemNetwork, Transport};
