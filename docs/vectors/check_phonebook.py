@@ -130,6 +130,22 @@ ci.SCHEMAS.update({
         2: ("fingerprints", "bytes", False),
         3: ("revocation_digest", "bytes", False),
     },
+    # `buckets` is a packed repeated uint32 (read with packed_uint32s below); the two bools
+    # are varints.
+    "Items": {
+        1: ("buckets_log2", "uint32", False),
+        2: ("buckets", "bytes", False),
+        3: ("items", "bytes", False),
+        4: ("tombstone_ids", "bytes", True),
+        5: ("revocations_differ", "uint32", False),
+        6: ("tombstone_ids_truncated", "uint32", False),
+    },
+    "Entries": {
+        1: ("entries", "bytes", True),
+        2: ("tombstones", "bytes", True),
+        3: ("requests", "bytes", True),
+        4: ("want_tombstones", "bytes", True),
+    },
 })
 
 # phonebook.md § 4, verbatim.
@@ -855,6 +871,100 @@ def run(v):
           == (member[0] >> 7, member[0] >> 4, member[0] << 8 | member[1]))
     item = member + stamp.to_bytes(8, "big") + h(ev["id"])[:16]
     check("sync: the entry's item is 56 bytes: peer || u64be(stamp) || id[0..16]", len(item) == ITEM_LEN)
+    run_sync_exchange(v, ctx, member, ev)
+
+
+def packed_uint32s(buf):
+    out, pos = [], 0
+    while pos < len(buf):
+        v, pos = ci.read_varint(buf, pos)
+        out.append(v & 0xFFFFFFFF)
+    return out
+
+
+def sync_decode(buf):
+    """phonebook.md § 7.4: the checks of a sync message; returns (kind, message) or raises
+    Refused with the error."""
+    if len(buf) > MAX_SYNC_MESSAGE_LEN:
+        raise Refused("TooLarge: sync message")
+    try:
+        msg = decode("SyncMessage", buf)
+    except (ProtoError, IndexError, ValueError) as e:
+        raise Refused("Malformed: %s" % e)
+    if msg["version"] != 1:
+        raise Refused("UnsupportedVersion")
+    kinds = [k for k in ("summary", "items", "entries") if msg[k] is not None]
+    if not kinds:
+        raise Refused("Malformed: no content")
+    kind = kinds[-1]
+    try:
+        m = decode(kind.capitalize(), msg[kind])
+    except (ProtoError, IndexError, ValueError) as e:
+        raise Refused("Malformed: %s" % e)
+    if kind == "summary":
+        if m["buckets_log2"] > 16 or len(m["fingerprints"]) != 16 << m["buckets_log2"]:
+            raise Refused("Malformed: fingerprints do not match the bucket count")
+    elif kind == "items":
+        k = m["buckets_log2"]
+        buckets = packed_uint32s(m["buckets"])
+        if k > 16 or len(buckets) > 1 << k or len(m["items"]) % ITEM_LEN \
+                or len(m["items"]) // ITEM_LEN > MAX_ENTRIES:
+            raise Refused("Malformed: items out of bounds")
+        if len(set(buckets)) != len(buckets) or any(b >= 1 << k for b in buckets):
+            raise Refused("Malformed: bad buckets")
+        seen = set()
+        for i in range(0, len(m["items"]), ITEM_LEN):
+            it = m["items"][i:i + ITEM_LEN]
+            if bucket_of(it[:32], k) not in buckets:
+                raise Refused("Malformed: an item outside the listed buckets")
+            if (it[:32], it[40:]) in seen:
+                raise Refused("Malformed: an item appears twice")
+            seen.add((it[:32], it[40:]))
+        m["buckets"] = buckets
+    return kind, m
+
+
+def run_sync_exchange(v, ctx, member, ev):
+    """The owner's tombstone, the messages of a two-book exchange (phonebook.md § 7.3) and
+    refused sync messages (§ 7.4)."""
+    ot = v["owner_tombstone"]
+    t = tombstone_parse(h(ot["envelope"]), ctx)
+    check("owner tombstone: signed by the owner with an empty chain, valid",
+          t["envelope"]["signer"] == ctx.owner and not t["tokens"]
+          and t["revoked"] == h(ot["revoked"]) and t["id"] == h(ot["id"]))
+    x = v["sync_exchange"]
+    admin_entry = entry_parse(h(x["admin_entry"]), ctx)
+    admin = admin_entry["envelope"]["signer"]
+    check("sync exchange: A's summary is the one-entry book's summary",
+          h(x["summary_a"]) == h(v["sync_summary_of_one_entry_book"]))
+    kind, it = sync_decode(h(x["items_b"]))
+    # B holds one entry: its own k is 0, as is the summary's; the digests differ (B has a
+    # tombstone), so B lists bucket 0 with its one item and every tombstone id.
+    want_item = admin + admin_entry["stamp"].to_bytes(8, "big") + admin_entry["id"][:16]
+    check("sync exchange: B's Items list bucket 0 with B's one item and its tombstone id",
+          kind == "items" and it["buckets_log2"] == 0 and it["buckets"] == [0]
+          and it["items"] == want_item and it["revocations_differ"] == 1
+          and it["tombstone_ids"] == [t["id"]] and it["tombstone_ids_truncated"] == 0)
+    check("sync exchange: Items re-encode byte for byte",
+          e_uint(1, 1) + e_msg(3, e_bytes(2, b"\x00") + e_bytes(3, want_item) + e_bytes(4, t["id"])
+                              + e_uint(5, 1)) == h(x["items_b"]))
+    kind, ea = sync_decode(h(x["entries_a"]))
+    check("sync exchange: A sends its entry, requests B's peer and wants B's tombstone",
+          kind == "entries" and ea["entries"] == [h(ev["envelope"])] and ea["tombstones"] == []
+          and ea["requests"] == [admin] and ea["want_tombstones"] == [t["id"]])
+    kind, eb = sync_decode(h(x["entries_b"]))
+    check("sync exchange: B answers with the requested entry and the wanted tombstone",
+          kind == "entries" and eb["entries"] == [h(x["admin_entry"])]
+          and eb["tombstones"] == [h(ot["envelope"])] and eb["requests"] == []
+          and eb["want_tombstones"] == [])
+    for case in v["invalid_sync_messages"]:
+        try:
+            sync_decode(h(case["message"]))
+            got = "accepted"
+        except Refused as e:
+            got = str(e)
+        check("invalid sync message refused with %s: %s" % (case["error"], case["what"]),
+              got.startswith(case["error"]), got)
 
 
 def main():

@@ -22,6 +22,8 @@ use syncshell_revocation::{Reason, RevocationSet, Tombstone};
 #[path = "../../../docs/vectors/known_answers.rs"]
 mod known_answers;
 
+use known_answers::{bytes_field, put_varint};
+
 const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
 
 fn generate() -> Value {
@@ -77,6 +79,40 @@ fn generate() -> Value {
     let mut book = Phonebook::new(genesis.clone());
     book.insert(entry.clone()).unwrap();
 
+    // The owner revokes a key; then a sync between a book holding the member's entry and one
+    // holding the admin's entry and the owner's tombstone: every message of it.
+    let stranger = Identity::from_secret_bytes(&[4; 32]);
+    let owner_tombstone = Tombstone::issue(
+        &syncshell_revocation::RevocationSet::new(genesis.clone()),
+        &owner,
+        &TokenChain::owner(),
+        stranger.peer_id(),
+        Reason::Compromised,
+        NOW.saturating_add(Duration::from_secs(60)),
+    )
+    .unwrap();
+    let admin_entry = Entry::publish(
+        &genesis,
+        &admin,
+        &admin_chain,
+        &Profile {
+            display_name: "Brisk".into(),
+            ..profile.clone()
+        },
+        Stamp::from_raw((NOW.as_millis() << 16) | 1),
+    )
+    .unwrap();
+    let mut a = book.clone();
+    let mut b = Phonebook::new(genesis.clone());
+    b.insert(admin_entry.clone()).unwrap();
+    b.revoke(owner_tombstone.clone()).unwrap();
+    let summary = a.sync_start();
+    let items = one(b.handle_sync(&summary).unwrap().replies);
+    let entries_a = one(a.handle_sync(&items).unwrap().replies);
+    let entries_b = one(b.handle_sync(&entries_a).unwrap().replies);
+    assert!(a.handle_sync(&entries_b).unwrap().replies.is_empty());
+    assert_eq!(a, b);
+
     let names: Vec<Value> = [&owner, &admin, &member]
         .iter()
         .map(|i| json!({"peer": hex::encode(i.peer_id().as_bytes()), "name": friendly_name(&i.peer_id())}))
@@ -114,8 +150,130 @@ fn generate() -> Value {
         },
         "friendly_names": names,
         "sync_summary_of_one_entry_book": hex::encode(book.sync_start()),
+        "owner_tombstone": {
+            "revoked": hex::encode(stranger.peer_id().as_bytes()),
+            "reason": "compromised",
+            "envelope": hex::encode(owner_tombstone.encode()),
+            "id": hex::encode(owner_tombstone.id().as_bytes()),
+        },
+        "sync_exchange": {
+            "note": "book A holds the entry above; book B holds admin_entry and owner_tombstone; A initiates",
+            "admin_entry": hex::encode(admin_entry.encode()),
+            "summary_a": hex::encode(&summary),
+            "items_b": hex::encode(&items),
+            "entries_a": hex::encode(&entries_a),
+            "entries_b": hex::encode(&entries_b),
+        },
+        "invalid_sync_messages": invalid_sync_messages(&admin),
         "phonebook_snapshot": hex::encode(book.encode()),
     })
+}
+
+/// The only message of a reply.
+fn one(mut replies: Vec<Vec<u8>>) -> Vec<u8> {
+    assert_eq!(replies.len(), 1);
+    replies.remove(0)
+}
+
+fn sync_message(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![0x08, 0x01];
+    m.extend(bytes_field(kind, body));
+    m
+}
+
+fn uint_field(field: u8, v: u64) -> Vec<u8> {
+    let mut out = vec![field << 3];
+    put_varint(&mut out, v);
+    out
+}
+
+/// Sync messages `handle_sync` refuses, each with its error (phonebook.md § 7.4).
+fn invalid_sync_messages(admin: &Identity) -> Value {
+    let peer = admin.peer_id();
+    let item = |p: &[u8; 32]| {
+        let mut i = p.to_vec();
+        i.extend_from_slice(&[0; 8]);
+        i.extend_from_slice(&[7; 16]);
+        i
+    };
+    let packed = |buckets: &[u8]| bytes_field(2, buckets);
+    let top = peer.as_bytes()[0] >> 7;
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "a summary with 8 bytes of fingerprint per bucket",
+            sync_message(2, &bytes_field(2, &[0; 8])),
+            "Malformed",
+        ),
+        (
+            "a summary of 2^17 buckets",
+            sync_message(2, &[uint_field(1, 17), bytes_field(2, &[0; 16])].concat()),
+            "Malformed",
+        ),
+        (
+            "version 2",
+            {
+                let mut m = sync_message(2, &bytes_field(2, &[0; 16]));
+                m[1] = 2;
+                m
+            },
+            "UnsupportedVersion",
+        ),
+        ("no kind", vec![0x08, 0x01], "Malformed"),
+        ("not protobuf", vec![0xff, 0xff, 0xff], "Malformed"),
+        (
+            "items not a multiple of 56 bytes",
+            sync_message(3, &bytes_field(3, &[1; 55])),
+            "Malformed",
+        ),
+        (
+            "the same item twice",
+            sync_message(
+                3,
+                &[
+                    uint_field(1, 0),
+                    packed(&[0]),
+                    bytes_field(3, &[item(peer.as_bytes()), item(peer.as_bytes())].concat()),
+                ]
+                .concat(),
+            ),
+            "Malformed",
+        ),
+        (
+            "an item outside the listed buckets",
+            sync_message(
+                3,
+                &[
+                    uint_field(1, 1),
+                    packed(&[1 - top]),
+                    bytes_field(3, &item(peer.as_bytes())),
+                ]
+                .concat(),
+            ),
+            "Malformed",
+        ),
+        (
+            "a bucket listed twice",
+            sync_message(3, &[uint_field(1, 1), packed(&[0, 0])].concat()),
+            "Malformed",
+        ),
+        (
+            "a bucket out of range",
+            sync_message(3, &[uint_field(1, 1), packed(&[2])].concat()),
+            "Malformed",
+        ),
+        (
+            "more buckets than 2^buckets_log2",
+            sync_message(3, &[uint_field(1, 0), packed(&[0, 1])].concat()),
+            "Malformed",
+        ),
+    ];
+    cases.sort_by_key(|c| c.0);
+    Value::Array(
+        cases
+            .into_iter()
+            .map(|(what, bytes, error)| json!({"what": what, "message": hex::encode(bytes), "error": error}))
+            .collect(),
+    )
 }
 
 fn h(v: &Value) -> Vec<u8> {
@@ -136,9 +294,49 @@ fn check(v: &Value) {
     assert_eq!(e.id().as_bytes().to_vec(), h(&v["entry"]["id"]));
     assert_eq!(e.display_name(), v["entry"]["display_name"]);
     assert_eq!(e.stamp().raw(), v["entry"]["stamp"].as_u64().unwrap());
-    let book = Phonebook::decode(&h(&v["phonebook_snapshot"]), genesis).unwrap();
+    let book = Phonebook::decode(&h(&v["phonebook_snapshot"]), genesis.clone()).unwrap();
     assert_eq!(book.len(), 1);
     assert_eq!(book.sync_start(), h(&v["sync_summary_of_one_entry_book"]));
+    let t = Tombstone::decode(&h(&v["owner_tombstone"]["envelope"]), &genesis).unwrap();
+    assert_eq!(t.issuer(), genesis.owner());
+    assert_eq!(t.id().as_bytes().to_vec(), h(&v["owner_tombstone"]["id"]));
+    // The exchange replays: B answers A's summary with the committed items, and so on.
+    let x = &v["sync_exchange"];
+    let mut a = book.clone();
+    let mut b = Phonebook::new(genesis.clone());
+    b.insert(Entry::decode(&h(&x["admin_entry"]), &genesis).unwrap())
+        .unwrap();
+    b.revoke(t).unwrap();
+    assert_eq!(a.sync_start(), h(&x["summary_a"]));
+    assert_eq!(
+        one(b.handle_sync(&h(&x["summary_a"])).unwrap().replies),
+        h(&x["items_b"])
+    );
+    assert_eq!(
+        one(a.handle_sync(&h(&x["items_b"])).unwrap().replies),
+        h(&x["entries_a"])
+    );
+    assert_eq!(
+        one(b.handle_sync(&h(&x["entries_a"])).unwrap().replies),
+        h(&x["entries_b"])
+    );
+    assert!(a
+        .handle_sync(&h(&x["entries_b"]))
+        .unwrap()
+        .replies
+        .is_empty());
+    assert_eq!(a, b);
+    for case in v["invalid_sync_messages"].as_array().unwrap() {
+        let before = b.clone();
+        let err = b.handle_sync(&h(&case["message"])).unwrap_err();
+        let name = format!("{err:?}");
+        assert!(
+            name.starts_with(case["error"].as_str().unwrap()),
+            "{}: {name}",
+            case["what"]
+        );
+        assert_eq!(b, before, "a refused message changed the book");
+    }
     for f in v["friendly_names"].as_array().unwrap() {
         let peer = syncshell_identity::PeerId::from_slice(&h(&f["peer"])).unwrap();
         assert_eq!(friendly_name(&peer), f["name"].as_str().unwrap());
