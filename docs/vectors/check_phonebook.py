@@ -81,6 +81,10 @@ MAX_PHONEBOOK_SNAPSHOT_LEN = (MAX_ENTRIES * (MAX_ENTRY_BODY_LEN + 256)
 MAX_SYNC_MESSAGE_LEN = 16 * 1024 * 1024
 MAX_BUCKETS_LOG2 = 16
 ITEM_LEN = 56
+MAX_ITEMS_PER_REPLY = 4096  # phonebook.md § 7.3, per-reply limits
+MAX_TOMBSTONE_IDS_PER_REPLY = 4096
+MAX_ENTRIES_PER_REPLY = 512
+MAX_TOMBSTONES_PER_REPLY = 256
 
 REASONS = {1: "removed", 2: "left", 3: "compromised", 4: "superseded"}
 PRESENCES = {1: "online", 2: "away", 3: "offline"}
@@ -924,39 +928,161 @@ def sync_decode(buf):
     return kind, m
 
 
+def varint_bytes(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([v & 0x7F | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def sync_summary(book, tombstone_ids):
+    """phonebook.md § 7.3 step 1. book: {peer: entry} (one pool per peer here)."""
+    k = buckets_log2(len(book))
+    fps = fingerprints([(p, e["id"]) for p, e in book.items()], k)
+    return e_uint(1, 1) + e_msg(2, e_uint(1, k) + e_bytes(2, fps)
+                                + e_bytes(3, revocation_digest(tombstone_ids)))
+
+
+def sync_items(summary, book, tombstone_ids):
+    """§ 7.3 step 2, from the spec alone: B's reply to a decoded Summary, or None."""
+    k = summary["buckets_log2"]
+    ours = fingerprints([(p, e["id"]) for p, e in book.items()], k)
+    differing = [b for b in range(1 << k)
+                 if ours[16 * b:16 * b + 16] != summary["fingerprints"][16 * b:16 * b + 16]]
+    rd = summary["revocation_digest"] != revocation_digest(tombstone_ids)
+    if not differing and not rd:
+        return None
+    k2 = max(k, buckets_log2(len(book)))
+    buckets, items = [], b""
+    for coarse in differing:
+        for fine in range(coarse << (k2 - k), (coarse + 1) << (k2 - k)):
+            versions = sorted((p, e["id"], e) for p, e in book.items() if bucket_of(p, k2) == fine)
+            if len(items) // ITEM_LEN + len(versions) > MAX_ITEMS_PER_REPLY:
+                break
+            buckets.append(fine)
+            for p, eid, e in versions:
+                items += p + e["stamp"].to_bytes(8, "big") + eid[:16]
+        else:
+            continue
+        break
+    ids = sorted(tombstone_ids)[:MAX_TOMBSTONE_IDS_PER_REPLY] if rd else []
+    body = (e_uint(1, k2) + e_bytes(2, b"".join(varint_bytes(b) for b in buckets))
+            + e_bytes(3, items) + b"".join(e_msg(4, i) for i in ids) + e_uint(5, int(rd))
+            + e_uint(6, int(rd and len(tombstone_ids) > MAX_TOMBSTONE_IDS_PER_REPLY)))
+    return e_uint(1, 1) + e_msg(3, body)
+
+
+def sync_entries(entries, tombstones, requests, wants):
+    """One Entries message (§ 7.5, well under REPLY_SPLIT_LEN), or None if all are empty."""
+    if not (entries or tombstones or requests or wants):
+        return None
+    body = b"".join(e_msg(f, x) for f, xs in ((1, entries), (2, tombstones), (3, requests),
+                                              (4, wants)) for x in xs)
+    return e_uint(1, 1) + e_msg(4, body)
+
+
+def sync_on_items(it, book, tombstones):
+    """§ 7.3 step 3: A's reply to a decoded, checked Items. tombstones: {id: envelope}."""
+    k, listed = it["buckets_log2"], set(it["buckets"])
+    theirs = {}
+    for i in range(0, len(it["items"]), ITEM_LEN):
+        x = it["items"][i:i + ITEM_LEN]
+        theirs.setdefault(x[:32], set()).add(x[32:])
+    send = [e["envelope_bytes"] for p, e in sorted(book.items())
+            if bucket_of(p, k) in listed
+            and e["stamp"].to_bytes(8, "big") + e["id"][:16] not in theirs.get(p, set())]
+    requests = sorted(p for p, vs in theirs.items()
+                      if any(p not in book or v != book[p]["stamp"].to_bytes(8, "big")
+                             + book[p]["id"][:16] for v in vs))
+    push, want = [], []
+    if it["revocations_differ"]:
+        ids = it["tombstone_ids"]
+        top = max(ids) if ids else None
+        counted = [i for i in sorted(tombstones)
+                   if not it["tombstone_ids_truncated"] or (top is not None and i <= top)]
+        push = [tombstones[i] for i in counted if i not in ids][:MAX_TOMBSTONES_PER_REPLY]
+        want = [i for i in ids if len(i) == 32 and i not in tombstones][:MAX_TOMBSTONES_PER_REPLY]
+    return sync_entries(send[:MAX_ENTRIES_PER_REPLY], push, requests[:MAX_ENTRIES_PER_REPLY], want)
+
+
+def sync_on_entries(m, book, tombstones, ctx):
+    """§ 7.3 step 4: merge a decoded Entries (tombstones first), then answer its requests."""
+    for t in m["tombstones"]:
+        tp = tombstone_parse(t, ctx)
+        tombstones.setdefault(tp["id"], t)
+    revoked = {}
+    for i, t in tombstones.items():
+        revoked.setdefault(tombstone_parse(t, ctx)["revoked"], i)
+    for e in m["entries"]:
+        parsed = entry_parse(e, ctx)
+        parsed["envelope_bytes"] = e
+        book_insert(book, revoked, parsed)
+    send = [book[p]["envelope_bytes"] for p in sorted(set(m["requests"])) if p in book]
+    wanted = set(m["want_tombstones"])
+    push = [tombstones[i] for i in sorted(tombstones) if i in wanted]
+    return sync_entries(send[:MAX_ENTRIES_PER_REPLY], push[:MAX_TOMBSTONES_PER_REPLY], [], [])
+
+
 def run_sync_exchange(v, ctx, member, ev):
-    """The owner's tombstone, the messages of a two-book exchange (phonebook.md § 7.3) and
-    refused sync messages (§ 7.4)."""
+    """The owner's tombstone, the messages of a two-book exchange (phonebook.md § 7.3),
+    each rebuilt from the spec, and refused sync messages (§ 7.4)."""
     ot = v["owner_tombstone"]
     t = tombstone_parse(h(ot["envelope"]), ctx)
     check("owner tombstone: signed by the owner with an empty chain, valid",
           t["envelope"]["signer"] == ctx.owner and not t["tokens"]
           and t["revoked"] == h(ot["revoked"]) and t["id"] == h(ot["id"]))
     x = v["sync_exchange"]
-    admin_entry = entry_parse(h(x["admin_entry"]), ctx)
-    admin = admin_entry["envelope"]["signer"]
-    check("sync exchange: A's summary is the one-entry book's summary",
-          h(x["summary_a"]) == h(v["sync_summary_of_one_entry_book"]))
+
+    def parsed(env_hex):
+        e = entry_parse(h(env_hex), ctx)
+        e["envelope_bytes"] = h(env_hex)
+        return e
+
+    shared = [parsed(e) for e in x["shared_entries"]]
+    only_b = [parsed(e) for e in x["only_b_entries"]]
+    book_a = {e["peer"]: e for e in shared + [parsed(ev["envelope"])]}
+    book_b = {e["peer"]: e for e in shared + only_b}
+    tomb_a, tomb_b = {}, {t["id"]: h(ot["envelope"])}
+    check("sync exchange: A stores 8 entries (k = 0), B 9 (k = 1); each holds an entry the other lacks",
+          (len(book_a), len(book_b)) == (8, 9) and buckets_log2(8) == 0 and buckets_log2(9) == 1
+          and member not in book_b and set(book_b) - set(book_a))
+    summary = sync_summary(book_a, list(tomb_a))
+    check("sync exchange: A's summary (k = 0, one fingerprint, empty digest) rebuilt from the spec",
+          summary == h(x["summary_a"]))
+    kind, s = sync_decode(h(x["summary_a"]))
+    items = sync_items(s, book_b, list(tomb_b))
+    check("sync exchange: B's Items rebuilt from the spec (k' = max(0, 1) = 1, buckets 0 and 1, "
+          "items by bucket, peer, id, and its tombstone id)", items == h(x["items_b"]),
+          "got %s" % (items or b"").hex()[:80])
     kind, it = sync_decode(h(x["items_b"]))
-    # B holds one entry: its own k is 0, as is the summary's; the digests differ (B has a
-    # tombstone), so B lists bucket 0 with its one item and every tombstone id.
-    want_item = admin + admin_entry["stamp"].to_bytes(8, "big") + admin_entry["id"][:16]
-    check("sync exchange: B's Items list bucket 0 with B's one item and its tombstone id",
-          kind == "items" and it["buckets_log2"] == 0 and it["buckets"] == [0]
-          and it["items"] == want_item and it["revocations_differ"] == 1
+    check("sync exchange: B's Items hold B's 9 items in buckets [0, 1] at k' = 1",
+          kind == "items" and it["buckets_log2"] == 1 and it["buckets"] == [0, 1]
+          and len(it["items"]) == 9 * ITEM_LEN and it["revocations_differ"] == 1
           and it["tombstone_ids"] == [t["id"]] and it["tombstone_ids_truncated"] == 0)
-    check("sync exchange: Items re-encode byte for byte",
-          e_uint(1, 1) + e_msg(3, e_bytes(2, b"\x00") + e_bytes(3, want_item) + e_bytes(4, t["id"])
-                              + e_uint(5, 1)) == h(x["items_b"]))
+    entries_a = sync_on_items(it, book_a, tomb_a)
+    check("sync exchange: A's Entries rebuilt from the spec", entries_a == h(x["entries_a"]))
     kind, ea = sync_decode(h(x["entries_a"]))
-    check("sync exchange: A sends its entry, requests B's peer and wants B's tombstone",
+    check("sync exchange: A sends its one entry B lacks, requests B's two other peers "
+          "(ascending) and wants B's tombstone",
           kind == "entries" and ea["entries"] == [h(ev["envelope"])] and ea["tombstones"] == []
-          and ea["requests"] == [admin] and ea["want_tombstones"] == [t["id"]])
+          and ea["requests"] == sorted(e["peer"] for e in only_b)
+          and ea["want_tombstones"] == [t["id"]])
+    entries_b = sync_on_entries(ea, book_b, tomb_b, ctx)
+    check("sync exchange: B's Entries rebuilt from the spec", entries_b == h(x["entries_b"]))
     kind, eb = sync_decode(h(x["entries_b"]))
-    check("sync exchange: B answers with the requested entry and the wanted tombstone",
-          kind == "entries" and eb["entries"] == [h(x["admin_entry"])]
+    check("sync exchange: B answers with the requested entries and the wanted tombstone",
+          kind == "entries"
+          and eb["entries"] == [e["envelope_bytes"] for e in sorted(only_b, key=lambda e: e["peer"])]
           and eb["tombstones"] == [h(ot["envelope"])] and eb["requests"] == []
           and eb["want_tombstones"] == [])
+    last = sync_on_entries(eb, book_a, tomb_a, ctx)
+    check("sync exchange: A answers nothing; both books hold the same entries and tombstones",
+          last is None and set(tomb_a) == set(tomb_b)
+          and {p: e["id"] for p, e in book_a.items()} == {p: e["id"] for p, e in book_b.items()})
+    check("sync exchange: then A's summary draws no Items from B",
+          sync_items(sync_decode(sync_summary(book_a, list(tomb_a)))[1], book_b, list(tomb_b))
+          is None)
     for case in v["invalid_sync_messages"]:
         try:
             sync_decode(h(case["message"]))

@@ -1,5 +1,6 @@
 //! Known-answer vectors: docs/vectors/phonebook.json (tombstones, revocation snapshots,
-//! entries, friendly names, a sync summary).
+//! entries, friendly names, a sync summary, every message of a two-book sync exchange, and
+//! refused sync messages with their errors).
 //!
 //! ```text
 //! SYNCSHELL_WRITE_VECTORS=1 cargo test -p syncshell-phonebook --test vectors
@@ -80,7 +81,8 @@ fn generate() -> Value {
     book.insert(entry.clone()).unwrap();
 
     // The owner revokes a key; then a sync between a book holding the member's entry and one
-    // holding the admin's entry and the owner's tombstone: every message of it.
+    // holding the admin's entry, another member's and the owner's tombstone (and seven entries
+    // both hold): every message of it.
     let stranger = Identity::from_secret_bytes(&[4; 32]);
     let owner_tombstone = Tombstone::issue(
         &syncshell_revocation::RevocationSet::new(genesis.clone()),
@@ -102,10 +104,54 @@ fn generate() -> Value {
         Stamp::from_raw((NOW.as_millis() << 16) | 1),
     )
     .unwrap();
+    // Seven entries both books hold: the owner's own and six members the owner admitted.
+    // A (8 stored) summarises at k = 0; B (9 stored) answers at its own k' = 1.
+    let publish = |who: &Identity, chain: &TokenChain, name: &str, n: u64| {
+        let p = Profile {
+            display_name: name.into(),
+            ..profile.clone()
+        };
+        Entry::publish(
+            &genesis,
+            who,
+            chain,
+            &p,
+            Stamp::from_raw((NOW.as_millis() << 16) | n),
+        )
+        .unwrap()
+    };
+    let owner_member = |seed: u8| {
+        let who = Identity::from_secret_bytes(&[seed; 32]);
+        let chain = TokenChain::issue(
+            &syncshell_revocation::RevocationSet::new(genesis.clone()),
+            &owner,
+            &TokenChain::owner(),
+            who.peer_id(),
+            Role::Member,
+            NOW,
+            None,
+            &mut ChaCha20Rng::seed_from_u64(u64::from(seed)),
+        )
+        .unwrap();
+        (who, chain)
+    };
+    let mut shared = vec![publish(&owner, &TokenChain::owner(), "Owner", 2)];
+    for seed in 10..16u8 {
+        let (who, chain) = owner_member(seed);
+        shared.push(publish(&who, &chain, &format!("Shared {seed}"), 4));
+    }
+    let (extra, extra_chain) = owner_member(16);
+    let extra_entry = publish(&extra, &extra_chain, "Extra", 5);
     let mut a = book.clone();
     let mut b = Phonebook::new(genesis.clone());
+    for e in &shared {
+        a.insert(e.clone()).unwrap();
+        b.insert(e.clone()).unwrap();
+    }
     b.insert(admin_entry.clone()).unwrap();
+    b.insert(extra_entry.clone()).unwrap();
     b.revoke(owner_tombstone.clone()).unwrap();
+    assert_eq!((a.len(), b.len()), (8, 9));
     let summary = a.sync_start();
     let items = one(b.handle_sync(&summary).unwrap().replies);
     let entries_a = one(a.handle_sync(&items).unwrap().replies);
@@ -157,8 +203,9 @@ fn generate() -> Value {
             "id": hex::encode(owner_tombstone.id().as_bytes()),
         },
         "sync_exchange": {
-            "note": "book A holds the entry above; book B holds admin_entry and owner_tombstone; A initiates",
-            "admin_entry": hex::encode(admin_entry.encode()),
+            "note": "book A holds shared_entries and the entry above; book B holds shared_entries, only_b_entries and owner_tombstone; A initiates",
+            "shared_entries": shared.iter().map(|e| hex::encode(e.encode())).collect::<Vec<_>>(),
+            "only_b_entries": [hex::encode(admin_entry.encode()), hex::encode(extra_entry.encode())],
             "summary_a": hex::encode(&summary),
             "items_b": hex::encode(&items),
             "entries_a": hex::encode(&entries_a),
@@ -304,8 +351,14 @@ fn check(v: &Value) {
     let x = &v["sync_exchange"];
     let mut a = book.clone();
     let mut b = Phonebook::new(genesis.clone());
-    b.insert(Entry::decode(&h(&x["admin_entry"]), &genesis).unwrap())
-        .unwrap();
+    for e in x["shared_entries"].as_array().unwrap() {
+        let e = Entry::decode(&h(e), &genesis).unwrap();
+        a.insert(e.clone()).unwrap();
+        b.insert(e).unwrap();
+    }
+    for e in x["only_b_entries"].as_array().unwrap() {
+        b.insert(Entry::decode(&h(e), &genesis).unwrap()).unwrap();
+    }
     b.revoke(t).unwrap();
     assert_eq!(a.sync_start(), h(&x["summary_a"]));
     assert_eq!(
