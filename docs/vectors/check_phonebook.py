@@ -924,7 +924,12 @@ def sync_decode(buf):
             if (it[:32], it[40:]) in seen:
                 raise Refused("Malformed: an item appears twice")
             seen.add((it[:32], it[40:]))
+        if m["revocations_differ"] and len(m["tombstone_ids"]) > MAX_TOMBSTONES:
+            raise Refused("Malformed: too many tombstone ids")
         m["buckets"] = buckets
+    elif len(m["entries"]) > MAX_ENTRIES or len(m["requests"]) > MAX_ENTRIES \
+            or len(m["tombstones"]) > MAX_TOMBSTONES or len(m["want_tombstones"]) > MAX_TOMBSTONES:
+        raise Refused("Malformed: entries message out of bounds")
     return kind, m
 
 

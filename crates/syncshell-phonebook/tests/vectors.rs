@@ -257,6 +257,19 @@ fn invalid_sync_messages(admin: &Identity) -> Value {
             "Malformed",
         ),
         (
+            "an items reply of 2^17 buckets",
+            sync_message(3, &uint_field(1, 17)),
+            "Malformed",
+        ),
+        (
+            "an items reply at 2^16 buckets listing bucket 2^16",
+            sync_message(
+                3,
+                &[uint_field(1, 16), packed(&[0x80, 0x80, 0x04])].concat(),
+            ),
+            "Malformed",
+        ),
+        (
             "version 2",
             {
                 let mut m = sync_message(2, &bytes_field(2, &[0; 16]));
