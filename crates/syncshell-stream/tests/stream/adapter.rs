@@ -220,21 +220,7 @@ async fn a_symbolic_link_in_the_destination_does_not_redirect_duplicate_copies()
     std::fs::write(&other, b"another file of the user").unwrap();
     std::os::unix::fs::symlink(&other, partials.join("copy-1.part")).unwrap();
 
-    let (mut a, mut b) = ChannelConnection::pair(2);
-    let k = session(10);
-    let (so, ro) = (SendOptions::default(), ReceiveOptions::default());
-    let (sent, got) = tokio::join!(
-        async {
-            let r = send_folder(&mut a, &k, src.path(), &so).await;
-            drop(a);
-            r
-        },
-        async {
-            let r = receive_folder(&mut b, &k, dest.path(), &ro).await;
-            drop(b);
-            r
-        },
-    );
+    let (sent, got) = send_and_receive(src.path(), dest.path(), 10).await;
     sent.unwrap();
     got.unwrap();
     assert_eq!(std::fs::read(&bashrc).unwrap(), b"the user's own file");
@@ -367,4 +353,31 @@ async fn concurrent_offers_of_a_changing_file_never_share_key_and_nonce() {
         fa[0], fb[0],
         "two offers of one manifest are not the same offer"
     );
+}
+
+/// Sends `src` to `dest` over an in-process pipe with default options under session key
+/// `key`; each side closes its end when it is done. Returns both sides' results.
+pub(crate) async fn send_and_receive(
+    src: &std::path::Path,
+    dest: &std::path::Path,
+    key: u8,
+) -> (
+    Result<syncshell_stream::SendReport, Error>,
+    Result<syncshell_stream::ReceiveReport, Error>,
+) {
+    let (mut a, mut b) = ChannelConnection::pair(4);
+    let k = session(key);
+    let (so, ro) = (SendOptions::default(), ReceiveOptions::default());
+    tokio::join!(
+        async {
+            let r = send_folder(&mut a, &k, src, &so).await;
+            drop(a);
+            r
+        },
+        async {
+            let r = receive_folder(&mut b, &k, dest, &ro).await;
+            drop(b);
+            r
+        },
+    )
 }

@@ -1077,8 +1077,6 @@ async fn unicode_case_and_short_name_aliases_are_refused() {
     // outside the destination.
     #[cfg(unix)]
     {
-        use syncshell_stream::{receive_folder, send_folder, ChannelConnection};
-        use syncshell_stream::{ReceiveOptions, SendOptions};
         let src = tempfile::tempdir().unwrap();
         let dest = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
@@ -1087,21 +1085,7 @@ async fn unicode_case_and_short_name_aliases_are_refused() {
         std::fs::create_dir(src.path().join("ssh")).unwrap();
         std::fs::write(src.path().join("ssh/id_ed25519"), secret).unwrap();
         std::os::unix::fs::symlink(outside.path(), dest.path().join("ssh")).unwrap();
-        let (mut a, mut b) = ChannelConnection::pair(4);
-        let k = session(12);
-        let (so, ro) = (SendOptions::default(), ReceiveOptions::default());
-        let (sent, got) = tokio::join!(
-            async {
-                let r = send_folder(&mut a, &k, src.path(), &so).await;
-                drop(a);
-                r
-            },
-            async {
-                let r = receive_folder(&mut b, &k, dest.path(), &ro).await;
-                drop(b);
-                r
-            },
-        );
+        let (sent, got) = crate::adapter::send_and_receive(src.path(), dest.path(), 12).await;
         assert!(
             matches!(got, Err(Error::UnsafePath { .. })),
             "the file behind the link was looked at: {got:?}"
