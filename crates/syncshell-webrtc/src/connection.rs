@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, Mutex as AsyncMutex, TryAcquireError};
 use tokio::task::JoinHandle;
 use webrtc::data_channel::DataChannel;
 
-use crate::link::{lock, Inbound, Link, LinkState, Shared, CREDIT, DATA};
+use crate::link::{lock, Inbound, Link, LinkState, SetupTimes, Shared, CREDIT, DATA};
 
 /// What one frame costs against the flow-control window beyond its bytes, so that a flood of
 /// tiny messages is bounded too.
@@ -154,6 +154,11 @@ impl WebRtcConnection {
 
     fn count_sent(&self, len: usize) {
         self.counters.sent(len);
+    }
+
+    /// How long each step of this connection's set-up took.
+    pub fn setup_times(&self) -> SetupTimes {
+        *lock(&self.shared.setup)
     }
 
     async fn lost(&self) {

@@ -13,4 +13,5 @@ mod vectors;
 pub use config::{IceServer, WebRtcConfig, MIN_WINDOW};
 pub use connection::WebRtcConnection;
 pub use error::WebRtcError;
+pub use link::SetupTimes;
 pub use transport::{WebRtcTransport, CHANNEL_BINDING_LABEL};

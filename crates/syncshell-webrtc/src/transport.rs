@@ -17,7 +17,7 @@ use webrtc::peer_connection::{
 use crate::config::WebRtcConfig;
 use crate::connection::{Negotiated, WebRtcConnection};
 use crate::error::{stack, WebRtcError};
-use crate::link::{lock, Link, LinkState, LocalCandidate};
+use crate::link::{lock, Link, LinkState, LocalCandidate, Step};
 use crate::signal::{Blob, Kind, Signal};
 
 /// Domain separation of [`syncshell_transport::Connection::channel_binding`]: the first 35
@@ -220,6 +220,7 @@ impl<S: Signaling> WebRtcTransport<S> {
             let answer = self.next(|f| f.answers.remove(&key)).await?;
             let desc = RTCSessionDescription::answer(answer.sdp).map_err(stack)?;
             link.pc.set_remote_description(desc).await.map_err(stack)?;
+            link.shared.reached(Step::Described);
             remote_set.send_replace(true);
             self.finish(link, Role::Offerer, answer.window).await
         };
@@ -289,6 +290,7 @@ impl<S: Signaling> WebRtcTransport<S> {
         let mut link = Link::new(&self.config).await?;
         let desc = RTCSessionDescription::offer(offer.sdp).map_err(stack)?;
         link.pc.set_remote_description(desc).await.map_err(stack)?;
+        link.shared.reached(Step::Described);
         let answer = link.pc.create_answer(None).await.map_err(stack)?;
         let early = answer.sdp.clone();
         link.pc.set_local_description(answer).await.map_err(stack)?;
@@ -326,7 +328,7 @@ impl<S: Signaling> WebRtcTransport<S> {
             let _ = u.wait_for(|o| *o).await;
         };
         tokio::select! {
-            () = opened => {}
+            () = opened => shared.reached(Step::ChannelsOpen),
             _ = state.wait_for(|s| *s != LinkState::Open) => {
                 return Err(WebRtcError::Failed("opening the data channels").into());
             }
@@ -343,6 +345,7 @@ impl<S: Signaling> WebRtcTransport<S> {
                 return Err(WebRtcError::Failed("exchanging ready frames").into());
             }
         }
+        shared.reached(Step::Ready);
         let sctp = link
             .pc
             .sctp()

@@ -66,3 +66,31 @@ fn depends_on_no_syncshell_crate_but_transport() {
         .collect();
     assert_eq!(deps, ["syncshell-transport"], "{manifest}");
 }
+
+/// Every step of the set-up is recorded on both ends, each no earlier than the one it needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_times_record_every_step_in_order() {
+    let (a, b) = endpoints();
+    let (x, y) = pair(&a, &b).await;
+    for end in [&x, &y] {
+        let t = end.setup_times();
+        let steps = [
+            t.created,
+            t.described,
+            t.ice_connected,
+            t.dtls_connected,
+            t.channels_open,
+            t.ready,
+        ];
+        assert!(steps.iter().all(Option::is_some), "{t:?}");
+        assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{t:?}");
+        // Without trickle the description goes out only once gathering completed.
+        assert!(
+            t.gathered.is_some() && t.gathered <= t.ice_connected,
+            "{t:?}"
+        );
+    }
+    use syncshell_transport::Connection;
+    x.close().await;
+    y.close().await;
+}
