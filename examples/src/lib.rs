@@ -2,6 +2,7 @@
 (`syncshell-signal`), and the glue that runs the handshake, phonebook sync and folder transfers \
 over a transport connection."]
 
+pub mod netlab;
 pub mod setup;
 pub mod signal;
 pub mod wire;
