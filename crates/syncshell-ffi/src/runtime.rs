@@ -177,8 +177,8 @@ pub unsafe extern "C" fn syncshell_webrtc_config_add_ice_server(
         let url = unsafe { args::text(url, "url") }?;
         let config = self::config(config)?;
         let mut config = lock(&config)?;
-        if username.is_null() && credential.is_null() {
-            config.ice_servers.push(url.to_owned());
+        let server = if username.is_null() && credential.is_null() {
+            ::syncshell_webrtc::IceServer::stun(url)
         } else {
             // SAFETY: the caller's promise.
             let (user, credential) = unsafe {
@@ -187,12 +187,12 @@ pub unsafe extern "C" fn syncshell_webrtc_config_add_ice_server(
                     args::text(credential, "credential")?,
                 )
             };
-            config.turn_servers.push(::syncshell_webrtc::IceServer {
-                urls: vec![url.to_owned()],
-                username: user.to_owned(),
-                credential: credential.to_owned(),
-            });
-        }
+            ::syncshell_webrtc::IceServer::turn(url, user, credential)
+        };
+        server
+            .check()
+            .map_err(|e| Failure::new(S::SYNCSHELL_ERR_INVALID_ARGUMENT, e.to_string()))?;
+        config.ice_servers.push(server);
         Ok(())
     })
 }

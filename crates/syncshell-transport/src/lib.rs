@@ -41,4 +41,6 @@ pub use mem::{
     Faults, MemConnection, MemNetwork, MemSignaling, MemTransport, MEM_FRAGMENT_LEN,
     MEM_SEND_BUFFER,
 };
-pub use traits::{Connection, Counters, Signaling, Stats, Transport};
+pub use traits::{
+    Candidate, CandidateKind, Connection, Counters, Path, Signaling, Stats, Transport,
+};

@@ -512,7 +512,7 @@ impl Connection for MemConnection {
     }
 
     fn stats(&self) -> Stats {
-        self.counters.snapshot(Some(self.faults.latency * 2))
+        self.counters.snapshot(Some(self.faults.latency * 2), None)
     }
 
     fn max_message_len(&self) -> usize {

@@ -1,6 +1,7 @@
 //! The traits every backend implements.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -21,6 +22,82 @@ pub struct Stats {
     pub messages_received: u64,
     /// Round-trip time, where the backend knows it.
     pub rtt: Option<Duration>,
+    /// The network path the connection uses, where the backend has one.
+    pub path: Option<Path>,
+}
+
+/// The network path of a connection: the pair of candidates ICE selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Path {
+    /// Our end.
+    pub local: Candidate,
+    /// The peer's end.
+    pub remote: Candidate,
+}
+
+impl Path {
+    /// Whether the traffic goes through a relay (a TURN server) on either end, rather than
+    /// directly between the two peers.
+    pub fn is_relayed(&self) -> bool {
+        self.local.kind == CandidateKind::Relay || self.remote.kind == CandidateKind::Relay
+    }
+}
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = if self.is_relayed() {
+            "relayed"
+        } else {
+            "direct"
+        };
+        write!(f, "{how} {} -> {}", self.local, self.remote)
+    }
+}
+
+/// One end of a [`Path`]: an address and how it was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    /// How the address was found.
+    pub kind: CandidateKind,
+    /// The address packets go from (ours) or to (the peer's).
+    pub address: SocketAddr,
+}
+
+impl std::fmt::Display for Candidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind, self.address)
+    }
+}
+
+/// How an ICE candidate's address was found (RFC 8445 section 5.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CandidateKind {
+    /// An address of one of the host's interfaces.
+    Host,
+    /// The address a NAT maps the host to, learned from a STUN server.
+    ServerReflexive,
+    /// The address a NAT maps the host to, learned from the peer's connectivity checks.
+    PeerReflexive,
+    /// An address on a TURN server that relays the traffic.
+    Relay,
+}
+
+impl CandidateKind {
+    /// The name ICE gives the kind: `host`, `srflx`, `prflx` or `relay`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CandidateKind::Host => "host",
+            CandidateKind::ServerReflexive => "srflx",
+            CandidateKind::PeerReflexive => "prflx",
+            CandidateKind::Relay => "relay",
+        }
+    }
+}
+
+impl std::fmt::Display for CandidateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The live counters behind [`Stats`], shared by the backends.
@@ -45,14 +122,15 @@ impl Counters {
         self.bytes_received.fetch_add(len as u64, Ordering::Relaxed);
     }
 
-    /// The counters now, with the round-trip time the backend knows.
-    pub fn snapshot(&self, rtt: Option<Duration>) -> Stats {
+    /// The counters now, with the round-trip time and path the backend knows.
+    pub fn snapshot(&self, rtt: Option<Duration>, path: Option<Path>) -> Stats {
         Stats {
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
             messages_sent: self.messages_sent.load(Ordering::Relaxed),
             messages_received: self.messages_received.load(Ordering::Relaxed),
             rtt,
+            path,
         }
     }
 }

@@ -2,9 +2,17 @@
 
 use std::time::Duration;
 
+use rtc::ice::url::{ProtoType, SchemeType, Url};
 use syncshell_transport::DEFAULT_MAX_MESSAGE_LEN;
 
+use crate::error::WebRtcError;
+
 /// A STUN or TURN server. None is used unless configured.
+///
+/// URLs follow RFC 7064 and RFC 7065: `stun:HOST[:PORT]`, `turn:HOST[:PORT][?transport=udp|tcp]`
+/// (port 3478 by default). TURN over TCP is carried by a bridge of this crate, since webrtc
+/// 0.21 speaks TURN over UDP only; `stuns:` and `turns:` (TLS) are refused by
+/// [`IceServer::check`].
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct IceServer {
     /// `stun:<host>:<port>`, `turn:<host>:<port>?transport=udp` and the like.
@@ -13,6 +21,62 @@ pub struct IceServer {
     pub username: String,
     /// TURN credential (empty for STUN). Never printed by `Debug`.
     pub credential: String,
+}
+
+impl IceServer {
+    /// A server at one URL, without credentials (a STUN server).
+    pub fn stun(url: impl Into<String>) -> Self {
+        IceServer {
+            urls: vec![url.into()],
+            ..IceServer::default()
+        }
+    }
+
+    /// A TURN server at one URL with its credentials.
+    pub fn turn(
+        url: impl Into<String>,
+        username: impl Into<String>,
+        credential: impl Into<String>,
+    ) -> Self {
+        IceServer {
+            urls: vec![url.into()],
+            username: username.into(),
+            credential: credential.into(),
+        }
+    }
+
+    /// Checks that every URL is a STUN or TURN URL this crate can use, and that a TURN
+    /// server has credentials.
+    pub fn check(&self) -> Result<(), WebRtcError> {
+        if self.urls.is_empty() {
+            return Err(WebRtcError::IceServer("no URL".to_owned()));
+        }
+        for raw in &self.urls {
+            let url = parse_url(raw)?;
+            if url.is_secure() {
+                return Err(WebRtcError::IceServer(format!(
+                    "{raw}: TLS (stuns:, turns:) is not supported; use turn:...?transport=tcp"
+                )));
+            }
+            let turn = url.scheme == SchemeType::Turn;
+            if turn && (self.username.is_empty() || self.credential.is_empty()) {
+                return Err(WebRtcError::IceServer(format!(
+                    "{raw}: a TURN server needs a user name and a credential"
+                )));
+            }
+            if turn && url.proto == ProtoType::Unknown {
+                return Err(WebRtcError::IceServer(format!(
+                    "{raw}: the transport must be udp or tcp"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a STUN or TURN URL, with a clear error.
+pub(crate) fn parse_url(raw: &str) -> Result<Url, WebRtcError> {
+    Url::parse_url(raw).map_err(|e| WebRtcError::IceServer(format!("{raw}: {e}")))
 }
 
 impl std::fmt::Debug for IceServer {
@@ -29,14 +93,20 @@ impl std::fmt::Debug for IceServer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WebRtcConfig {
-    /// STUN/TURN servers. Default: none, so no third-party server is ever contacted and only
-    /// host candidates are offered.
-    pub ice_servers: Vec<String>,
-    /// TURN servers with credentials, in addition to [`WebRtcConfig::ice_servers`].
-    pub turn_servers: Vec<IceServer>,
+    /// STUN and TURN servers: STUN ones give server-reflexive candidates (the address a NAT
+    /// maps us to), TURN ones relay candidates. Default: none, so no third-party server is
+    /// ever contacted and only host candidates are offered. The list a transport uses can be
+    /// replaced later ([`crate::WebRtcTransport::set_ice_servers`]), for credentials that
+    /// expire.
+    pub ice_servers: Vec<IceServer>,
+    /// Offer and accept only relay candidates: every connection goes through a TURN server,
+    /// and the peer never learns our addresses. Needs a TURN server in
+    /// [`WebRtcConfig::ice_servers`]. Default `false`.
+    pub relay_only: bool,
     /// UDP addresses each peer connection binds (one socket per address; its host candidate
-    /// is that address). Default: `["127.0.0.1:0"]`, reachable from this host only. Use
-    /// `0.0.0.0:0` (or a LAN address) to reach peers on other hosts.
+    /// is that address). Default: `["127.0.0.1:0"]`, reachable from this host only.
+    /// `0.0.0.0:0` (or `[::]:0`) binds every interface of that family except loopback and
+    /// link-local ones, as they are when the connection is made.
     pub bind_addresses: Vec<String>,
     /// Flow-control window in bytes, per direction: a sender's `send` waits (and `try_send`
     /// says `WouldBlock`) once this many bytes are sent but not yet taken by the peer's
@@ -71,7 +141,7 @@ impl Default for WebRtcConfig {
     fn default() -> Self {
         WebRtcConfig {
             ice_servers: Vec::new(),
-            turn_servers: Vec::new(),
+            relay_only: false,
             bind_addresses: vec!["127.0.0.1:0".to_owned()],
             send_buffer_limit: 1024 * 1024,
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,

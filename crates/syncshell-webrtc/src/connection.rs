@@ -327,8 +327,13 @@ impl Connection for WebRtcConnection {
         link.shut(grace).await;
     }
 
+    /// With the selected path and ICE's round-trip time, read at most a second ago.
     fn stats(&self) -> Stats {
-        self.counters.snapshot(None)
+        let (path, rtt) = match *lock(&self.shared.path) {
+            Some((path, rtt)) => (Some(path), rtt),
+            None => (None, None),
+        };
+        self.counters.snapshot(rtt, path)
     }
 
     fn max_message_len(&self) -> usize {

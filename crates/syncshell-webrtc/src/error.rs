@@ -22,6 +22,9 @@ pub enum WebRtcError {
     /// (docs/spec/transport.md 6.3).
     #[error("no DTLS fingerprint available")]
     NoFingerprint,
+    /// A STUN or TURN server is not usable as configured.
+    #[error("bad ICE server: {0}")]
+    IceServer(String),
 }
 
 impl From<WebRtcError> for syncshell_transport::Error {

@@ -7,6 +7,7 @@ mod link;
 mod runtime;
 mod signal;
 mod transport;
+mod turn_tcp;
 #[cfg(test)]
 mod vectors;
 

@@ -1,25 +1,28 @@
 //! One peer connection: building it, its two data channels, the tasks that move their
 //! events, and tearing it all down.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::ice::url::{ProtoType, SchemeType};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState, RTCIceServer,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
 };
 
-use crate::config::WebRtcConfig;
+use crate::config::{parse_url, IceServer, WebRtcConfig};
 use crate::connection::frame_cost;
-use crate::error::stack;
+use crate::error::{stack, WebRtcError};
 use crate::runtime::TunedRuntime;
+use crate::turn_tcp::TcpBridge;
 
 /// Data channel ids, negotiated out of band so both ends create them before the offer.
 const RELIABLE_ID: u16 = 0;
@@ -81,6 +84,8 @@ pub(crate) struct Shared {
     pub(crate) violation: Mutex<Option<syncshell_transport::Error>>,
     /// When each step of the set-up completed.
     pub(crate) setup: Mutex<SetupTimes>,
+    /// The selected candidate pair and its round-trip time, as last read.
+    pub(crate) path: Mutex<Option<(syncshell_transport::Path, Option<Duration>)>>,
     /// Bumped when ICE or DTLS connects: see [`nudge_driver`].
     nudge: watch::Sender<u32>,
     started: Instant,
@@ -134,6 +139,7 @@ impl Shared {
             peer_credit: AtomicUsize::new(0),
             violation: Mutex::new(None),
             setup: Mutex::new(SetupTimes::default()),
+            path: Mutex::new(None),
             nudge: watch::channel(0).0,
             started: Instant::now(),
         }
@@ -284,11 +290,86 @@ pub(crate) struct Link {
     /// Local candidates to trickle, when [`WebRtcConfig::trickle`] is set.
     pub(crate) candidates: Option<mpsc::UnboundedReceiver<LocalCandidate>>,
     pub(crate) tasks: Vec<JoinHandle<()>>,
+    /// TURN over TCP bridges this connection's TURN client uses; dropped with it.
+    _bridges: Vec<TcpBridge>,
     pub(crate) closed: bool,
 }
 
+/// webrtc's ICE servers for `servers`: each TURN URL over TCP becomes a URL over UDP to a
+/// bridge of ours (one per address family this connection binds), which carries it over TCP.
+/// A server whose host cannot be resolved is skipped, as webrtc skips it.
+async fn ice_servers(
+    config: &WebRtcConfig,
+    servers: &[IceServer],
+) -> syncshell_transport::Result<(Vec<RTCIceServer>, Vec<TcpBridge>)> {
+    let families = bind_families(&config.bind_addresses);
+    let mut out = Vec::with_capacity(servers.len());
+    let mut bridges = Vec::new();
+    for server in servers {
+        server.check()?;
+        let mut urls = Vec::with_capacity(server.urls.len());
+        for raw in &server.urls {
+            let url = parse_url(raw)?;
+            if url.proto != ProtoType::Tcp || url.scheme != SchemeType::Turn {
+                urls.push(raw.clone());
+                continue;
+            }
+            let resolved = match tokio::net::lookup_host((url.host.as_str(), url.port)).await {
+                Ok(addrs) => addrs.collect::<Vec<_>>(),
+                Err(e) => {
+                    tracing::warn!(url = %raw, error = %e, "cannot resolve a TURN server");
+                    continue;
+                }
+            };
+            for family in &families {
+                let Some(addr) = resolved.iter().find(|a| a.is_ipv4() == family.is_ipv4()) else {
+                    continue;
+                };
+                let bridge = TcpBridge::start(*addr, *family)
+                    .await
+                    .map_err(|e| WebRtcError::IceServer(format!("{raw}: {e}")))?;
+                let host = match bridge.addr() {
+                    SocketAddr::V4(a) => a.ip().to_string(),
+                    SocketAddr::V6(a) => format!("[{}]", a.ip()),
+                };
+                urls.push(format!(
+                    "turn:{host}:{}?transport=udp",
+                    bridge.addr().port()
+                ));
+                bridges.push(bridge);
+            }
+        }
+        out.push(RTCIceServer {
+            urls,
+            username: server.username.clone(),
+            credential: server.credential.clone(),
+        });
+    }
+    Ok((out, bridges))
+}
+
+/// One address of each family among the bind addresses (IPv4 if none parses).
+fn bind_families(binds: &[String]) -> Vec<IpAddr> {
+    let mut families: Vec<IpAddr> = Vec::new();
+    for b in binds {
+        if let Ok(a) = b.parse::<SocketAddr>() {
+            if !families.iter().any(|f| f.is_ipv4() == a.is_ipv4()) {
+                families.push(a.ip());
+            }
+        }
+    }
+    if families.is_empty() {
+        families.push(IpAddr::from([0, 0, 0, 0]));
+    }
+    families
+}
+
 impl Link {
-    pub(crate) async fn new(config: &WebRtcConfig) -> syncshell_transport::Result<Link> {
+    /// A peer connection with `config`'s settings and the ICE servers `servers`.
+    pub(crate) async fn new(
+        config: &WebRtcConfig,
+        servers: &[IceServer],
+    ) -> syncshell_transport::Result<Link> {
         let shared = Arc::new(Shared::new());
         let (cand_tx, cand_rx) = if config.trickle {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -296,23 +377,9 @@ impl Link {
         } else {
             (None, None)
         };
-        let mut servers: Vec<RTCIceServer> = config
-            .turn_servers
-            .iter()
-            .map(|s| RTCIceServer {
-                urls: s.urls.clone(),
-                username: s.username.clone(),
-                credential: s.credential.clone(),
-            })
-            .collect();
-        if !config.ice_servers.is_empty() {
-            servers.push(RTCIceServer {
-                urls: config.ice_servers.clone(),
-                ..RTCIceServer::default()
-            });
-        }
+        let (servers, bridges) = ice_servers(config, servers).await?;
         let live = config.liveness_timeout.max(Duration::from_millis(500));
-        let settings = SettingEngineBuilder::new()
+        let mut settings = SettingEngineBuilder::new()
             // The default (QueryOnly) opens a multicast socket on :5353.
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             // See `CHECK_INTERVAL`.
@@ -321,12 +388,21 @@ impl Link {
                 Some(live / 2),
                 Some(live),
                 Some((live / 5).min(Duration::from_secs(2))),
-            )
-            .build();
+            );
+        let policy = if config.relay_only {
+            // webrtc waits 2 s before it accepts a relay pair, to give better paths a chance;
+            // with nothing but relays there is nothing to wait for.
+            settings = settings.with_relay_acceptance_min_wait(None);
+            RTCIceTransportPolicy::Relay
+        } else {
+            RTCIceTransportPolicy::All
+        };
+        let settings = settings.build();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(
                 RTCConfigurationBuilder::new()
                     .with_ice_servers(servers)
+                    .with_ice_transport_policy(policy)
                     .build(),
             )
             .with_setting_engine(settings)
@@ -393,6 +469,7 @@ impl Link {
             datagrams: Some(dg_rx),
             candidates: cand_rx,
             tasks,
+            _bridges: bridges,
             closed: false,
         })
     }

@@ -7,17 +7,18 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
-use syncshell_transport::{Error, Result, Signaling, Transport};
+use syncshell_transport::{Candidate, CandidateKind, Error, Path, Result, Signaling, Transport};
 use tokio::sync::{mpsc, watch};
 use tokio::sync::{Mutex as AsyncMutex, MutexGuard as AsyncMutexGuard, Notify};
 use webrtc::peer_connection::{
-    PeerConnection, RTCIceCandidateInit, RTCSessionDescription, RTCStatsReportEntry, StatsSelector,
+    PeerConnection, RTCIceCandidate, RTCIceCandidateInit, RTCIceCandidateType,
+    RTCSessionDescription, RTCStatsReportEntry, StatsSelector,
 };
 
-use crate::config::WebRtcConfig;
+use crate::config::{IceServer, WebRtcConfig};
 use crate::connection::{Negotiated, WebRtcConnection};
 use crate::error::{stack, WebRtcError};
-use crate::link::{lock, Link, LinkState, LocalCandidate, Step};
+use crate::link::{lock, Link, LinkState, LocalCandidate, Shared, Step};
 use crate::signal::{Blob, Kind, Signal};
 
 /// Domain separation of [`syncshell_transport::Connection::channel_binding`]: the first 35
@@ -40,6 +41,8 @@ pub struct WebRtcTransport<S> {
     signaling: S,
     address: String,
     config: WebRtcConfig,
+    /// The ICE servers the next connection uses.
+    ice_servers: Mutex<Vec<IceServer>>,
     inbox: Inbox,
 }
 
@@ -108,6 +111,7 @@ impl<S: Signaling> WebRtcTransport<S> {
         WebRtcTransport {
             signaling,
             address: address.into(),
+            ice_servers: Mutex::new(config.ice_servers.clone()),
             config,
             inbox: Inbox {
                 filed: Mutex::new(Filed::default()),
@@ -117,9 +121,25 @@ impl<S: Signaling> WebRtcTransport<S> {
         }
     }
 
-    /// The transport's settings.
+    /// The transport's settings, with the ICE servers it started with.
     pub fn config(&self) -> &WebRtcConfig {
         &self.config
+    }
+
+    /// Replaces the STUN and TURN servers every later connection uses (connections already
+    /// made keep theirs): for TURN credentials that expire, renewed without a restart.
+    /// Refuses a list with a server [`IceServer::check`] refuses, keeping the old one.
+    pub fn set_ice_servers(&self, servers: Vec<IceServer>) -> Result<(), WebRtcError> {
+        for s in &servers {
+            s.check()?;
+        }
+        *lock(&self.ice_servers) = servers;
+        Ok(())
+    }
+
+    /// The STUN and TURN servers the next connection uses.
+    pub fn ice_servers(&self) -> Vec<IceServer> {
+        lock(&self.ice_servers).clone()
     }
 
     /// Waits until `take` finds what it wants among the filed blobs, reading signaling in
@@ -195,7 +215,7 @@ impl<S: Signaling> WebRtcTransport<S> {
     }
 
     async fn offer(&self, address: &str, session: u64) -> Result<WebRtcConnection> {
-        let mut link = Link::new(&self.config).await?;
+        let mut link = Link::new(&self.config, &self.ice_servers()).await?;
         let offer = link.pc.create_offer(None).await.map_err(stack)?;
         // Trickle: the offer as created carries no candidate; they follow one by one.
         let early = offer.sdp.clone();
@@ -287,7 +307,7 @@ impl<S: Signaling> WebRtcTransport<S> {
     }
 
     async fn answer(&self, from: &str, offer: Signal) -> Result<WebRtcConnection> {
-        let mut link = Link::new(&self.config).await?;
+        let mut link = Link::new(&self.config, &self.ice_servers()).await?;
         let desc = RTCSessionDescription::offer(offer.sdp).map_err(stack)?;
         link.pc.set_remote_description(desc).await.map_err(stack)?;
         link.shared.reached(Step::Described);
@@ -353,6 +373,10 @@ impl<S: Signaling> WebRtcTransport<S> {
             .ok_or(WebRtcError::Failed("finding the SCTP transport"))?;
         let sctp_max_message = sctp.max_message_size().await.map_err(stack)? as usize;
         let (local, remote) = fingerprints(&link).await?;
+        *lock(&shared.path) = selected_path(&*link.pc).await;
+        let mut link = link;
+        link.tasks
+            .push(tokio::spawn(watch_path(link.pc.clone(), shared.clone())));
         let (offerer, answerer) = match role {
             Role::Offerer => (local, remote),
             Role::Answerer => (remote, local),
@@ -454,6 +478,71 @@ async fn fingerprints(link: &Link) -> Result<(Fingerprint, Fingerprint), WebRtcE
         find(&local_id).ok_or(WebRtcError::NoFingerprint)?,
         find(&remote_id).ok_or(WebRtcError::NoFingerprint)?,
     ))
+}
+
+/// How often a connection's path and round-trip time are read again.
+const PATH_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps the connection's path and round-trip time current (ICE may switch pairs).
+async fn watch_path(pc: std::sync::Arc<dyn PeerConnection>, shared: std::sync::Arc<Shared>) {
+    let mut tick = tokio::time::interval(PATH_REFRESH);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if shared.current() != LinkState::Open {
+            return;
+        }
+        if let Some(now) = selected_path(&*pc).await {
+            *lock(&shared.path) = Some(now);
+        }
+    }
+}
+
+/// The candidate pair ICE selected and its current round-trip time; `None` before a pair is
+/// selected. (The pair comes from the ICE transport: webrtc 0.21's statistics name candidates
+/// with ids their pairs do not use, and leave peer-reflexive ones out.)
+pub(crate) async fn selected_path(
+    pc: &dyn PeerConnection,
+) -> Option<(Path, Option<std::time::Duration>)> {
+    let ice = pc.sctp().await?.transport().ice_transport();
+    let pair = ice.get_selected_candidate_pair().await.ok()??;
+    let path = Path {
+        local: to_candidate(pair.local())?,
+        remote: to_candidate(pair.remote())?,
+    };
+    let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+    let rtt = report.iter().find_map(|e| match e {
+        RTCStatsReportEntry::Transport(t) if !t.selected_candidate_pair_id.is_empty() => {
+            report.iter().find_map(|p| match p {
+                RTCStatsReportEntry::IceCandidatePair(p)
+                    if p.stats.id == t.selected_candidate_pair_id =>
+                {
+                    Some(p.current_round_trip_time)
+                }
+                _ => None,
+            })
+        }
+        _ => None,
+    });
+    let rtt = rtt
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .map(std::time::Duration::from_secs_f64);
+    Some((path, rtt))
+}
+
+fn to_candidate(c: &RTCIceCandidate) -> Option<Candidate> {
+    let kind = match c.typ {
+        RTCIceCandidateType::Host => CandidateKind::Host,
+        RTCIceCandidateType::Srflx => CandidateKind::ServerReflexive,
+        RTCIceCandidateType::Prflx => CandidateKind::PeerReflexive,
+        RTCIceCandidateType::Relay => CandidateKind::Relay,
+        _ => return None,
+    };
+    let ip: std::net::IpAddr = c.address.parse().ok()?;
+    Some(Candidate {
+        kind,
+        address: std::net::SocketAddr::new(ip, c.port),
+    })
 }
 
 /// A DTLS certificate fingerprint: the SHA-256 digest of the certificate's DER encoding.

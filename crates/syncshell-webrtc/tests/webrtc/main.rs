@@ -94,3 +94,73 @@ async fn setup_times_record_every_step_in_order() {
     x.close().await;
     y.close().await;
 }
+
+/// On loopback ICE selects a pair of host candidates: both ends report a direct path
+/// between 127.0.0.1 addresses, mirrored, and a round-trip time from the ICE checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_show_the_selected_path_and_rtt() {
+    use syncshell_transport::{CandidateKind, Connection};
+    let (a, b) = endpoints();
+    let (x, y) = pair(&a, &b).await;
+    let (px, py) = (x.stats().path.unwrap(), y.stats().path.unwrap());
+    for p in [px, py] {
+        assert!(!p.is_relayed());
+        for c in [p.local, p.remote] {
+            assert_eq!(c.kind, CandidateKind::Host, "{p}");
+            assert_eq!(c.address.ip(), std::net::Ipv4Addr::LOCALHOST, "{p}");
+        }
+    }
+    assert_eq!((px.local, px.remote), (py.remote, py.local));
+    assert!(x.stats().rtt.is_some() || y.stats().rtt.is_some());
+    x.close().await;
+    y.close().await;
+}
+
+/// Relay-only offers no host candidate: with no TURN server there is nothing to connect
+/// over, so connecting fails (by its timeout) even on loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_without_a_turn_server_never_connects_directly() {
+    let hub = MemNetwork::new(1, Faults::default());
+    let mut config = test_config();
+    config.relay_only = true;
+    config.connect_timeout = Duration::from_secs(2);
+    let a = WebRtcTransport::new(hub.signaling("a"), "a", config.clone());
+    let b = WebRtcTransport::new(hub.signaling("b"), "b", config);
+    // The answerer may never even see an offer; either way nothing connects.
+    let accepted = async {
+        match tokio::time::timeout(Duration::from_secs(3), b.accept()).await {
+            Ok(r) => r.is_ok(),
+            Err(_) => false,
+        }
+    };
+    let (x, y) = tokio::join!(a.connect("b"), accepted);
+    assert!(x.is_err() && !y);
+}
+
+/// The ICE server list is checked when replaced: a bad one is refused with its reason and
+/// the old list stays.
+#[test]
+fn replacing_ice_servers_checks_them_first() {
+    use syncshell_webrtc::IceServer;
+    let (a, _b) = endpoints();
+    let good = vec![
+        IceServer::stun("stun:10.0.0.1:3478"),
+        IceServer::turn("turn:10.0.0.1:3478?transport=tcp", "1:me", "pw"),
+    ];
+    a.set_ice_servers(good.clone()).unwrap();
+    assert_eq!(a.ice_servers(), good);
+    for (bad, why) in [
+        (IceServer::turn("turn:10.0.0.1", "", ""), "user name"),
+        (IceServer::turn("turns:10.0.0.1", "u", "p"), "TLS"),
+        (IceServer::stun("http://10.0.0.1"), "http://10.0.0.1"),
+        (
+            IceServer::turn("turn:10.0.0.1?transport=sctp", "u", "p"),
+            "transport",
+        ),
+        (IceServer::default(), "no URL"),
+    ] {
+        let err = a.set_ice_servers(vec![bad]).unwrap_err().to_string();
+        assert!(err.contains(why), "{err}");
+    }
+    assert_eq!(a.ice_servers(), good);
+}
