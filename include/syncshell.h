@@ -89,6 +89,22 @@
 // Event: `syncshell_transport_connect` to `peer` failed; `data` holds the reason (text).
 #define SYNCSHELL_EVENT_CONNECT_FAILED 4
 
+// How an end of a connection's network path was found: `out_local_kind` and
+// `out_remote_kind` of `syncshell_connection_path`.
+#define SYNCSHELL_CANDIDATE_UNKNOWN 0
+
+// An address of one of the host's interfaces.
+#define SYNCSHELL_CANDIDATE_HOST 1
+
+// The address a NAT maps the host to, learned from a STUN server.
+#define SYNCSHELL_CANDIDATE_SERVER_REFLEXIVE 2
+
+// The address a NAT maps the host to, learned from the peer's checks.
+#define SYNCSHELL_CANDIDATE_PEER_REFLEXIVE 3
+
+// An address on a TURN server that relays the traffic.
+#define SYNCSHELL_CANDIDATE_RELAY 4
+
 // What a call did. `SYNCSHELL_OK` is 0; every failure is a code from 7301 up, so a stray
 // `errno`, `HRESULT` or boolean is never mistaken for one of ours.
 enum syncshell_status
@@ -744,6 +760,12 @@ syncshell_status syncshell_webrtc_config_add_ice_server(syncshell_webrtc_config 
 // Turns trickle ICE on or off (both ends must agree; off by default).
 syncshell_status syncshell_webrtc_config_set_trickle(syncshell_webrtc_config config, bool trickle);
 
+// Turns relay-only on or off (off by default): with it on, connections go only through the
+// TURN servers added with `syncshell_webrtc_config_add_ice_server`, and peers never learn
+// this host's addresses.
+syncshell_status syncshell_webrtc_config_set_relay_only(syncshell_webrtc_config config,
+                                                        bool relay_only);
+
 // Sets how long connecting may take (0 keeps the default of 15 s).
 syncshell_status syncshell_webrtc_config_set_connect_timeout(syncshell_webrtc_config config,
                                                              uint32_t timeout_ms);
@@ -945,6 +967,15 @@ syncshell_status syncshell_connection_channel_binding(syncshell_connection conne
 syncshell_status syncshell_connection_stats(syncshell_connection connection,
                                             uint64_t *out_bytes_sent,
                                             uint64_t *out_bytes_received);
+
+// Writes how the connection's traffic flows: the kind of its local and remote end
+// (`SYNCSHELL_CANDIDATE_*`; `SYNCSHELL_CANDIDATE_UNKNOWN` for both where the backend has no
+// path, as the in-memory one) and the round-trip time in microseconds (0 when unknown). The
+// path is relayed when either end is `SYNCSHELL_CANDIDATE_RELAY`, direct otherwise.
+syncshell_status syncshell_connection_path(syncshell_connection connection,
+                                           uint8_t *out_local_kind,
+                                           uint8_t *out_remote_kind,
+                                           uint64_t *out_rtt_us);
 
 // Closes the connection: the peer receives what was sent, then sees the close. Waits at
 // most 10 s.

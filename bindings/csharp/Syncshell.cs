@@ -70,6 +70,11 @@ namespace Syncshell
         public const uint SYNCSHELL_EVENT_CONNECTED = 2;
         public const uint SYNCSHELL_EVENT_ACCEPTED = 3;
         public const uint SYNCSHELL_EVENT_CONNECT_FAILED = 4;
+        public const uint SYNCSHELL_CANDIDATE_UNKNOWN = 0;
+        public const uint SYNCSHELL_CANDIDATE_HOST = 1;
+        public const uint SYNCSHELL_CANDIDATE_SERVER_REFLEXIVE = 2;
+        public const uint SYNCSHELL_CANDIDATE_PEER_REFLEXIVE = 3;
+        public const uint SYNCSHELL_CANDIDATE_RELAY = 4;
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern uint syncshell_abi_version();
@@ -330,6 +335,9 @@ namespace Syncshell
         public static extern Status syncshell_webrtc_config_set_trickle(ulong config, [MarshalAs(UnmanagedType.U1)] bool trickle);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_webrtc_config_set_relay_only(ulong config, [MarshalAs(UnmanagedType.U1)] bool relay_only);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_webrtc_config_set_connect_timeout(ulong config, uint timeout_ms);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
@@ -403,6 +411,9 @@ namespace Syncshell
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_connection_stats(ulong connection, ulong* out_bytes_sent, ulong* out_bytes_received);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_connection_path(ulong connection, byte* out_local_kind, byte* out_remote_kind, ulong* out_rtt_us);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_connection_close(ulong connection);

@@ -209,6 +209,20 @@ pub extern "C" fn syncshell_webrtc_config_set_trickle(
     })
 }
 
+/// Turns relay-only on or off (off by default): with it on, connections go only through the
+/// TURN servers added with `syncshell_webrtc_config_add_ice_server`, and peers never learn
+/// this host's addresses.
+#[no_mangle]
+pub extern "C" fn syncshell_webrtc_config_set_relay_only(
+    config: syncshell_webrtc_config,
+    relay_only: bool,
+) -> syncshell_status {
+    boundary(|| {
+        lock(&*self::config(config)?)?.relay_only = relay_only;
+        Ok(())
+    })
+}
+
 /// Sets how long connecting may take (0 keeps the default of 15 s).
 #[no_mangle]
 pub extern "C" fn syncshell_webrtc_config_set_connect_timeout(

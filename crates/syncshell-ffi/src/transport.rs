@@ -5,7 +5,9 @@ use std::ffi::c_char;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ::syncshell_transport::{Connection, MemConnection, MemTransport, Signaling, Stats, Transport};
+use ::syncshell_transport::{
+    CandidateKind, Connection, MemConnection, MemTransport, Signaling, Stats, Transport,
+};
 use ::syncshell_webrtc::{WebRtcConnection, WebRtcTransport};
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -578,6 +580,55 @@ pub extern "C" fn syncshell_connection_stats(
         let stats = self::connection(connection)?.conn.stats();
         sent.write(stats.bytes_sent);
         received.write(stats.bytes_received);
+        Ok(())
+    })
+}
+
+/// How an end of a connection's network path was found: `out_local_kind` and
+/// `out_remote_kind` of `syncshell_connection_path`.
+pub const SYNCSHELL_CANDIDATE_UNKNOWN: u8 = 0;
+/// An address of one of the host's interfaces.
+pub const SYNCSHELL_CANDIDATE_HOST: u8 = 1;
+/// The address a NAT maps the host to, learned from a STUN server.
+pub const SYNCSHELL_CANDIDATE_SERVER_REFLEXIVE: u8 = 2;
+/// The address a NAT maps the host to, learned from the peer's checks.
+pub const SYNCSHELL_CANDIDATE_PEER_REFLEXIVE: u8 = 3;
+/// An address on a TURN server that relays the traffic.
+pub const SYNCSHELL_CANDIDATE_RELAY: u8 = 4;
+
+/// Writes how the connection's traffic flows: the kind of its local and remote end
+/// (`SYNCSHELL_CANDIDATE_*`; `SYNCSHELL_CANDIDATE_UNKNOWN` for both where the backend has no
+/// path, as the in-memory one) and the round-trip time in microseconds (0 when unknown). The
+/// path is relayed when either end is `SYNCSHELL_CANDIDATE_RELAY`, direct otherwise.
+#[no_mangle]
+pub extern "C" fn syncshell_connection_path(
+    connection: syncshell_connection,
+    out_local_kind: *mut u8,
+    out_remote_kind: *mut u8,
+    out_rtt_us: *mut u64,
+) -> syncshell_status {
+    boundary(|| {
+        let local = Out::new(out_local_kind, "out_local_kind")?;
+        let remote = Out::new(out_remote_kind, "out_remote_kind")?;
+        let rtt = Out::new(out_rtt_us, "out_rtt_us")?;
+        let stats = self::connection(connection)?.conn.stats();
+        let kind = |k: CandidateKind| match k {
+            CandidateKind::Host => SYNCSHELL_CANDIDATE_HOST,
+            CandidateKind::ServerReflexive => SYNCSHELL_CANDIDATE_SERVER_REFLEXIVE,
+            CandidateKind::PeerReflexive => SYNCSHELL_CANDIDATE_PEER_REFLEXIVE,
+            CandidateKind::Relay => SYNCSHELL_CANDIDATE_RELAY,
+        };
+        let (l, r) = match stats.path {
+            Some(p) => (kind(p.local.kind), kind(p.remote.kind)),
+            None => (SYNCSHELL_CANDIDATE_UNKNOWN, SYNCSHELL_CANDIDATE_UNKNOWN),
+        };
+        local.write(l);
+        remote.write(r);
+        rtt.write(
+            stats
+                .rtt
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        );
         Ok(())
     })
 }

@@ -947,6 +947,18 @@ fn webrtc_peers_connect_through_host_relayed_signaling_on_loopback() {
     let (mut sent, mut received) = (0, 0);
     ok(syncshell_connection_stats(a_conn, &mut sent, &mut received));
     assert_eq!((sent, received), (big.len() as u64, 4));
+    // On loopback both ends of the path are host candidates.
+    let (mut local, mut remote, mut rtt) = (0u8, 0u8, 0u64);
+    ok(syncshell_connection_path(
+        a_conn,
+        &mut local,
+        &mut remote,
+        &mut rtt,
+    ));
+    assert_eq!(
+        (local, remote),
+        (SYNCSHELL_CANDIDATE_HOST, SYNCSHELL_CANDIDATE_HOST)
+    );
     // A clean close reaches the other side after what was sent.
     ok(unsafe { syncshell_connection_send(a_conn, b"last".as_ptr(), 4) });
     ok(syncshell_connection_close(a_conn));
