@@ -9,6 +9,9 @@ and join request decoders). Needs Python 3.8+ and the `cryptography` package. Pr
 per check and ends with "N passed, M failed"; the exit status is non-zero when a check fails.
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -29,6 +32,9 @@ NONCE_LEN = 32
 SESSION_LEN = 16
 MAX_CREDENTIAL_LEN = 16 * 1024
 MAX_REASON_LEN = 256
+MAX_ICE_SERVERS = 8
+MAX_ICE_URLS = 8
+MAX_ICE_TEXT_LEN = 256
 MALFORMED = 1  # the refusal code a server answers an undecodable frame with
 
 TYPES = {
@@ -41,6 +47,8 @@ TYPES = {
     0x07: "Tombstone",
     0x08: "Notice",
     0x09: "Refused",
+    0x0A: "IceRequest",
+    0x0B: "IceServers",
 }
 CODES = {name: t for t, name in TYPES.items()}
 NOTICE_CODES = {1, 2, 3, 4}
@@ -73,11 +81,19 @@ class Reader:
     def u8(self):
         return self.take(1)[0]
 
-    def bytes_field(self):
+    def bytes_field(self, limit=MAX_CREDENTIAL_LEN):
         n = int.from_bytes(self.take(4), "big")
-        if n > MAX_CREDENTIAL_LEN:  # before the bytes it announces are looked at
+        if n > limit:  # before the bytes it announces are looked at
             raise FrameError("TooLarge")
         return self.take(n)
+
+    def text(self):
+        """An ICE server's URL, user name or credential: bytes of at most 256, UTF-8."""
+        b = self.bytes_field(MAX_ICE_TEXT_LEN)
+        try:
+            return b.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            raise FrameError("Malformed")
 
     def peer(self):
         b = self.take(32)
@@ -128,6 +144,19 @@ def decode(buf):
             peer = r.peer()
             if code == UNREACHABLE:
                 f["peer"] = peer.hex()
+    elif kind == "IceRequest":
+        f = {}
+    elif kind == "IceServers":
+        f = {"expires": int.from_bytes(r.take(8), "big"), "servers": []}
+        count = r.u8()
+        if count > MAX_ICE_SERVERS:  # before the servers are read
+            raise FrameError("Malformed")
+        for _ in range(count):
+            n = r.u8()
+            if not 1 <= n <= MAX_ICE_URLS:
+                raise FrameError("Malformed")
+            urls = [r.text() for _ in range(n)]
+            f["servers"].append({"urls": urls, "username": r.text(), "credential": r.text()})
     else:  # Refused
         code = r.u8()
         if code not in REFUSE_CODES:
@@ -180,12 +209,36 @@ def encode(kind, f):
     if kind == "Notice":
         peer = h(f["peer"]) if f["code"] == UNREACHABLE else b""
         return out + bytes([f["code"]]) + peer
+    if kind == "IceRequest":
+        return out
+    if kind == "IceServers":
+        out += f["expires"].to_bytes(8, "big") + bytes([len(f["servers"])])
+        for server in f["servers"]:
+            out += bytes([len(server["urls"])])
+            for text in server["urls"] + [server["username"], server["credential"]]:
+                out += put_bytes(text.encode("utf-8"))
+        return out
     return out + bytes([f["code"]]) + cut_reason(f["reason"])
 
 
 def auth_signed(nonce, session, shell_id, peer):
     """The exact bytes Ed25519 signs ("Authentication", step 2)."""
     return ci.signed_bytes(AUTH_CONTEXT, nonce + session + shell_id + peer)
+
+
+def turn_secret(file_text):
+    """The secret of a --turn-secret-file: its bytes less one trailing newline."""
+    b = file_text.encode("utf-8")
+    if b.endswith(b"\r\n"):
+        return b[:-2]
+    return b[:-1] if b.endswith(b"\n") else b
+
+
+def turn_credentials(secret, expires, peer):
+    """coturn's shared-secret scheme ("ICE servers"): the user name and the password."""
+    username = "%d:%s" % (expires, ci.text_encode(ci.PREFIX_PEER, peer))
+    mac = hmac.new(secret, username.encode("ascii"), hashlib.sha1).digest()
+    return username, base64.b64encode(mac).decode("ascii")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,8 +249,10 @@ def run_constants(v):
     c = v["constants"]
     check("constants: version, context and bounds are the spec's",
           (c["version"], c["auth_context"], c["nonce_len"], c["session_len"],
-           c["max_credential_len"], c["max_reason_len"])
-          == (VERSION, AUTH_CONTEXT, NONCE_LEN, SESSION_LEN, MAX_CREDENTIAL_LEN, MAX_REASON_LEN))
+           c["max_credential_len"], c["max_reason_len"], c["max_ice_servers"], c["max_ice_urls"],
+           c["max_ice_text_len"])
+          == (VERSION, AUTH_CONTEXT, NONCE_LEN, SESSION_LEN, MAX_CREDENTIAL_LEN, MAX_REASON_LEN,
+              MAX_ICE_SERVERS, MAX_ICE_URLS, MAX_ICE_TEXT_LEN))
 
 
 def run_credentials(v):
@@ -239,7 +294,29 @@ def run_auth(v, ids):
               ci.verify_raw(peer, bytes(tampered), h(a["signature"])) is not None)
 
 
-def run_frames(v, ids):
+def run_turn(v, ids):
+    _, _, member, joiner = ids
+    t = v["turn"]
+    secret = turn_secret(t["secret_file"])
+    check("turn: the secret is the file less one trailing newline",
+          secret and not secret.endswith(b"\n") and t["secret_file"].encode("utf-8") == secret + b"\n")
+    expect = {"member": member, "guest": joiner}
+    for c in t["credentials"]:
+        name = "turn %s" % c["name"]
+        peer = h(c["peer"])
+        check(name + ": the credentials' peer", peer == expect[c["name"]])
+        check(name + ": the peer id text is identity's text form",
+              c["peer_text"] == ci.text_encode(ci.PREFIX_PEER, peer))
+        check(name + ": expires the lifetime after now (unix seconds)",
+              c["expires"] == v["credentials"]["now_ms"] // 1000 + t["ttl"])
+        username, password = turn_credentials(secret, c["expires"], peer)
+        check(name + ": user name is <expires>:<peer id text>", c["username"] == username, username)
+        check(name + ": password is base64(HMAC-SHA1(secret, user name))",
+              c["password"] == password, password)
+    return {c["name"]: c for c in t["credentials"]}
+
+
+def run_frames(v, ids, turn):
     shell_id, owner, member, joiner = ids
     auth = {a["name"]: a for a in v["auth"]}
     kinds = set()
@@ -277,6 +354,19 @@ def run_frames(v, ids):
                   ci.verify_raw(j, signed, h(fields["signature"])) is None)
         if kind == "Welcome":
             check(name + ": shell_id is the credentials' shell", h(fields["shell_id"]) == shell_id)
+        if kind == "IceServers":
+            stun = [s for s in fields["servers"] if all(u.startswith("stun:") for u in s["urls"])]
+            relays = [s for s in fields["servers"] if s not in stun]
+            check(name + ": STUN servers carry no credentials",
+                  all(s["username"] == s["credential"] == "" for s in stun))
+            check(name + ": expires is 0 exactly when no server carries credentials",
+                  (fields["expires"] == 0) == (not relays))
+            for s in relays:
+                check(name + ": TURN URLs share the member's credentials",
+                      all(u.split(":")[0] in ("turn", "turns") for u in s["urls"])
+                      and (s["username"], s["credential"], fields["expires"])
+                      == (turn["member"]["username"], turn["member"]["password"],
+                          turn["member"]["expires"]))
     check("frames: every type of the spec has a vector", kinds == set(TYPES.values()), str(kinds))
     notices = {fr["fields"]["code"] for fr in v["frames"] if fr["type"] == "Notice"}
     refusals = {fr["fields"]["code"] for fr in v["frames"] if fr["type"] == "Refused"}
@@ -327,11 +417,15 @@ def main():
     def credentials():
         state["ids"] = run_credentials(vectors)
 
+    def turn():
+        state["turn"] = run_turn(vectors, state["ids"])
+
     sections = [
         ("constants", lambda: run_constants(vectors)),
         ("credentials", credentials),
         ("auth", lambda: run_auth(vectors, state["ids"])),
-        ("frames", lambda: run_frames(vectors, state["ids"])),
+        ("turn", turn),
+        ("frames", lambda: run_frames(vectors, state["ids"], state["turn"])),
         ("tolerated", lambda: run_tolerated(vectors)),
         ("invalid frames", lambda: run_invalid(vectors)),
     ]

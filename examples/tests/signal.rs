@@ -1,4 +1,5 @@
-//! The `syncshell-signal` server, run as a process on 127.0.0.1 with port 0, and its client.
+//! The `syncshell-signal` server, run as a process on 127.0.0.1 with port 0, and its client:
+//! admission and relaying, limits, TLS (`wss://`) and the ICE servers it hands out.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -7,14 +8,15 @@
     clippy::print_stdout
 )]
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use rand_core::OsRng;
 use syncshell_examples::signal::{
-    signed_bytes, ClientOptions, Credentials, Frame, NoticeCode, RefuseCode, SignalClient,
-    SignalError, Status, AUTH_CONTEXT,
+    signed_bytes, ClientOptions, Credentials, Frame, IceGrant, IceServer, NoticeCode, RefuseCode,
+    SignalClient, SignalError, Status, AUTH_CONTEXT,
 };
 use syncshell_identity::{
     Identity, InviteCode, InviteOptions, Role, ShellGenesis, Timestamp, TokenChain,
@@ -732,4 +734,500 @@ async fn a_member_is_dropped_when_its_token_expires() {
         refused(join(&url, &bob, shell.creds(&chain)).await),
         RefuseCode::NotAdmitted
     );
+}
+
+/// A certificate authority and a server certificate it issued for 127.0.0.1, as PEM files
+/// (`ca.pem`, `server.pem`, `server.key`, and `stray.key`, a key of no certificate).
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "syncshell test CA");
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+                .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&key, &*ca)
+            .unwrap();
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        write("ca.pem", ca.pem());
+        write("server.pem", cert.pem());
+        write("server.key", key.serialize_pem());
+        write(
+            "stray.key",
+            rcgen::KeyPair::generate().unwrap().serialize_pem(),
+        );
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn arg(&self, name: &str) -> String {
+        self.path(name).to_str().unwrap().to_owned()
+    }
+
+    /// The relay's flags for this certificate.
+    fn server_flags(&self) -> [String; 4] {
+        [
+            "--tls-cert".into(),
+            self.arg("server.pem"),
+            "--tls-key".into(),
+            self.arg("server.key"),
+        ]
+    }
+}
+
+fn flags(f: &[String]) -> Vec<&str> {
+    f.iter().map(String::as_str).collect()
+}
+
+#[track_caller]
+fn tls_error(r: Result<SignalClient, SignalError>) -> String {
+    match r {
+        Err(SignalError::Tls(e)) => e,
+        Err(e) => panic!("expected a TLS error, got {e}"),
+        Ok(_) => panic!("expected a TLS error, got admitted"),
+    }
+}
+
+#[track_caller]
+fn config_error(r: Result<SignalClient, SignalError>) -> String {
+    match r {
+        Err(SignalError::Config(e)) => e,
+        Err(e) => panic!("expected a settings error, got {e}"),
+        Ok(_) => panic!("expected a settings error, got admitted"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_clients_trusting_the_ca_relay_and_others_are_refused() {
+    let pki = Pki::new();
+    let server = ServerProcess::start(&flags(&pki.server_flags()));
+    let url = server.wss_url();
+    let shell = Shell::new("raid");
+    let (bob, bob_chain) = shell.member();
+    let trusting = ClientOptions {
+        ca_file: Some(pki.path("ca.pem")),
+        ..options()
+    };
+    // A connection that never starts its handshake holds up nobody.
+    let stalled = std::net::TcpStream::connect(&server.addr).unwrap();
+    let alice = SignalClient::connect(
+        &url,
+        copy(&shell.owner),
+        shell.creds(&TokenChain::owner()),
+        trusting.clone(),
+    )
+    .await
+    .unwrap();
+    let bob_c = SignalClient::connect(&url, copy(&bob), shell.creds(&bob_chain), trusting)
+        .await
+        .unwrap();
+    alice.send_app(&bob.peer_id(), b"offer over wss").unwrap();
+    assert_eq!(
+        recv_app(&bob_c).await,
+        (shell.owner.peer_id(), Bytes::from_static(b"offer over wss"))
+    );
+    drop(stalled);
+
+    // The system's roots alone do not vouch for a private CA: a TLS error, in time.
+    let carol = shell.member();
+    let alone = tokio::time::timeout(WAIT, join(&url, &carol.0, shell.creds(&carol.1)))
+        .await
+        .expect("refused in time, not hung");
+    let why = tls_error(alone);
+    assert!(why.contains("UnknownIssuer"), "{why}");
+    // Nor does another CA (of the same name: its signature does not verify).
+    let other = Pki::new();
+    let wrong_ca = ClientOptions {
+        ca_file: Some(other.path("ca.pem")),
+        ..options()
+    };
+    let why = tls_error(
+        SignalClient::connect(&url, copy(&carol.0), shell.creds(&carol.1), wrong_ca).await,
+    );
+    assert!(why.contains("invalid peer certificate"), "{why}");
+    // ws:// to the TLS port is no WebSocket either.
+    let plain = tokio::time::timeout(WAIT, join(&server.url(), &carol.0, shell.creds(&carol.1)))
+        .await
+        .expect("failed in time, not hung");
+    assert!(matches!(plain, Err(SignalError::Connect(_))), "{plain:?}");
+
+    // Unusable CA files are settings errors, before any connection.
+    let with_ca = |path: PathBuf| ClientOptions {
+        ca_file: Some(path),
+        ..options()
+    };
+    for (path, expected) in [
+        (pki.path("missing.pem"), "No such file"),
+        (pki.path("server.key"), "no certificate in the PEM file"),
+    ] {
+        let why = config_error(
+            SignalClient::connect(&url, copy(&carol.0), shell.creds(&carol.1), with_ca(path)).await,
+        );
+        assert!(why.contains(expected), "{why}");
+    }
+    let why = config_error(
+        SignalClient::connect(
+            &server.url(),
+            copy(&carol.0),
+            shell.creds(&carol.1),
+            with_ca(pki.path("ca.pem")),
+        )
+        .await,
+    );
+    assert!(why.contains("a CA file is for wss:// URLs"), "{why}");
+}
+
+#[test]
+fn bad_tls_and_ice_flags_stop_the_relay_with_a_clear_error() {
+    let pki = Pki::new();
+    let garbage = pki.path("garbage.pem");
+    std::fs::write(&garbage, "not a PEM file\n").unwrap();
+    let empty_secret = pki.path("empty-secret");
+    std::fs::write(&empty_secret, "\n").unwrap();
+    let secret = pki.path("secret");
+    std::fs::write(&secret, "north-wind-42\n").unwrap();
+    let (cert, key, stray) = (
+        pki.arg("server.pem"),
+        pki.arg("server.key"),
+        pki.arg("stray.key"),
+    );
+    let (garbage, missing) = (garbage.to_str().unwrap().to_owned(), pki.arg("missing.pem"));
+    let (empty_secret, secret) = (
+        empty_secret.to_str().unwrap().to_owned(),
+        secret.to_str().unwrap().to_owned(),
+    );
+    let cases: [(Vec<&str>, &str); 11] = [
+        (vec!["--tls-cert", &cert], "--tls-key"),
+        (vec!["--tls-key", &key], "--tls-cert"),
+        (
+            vec!["--tls-cert", &missing, "--tls-key", &key],
+            "missing.pem: I/O error: No such file",
+        ),
+        (
+            vec!["--tls-cert", &garbage, "--tls-key", &key],
+            "garbage.pem: no certificate in the PEM file",
+        ),
+        (
+            vec!["--tls-cert", &cert, "--tls-key", &garbage],
+            "garbage.pem: no private key in the PEM file",
+        ),
+        (
+            vec!["--tls-cert", &cert, "--tls-key", &stray],
+            "the private key is not the certificate's",
+        ),
+        (
+            vec!["--ice-server", "http://turn.example"],
+            "the scheme is not stun:, turn: or turns:",
+        ),
+        (
+            vec!["--ice-server", "stun:turn.example:99999"],
+            "is not a number from 1 to 65535",
+        ),
+        (
+            vec!["--ice-server", "turn:turn.example"],
+            "turn: and turns: URLs need the TURN secret",
+        ),
+        (
+            vec![
+                "--ice-server",
+                "turn:turn.example",
+                "--turn-secret-file",
+                &empty_secret,
+            ],
+            "the TURN secret is empty",
+        ),
+        (
+            vec![
+                "--ice-server",
+                "turn:turn.example",
+                "--turn-secret-file",
+                &secret,
+                "--turn-ttl",
+                "10",
+            ],
+            "TURN credential lifetime",
+        ),
+    ];
+    for (args, expected) in cases {
+        let err = ServerProcess::fails_to_start(&args);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+/// coturn's check of a `use-auth-secret` password, written here from its documentation:
+/// base64(HMAC-SHA1(secret, user name)).
+fn coturn_password(secret: &[u8], username: &str) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
+    mac.update(username.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The client's first grant with servers in it.
+async fn grant(c: &SignalClient) -> IceGrant {
+    let mut rx = c.ice_servers();
+    let g = tokio::time::timeout(WAIT, rx.wait_for(|g| !g.servers.is_empty()))
+        .await
+        .expect("ICE servers arrive in time")
+        .unwrap()
+        .clone();
+    g
+}
+
+/// Checks a TURN server of `g` against the coturn formula for `peer`, with a lifetime of
+/// `ttl` seconds from a moment between `from` and now; returns its user name.
+#[track_caller]
+fn check_turn(
+    g: &IceGrant,
+    peer: &syncshell_identity::PeerId,
+    secret: &[u8],
+    from: u64,
+    ttl: u64,
+) -> String {
+    let turn = &g.servers[1];
+    assert_eq!(
+        turn.urls,
+        [
+            "turn:turn.example:3478?transport=udp",
+            "turns:turn.example:5349"
+        ]
+    );
+    let (expiry, who) = turn.username.split_once(':').unwrap();
+    assert_eq!(who, peer.to_string());
+    assert!(who.starts_with("peer-"));
+    let expiry: u64 = expiry.parse().unwrap();
+    let to = now().as_millis() / 1000;
+    assert!(
+        (from + ttl..=to + ttl).contains(&expiry),
+        "{expiry} not {ttl} s after {from}..={to}"
+    );
+    assert_eq!(g.expires_at, Some(Timestamp::from_millis(expiry * 1000)));
+    assert_eq!(turn.credential, coturn_password(secret, &turn.username));
+    turn.username.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_and_guests_get_ice_servers_with_coturn_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("turn-secret");
+    std::fs::write(&secret_file, "north-wind-42\n").unwrap();
+    let server = ServerProcess::start(&[
+        "--ice-server",
+        "stun:stun.example:3478",
+        "--ice-server",
+        "turn:turn.example:3478?transport=udp",
+        "--ice-server",
+        "turns:turn.example:5349",
+        "--turn-secret-file",
+        secret_file.to_str().unwrap(),
+        "--turn-ttl",
+        "600",
+    ]);
+    let url = server.url();
+    let shell = Shell::new("raid");
+    let from = now().as_millis() / 1000;
+    let alice = join(&url, &shell.owner, shell.creds(&TokenChain::owner()))
+        .await
+        .unwrap();
+    let g = grant(&alice).await;
+    assert_eq!(g.servers.len(), 2, "{g:?}");
+    assert_eq!(
+        g.servers[0],
+        IceServer {
+            urls: vec!["stun:stun.example:3478".into()],
+            ..IceServer::default()
+        }
+    );
+    // The secret is the file less its newline.
+    let username = check_turn(&g, &shell.owner.peer_id(), b"north-wind-42", from, 600);
+    assert_ne!(
+        g.servers[1].credential,
+        coturn_password(b"north-wind-42\n", &username)
+    );
+    // The credential never shows in logs.
+    assert!(!format!("{g:?}").contains(&g.servers[1].credential));
+
+    // A guest needs them to reach its inviter, and gets its own.
+    let code = InviteCode::create(
+        &syncshell_revocation::RevocationSet::new(shell.genesis.clone()),
+        &shell.owner,
+        &TokenChain::owner(),
+        &InviteOptions::default(),
+        now(),
+        &mut OsRng,
+    )
+    .unwrap();
+    let joiner = Identity::generate(&mut OsRng);
+    let request = code.join_request(&joiner, now()).unwrap();
+    let guest = join(&url, &joiner, Credentials::Guest { request })
+        .await
+        .unwrap();
+    check_turn(
+        &grant(&guest).await,
+        &joiner.peer_id(),
+        b"north-wind-42",
+        from,
+        600,
+    );
+}
+
+/// Connects raw and authenticates as a member; returns the socket after the welcome.
+async fn raw_member(url: &str, id: &Identity, shell: &Shell, chain: &TokenChain) -> Raw {
+    let (mut ws, nonce, session) = raw(url).await;
+    let signature = id.sign(
+        AUTH_CONTEXT,
+        &signed_bytes(&nonce, &session, &shell.genesis.id(), &id.peer_id()),
+    );
+    raw_send(
+        &mut ws,
+        &Frame::Hello {
+            genesis: shell.genesis.encode(),
+            chain: chain.encode(),
+            peer: id.peer_id(),
+            signature,
+        },
+    )
+    .await;
+    match raw_frame(&mut ws).await {
+        Some(Frame::Welcome { .. }) => ws,
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_revoked_after_connecting_gets_no_more_ice_servers() {
+    let server = ServerProcess::start(&["--ice-server", "stun:stun.example"]);
+    let url = server.url();
+    let shell = Shell::new("raid");
+    let (bob, bob_chain) = shell.member();
+    let alice = join(&url, &shell.owner, shell.creds(&TokenChain::owner()))
+        .await
+        .unwrap();
+    let mut bob_ws = raw_member(&url, &bob, &shell, &bob_chain).await;
+    raw_send(&mut bob_ws, &Frame::IceRequest).await;
+    assert_eq!(
+        raw_frame(&mut bob_ws).await,
+        Some(Frame::IceServers {
+            expires: 0,
+            servers: vec![IceServer {
+                urls: vec!["stun:stun.example".into()],
+                ..IceServer::default()
+            }],
+        })
+    );
+    let tombstone = Tombstone::issue(
+        &syncshell_revocation::RevocationSet::new(shell.genesis.clone()),
+        &shell.owner,
+        &TokenChain::owner(),
+        bob.peer_id(),
+        Reason::Removed,
+        now(),
+    )
+    .unwrap();
+    alice.upload_tombstone(&tombstone.encode()).unwrap();
+    assert_eq!(notice(&alice).await.code, NoticeCode::TombstoneAccepted);
+    // Past the request interval, bob asks again: no servers, a refusal for revocation.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _ = bob_ws
+        .send(Message::Binary(Bytes::from(Frame::IceRequest.encode())))
+        .await;
+    match raw_frame(&mut bob_ws).await {
+        Some(Frame::Refused { code, .. }) => assert_eq!(code, RefuseCode::Revoked),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(raw_frame(&mut bob_ws).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_servers_only_for_admitted_peers_and_at_most_once_a_second() {
+    // A relay without ICE servers.
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let shell = Shell::new("raid");
+    let (bob, bob_chain) = shell.member();
+
+    // Asked before any hello: refused, nothing granted.
+    let (mut ws, _, _) = raw(&url).await;
+    raw_send(&mut ws, &Frame::IceRequest).await;
+    match raw_frame(&mut ws).await {
+        Some(Frame::Refused { code, .. }) => assert_eq!(code, RefuseCode::NotAdmitted),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // A peer the relay does not admit never gets a client, nor anything else.
+    let carol = Identity::generate(&mut OsRng);
+    assert_eq!(
+        refused(join(&url, &carol, shell.creds(&bob_chain)).await),
+        RefuseCode::NotAdmitted
+    );
+
+    // An admitted member hears that there are none; asking again at once closes it.
+    let mut bob_ws = raw_member(&url, &bob, &shell, &bob_chain).await;
+    raw_send(&mut bob_ws, &Frame::IceRequest).await;
+    assert_eq!(
+        raw_frame(&mut bob_ws).await,
+        Some(Frame::IceServers {
+            expires: 0,
+            servers: vec![],
+        })
+    );
+    raw_send(&mut bob_ws, &Frame::IceRequest).await;
+    match raw_frame(&mut bob_ws).await {
+        Some(Frame::Refused { code, .. }) => assert_eq!(code, RefuseCode::RateLimited),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The client asks once on its own, so it stays, with an empty grant.
+    let alice = join(&url, &shell.owner, shell.creds(&TokenChain::owner()))
+        .await
+        .unwrap();
+    let mut rx = alice.ice_servers();
+    tokio::time::timeout(WAIT, rx.changed())
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    assert_eq!(*rx.borrow(), IceGrant::default());
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(alice.status(), Status::Connected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_relay_certificate_is_trusted_through_the_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("relay.pem"), dir.path().join("relay.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let server = ServerProcess::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let shell = Shell::new("raid");
+    let trusting = ClientOptions {
+        ca_file: Some(cert),
+        ..options()
+    };
+    let alice = SignalClient::connect(
+        &server.wss_url(),
+        copy(&shell.owner),
+        shell.creds(&TokenChain::owner()),
+        trusting,
+    )
+    .await
+    .unwrap();
+    assert_eq!(alice.status(), Status::Connected);
 }

@@ -9,8 +9,9 @@
 //! Without the variable the test regenerates the vectors, fails if the committed file differs,
 //! and checks every committed value independently of the generator: each frame decodes to its
 //! fields and encodes back to its bytes, each auth signature verifies over the committed signed
-//! bytes, and each invalid frame is refused with its error. `docs/vectors/check_signal.py`
-//! checks the same file from docs/spec/signal.md alone.
+//! bytes, each invalid frame is refused with its error, and each TURN credential is the
+//! user name and password of the relay's scheme. `docs/vectors/check_signal.py` checks the
+//! same file from docs/spec/signal.md alone.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -25,8 +26,9 @@ mod known_answers;
 use rand_chacha::rand_core::SeedableRng;
 use serde_json::{json, Value};
 use syncshell_examples::signal::{
-    signed_bytes, Frame, FrameError, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT,
-    MAX_CREDENTIAL_LEN, MAX_REASON_LEN, NONCE_LEN, SESSION_LEN, VERSION,
+    signed_bytes, turn_password, turn_username, Frame, FrameError, IceServer, NoticeCode,
+    RefuseCode, Standing, TurnSecret, AUTH_CONTEXT, MAX_CREDENTIAL_LEN, MAX_ICE_SERVERS,
+    MAX_ICE_TEXT_LEN, MAX_ICE_URLS, MAX_REASON_LEN, NONCE_LEN, SESSION_LEN, VERSION,
 };
 
 use syncshell_identity::{
@@ -48,6 +50,11 @@ fn identity(seed: u8) -> Identity {
 
 /// The refusal code a server sends for a frame that does not decode.
 const MALFORMED: u8 = 1;
+
+/// The TURN secret file of the vectors (one trailing newline, not part of the secret).
+const TURN_SECRET_FILE: &str = "syncshell-turn-secret\n";
+/// The TURN credentials' lifetime of the vectors, in seconds.
+const TURN_TTL: u64 = 3600;
 
 /// Everything the frames carry, made deterministically.
 struct Fixture {
@@ -201,6 +208,21 @@ fn fields(frame: &Frame) -> (&'static str, Value) {
             "Refused",
             json!({ "code": code.to_wire(), "reason": reason }),
         ),
+        Frame::IceRequest => ("IceRequest", json!({})),
+        Frame::IceServers { expires, servers } => (
+            "IceServers",
+            json!({
+                "expires": expires,
+                "servers": servers
+                    .iter()
+                    .map(|s| json!({
+                        "urls": s.urls,
+                        "username": s.username,
+                        "credential": s.credential,
+                    }))
+                    .collect::<Vec<_>>(),
+            }),
+        ),
     }
 }
 
@@ -252,6 +274,28 @@ fn from_fields(kind: &str, v: &Value) -> Frame {
             code: RefuseCode::from_wire(code()).unwrap(),
             reason: v["reason"].as_str().unwrap().to_owned(),
         },
+        "IceRequest" => Frame::IceRequest,
+        "IceServers" => {
+            let text = |s: &Value, k: &str| s[k].as_str().unwrap().to_owned();
+            Frame::IceServers {
+                expires: v["expires"].as_u64().unwrap(),
+                servers: v["servers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| IceServer {
+                        urls: s["urls"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|u| u.as_str().unwrap().to_owned())
+                            .collect(),
+                        username: text(s, "username"),
+                        credential: text(s, "credential"),
+                    })
+                    .collect(),
+            }
+        }
         other => panic!("unknown frame kind {other}"),
     }
 }
@@ -294,6 +338,19 @@ fn with(mut head: Vec<u8>, tail: &[u8]) -> Vec<u8> {
     head
 }
 
+/// A `bytes` field: a u32 length and the bytes.
+fn ice_text(b: &[u8]) -> Vec<u8> {
+    with((b.len() as u32).to_be_bytes().to_vec(), b)
+}
+
+/// The secret of [`TURN_SECRET_FILE`], read as the relay reads `--turn-secret-file`.
+fn turn_secret() -> TurnSecret {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("turn-secret");
+    std::fs::write(&path, TURN_SECRET_FILE).unwrap();
+    TurnSecret::read(&path).unwrap()
+}
+
 fn generate() -> Value {
     let f = fixture();
     let shell = f.genesis.id();
@@ -324,6 +381,41 @@ fn generate() -> Value {
     let join = Frame::Join {
         request: f.request.clone(),
         signature: join_sig,
+    };
+    // TURN credentials of the relay's scheme, for a member and for a guest.
+    let secret = turn_secret();
+    let expires = NOW.as_millis() / 1000 + TURN_TTL;
+    let turn: Vec<Value> = [("member", member), ("guest", joiner)]
+        .into_iter()
+        .map(|(who, peer)| {
+            let username = turn_username(expires, &peer);
+            json!({
+                "name": who,
+                "peer": hex::encode(peer.as_bytes()),
+                "peer_text": peer.to_string(),
+                "expires": expires,
+                "username": username,
+                "password": turn_password(&secret, &username),
+            })
+        })
+        .collect();
+    let member_turn = turn_username(expires, &member);
+    let ice_servers = Frame::IceServers {
+        expires,
+        servers: vec![
+            IceServer {
+                urls: vec!["stun:relay.example:3478".into()],
+                ..IceServer::default()
+            },
+            IceServer {
+                urls: vec![
+                    "turn:relay.example:3478?transport=udp".into(),
+                    "turns:relay.example:5349".into(),
+                ],
+                credential: turn_password(&secret, &member_turn),
+                username: member_turn,
+            },
+        ],
     };
     let frames = [
         ("challenge", challenge.clone()),
@@ -401,6 +493,18 @@ fn generate() -> Value {
                 peer: Some(joiner),
             },
         ),
+        ("ice request", Frame::IceRequest),
+        (
+            "ice servers of a member: STUN, and TURN with the member's credentials",
+            ice_servers.clone(),
+        ),
+        (
+            "ice servers of a relay that has none",
+            Frame::IceServers {
+                expires: 0,
+                servers: Vec::new(),
+            },
+        ),
     ];
     let mut frames: Vec<Value> = frames.iter().map(|(n, fr)| frame_v(n, fr)).collect();
     let refusals = [
@@ -474,6 +578,8 @@ fn generate() -> Value {
     }
     .encode();
     let over = (MAX_CREDENTIAL_LEN as u32 + 1).to_be_bytes();
+    let ice = ice_servers.encode();
+    let ice_head = with(vec![VERSION, 0x0b], &expires.to_be_bytes());
     let bad_keys = [
         (
             "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
@@ -505,7 +611,7 @@ fn generate() -> Value {
         invalid("version 2", with(vec![2], &ch[1..])),
         invalid("version 2 alone", vec![2]),
         invalid("type 0x00", vec![VERSION, 0x00]),
-        invalid("type 0x0a", with(vec![VERSION, 0x0a], &ch[2..])),
+        invalid("type 0x0c", with(vec![VERSION, 0x0c], &ch[2..])),
         invalid("type 0xff", vec![VERSION, 0xff]),
         invalid("challenge one byte short", ch[..ch.len() - 1].to_vec()),
         invalid("challenge with a trailing byte", with(ch.clone(), &[0])),
@@ -592,6 +698,63 @@ fn generate() -> Value {
             "refused with a reason cut inside a character",
             with(vec![VERSION, 0x09, 1], &"é".as_bytes()[..1]),
         ),
+        invalid("ice request with a trailing byte", vec![VERSION, 0x0a, 0]),
+        invalid(
+            "ice servers with a 7-byte expiry",
+            with(vec![VERSION, 0x0b], &[0; 7]),
+        ),
+        invalid(
+            "ice servers without its count",
+            with(vec![VERSION, 0x0b], &expires.to_be_bytes()),
+        ),
+        invalid(
+            "ice servers counting 9 servers (refused before reading them)",
+            with(ice_head.clone(), &[MAX_ICE_SERVERS as u8 + 1]),
+        ),
+        invalid(
+            "ice servers counting one server and carrying none",
+            with(ice_head.clone(), &[1]),
+        ),
+        invalid("ice server with 0 URLs", with(ice_head.clone(), &[1, 0])),
+        invalid(
+            "ice server with 9 URLs (refused before reading them)",
+            with(ice_head.clone(), &[1, MAX_ICE_URLS as u8 + 1]),
+        ),
+        invalid(
+            "ice server URL of 257 bytes (refused before reading it)",
+            with(
+                with(ice_head.clone(), &[1, 1]),
+                &(MAX_ICE_TEXT_LEN as u32 + 1).to_be_bytes(),
+            ),
+        ),
+        invalid(
+            "ice server URL length of 2^32 - 1",
+            with(with(ice_head.clone(), &[1, 1]), &[0xff; 4]),
+        ),
+        invalid(
+            "ice server user name that is not UTF-8",
+            with(
+                with(ice_head.clone(), &[1, 1]),
+                &[
+                    &ice_text(b"stun:a")[..],
+                    &ice_text(b"\xff")[..],
+                    &ice_text(b"")[..],
+                ]
+                .concat(),
+            ),
+        ),
+        invalid(
+            "ice server without its credential",
+            with(
+                with(ice_head.clone(), &[1, 1]),
+                &[&ice_text(b"stun:a")[..], &ice_text(b"")[..]].concat(),
+            ),
+        ),
+        invalid(
+            "ice servers of a member cut inside its last credential",
+            ice[..ice.len() - 1].to_vec(),
+        ),
+        invalid("ice servers with a trailing byte", with(ice.clone(), &[0])),
     ];
     for (key, why) in bad_keys {
         let key = hex::decode(key).unwrap();
@@ -634,6 +797,9 @@ fn generate() -> Value {
             "session_len": SESSION_LEN,
             "max_credential_len": MAX_CREDENTIAL_LEN,
             "max_reason_len": MAX_REASON_LEN,
+            "max_ice_servers": MAX_ICE_SERVERS,
+            "max_ice_urls": MAX_ICE_URLS,
+            "max_ice_text_len": MAX_ICE_TEXT_LEN,
         },
         "credentials": {
             "rng_seed": RNG_SEED,
@@ -648,6 +814,11 @@ fn generate() -> Value {
             "tombstone": hex::encode(&f.tombstone),
         },
         "auth": [owner_auth, member_auth, join_auth],
+        "turn": {
+            "secret_file": TURN_SECRET_FILE,
+            "ttl": TURN_TTL,
+            "credentials": turn,
+        },
         "frames": frames,
         "tolerated": tolerated,
         "reason_cut": reason_cut,
@@ -691,11 +862,38 @@ fn check(v: &Value) {
         hex::encode(request.invite().genesis().id().as_bytes())
     );
     Tombstone::decode(&h(&c["tombstone"]), &genesis).unwrap();
+    // TURN credentials: the secret is the file less its newline, the user name
+    // `<expires>:<peer id text>`, the password the relay's.
+    let t = &v["turn"];
+    let file = t["secret_file"].as_str().unwrap();
+    let secret = TurnSecret::new(file.strip_suffix('\n').unwrap().as_bytes().to_vec()).unwrap();
+    for cred in t["credentials"].as_array().unwrap() {
+        let peer = PeerId::from_slice(&h(&cred["peer"])).unwrap();
+        assert_eq!(cred["peer_text"], peer.to_string());
+        let expires = cred["expires"].as_u64().unwrap();
+        assert_eq!(
+            expires,
+            c["now_ms"].as_u64().unwrap() / 1000 + t["ttl"].as_u64().unwrap()
+        );
+        let username = cred["username"].as_str().unwrap();
+        assert_eq!(username, turn_username(expires, &peer));
+        assert_eq!(cred["password"], turn_password(&secret, username));
+    }
     for fr in v["frames"].as_array().unwrap() {
         let bytes = h(&fr["encoded"]);
         let expected = from_fields(fr["type"].as_str().unwrap(), &fr["fields"]);
         assert_eq!(Frame::decode(&bytes).unwrap(), expected, "{}", fr["name"]);
         assert_eq!(expected.encode(), bytes, "{}", fr["name"]);
+        // A member's TURN server carries the member's credentials.
+        if let Frame::IceServers { expires, servers } = &expected {
+            for s in servers.iter().filter(|s| !s.username.is_empty()) {
+                let member = &t["credentials"][0];
+                assert_eq!(member["name"], "member");
+                assert_eq!(*expires, member["expires"].as_u64().unwrap());
+                assert_eq!(s.username, member["username"].as_str().unwrap());
+                assert_eq!(s.credential, member["password"].as_str().unwrap());
+            }
+        }
     }
     for t in v["tolerated"].as_array().unwrap() {
         let expected = from_fields(t["type"].as_str().unwrap(), &t["fields"]);

@@ -6,15 +6,20 @@
 //! tombstones are kept in memory and refuse or disconnect revoked peers. The protocol is in
 //! `docs/spec/signal.md`.
 //!
+//! Plain `ws://` unless given `--tls-cert` and `--tls-key` (then `wss://`). With
+//! `--ice-server` (and `--turn-secret-file` for TURN) it hands admitted peers its STUN and
+//! TURN servers, with TURN credentials of coturn's shared-secret scheme.
+//!
 //! Prints `listening <address>` on stdout once bound; logs go to stderr (`RUST_LOG`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use syncshell_examples::signal::{Limits, Server};
+use syncshell_examples::signal::{IceConfig, Limits, Server, ServerTls, TurnSecret};
 
 /// A WebSocket signaling relay for syncshell members.
 #[derive(Debug, Parser)]
@@ -23,6 +28,26 @@ struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:7447")]
     bind: SocketAddr,
+    /// PEM certificate chain (the server's certificate first): serve wss:// instead of ws://.
+    /// Needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A STUN or TURN server handed to admitted peers: stun:HOST[:PORT],
+    /// turn:HOST[:PORT][?transport=udp|tcp] or turns:HOST[:PORT]. Repeatable, up to 8.
+    /// TURN URLs need --turn-secret-file.
+    #[arg(long = "ice-server", value_name = "URL")]
+    ice_servers: Vec<String>,
+    /// File holding the TURN server's shared secret (coturn's static-auth-secret, with
+    /// use-auth-secret); one trailing newline is ignored, an empty secret is refused.
+    #[arg(long, value_name = "PATH")]
+    turn_secret_file: Option<PathBuf>,
+    /// Lifetime of the TURN credentials handed out, in seconds (60 to 86400). A revoked
+    /// member keeps its last credentials until they expire.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    turn_ttl: u64,
     /// Largest frame a client may send, in bytes.
     #[arg(long, default_value_t = 64 * 1024)]
     max_message: usize,
@@ -90,14 +115,32 @@ async fn run(args: Args) -> Result<(), String> {
     if args.max_message < 1024 || args.rate == 0 || args.per_ip == 0 {
         return Err("--max-message must be at least 1024, --rate and --per-ip at least 1".into());
     }
+    let secret = match &args.turn_secret_file {
+        Some(path) => Some(TurnSecret::read(path).map_err(|e| format!("--turn-secret-file {e}"))?),
+        None => None,
+    };
+    let ice = IceConfig::new(
+        args.ice_servers.clone(),
+        secret,
+        Duration::from_secs(args.turn_ttl),
+    )
+    .map_err(|e| e.to_string())?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(ServerTls::from_pem_files(cert, key).map_err(|e| e.to_string())?)
+        }
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|e| format!("bind {}: {e}", args.bind))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%local, ?limits, "listening");
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    tracing::info!(%local, scheme, ?limits, ?ice, "listening");
     println!("listening {local}");
-    Server::new(limits)
-        .run(listener, shutdown_signal())
+    Server::new(limits, ice)
+        .run(listener, tls, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }

@@ -2,18 +2,24 @@
 //! and from peers of the same shell. It implements [`Signaling`] for the WebRTC transport
 //! (a peer's address is its peer id text) and carries application blobs beside it.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use syncshell_identity::{Identity, JoinRequest, PeerId, ShellGenesis, ShellId, TokenChain};
+use syncshell_identity::{
+    Identity, JoinRequest, PeerId, ShellGenesis, ShellId, Timestamp, TokenChain,
+};
 use syncshell_transport::Signaling;
 use tokio::sync::{mpsc, watch, Mutex as AsyncMutex};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::Connector;
 
 use super::frame::{signed_bytes, Frame, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT};
+use super::ice::IceGrant;
+use super::tls;
 
 /// What a client presents to the server.
 // Built once per client; boxing a variant would buy nothing.
@@ -57,6 +63,10 @@ pub struct ClientOptions {
     pub max_retry_delay: Duration,
     /// Time allowed for connecting and authenticating.
     pub connect_timeout: Duration,
+    /// A PEM file of CA certificates trusted for `wss://` URLs besides the operating
+    /// system's roots: for a relay whose certificate a private CA issued (or a self-signed
+    /// one). `None` trusts the system's roots only. Giving one with a `ws://` URL is an error.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -66,16 +76,24 @@ impl Default for ClientOptions {
             reconnect: true,
             max_retry_delay: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            ca_file: None,
         }
     }
 }
 
-/// Why the client failed.
+/// Why the signaling client (or the relay's set-up) failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SignalError {
     /// The server could not be reached, or the connection broke.
     Connect(String),
+    /// TLS with the server failed: most often its certificate is not trusted (not issued by
+    /// a system root nor by the CA file, or not for the URL's host). Retrying does not help
+    /// until the certificate or the trust changes.
+    Tls(String),
+    /// A setting or a file it names is unusable: a CA, certificate, key or TURN secret file,
+    /// an ICE server URL, a lifetime.
+    Config(String),
     /// The server refused or closed the connection, and said why.
     Refused {
         /// Why.
@@ -93,6 +111,8 @@ impl std::fmt::Display for SignalError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SignalError::Connect(e) => write!(f, "signal server unreachable: {e}"),
+            SignalError::Tls(e) => write!(f, "TLS with the signal server failed: {e}"),
+            SignalError::Config(e) => write!(f, "signal settings: {e}"),
             SignalError::Refused { code, reason } => {
                 write!(f, "signal server refused: {code:?} ({reason})")
             }
@@ -130,6 +150,9 @@ const CHANNEL_TRANSPORT: u8 = 0;
 const CHANNEL_APP: u8 = 1;
 /// Blobs queued per channel before more are dropped.
 const INBOX: usize = 256;
+/// Soonest the client asks for ICE servers again after an answer (the relay closes a
+/// connection that asks more often than once a second).
+const ICE_RENEW_FLOOR: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 struct Inner {
@@ -140,6 +163,7 @@ struct Inner {
     app_rx: AsyncMutex<mpsc::Receiver<(PeerId, Bytes)>>,
     notices_rx: AsyncMutex<mpsc::Receiver<Notice>>,
     status: watch::Sender<Status>,
+    ice: watch::Sender<IceGrant>,
     closed: AtomicBool,
 }
 
@@ -188,9 +212,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SignalClient {
-    /// Connects to `url` (`ws://127.0.0.1:7447/`), answers the challenge with `identity`
-    /// and `credentials`, and returns once admitted. A refusal is returned as
-    /// [`SignalError::Refused`].
+    /// Connects to `url` (`ws://127.0.0.1:7447/`, or `wss://` for TLS), answers the
+    /// challenge with `identity` and `credentials`, and returns once admitted. A refusal is
+    /// returned as [`SignalError::Refused`], a certificate the client does not trust as
+    /// [`SignalError::Tls`], an unusable [`ClientOptions::ca_file`] as
+    /// [`SignalError::Config`].
+    ///
+    /// Once admitted, and again before they expire, the client asks the relay for its ICE
+    /// servers: see [`SignalClient::ice_servers`].
     pub async fn connect(
         url: &str,
         identity: Identity,
@@ -209,6 +238,7 @@ impl SignalClient {
             app_rx: AsyncMutex::new(app_rx),
             notices_rx: AsyncMutex::new(notices_rx),
             status,
+            ice: watch::Sender::new(IceGrant::default()),
             closed: AtomicBool::new(false),
         });
         let queues = Queues {
@@ -216,9 +246,18 @@ impl SignalClient {
             app: app_tx,
             notices: notices_tx,
         };
-        let first = session(&inner, url, &identity, &credentials, &options, &queues).await;
-        let stream = match first {
-            Ok(s) => s,
+        let dial = tls::connector(url, options.ca_file.as_deref()).map(|tls| Dial {
+            url: url.to_owned(),
+            tls,
+            identity,
+            credentials,
+        });
+        let first = match &dial {
+            Ok(dial) => session(&inner, dial, &options, &queues).await,
+            Err(e) => Err(e.clone()),
+        };
+        let (dial, stream) = match dial.and_then(|d| Ok((d, first?))) {
+            Ok(up) => up,
             Err(e) => {
                 inner.status.send_replace(Status::Failed(e.clone()));
                 return Err(e);
@@ -228,9 +267,8 @@ impl SignalClient {
             inner: inner.clone(),
             _handle: Arc::new(Handle(inner.clone())),
         };
-        let url = url.to_owned();
         tokio::spawn(async move {
-            supervise(inner, url, identity, credentials, options, queues, stream).await;
+            supervise(inner, dial, options, queues, stream).await;
         });
         // The supervisor has the connection; report only that it is up.
         let _ = watcher.wait_for(|s| *s != Status::Connecting).await;
@@ -256,6 +294,15 @@ impl SignalClient {
     /// shows as [`Status::Connected`] again).
     pub fn watch_status(&self) -> watch::Receiver<Status> {
         self.inner.status.subscribe()
+    }
+
+    /// The STUN and TURN servers the relay granted, with their credentials: empty until it
+    /// answered (shortly after each admission) or when it has none. The client asks again
+    /// at half the credentials' remaining lifetime (not sooner than 30 s) while connected,
+    /// so a receiver sees each renewal; after the connection is lost the last grant stays,
+    /// and [`IceGrant::expires_at`] says until when it works.
+    pub fn ice_servers(&self) -> watch::Receiver<IceGrant> {
+        self.inner.ice.subscribe()
     }
 
     /// Waits until the status is no longer [`Status::Connected`] or [`Status::Connecting`],
@@ -355,19 +402,33 @@ fn protocol(e: impl std::fmt::Display) -> SignalError {
     SignalError::Protocol(e.to_string())
 }
 
+/// Where and as whom the client connects, each time.
+struct Dial {
+    url: String,
+    /// TLS settings for a `wss://` URL, built once.
+    tls: Option<Connector>,
+    identity: Identity,
+    credentials: Credentials,
+}
+
 /// Connects and authenticates once.
 async fn session(
     inner: &Inner,
-    url: &str,
-    identity: &Identity,
-    credentials: &Credentials,
+    dial: &Dial,
     options: &ClientOptions,
     queues: &Queues,
 ) -> Result<Stream, SignalError> {
+    let Dial {
+        url,
+        tls,
+        identity,
+        credentials,
+    } = dial;
     let work = async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .map_err(|e| SignalError::Connect(e.to_string()))?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_tls_with_config(url, None, false, tls.clone())
+                .await
+                .map_err(tls::connect_error)?;
         let (nonce, session) = match next_frame(&mut ws).await? {
             Frame::Challenge { nonce, session } => (nonce, session),
             Frame::Refused { code, reason } => return Err(SignalError::Refused { code, reason }),
@@ -442,9 +503,7 @@ async fn next_frame(ws: &mut Stream) -> Result<Frame, SignalError> {
 /// Runs connections one after another until a refusal or [`SignalClient::close`].
 async fn supervise(
     inner: Arc<Inner>,
-    url: String,
-    identity: Identity,
-    credentials: Credentials,
+    dial: Dial,
     options: ClientOptions,
     queues: Queues,
     first: Stream,
@@ -454,7 +513,7 @@ async fn supervise(
     loop {
         let ws = match stream.take() {
             Some(ws) => ws,
-            None => match session(&inner, &url, &identity, &credentials, &options, &queues).await {
+            None => match session(&inner, &dial, &options, &queues).await {
                 Ok(ws) => ws,
                 Err(e @ SignalError::Refused { .. }) => {
                     inner.status.send_replace(Status::Failed(e));
@@ -482,7 +541,7 @@ async fn supervise(
             break;
         }
         inner.status.send_replace(Status::Connected);
-        let ended = pump(ws, rx, &queues, &options).await;
+        let ended = pump(ws, rx, &queues, &inner.ice, &options).await;
         *lock(&inner.out) = None;
         if inner.closed.load(Ordering::SeqCst) {
             break;
@@ -519,18 +578,40 @@ async fn supervise(
     }
 }
 
-/// Moves frames between the WebSocket and the queues until the connection ends.
+/// When to ask for ICE servers again after a grant that expires at `expires` (unix seconds,
+/// 0 for never): at half the remaining lifetime, not sooner than [`ICE_RENEW_FLOOR`].
+fn renew_after(expires: u64, now: Timestamp) -> Option<Duration> {
+    if expires == 0 {
+        return None;
+    }
+    let left = expires.saturating_mul(1000).saturating_sub(now.as_millis());
+    Some(Duration::from_millis(left / 2).max(ICE_RENEW_FLOOR))
+}
+
+/// Moves frames between the WebSocket and the queues until the connection ends; asks for
+/// the ICE servers at once and again before they expire.
 async fn pump(
     ws: Stream,
     mut out: mpsc::Receiver<Message>,
     queues: &Queues,
+    ice: &watch::Sender<IceGrant>,
     options: &ClientOptions,
 ) -> Result<(), SignalError> {
     let (mut sink, mut source) = ws.split();
     let period = options.keepalive.unwrap_or(Duration::from_secs(3600));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let ask = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(ask);
+    let mut asking = true;
     loop {
         tokio::select! {
+            _ = &mut ask, if asking => {
+                asking = false;
+                let request = Message::Binary(Bytes::from(Frame::IceRequest.encode()));
+                if sink.send(request).await.is_err() {
+                    return Ok(());
+                }
+            }
             m = out.recv() => {
                 let Some(m) = m else { return Ok(()) };
                 let close = matches!(m, Message::Close(_));
@@ -564,6 +645,16 @@ async fn pump(
                     Frame::Notice { code, peer } => {
                         let _ = queues.notices.try_send(Notice { code, peer });
                     }
+                    Frame::IceServers { expires, servers } => {
+                        let now = Timestamp::from_system_time(SystemTime::now());
+                        if let Some(wait) = renew_after(expires, now) {
+                            ask.as_mut().reset(tokio::time::Instant::now() + wait);
+                            asking = true;
+                        }
+                        let expires_at = (expires != 0)
+                            .then(|| Timestamp::from_millis(expires.saturating_mul(1000)));
+                        ice.send_replace(IceGrant { servers, expires_at });
+                    }
                     Frame::Refused { code, reason } => {
                         return Err(SignalError::Refused { code, reason });
                     }
@@ -571,5 +662,24 @@ async fn pump(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ice_servers_are_renewed_at_half_their_lifetime_and_never_too_often() {
+        let now = Timestamp::from_millis(1_767_225_600_000);
+        let secs = now.as_millis() / 1000;
+        assert_eq!(renew_after(0, now), None);
+        assert_eq!(
+            renew_after(secs + 3600, now),
+            Some(Duration::from_secs(1800))
+        );
+        assert_eq!(renew_after(secs + 10, now), Some(ICE_RENEW_FLOOR));
+        // Already expired by this clock (a clock ahead of the relay's): the floor, not a loop.
+        assert_eq!(renew_after(secs - 100, now), Some(ICE_RENEW_FLOOR));
     }
 }

@@ -17,6 +17,12 @@ pub const SESSION_LEN: usize = 16;
 pub const MAX_CREDENTIAL_LEN: usize = syncshell_identity::MAX_WIRE_LEN;
 /// Largest reason text in a refusal, in bytes of UTF-8.
 pub const MAX_REASON_LEN: usize = 256;
+/// Most ICE servers one [`Frame::IceServers`] carries.
+pub const MAX_ICE_SERVERS: usize = 8;
+/// Most URLs one [`IceServer`] carries.
+pub const MAX_ICE_URLS: usize = 8;
+/// Largest URL, user name or credential of an [`IceServer`], in bytes of UTF-8.
+pub const MAX_ICE_TEXT_LEN: usize = 256;
 
 /// Why the server closes a connection (sent in [`Frame::Refused`] just before it closes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +135,27 @@ pub enum Standing {
     Member,
 }
 
+/// A STUN or TURN server the relay hands to admitted peers, with the credentials for it
+/// (empty for STUN). `Debug` does not show the credential.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct IceServer {
+    /// `stun:`, `turn:` or `turns:` URLs (RFC 7064, RFC 7065) sharing the credentials.
+    pub urls: Vec<String>,
+    /// The TURN user name, `<expiry>:<peer id>` (empty for STUN).
+    pub username: String,
+    /// The TURN password (empty for STUN).
+    pub credential: String,
+}
+
+impl std::fmt::Debug for IceServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceServer")
+            .field("urls", &self.urls)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One frame of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
@@ -201,6 +228,17 @@ pub enum Frame {
         /// A short human-readable reason.
         reason: String,
     },
+    /// Client → server: an admitted peer asks for the relay's STUN and TURN servers.
+    IceRequest,
+    /// Server → client: the answer to [`Frame::IceRequest`].
+    IceServers {
+        /// When the credentials stop working, in unix seconds; 0 when no server carries
+        /// credentials. The encoder writes at most [`MAX_ICE_SERVERS`] servers of at most
+        /// [`MAX_ICE_URLS`] URLs each (the first ones).
+        expires: u64,
+        /// The servers; empty when the relay has none.
+        servers: Vec<IceServer>,
+    },
 }
 
 /// Why a frame did not decode.
@@ -250,6 +288,8 @@ const T_DELIVER: u8 = 0x06;
 const T_TOMBSTONE: u8 = 0x07;
 const T_NOTICE: u8 = 0x08;
 const T_REFUSED: u8 = 0x09;
+const T_ICE_REQUEST: u8 = 0x0a;
+const T_ICE_SERVERS: u8 = 0x0b;
 
 /// The bytes a client signs: `nonce || session || shell id || peer id`. The shell and the
 /// peer are bound so the signature cannot be presented for another shell or key.
@@ -343,6 +383,22 @@ impl Frame {
                 }
                 out.extend_from_slice(reason.as_bytes().get(..end).unwrap_or_default());
             }
+            Frame::IceRequest => out.push(T_ICE_REQUEST),
+            Frame::IceServers { expires, servers } => {
+                out.push(T_ICE_SERVERS);
+                out.extend_from_slice(&expires.to_be_bytes());
+                let servers = servers.get(..MAX_ICE_SERVERS).unwrap_or(servers);
+                out.push(servers.len() as u8);
+                for server in servers {
+                    let urls = server.urls.get(..MAX_ICE_URLS).unwrap_or(&server.urls);
+                    out.push(urls.len() as u8);
+                    for url in urls {
+                        put_bytes(&mut out, url.as_bytes());
+                    }
+                    put_bytes(&mut out, server.username.as_bytes());
+                    put_bytes(&mut out, server.credential.as_bytes());
+                }
+            }
         }
         out
     }
@@ -427,6 +483,31 @@ impl Frame {
                     reason: reason.to_owned(),
                 }
             }
+            T_ICE_REQUEST => Frame::IceRequest,
+            T_ICE_SERVERS => {
+                let expires = u64::from_be_bytes(r.array()?);
+                let count = usize::from(r.u8()?);
+                if count > MAX_ICE_SERVERS {
+                    return Err(FrameError::Malformed("too many ICE servers"));
+                }
+                let mut servers = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let n = usize::from(r.u8()?);
+                    if n == 0 || n > MAX_ICE_URLS {
+                        return Err(FrameError::Malformed("an ICE server needs 1 to 8 URLs"));
+                    }
+                    let mut urls = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        urls.push(r.text()?);
+                    }
+                    servers.push(IceServer {
+                        urls,
+                        username: r.text()?,
+                        credential: r.text()?,
+                    });
+                }
+                Frame::IceServers { expires, servers }
+            }
             other => return Err(FrameError::UnknownType(other)),
         };
         if !r.0.is_empty() {
@@ -467,6 +548,14 @@ impl<'a> Reader<'a> {
             return Err(FrameError::TooLarge { len, max });
         }
         self.take(len)
+    }
+
+    /// A `bytes` field of at most [`MAX_ICE_TEXT_LEN`] bytes holding UTF-8.
+    fn text(&mut self) -> Result<String, FrameError> {
+        let b = self.bytes(MAX_ICE_TEXT_LEN)?;
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| FrameError::Malformed("ICE server text is not UTF-8"))
     }
 
     fn rest(&mut self) -> &'a [u8] {
@@ -526,6 +615,25 @@ mod tests {
                 code: RefuseCode::RateLimited,
                 reason: "slow down".into(),
             },
+            Frame::IceRequest,
+            Frame::IceServers {
+                expires: 0,
+                servers: vec![],
+            },
+            Frame::IceServers {
+                expires: 1_767_229_200,
+                servers: vec![
+                    IceServer {
+                        urls: vec!["stun:relay.example:3478".into()],
+                        ..IceServer::default()
+                    },
+                    IceServer {
+                        urls: vec!["turn:relay.example".into(), "turns:relay.example".into()],
+                        username: "1767229200:peer-x".into(),
+                        credential: "c2VjcmV0".into(),
+                    },
+                ],
+            },
         ];
         for f in frames {
             let bytes = f.encode();
@@ -558,7 +666,7 @@ mod tests {
                 *v = VERSION;
             }
             if let Some(t) = b.get_mut(1) {
-                *t %= 11;
+                *t %= 13;
             }
             let _ = Frame::decode(&b);
         }

@@ -8,11 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use axum::extract::connect_info::Connected;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::{IncomingStream, Listener};
 use axum::Router;
 use bytes::Bytes;
 use rand_core::{OsRng, RngCore};
@@ -26,6 +28,8 @@ use tokio::sync::{mpsc, watch, Notify};
 use super::frame::{
     signed_bytes, Frame, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT, NONCE_LEN, SESSION_LEN,
 };
+use super::ice::IceConfig;
+use super::tls::{ServerTls, TlsListener};
 
 /// The server's limits; every one is a command-line flag of `syncshell-signal`.
 #[derive(Debug, Clone)]
@@ -68,6 +72,9 @@ impl Default for Limits {
 const OUTBOX: usize = 256;
 /// How long shutdown waits for connections to close after telling them to.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// A connection may ask for ICE servers once per this interval (each answer costs an HMAC
+/// and up to a few KiB); one that asks sooner is closed with *rate limited*.
+const ICE_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Counters shown by `/stats`.
 #[derive(Debug, Default)]
@@ -103,14 +110,18 @@ struct Shell {
     peers: HashMap<PeerId, Peer>,
 }
 
+/// Whether the tombstones held now still admit a registered peer: the admission it rests on
+/// (a guest's: its inviter's) and its own key.
+fn still_admitted(revocations: &RevocationSet, id: &PeerId, admission: &Admission) -> bool {
+    revocations.check(admission).is_ok() && !revocations.is_revoked(id)
+}
+
 impl Shell {
     /// Closes every registered peer the revocation set no longer admits.
     fn evict_revoked(&mut self) -> usize {
         let mut gone = Vec::new();
         for (id, p) in &self.peers {
-            let revoked =
-                self.revocations.check(&p.admission).is_err() || self.revocations.is_revoked(id);
-            if revoked {
+            if !still_admitted(&self.revocations, id, &p.admission) {
                 gone.push(*id);
             }
         }
@@ -128,6 +139,7 @@ impl Shell {
 #[derive(Debug)]
 struct Hub {
     limits: Limits,
+    ice: IceConfig,
     shells: Mutex<HashMap<ShellId, Shell>>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     counters: Counters,
@@ -180,13 +192,30 @@ pub struct Server {
     hub: Arc<Hub>,
 }
 
+/// The client address a connection came from, plain or TLS.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddr(SocketAddr);
+
+impl Connected<IncomingStream<'_, TcpListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
 impl Server {
-    /// A server with these limits.
-    pub fn new(limits: Limits) -> Self {
+    /// A server with these limits, handing these ICE servers to admitted peers.
+    pub fn new(limits: Limits, ice: IceConfig) -> Self {
         let (shutdown, _) = watch::channel(false);
         Server {
             hub: Arc::new(Hub {
                 limits,
+                ice,
                 shells: Mutex::new(HashMap::new()),
                 per_ip: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
@@ -221,14 +250,42 @@ impl Server {
         })
     }
 
-    /// Serves on `listener` until `shutdown` completes: then stops accepting, tells every
-    /// connection the server is shutting down, closes them and returns (waiting at most a
-    /// few seconds for them).
+    /// Serves on `listener`, over TLS (`wss://`, `https://`) when given `tls`, until
+    /// `shutdown` completes: then stops accepting, tells every connection the server is
+    /// shutting down, closes them and returns (waiting at most a few seconds for them).
+    ///
+    /// With TLS, each handshake must finish within the hello timeout, and handshakes under
+    /// way are bounded (per address by [`Limits::connections_per_ip`]).
     pub async fn run(
         self,
         listener: TcpListener,
+        tls: Option<ServerTls>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        match tls {
+            None => self.serve(listener, shutdown).await,
+            Some(tls) => {
+                let limits = &self.hub.limits;
+                let listener = TlsListener::spawn(
+                    listener,
+                    tls,
+                    limits.hello_timeout,
+                    limits.connections_per_ip,
+                )?;
+                self.serve(listener, shutdown).await
+            }
+        }
+    }
+
+    async fn serve<L>(
+        self,
+        listener: L,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()>
+    where
+        L: Listener<Addr = SocketAddr>,
+        ClientAddr: for<'a> Connected<IncomingStream<'a, L>>,
+    {
         let hub = self.hub.clone();
         let app = Router::new()
             .route("/", get(upgrade))
@@ -243,7 +300,7 @@ impl Server {
         let stop = hub.clone();
         axum::serve(
             listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            app.into_make_service_with_connect_info::<ClientAddr>(),
         )
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -278,7 +335,7 @@ impl Server {
 
 async fn upgrade(
     State(hub): State<Arc<Hub>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(addr)): ConnectInfo<ClientAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
     if *hub.shutdown.borrow() {
@@ -347,11 +404,14 @@ impl Bucket {
 }
 
 /// Who a connection is, once admitted.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Registered {
     shell: ShellId,
     peer: PeerId,
+    conn: u64,
     guest_of: Option<PeerId>,
+    /// What the registration rests on (for a guest: its inviter's admission).
+    admission: Admission,
     /// When the admission ends (for a guest: its inviter's, or the invite's expiry).
     expires_at: Option<Timestamp>,
 }
@@ -462,7 +522,7 @@ async fn serve(mut ws: WebSocket, hub: Arc<Hub>, conn: u64) {
             refuse(&mut ws, &hub, code, &reason).await;
         }
     }
-    unregister(&hub, &me, conn);
+    unregister(&hub, &me);
     tracing::info!(peer = %me.peer.short(), "closed");
 }
 
@@ -475,6 +535,7 @@ async fn relay_loop(
     shutdown: &mut watch::Receiver<bool>,
 ) -> (Option<RefuseCode>, String) {
     let mut bucket = Bucket::new(hub.limits.messages_per_second);
+    let mut last_ice: Option<Instant> = None;
     // The registration lasts as long as the admission it rests on.
     let expiry = me.expires_at.and_then(|at| {
         let left = at.as_millis().saturating_sub(now().as_millis());
@@ -561,9 +622,47 @@ async fn relay_loop(
                     return (None, String::new());
                 }
             }
+            Frame::IceRequest => {
+                if last_ice.is_some_and(|at| at.elapsed() < ICE_REQUEST_INTERVAL) {
+                    return (
+                        Some(RefuseCode::RateLimited),
+                        "ICE servers asked for more than once a second".into(),
+                    );
+                }
+                last_ice = Some(Instant::now());
+                match ice_servers(hub, me) {
+                    Ok(answer) => {
+                        if !send(ws, &answer).await {
+                            return (None, String::new());
+                        }
+                    }
+                    Err((code, reason)) => return (Some(code), reason),
+                }
+            }
             _ => return (Some(RefuseCode::Malformed), "unexpected frame".into()),
         }
     }
+}
+
+/// The relay's ICE servers for an admitted connection, granted only if the tombstones held
+/// now still admit it and it is still the peer's registered connection.
+fn ice_servers(hub: &Hub, me: &Registered) -> Result<Frame, Refusal> {
+    let now = now();
+    if me.expires_at.is_some_and(|at| at <= now) {
+        return Err((RefuseCode::NotAdmitted, "the admission expired".into()));
+    }
+    let shells = lock(&hub.shells);
+    let Some(shell) = shells.get(&me.shell) else {
+        return Err((RefuseCode::NotAdmitted, "no longer registered".into()));
+    };
+    if !still_admitted(&shell.revocations, &me.peer, &me.admission) {
+        return Err((RefuseCode::Revoked, "revoked".into()));
+    }
+    if shell.peers.get(&me.peer).is_none_or(|p| p.conn != me.conn) {
+        return Err((RefuseCode::Replaced, "the same peer connected again".into()));
+    }
+    let (expires, servers) = hub.ice.grant(&me.peer, now, me.expires_at);
+    Ok(Frame::IceServers { expires, servers })
 }
 
 /// Forwards a blob; returns a notice for the sender when it could not be delivered.
@@ -675,6 +774,12 @@ fn admit(
                 Credentials::Guest(Box::new(request)),
             )
         }
+        Frame::IceRequest => {
+            return Err((
+                RefuseCode::NotAdmitted,
+                "ICE servers are for admitted peers only".into(),
+            ))
+        }
         _ => return Err((RefuseCode::Malformed, "expected a hello".into())),
     };
     let shell_id = genesis.id();
@@ -782,7 +887,7 @@ fn admit(
         Peer {
             conn,
             tx,
-            admission,
+            admission: admission.clone(),
             inviter,
         },
     );
@@ -795,19 +900,144 @@ fn admit(
     Ok(Registered {
         shell: shell_id,
         peer,
+        conn,
         guest_of: inviter,
+        admission,
         expires_at,
     })
 }
 
-fn unregister(hub: &Hub, me: &Registered, conn: u64) {
+fn unregister(hub: &Hub, me: &Registered) {
     let mut shells = lock(&hub.shells);
     if let Some(shell) = shells.get_mut(&me.shell) {
-        if shell.peers.get(&me.peer).is_some_and(|p| p.conn == conn) {
+        if shell.peers.get(&me.peer).is_some_and(|p| p.conn == me.conn) {
             shell.peers.remove(&me.peer);
         }
         if shell.peers.is_empty() && shell.revocations.is_empty() {
             shells.remove(&me.shell);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::{turn_password, turn_username, IceServer, TurnSecret, DEFAULT_TURN_TTL};
+    use syncshell_identity::{Identity, Role};
+    use syncshell_revocation::Reason;
+
+    /// A hub handing out one TURN server, with `bob` registered on connection 7 of a shell
+    /// whose owner is returned.
+    fn hub_with_member() -> (Arc<Hub>, Identity, ShellGenesis, Registered) {
+        let secret = TurnSecret::new(b"shared".to_vec()).unwrap();
+        let ice = IceConfig::new(
+            vec!["turn:turn.example:3478".into()],
+            Some(secret),
+            DEFAULT_TURN_TTL,
+        )
+        .unwrap();
+        let hub = Server::new(Limits::default(), ice).hub;
+        let owner = Identity::generate(&mut OsRng);
+        let genesis = ShellGenesis::create(&owner, "raid", now(), &mut OsRng).unwrap();
+        let revocations = RevocationSet::new(genesis.clone());
+        let bob = Identity::generate(&mut OsRng).peer_id();
+        let chain = TokenChain::issue(
+            &revocations,
+            &owner,
+            &TokenChain::owner(),
+            bob,
+            Role::Member,
+            now(),
+            None,
+            &mut OsRng,
+        )
+        .unwrap();
+        let admission = revocations.admit(&bob, &chain, now()).unwrap();
+        let (tx, _rx) = mpsc::channel(1);
+        let me = Registered {
+            shell: genesis.id(),
+            peer: bob,
+            conn: 7,
+            guest_of: None,
+            admission: admission.clone(),
+            expires_at: None,
+        };
+        let peers = HashMap::from([(
+            bob,
+            Peer {
+                conn: 7,
+                tx,
+                admission,
+                inviter: None,
+            },
+        )]);
+        lock(&hub.shells).insert(genesis.id(), Shell { revocations, peers });
+        (hub, owner, genesis, me)
+    }
+
+    #[test]
+    fn ice_servers_are_granted_to_the_registered_connection() {
+        let (hub, _, _, me) = hub_with_member();
+        let Ok(Frame::IceServers { expires, servers }) = ice_servers(&hub, &me) else {
+            panic!("no grant")
+        };
+        let lifetime = expires * 1000 - now().as_millis();
+        assert!(lifetime <= DEFAULT_TURN_TTL.as_millis() as u64 && lifetime > 3_590_000);
+        let username = turn_username(expires, &me.peer);
+        let secret = TurnSecret::new(b"shared".to_vec()).unwrap();
+        assert_eq!(
+            servers,
+            vec![IceServer {
+                urls: vec!["turn:turn.example:3478".into()],
+                credential: turn_password(&secret, &username),
+                username,
+            }]
+        );
+        // Another connection of the same peer (an older one, replaced) gets nothing.
+        let old = Registered { conn: 6, ..me };
+        assert_eq!(
+            ice_servers(&hub, &old).map_err(|r| r.0),
+            Err(RefuseCode::Replaced)
+        );
+    }
+
+    #[test]
+    fn a_tombstone_held_now_refuses_ice_servers_even_before_the_eviction() {
+        let (hub, owner, genesis, me) = hub_with_member();
+        let tombstone = Tombstone::issue(
+            &RevocationSet::new(genesis.clone()),
+            &owner,
+            &TokenChain::owner(),
+            me.peer,
+            Reason::Removed,
+            now(),
+        )
+        .unwrap();
+        // In force, but the peer is still registered (its close not yet handled).
+        let mut shells = lock(&hub.shells);
+        let shell = shells.get_mut(&genesis.id()).unwrap();
+        assert!(shell.revocations.insert(tombstone).unwrap());
+        assert!(shell.peers.contains_key(&me.peer));
+        drop(shells);
+        assert_eq!(
+            ice_servers(&hub, &me).map_err(|r| r.0),
+            Err(RefuseCode::Revoked)
+        );
+    }
+
+    #[test]
+    fn credentials_never_outlive_the_admission() {
+        let (hub, _, _, mut me) = hub_with_member();
+        let end = Timestamp::from_millis(now().as_millis() + 120_000);
+        me.expires_at = Some(end);
+        let Ok(Frame::IceServers { expires, .. }) = ice_servers(&hub, &me) else {
+            panic!("no grant")
+        };
+        assert_eq!(expires, end.as_millis() / 1000);
+        me.expires_at = Some(Timestamp::from_millis(now().as_millis() - 1));
+        assert_eq!(
+            ice_servers(&hub, &me).map_err(|r| r.0),
+            Err(RefuseCode::NotAdmitted)
+        );
     }
 }

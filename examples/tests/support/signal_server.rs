@@ -47,6 +47,52 @@ impl ServerProcess {
         format!("ws://{}/", self.addr)
     }
 
+    /// The URL of a server started with `--tls-cert` and `--tls-key`.
+    pub(crate) fn wss_url(&self) -> String {
+        format!("wss://{}/", self.addr)
+    }
+
+    /// Runs the server with `extra` flags, expects it to exit with an error before it listens,
+    /// and returns what it printed on stderr.
+    pub(crate) fn fails_to_start(extra: &[&str]) -> String {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_syncshell-signal"))
+            .args(["--bind", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let deadline = std::time::Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the server kept running with {extra:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(!status.success(), "{extra:?} started: {out}");
+        assert!(!out.contains("listening"), "{extra:?} listened: {out}");
+        err
+    }
+
     /// A plain HTTP GET; returns the status code and the body.
     pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
