@@ -436,10 +436,22 @@ impl<S: Signaling> Transport for WebRtcTransport<S> {
     }
 }
 
-/// The local description once ICE gathering is complete, so it carries every candidate.
+/// How long a description waits for ICE gathering to complete. Gathering waits for every
+/// STUN and TURN server to answer or time out (about 8 s for one behind a firewall that
+/// drops UDP); the candidates found by then go out without the late ones.
+const GATHER_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The local description once ICE gathering is complete (or [`GATHER_LIMIT`] passed), so it
+/// carries every candidate found.
 async fn local_sdp(link: &Link) -> Result<String> {
     let mut gathered = link.shared.gathered.subscribe();
-    let _ = gathered.wait_for(|g| *g).await;
+    if tokio::time::timeout(GATHER_LIMIT, gathered.wait_for(|g| *g))
+        .await
+        .is_err()
+    {
+        tracing::debug!("ICE gathering incomplete; sending the candidates found so far");
+    }
+
     Ok(link
         .pc
         .local_description()

@@ -68,14 +68,15 @@ async fn serve(socket: Arc<UdpSocket>, server: SocketAddr) {
             break;
         };
         // A loopback socket is reachable by every local program: take only well-formed
-        // TURN messages, whoever sends them.
-        let Some(datagram) = buf.get(..n) else {
-            continue;
-        };
-        if message_len(datagram).map(|(len, _)| len) != Some(n) {
+        // TURN messages, whoever sends them. (webrtc pads ChannelData on UDP too.)
+        let message = buf.get(..n).and_then(|d| {
+            let (len, padded) = message_len(d)?;
+            (len <= n && n <= padded).then(|| d.get(..len)).flatten()
+        });
+        let Some(datagram) = message else {
             tracing::debug!(%from, n, "dropping a datagram that is not one TURN message");
             continue;
-        }
+        };
         clients.retain(|_, (_, task)| !task.is_finished());
         if !clients.contains_key(&from) {
             if clients.len() >= MAX_CLIENTS {
@@ -195,12 +196,23 @@ mod tests {
         // A ChannelData message of 5 bytes, then garbage that must not pass.
         let channel_data = [0x40, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5];
         client.send_to(&[0xff; 7], bridge.addr()).await.unwrap();
+        // Too long for its header, even padded.
+        client
+            .send_to(&[0x40, 0x01, 0x00, 0x01, 1, 2, 3, 4, 5], bridge.addr())
+            .await
+            .unwrap();
         client.send_to(&channel_data, bridge.addr()).await.unwrap();
+        // The same padded, as webrtc sends it.
+        let mut padded = channel_data.to_vec();
+        padded.extend_from_slice(&[0, 0, 0]);
+        client.send_to(&padded, bridge.addr()).await.unwrap();
         let (mut conn, _) = server.accept().await.unwrap();
-        let mut got = [0u8; 12];
-        conn.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got[..9], &channel_data);
-        assert_eq!(&got[9..], &[0, 0, 0]);
+        for _ in 0..2 {
+            let mut got = [0u8; 12];
+            conn.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got[..9], &channel_data);
+            assert_eq!(&got[9..], &[0, 0, 0]);
+        }
         // The server answers with a STUN header (no attributes) and padded ChannelData.
         let stun = [
             0x01, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
