@@ -55,6 +55,7 @@ use syncshell_examples::wire::now;
 use syncshell_identity::{InviteCode, ShellGenesis, TokenChain};
 use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
+use syncshell_webrtc::{IceServer, WebRtcConfig};
 use tokio::io::AsyncBufReadExt;
 
 use crate::node::{emit, Node, Settings};
@@ -101,9 +102,68 @@ struct Args {
     /// Seconds between phonebook syncs on every link.
     #[arg(long, default_value_t = 30.0)]
     sync_interval: f64,
+    /// An address to bind WebRTC's UDP sockets to (repeatable). `0.0.0.0` or `::` binds every
+    /// interface of that family; the default reaches this host only.
+    #[arg(long = "bind", value_name = "IP", default_value = "127.0.0.1")]
+    binds: Vec<std::net::IpAddr>,
+    /// A STUN or TURN server (repeatable): `stun:HOST[:PORT]`,
+    /// `turn:HOST[:PORT][?transport=udp|tcp]`. Servers the signal server hands out are used
+    /// as well.
+    #[arg(long = "ice-server", value_name = "URL")]
+    ice_servers: Vec<String>,
+    /// User name for the `turn:` servers of `--ice-server`.
+    #[arg(long)]
+    turn_username: Option<String>,
+    /// Credential for the `turn:` servers of `--ice-server` (better: the
+    /// SYNCSHELL_TURN_CREDENTIAL environment variable, which other users cannot read).
+    #[arg(long)]
+    turn_credential: Option<String>,
+    /// Connect to members only through TURN relays: they never learn this host's addresses.
+    #[arg(long)]
+    relay_only: bool,
+    /// PEM file of CA certificates to trust for a `wss://` signal server, besides the
+    /// system's (for a private deployment with its own CA).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+}
+
+/// The WebRTC settings the flags ask for.
+fn webrtc_config(args: &Args) -> Result<WebRtcConfig, String> {
+    let mut config = WebRtcConfig::default();
+    config.bind_addresses = args
+        .binds
+        .iter()
+        .map(|ip| std::net::SocketAddr::new(*ip, 0).to_string())
+        .collect();
+    let credential = match &args.turn_credential {
+        Some(c) => Some(c.clone()),
+        None => std::env::var("SYNCSHELL_TURN_CREDENTIAL").ok(),
+    };
+    for url in &args.ice_servers {
+        let server = if url.starts_with("turn") {
+            let (Some(user), Some(credential)) = (&args.turn_username, &credential) else {
+                return Err(format!(
+                    "{url}: a TURN server needs --turn-username and --turn-credential \
+                     (or SYNCSHELL_TURN_CREDENTIAL)"
+                ));
+            };
+            IceServer::turn(url, user, credential)
+        } else {
+            IceServer::stun(url)
+        };
+        server.check().map_err(|e| format!("--ice-server {e}"))?;
+        config.ice_servers.push(server);
+    }
+    config.relay_only = args.relay_only;
+    Ok(config)
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    let webrtc = webrtc_config(&args)?;
+    let options = ClientOptions {
+        ca_file: args.ca_file.clone(),
+        ..ClientOptions::default()
+    };
     let passphrase = std::env::var("SYNCSHELL_PASSPHRASE")
         .map_err(|_| "set SYNCSHELL_PASSPHRASE to the key file's passphrase".to_owned())?;
     let store = Store::open(&args.data)?;
@@ -123,7 +183,8 @@ async fn run(args: Args) -> Result<(), String> {
             (None, Some(text)) => {
                 let code: InviteCode = text.parse().map_err(|e| format!("the invite: {e}"))?;
                 let genesis = code.invite().genesis().clone();
-                let (chain, inviter) = node::join(&args.signal, &identity, &code, &store).await?;
+                let (chain, inviter) =
+                    node::join(&args.signal, &options, &identity, &code, &store).await?;
                 (genesis, chain, Some(inviter))
             }
             (None, None) => {
@@ -140,7 +201,7 @@ async fn run(args: Args) -> Result<(), String> {
             genesis: genesis.clone(),
             chain: chain.clone(),
         },
-        ClientOptions::default(),
+        options,
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -160,6 +221,7 @@ async fn run(args: Args) -> Result<(), String> {
             ..BackoffPolicy::default()
         },
         sync_interval,
+        webrtc,
     };
     let node = Node::new(
         identity,
@@ -171,6 +233,7 @@ async fn run(args: Args) -> Result<(), String> {
         settings,
         signal.clone(),
     );
+    node.use_relay_ice_servers().await;
     node.start()?;
     if let Some(inviter) = inviter {
         node.reach(inviter);

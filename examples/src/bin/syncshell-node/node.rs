@@ -59,10 +59,13 @@ const CONTROL_QUEUE: usize = 256;
 /// How often links are re-checked against the revocation set and their expiry when no
 /// admission ends sooner (each expiry is also checked at its own time).
 const ADMISSION_RECHECK: Duration = Duration::from_secs(5);
+/// How long the node waits for the signal server's STUN and TURN servers before it dials.
+const FIRST_ICE_GRANT: Duration = Duration::from_secs(3);
 /// How long a dial (WebRTC connect and handshake) may take.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(8);
-/// How long the WebRTC transport may take to connect or answer (all on one host here).
-const WEBRTC_CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the WebRTC transport may take to connect or answer: across networks, with the
+/// 2 s webrtc waits before it settles for a relayed path.
+const WEBRTC_CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
 /// Offers answered at once, so one slow peer does not hold up the others.
 const ACCEPTORS: usize = 3;
 /// How long a ringing member waits for the dial it asked for before counting a failure.
@@ -92,6 +95,29 @@ pub(crate) struct Settings {
     pub(crate) send_rate: Option<u64>,
     pub(crate) policy: BackoffPolicy,
     pub(crate) sync_interval: Duration,
+    /// Bind addresses, ICE servers given on the command line, relay-only.
+    pub(crate) webrtc: syncshell_webrtc::WebRtcConfig,
+}
+
+/// Milliseconds, with a fraction, for events.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e5).round() / 100.0
+}
+
+/// A link's network path and round-trip time, as fields of an event: `path` (how the two
+/// ends reach each other, e.g. `direct host 10.0.0.2:5000 -> srflx 203.0.113.9:6000`),
+/// `relayed`, `local` and `remote` (candidate kinds), `rtt_ms`.
+fn path_fields(stats: &syncshell_transport::Stats) -> Value {
+    match stats.path {
+        Some(p) => json!({
+            "path": p.to_string(),
+            "relayed": p.is_relayed(),
+            "local": p.local.kind.as_str(),
+            "remote": p.remote.kind.as_str(),
+            "rtt_ms": stats.rtt.map(millis),
+        }),
+        None => json!({ "path": null, "rtt_ms": stats.rtt.map(millis) }),
+    }
 }
 
 /// Whether events are shown as chat lines for a person instead of JSON (`--chat`).
@@ -325,7 +351,7 @@ impl Node {
         signal: SignalClient,
     ) -> Arc<Self> {
         let me = identity.peer_id();
-        let mut config = syncshell_webrtc::WebRtcConfig::default();
+        let mut config = settings.webrtc.clone();
         config.connect_timeout = WEBRTC_CONNECT_TIMEOUT;
         let net = WebRtcTransport::new(signal.transport(), me.to_string(), config);
         let reconnector = Reconnector::new(settings.policy);
@@ -356,6 +382,43 @@ impl Node {
             receiving: tokio::sync::Mutex::new(()),
             links_changed: Notify::new(),
         })
+    }
+
+    /// Uses the STUN and TURN servers the signal server hands out (besides those of the
+    /// command line) for every later connection, renewed as the server renews them. Waits a
+    /// little for the first answer, so the first dials can already use a relay.
+    pub(crate) async fn use_relay_ice_servers(self: &Arc<Self>) {
+        let mut grants = self.signal.ice_servers();
+        let _ = tokio::time::timeout(FIRST_ICE_GRANT, grants.changed()).await;
+        self.apply_ice_grant(&grants.borrow_and_update());
+        let node = self.clone();
+        tokio::spawn(async move {
+            while grants.changed().await.is_ok() {
+                let grant = grants.borrow_and_update().clone();
+                node.apply_ice_grant(&grant);
+            }
+        });
+    }
+
+    fn apply_ice_grant(&self, grant: &syncshell_examples::signal::IceGrant) {
+        let mut servers = self.settings.webrtc.ice_servers.clone();
+        for s in &grant.servers {
+            for url in &s.urls {
+                let server = syncshell_webrtc::IceServer {
+                    urls: vec![url.clone()],
+                    username: s.username.clone(),
+                    credential: s.credential.clone(),
+                };
+                // TLS URLs (turns:) are not supported by the WebRTC backend.
+                match server.check() {
+                    Ok(()) => servers.push(server),
+                    Err(e) => tracing::debug!(error = %e, "skipping an ICE server of the relay"),
+                }
+            }
+        }
+        if let Err(e) = self.net.set_ice_servers(servers) {
+            tracing::warn!(error = %e, "cannot use the relay's ICE servers");
+        }
     }
 
     /// Publishes this member's entry, schedules every known member and starts the loops.
@@ -438,6 +501,11 @@ impl Node {
             .collect();
         let mut links: Vec<String> = s.links.keys().map(|p| p.to_string()).collect();
         links.sort();
+        let paths: BTreeMap<String, Value> = s
+            .links
+            .iter()
+            .map(|(p, l)| (p.to_string(), path_fields(&l.conn.stats())))
+            .collect();
         let mut revoked: Vec<String> = s
             .book
             .revocations()
@@ -458,6 +526,7 @@ impl Node {
             "role": self.role(&s),
             "signal": signal,
             "links": links,
+            "paths": paths,
             "members": members,
             "presence": presence,
             "revoked": revoked,
@@ -859,6 +928,7 @@ impl Node {
             chain: &chain,
             revocations: &revocations,
         };
+        let started = Instant::now();
         let outcome =
             tokio::time::timeout(HANDSHAKE_LIMIT, run_handshake(&conn, &local, initiator))
                 .await
@@ -911,15 +981,29 @@ impl Node {
             tokio::spawn(async move { old.conn.close().await });
         }
         self.links_changed.notify_one();
-        emit(
-            "link-up",
-            json!({
-                "peer": peer.to_string(),
-                "name": self.name_of(&peer),
-                "initiator": initiator,
-                "role": format!("{:?}", session.role()).to_lowercase(),
-            }),
-        );
+        let handshake = started.elapsed();
+        let setup = conn.setup_times();
+        let mut fields = json!({
+            "peer": peer.to_string(),
+            "name": self.name_of(&peer),
+            "initiator": initiator,
+            "role": format!("{:?}", session.role()).to_lowercase(),
+            "connect_ms": setup.ready.map(millis),
+            "handshake_ms": millis(handshake),
+            "setup_ms": {
+                "created": setup.created.map(millis),
+                "gathered": setup.gathered.map(millis),
+                "described": setup.described.map(millis),
+                "ice": setup.ice_connected.map(millis),
+                "dtls": setup.dtls_connected.map(millis),
+                "channels": setup.channels_open.map(millis),
+                "ready": setup.ready.map(millis),
+            },
+        });
+        if let (Value::Object(m), Value::Object(p)) = (&mut fields, path_fields(&conn.stats())) {
+            m.extend(p);
+        }
+        emit("link-up", fields);
         let key = SessionKey::from_bytes(*session.key());
         tokio::spawn(write_loop(conn.clone(), outbox));
         tokio::spawn(self.clone().serve_link(peer, id, conn, key, control));
@@ -1495,6 +1579,7 @@ impl syncshell_stream::MessageConnection for Lane {
 /// sends the join request to the inviter until it answers, and returns the granted chain.
 pub(crate) async fn join(
     url: &str,
+    options: &syncshell_examples::signal::ClientOptions,
     identity: &Identity,
     invite: &InviteCode,
     store: &Store,
@@ -1510,7 +1595,7 @@ pub(crate) async fn join(
         syncshell_examples::signal::Credentials::Guest {
             request: request.clone(),
         },
-        syncshell_examples::signal::ClientOptions::default(),
+        options.clone(),
     )
     .await
     .map_err(|e| e.to_string())?;
