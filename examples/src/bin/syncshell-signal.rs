@@ -35,8 +35,8 @@ struct Args {
     /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// A STUN or TURN server handed to admitted peers: stun:HOST[:PORT],
-    /// turn:HOST[:PORT][?transport=udp|tcp] or turns:HOST[:PORT]. Repeatable, up to 8.
+    /// A STUN or TURN server handed to admitted peers: `stun:HOST[:PORT]`,
+    /// `turn:HOST[:PORT][?transport=udp|tcp]` or `turns:HOST[:PORT]`. Repeatable, up to 8.
     /// TURN URLs need --turn-secret-file.
     #[arg(long = "ice-server", value_name = "URL")]
     ice_servers: Vec<String>,
