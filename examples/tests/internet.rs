@@ -5,9 +5,6 @@
 //! receives a 64 MiB shared folder byte for byte; the path each link took is checked where
 //! the NAT kinds decide it.
 //!
-//! Two members that can both reach TURN only over TCP do not connect yet (each one's relay
-//! candidate never answers the other's checks); docs/performance.md tracks it.
-//!
 //! Needs root, iproute2, nftables and coturn; without them each test reports itself skipped,
 //! unless `SYNCSHELL_REQUIRE_NETNS` is set (CI sets it), in which case it fails.
 #![allow(
@@ -270,4 +267,9 @@ fn a_udp_blocked_home_reaches_an_endpoint_independent_home_through_turn() {
 #[test]
 fn a_udp_blocked_home_reaches_a_symmetric_home_through_turn() {
     share_across(Net::Home(Sym), Net::Home(NoUdp), Expect::Relayed);
+}
+
+#[test]
+fn two_udp_blocked_homes_connect_through_turn_over_tcp() {
+    share_across(Net::Home(NoUdp), Net::Home(NoUdp), Expect::Relayed);
 }

@@ -62,14 +62,17 @@ const ADMISSION_RECHECK: Duration = Duration::from_secs(5);
 /// How long the node waits for the signal server's STUN and TURN servers before it dials.
 const FIRST_ICE_GRANT: Duration = Duration::from_secs(3);
 /// How long a dial (WebRTC connect and handshake) may take.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the WebRTC transport may take to connect or answer: across networks, with the
-/// 2 s webrtc waits before it settles for a relayed path.
-const WEBRTC_CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
+const DIAL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the WebRTC transport may take to connect or answer: across networks a relayed
+/// connection spends 2 s per side gathering (a TURN server that never answers), 2 s before
+/// ICE settles for a relay, and several round trips of a relay reached over TCP.
+const WEBRTC_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Offers answered at once, so one slow peer does not hold up the others.
 const ACCEPTORS: usize = 3;
 /// How long a ringing member waits for the dial it asked for before counting a failure.
-const RING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longer than a dial may take: a ring that times out is followed by another, and a ring
+/// restarts the member's dial, so a shorter one would cut every slow (relayed) dial short.
+const RING_TIMEOUT: Duration = Duration::from_secs(22);
 /// Longest a handshake may take here (the handshake's own deadline is longer); a stuck one
 /// is retried on a new connection.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(3);
