@@ -19,6 +19,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
+use serde_json::Value;
 use syncshell_examples::netlab::{Host, Lab, NatKind, Turn};
 
 #[path = "support/node_proc.rs"]
@@ -272,4 +273,65 @@ fn a_udp_blocked_home_reaches_a_symmetric_home_through_turn() {
 #[test]
 fn two_udp_blocked_homes_connect_through_turn_over_tcp() {
     share_across(Net::Home(NoUdp), Net::Home(NoUdp), Expect::Relayed);
+}
+
+/// Lines of coturn's log that record a TURN allocation made with `peer`'s credentials.
+fn allocations_of(turn: &Turn, peer: &str) -> usize {
+    turn.log()
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(peer) && l.contains("ALLOCATE processed, success"))
+        .count()
+}
+
+/// A member revoked by the owner loses its relay connection and its link, gets no TURN
+/// credentials again (restarted, the relay refuses it before it could ask), and so makes no
+/// TURN allocation any more: it reaches nobody, through coturn or otherwise.
+#[test]
+fn a_revoked_member_gets_no_turn_credentials_and_reaches_nobody() {
+    let Some(mut world) = World::new() else {
+        return;
+    };
+    let (ha, hb) = (world.host(Net::Home(Sym)), world.host(Net::Home(Sym)));
+    let mut owner = world.node("Ava", &ha, &["--create-shell", "Revocation"]);
+    owner.event("ready");
+    owner.cmd("invite");
+    let invite = owner.event("invite")["text"].as_str().unwrap().to_owned();
+    let mut member = world.node("Mira", &hb, &["--invite", &invite]);
+    member.event("joined");
+    let peer = member.event("ready")["peer"].as_str().unwrap().to_owned();
+    // Two symmetric homes connect only through TURN: the member had credentials.
+    let up = member.event("link-up");
+    assert_eq!(up["relayed"], true, "{up}");
+    owner.event("link-up");
+    assert!(allocations_of(&world.turn, &peer) > 0);
+
+    owner.cmd(&format!("revoke {peer}"));
+    owner.event("revoked");
+    // The link goes down as the revocation is applied, before the command answers.
+    let is_down = |v: &Value| v["event"] == "link-down" && v["peer"] == peer.as_str();
+    let down = match owner.seen.iter().find(|v| is_down(v)) {
+        Some(v) => v.clone(),
+        None => owner.wait("the member's link-down", is_down),
+    };
+    assert_eq!(down["why"], "revoked", "{down}");
+    let lost = member.event("signal-lost");
+    assert!(
+        lost["error"].as_str().unwrap().contains("Revoked"),
+        "{lost}"
+    );
+    let before = allocations_of(&world.turn, &peer);
+
+    // Restarted, the member is refused by the relay: no credentials, no allocation, no link.
+    drop(member);
+    let mut again = world.node("Mira", &hb, &[]);
+    let refused = again.event("error");
+    assert!(
+        refused["message"].as_str().unwrap().contains("Revoked"),
+        "{refused}"
+    );
+    assert!(!again.seen.iter().any(|v| v["event"] == "link-up"));
+    assert_eq!(allocations_of(&world.turn, &peer), before);
+    let status = owner.status();
+    assert!(status["links"].as_array().unwrap().is_empty(), "{status}");
 }
