@@ -15,26 +15,14 @@
     clippy::print_stdout
 )]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-
 use serde_json::Value;
-use syncshell_examples::netlab::{Host, Lab, NatKind, Turn};
+use syncshell_examples::netlab::matrix::{self, Net, Programs, World, PACK};
+use syncshell_examples::netlab::{Lab, NatKind, Turn};
 
 #[path = "support/node_proc.rs"]
 mod node_proc;
 
-use node_proc::{make_pack, NodeProc};
-
-/// Where a member lives.
-#[derive(Debug, Clone, Copy)]
-enum Net {
-    /// A host with a public address, no NAT.
-    Public,
-    /// A home behind a router of this kind.
-    Home(NatKind),
-}
+use node_proc::NodeProc;
 
 /// What the path between the two members must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,187 +33,44 @@ enum Expect {
     Any,
 }
 
-const SECRET: &str = "lab turn secret";
-
-/// The public side: coturn and the relay on one public host, and the relay's CA file.
-struct World {
-    lab: Lab,
-    turn: Turn,
-    relay: Child,
-    url: String,
-    ca: PathBuf,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = self.relay.kill();
-        let _ = self.relay.wait();
-    }
-}
-
-impl World {
-    fn new() -> Option<World> {
-        let mut lab = Lab::for_test().unwrap()?;
-        let public = lab.add_public_host().unwrap();
-        let turn = lab.start_turn(&public, SECRET).unwrap();
-        let dir = lab.dir().to_owned();
-        let (cert, key, ca) = certificate(&dir, &public.addr().to_string());
-        let secret_file = dir.join("turn-secret");
-        std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
-        let mut relay = public
-            .command(env!("CARGO_BIN_EXE_syncshell-signal"))
-            .arg("--bind")
-            .arg(format!("{}:7447", public.addr()))
-            .arg("--tls-cert")
-            .arg(&cert)
-            .arg("--tls-key")
-            .arg(&key)
-            .args(["--ice-server", &turn.stun_url()])
-            .args(["--ice-server", &turn.turn_udp_url()])
-            .args(["--ice-server", &turn.turn_tcp_url()])
-            .arg("--turn-secret-file")
-            .arg(&secret_file)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(relay.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Some(World {
-            lab,
-            turn,
-            relay,
-            url: format!("wss://{addr}/"),
-            ca,
-        })
-    }
-
-    /// A new host on `net`.
-    fn host(&mut self, net: Net) -> Host {
-        match net {
-            Net::Public => self.lab.add_public_host().unwrap(),
-            Net::Home(kind) => {
-                let home = self.lab.add_home(kind).unwrap();
-                self.lab.add_home_host(&home).unwrap()
-            }
-        }
-    }
-
-    /// A node on `host`, bound to its address, trusting the relay's CA.
-    fn node(&self, name: &'static str, host: &Host, extra: &[&str]) -> NodeProc {
-        let data = self.lab.dir().join(name);
-        let ip = host.addr().to_string();
-        let ca = self.ca.to_str().unwrap();
-        let mut args = vec!["--bind", ip.as_str(), "--ca-file", ca];
-        args.extend_from_slice(extra);
-        NodeProc::spawn(
-            name,
-            host.command(env!("CARGO_BIN_EXE_syncshell-node")),
-            &data,
-            &self.url,
-            &args,
-        )
-    }
-}
-
-/// A CA and a certificate for `ip` signed by it, as PEM files in `dir`: (cert, key, CA).
-fn certificate(dir: &Path, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "syncshell lab CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params = rcgen::CertificateParams::new(vec![ip.to_owned()]).unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let paths = (
-        dir.join("relay.pem"),
-        dir.join("relay.key"),
-        dir.join("ca.pem"),
-    );
-    std::fs::write(&paths.0, cert.pem()).unwrap();
-    std::fs::write(&paths.1, key.serialize_pem()).unwrap();
-    std::fs::write(&paths.2, ca_cert.pem()).unwrap();
-    paths
+/// The lab with coturn and the relay running, or `None` where the lab cannot run (skipped).
+fn world() -> Option<World> {
+    let lab = Lab::for_test().unwrap()?;
+    let programs = Programs {
+        node: env!("CARGO_BIN_EXE_syncshell-node").into(),
+        signal: env!("CARGO_BIN_EXE_syncshell-signal").into(),
+    };
+    Some(World::start(lab, programs).unwrap())
 }
 
 /// Two members on `a` and `b`: the first creates a shell and shares a 64 MiB folder, the
 /// second joins by invite and receives it byte for byte; the link's path is `expect`.
 fn share_across(a: Net, b: Net, expect: Expect) {
-    let Some(mut world) = World::new() else {
+    let Some(mut world) = world() else {
         return;
     };
-    let (ha, hb) = (world.host(a), world.host(b));
-    let pack_dir = world.lab.dir().join("pack");
-    let pack = make_pack(
-        &pack_dir,
-        &[
-            ("mods/textures/armour.tex", 40 << 20),
-            ("mods/models/sword.mdl", 20 << 20),
-            ("mods/sounds/bow.scd", 4 << 20),
-        ],
+    let (shared, owner, joiner) =
+        matrix::share_across(&mut world, a, b, &PACK).unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "{a} <-> {b}: joiner {}\nowner {}\nreceived {}",
+        shared.joiner_link, shared.owner_link, shared.received
     );
-    let got = world.lab.dir().join("got");
-    let mut owner = world.node(
-        "Ava",
-        &ha,
-        &[
-            "--create-shell",
-            "Across the internet",
-            "--share",
-            pack_dir.to_str().unwrap(),
-        ],
+    assert!(
+        shared.identical,
+        "{a} <-> {b}: the folder arrived different"
     );
-    owner.event("ready");
-    owner.cmd("invite");
-    let invite = owner.event("invite")["text"].as_str().unwrap().to_owned();
-    let mut joiner = world.node(
-        "Mira",
-        &hb,
-        &["--invite", &invite, "--receive", got.to_str().unwrap()],
-    );
-    joiner.event("joined");
-    let up = joiner.event("link-up");
-    let theirs = owner.event("link-up");
-    println!("{a:?} <-> {b:?}: joiner {up}\nowner {theirs}");
-    // Relayed over TCP the folder takes minutes (see docs/performance.md): wait as long as
-    // it makes progress.
-    let done = loop {
-        let v = joiner.wait("progress or the folder", |v| {
-            v["event"] == "progress" || v["event"] == "received"
-        });
-        if v["event"] == "received" {
-            break v;
-        }
-    };
-    for (rel, data) in &pack {
-        let mine = std::fs::read(got.join(rel)).unwrap();
-        assert!(&mine == data, "{rel:?} differs");
-    }
-    println!("received {done}");
-    for link in [&up, &theirs] {
+    for link in [&shared.joiner_link, &shared.owner_link] {
         let relayed = link["relayed"]
             .as_bool()
             .unwrap_or_else(|| panic!("no path in {link}"));
         match expect {
-            Expect::Direct => assert!(!relayed, "{a:?} <-> {b:?} went through TURN: {link}"),
-            Expect::Relayed => assert!(relayed, "{a:?} <-> {b:?} did not use TURN: {link}"),
+            Expect::Direct => assert!(!relayed, "{a} <-> {b} went through TURN: {link}"),
+            Expect::Relayed => assert!(relayed, "{a} <-> {b} did not use TURN: {link}"),
             Expect::Any => {}
         }
     }
-    let _ = &world.turn;
-    joiner.quit();
-    owner.quit();
+    NodeProc::from(joiner).quit();
+    NodeProc::from(owner).quit();
 }
 
 use NatKind::{EndpointIndependent as Eim, Symmetric as Sym, UdpBlocked as NoUdp};
@@ -289,22 +134,28 @@ fn allocations_of(turn: &Turn, peer: &str) -> usize {
 /// TURN allocation any more: it reaches nobody, through coturn or otherwise.
 #[test]
 fn a_revoked_member_gets_no_turn_credentials_and_reaches_nobody() {
-    let Some(mut world) = World::new() else {
+    let Some(mut world) = world() else {
         return;
     };
-    let (ha, hb) = (world.host(Net::Home(Sym)), world.host(Net::Home(Sym)));
-    let mut owner = world.node("Ava", &ha, &["--create-shell", "Revocation"]);
+    let (ha, hb) = (
+        world.host(Net::Home(Sym)).unwrap(),
+        world.host(Net::Home(Sym)).unwrap(),
+    );
+    let node = |world: &World, name, host, extra: &[&str]| -> NodeProc {
+        world.node(name, host, extra).unwrap().into()
+    };
+    let mut owner = node(&world, "Ava", &ha, &["--create-shell", "Revocation"]);
     owner.event("ready");
     owner.cmd("invite");
     let invite = owner.event("invite")["text"].as_str().unwrap().to_owned();
-    let mut member = world.node("Mira", &hb, &["--invite", &invite]);
+    let mut member = node(&world, "Mira", &hb, &["--invite", &invite]);
     member.event("joined");
     let peer = member.event("ready")["peer"].as_str().unwrap().to_owned();
     // Two symmetric homes connect only through TURN: the member had credentials.
     let up = member.event("link-up");
     assert_eq!(up["relayed"], true, "{up}");
     owner.event("link-up");
-    assert!(allocations_of(&world.turn, &peer) > 0);
+    assert!(allocations_of(world.turn(), &peer) > 0);
 
     owner.cmd(&format!("revoke {peer}"));
     owner.event("revoked");
@@ -320,18 +171,18 @@ fn a_revoked_member_gets_no_turn_credentials_and_reaches_nobody() {
         lost["error"].as_str().unwrap().contains("Revoked"),
         "{lost}"
     );
-    let before = allocations_of(&world.turn, &peer);
+    let before = allocations_of(world.turn(), &peer);
 
     // Restarted, the member is refused by the relay: no credentials, no allocation, no link.
     drop(member);
-    let mut again = world.node("Mira", &hb, &[]);
+    let mut again = node(&world, "Mira", &hb, &[]);
     let refused = again.event("error");
     assert!(
         refused["message"].as_str().unwrap().contains("Revoked"),
         "{refused}"
     );
     assert!(!again.seen.iter().any(|v| v["event"] == "link-up"));
-    assert_eq!(allocations_of(&world.turn, &peer), before);
+    assert_eq!(allocations_of(world.turn(), &peer), before);
     let status = owner.status();
     assert!(status["links"].as_array().unwrap().is_empty(), "{status}");
 }

@@ -63,7 +63,9 @@
 //! processes that no longer exist left behind (a killed test).
 
 mod lab;
+pub mod matrix;
 mod nat;
+mod node;
 mod process;
 mod turn;
 
@@ -71,6 +73,7 @@ use std::fmt;
 
 pub use lab::{Home, Host, Lab, Link, LinkEnd, Protocol};
 pub use nat::NatKind;
+pub use node::NodeProcess;
 pub use turn::{Turn, TURN_PORT, TURN_REALM};
 
 /// The environment variable that makes an unavailable lab a test failure instead of a skip.

@@ -1,115 +1,71 @@
-//! A `syncshell-node` process driven by a test: commands on its stdin, JSON events from its
-//! stdout.
+//! The network lab's `NodeProcess` for tests: every failure is a panic with the node's last
+//! events, and `NODE_TEST_TRACE` prints each event as it is read.
 // Each test binary uses a part of it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use syncshell_examples::netlab::NodeProcess;
 
 /// How long a test waits for an event.
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 /// One node process, its stdin and its stdout events.
-pub(crate) struct NodeProc {
-    pub(crate) name: &'static str,
-    pub(crate) child: Child,
-    stdin: ChildStdin,
-    events: mpsc::Receiver<Value>,
-    pub(crate) seen: Vec<Value>,
+pub(crate) struct NodeProc(NodeProcess);
+
+impl Deref for NodeProc {
+    type Target = NodeProcess;
+    fn deref(&self) -> &NodeProcess {
+        &self.0
+    }
+}
+
+impl DerefMut for NodeProc {
+    fn deref_mut(&mut self) -> &mut NodeProcess {
+        &mut self.0
+    }
+}
+
+impl From<NodeProcess> for NodeProc {
+    fn from(p: NodeProcess) -> Self {
+        NodeProc(p)
+    }
 }
 
 impl NodeProc {
-    /// Starts `program` (the `syncshell-node` binary, perhaps behind `ip netns exec`) with
-    /// its data folder, signal server, name, short backoffs and `extra` flags.
+    /// Starts `program` (the `syncshell-node` binary, perhaps behind `ip netns exec`): see
+    /// [`NodeProcess::spawn`].
     pub(crate) fn spawn(
-        name: &'static str,
-        mut program: Command,
+        name: &str,
+        program: Command,
         data: &Path,
         url: &str,
         extra: &[&str],
     ) -> NodeProc {
-        let mut child = program
-            .arg("--data")
-            .arg(data)
-            .args(["--signal", url, "--name", name])
-            .args([
-                "--backoff-base-ms",
-                "200",
-                "--backoff-max-ms",
-                "2000",
-                "--sync-interval",
-                "1",
-            ])
-            .args(extra)
-            .env("SYNCSHELL_PASSPHRASE", format!("{name} passphrase"))
-            .env(
-                "RUST_LOG",
-                std::env::var("NODE_TEST_LOG").unwrap_or_else(|_| "error".into()),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                match serde_json::from_str::<Value>(&line) {
-                    Ok(v) => {
-                        if tx.send(v).is_err() {
-                            return;
-                        }
-                    }
-                    Err(_) => println!("not JSON: {line}"),
-                }
-            }
-        });
-        NodeProc {
-            name,
-            child,
-            stdin,
-            events,
-            seen: Vec::new(),
-        }
+        NodeProc(NodeProcess::spawn(name, program, data, url, extra).unwrap())
     }
 
     pub(crate) fn cmd(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
+        self.0.cmd(line).unwrap();
     }
 
     /// The next event that satisfies `want` (earlier ones are kept in `seen`).
     pub(crate) fn wait(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(v) => {
-                    if std::env::var_os("NODE_TEST_TRACE").is_some() {
-                        println!("{:>8.3} {}: {v}", trace_clock(), self.name);
-                    }
-                    self.seen.push(v.clone());
-                    if v["event"] == "error" {
-                        println!("{}: {v}", self.name);
-                    }
-                    if want(&v) {
-                        return v;
-                    }
-                }
-                Err(_) => panic!(
-                    "{}: no {what} in time; events: {:#?}",
-                    self.name,
-                    self.seen.iter().rev().take(30).collect::<Vec<_>>()
-                ),
+        let from = self.0.seen.len();
+        let got = self.0.wait(what, WAIT, want);
+        for v in &self.0.seen[from..] {
+            if std::env::var_os("NODE_TEST_TRACE").is_some() {
+                println!("{:>8.3} {}: {v}", trace_clock(), self.0.name);
+            }
+            if v["event"] == "error" || v.is_string() {
+                println!("{}: {v}", self.0.name);
             }
         }
+        got.unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub(crate) fn event(&mut self, name: &str) -> Value {
@@ -132,7 +88,7 @@ impl NodeProc {
             assert!(
                 Instant::now() < deadline,
                 "{}: never {what}; last status {s:#}",
-                self.name
+                self.0.name
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -144,6 +100,7 @@ impl NodeProc {
         // Handshakes fail only for a reason (a revoked peer), never by running out of time:
         // that happened when a message between the WebRTC peers was lost.
         let timeouts: Vec<&Value> = self
+            .0
             .seen
             .iter()
             .filter(|v| {
@@ -156,46 +113,23 @@ impl NodeProc {
         assert!(
             timeouts.is_empty(),
             "{}: handshakes timed out: {timeouts:#?}",
-            self.name
+            self.0.name
         );
         let deadline = Instant::now() + WAIT;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "{} exited with {status}", self.name);
+            if let Some(status) = self.0.child.try_wait().unwrap() {
+                assert!(status.success(), "{} exited with {status}", self.0.name);
                 return;
             }
-            assert!(Instant::now() < deadline, "{} did not exit", self.name);
+            assert!(Instant::now() < deadline, "{} did not exit", self.0.name);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A folder of a few files with pseudo-random bytes; returns its files.
 pub(crate) fn make_pack(root: &Path, files: &[(&str, usize)]) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut out = Vec::new();
-    for (rel, size) in files {
-        let mut data = Vec::with_capacity(*size);
-        while data.len() < *size {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            data.extend_from_slice(&x.to_le_bytes());
-        }
-        data.truncate(*size);
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &data).unwrap();
-        out.push((PathBuf::from(rel), data));
-    }
-    out
+    syncshell_examples::netlab::matrix::make_pack(root, files).unwrap()
 }
 
 /// Seconds since the first call, for tracing events.
