@@ -48,6 +48,25 @@ struct Shell {
 }
 
 impl Shell {
+    /// A joiner holding an owner's invite, connected as a guest.
+    async fn guest(&self, url: &str) -> (Identity, SignalClient) {
+        let code = InviteCode::create(
+            &syncshell_revocation::RevocationSet::new(self.genesis.clone()),
+            &self.owner,
+            &TokenChain::owner(),
+            &InviteOptions::default(),
+            now(),
+            &mut OsRng,
+        )
+        .unwrap();
+        let joiner = Identity::generate(&mut OsRng);
+        let request = code.join_request(&joiner, now()).unwrap();
+        let guest = join(url, &joiner, Credentials::Guest { request })
+            .await
+            .unwrap();
+        (joiner, guest)
+    }
+
     fn new(name: &str) -> Self {
         let owner = Identity::generate(&mut OsRng);
         let genesis = ShellGenesis::create(&owner, name, now(), &mut OsRng).unwrap();
@@ -316,20 +335,7 @@ async fn a_joiner_reaches_only_its_inviter() {
         .await
         .unwrap();
     let bob_c = join(&url, &bob, shell.creds(&bob_chain)).await.unwrap();
-    let code = InviteCode::create(
-        &syncshell_revocation::RevocationSet::new(shell.genesis.clone()),
-        &shell.owner,
-        &TokenChain::owner(),
-        &InviteOptions::default(),
-        now(),
-        &mut OsRng,
-    )
-    .unwrap();
-    let joiner = Identity::generate(&mut OsRng);
-    let request = code.join_request(&joiner, now()).unwrap();
-    let guest = join(&url, &joiner, Credentials::Guest { request })
-        .await
-        .unwrap();
+    let (joiner, guest) = shell.guest(&url).await;
     guest.send_app(&bob.peer_id(), b"hi bob").unwrap();
     assert_eq!(notice(&guest).await.code, NoticeCode::Unreachable);
     bob_c.send_app(&joiner.peer_id(), b"hi guest").unwrap();
@@ -1062,20 +1068,7 @@ async fn members_and_guests_get_ice_servers_with_coturn_credentials() {
     assert!(!format!("{g:?}").contains(&g.servers[1].credential));
 
     // A guest needs them to reach its inviter, and gets its own.
-    let code = InviteCode::create(
-        &syncshell_revocation::RevocationSet::new(shell.genesis.clone()),
-        &shell.owner,
-        &TokenChain::owner(),
-        &InviteOptions::default(),
-        now(),
-        &mut OsRng,
-    )
-    .unwrap();
-    let joiner = Identity::generate(&mut OsRng);
-    let request = code.join_request(&joiner, now()).unwrap();
-    let guest = join(&url, &joiner, Credentials::Guest { request })
-        .await
-        .unwrap();
+    let (joiner, guest) = shell.guest(&url).await;
     check_turn(
         &grant(&guest).await,
         &joiner.peer_id(),

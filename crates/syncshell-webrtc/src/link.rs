@@ -22,7 +22,7 @@ use crate::config::{parse_url, IceServer, WebRtcConfig};
 use crate::connection::frame_cost;
 use crate::error::{stack, WebRtcError};
 use crate::runtime::TunedRuntime;
-use crate::turn_tcp::TcpBridge;
+use crate::turn_tcp::{udp_answers, TcpBridge};
 
 /// Data channel ids, negotiated out of band so both ends create them before the offer.
 const RELIABLE_ID: u16 = 0;
@@ -296,7 +296,8 @@ pub(crate) struct Link {
 }
 
 /// webrtc's ICE servers for `servers`: each TURN URL over TCP becomes a URL over UDP to a
-/// bridge of ours (one per address family this connection binds), which carries it over TCP.
+/// bridge of ours (one per address family this connection binds), which carries it over TCP
+/// — unless the server answers over UDP, in which case TURN over UDP serves instead.
 /// A server whose host cannot be resolved is skipped, as webrtc skips it.
 async fn ice_servers(
     config: &WebRtcConfig,
@@ -325,6 +326,10 @@ async fn ice_servers(
                 let Some(addr) = resolved.iter().find(|a| a.is_ipv4() == family.is_ipv4()) else {
                     continue;
                 };
+                if udp_answers(*addr, *family).await {
+                    tracing::debug!(url = %raw, "UDP reaches the TURN server; not using TCP");
+                    continue;
+                }
                 let bridge = TcpBridge::start(*addr, *family)
                     .await
                     .map_err(|e| WebRtcError::IceServer(format!("{raw}: {e}")))?;

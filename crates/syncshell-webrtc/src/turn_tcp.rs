@@ -145,6 +145,41 @@ async fn client(
     }
 }
 
+/// How long [`udp_answers`] waits for the server.
+const PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether the STUN/TURN server at `server` answers a STUN binding request over UDP from
+/// `local` (port 0) within a second. Where it does, TURN over UDP works and the TCP bridge
+/// is not used: webrtc ranks both relay candidates alike, and a relay over TCP is far slower.
+pub(crate) async fn udp_answers(server: SocketAddr, local: IpAddr) -> bool {
+    let Ok(socket) = UdpSocket::bind((local, 0)).await else {
+        return false;
+    };
+    // A binding request (RFC 8489 section 5): type 0x0001, no attributes, the magic cookie,
+    // a random transaction id.
+    let mut request = [0u8; 20];
+    request[..2].copy_from_slice(&[0x00, 0x01]);
+    request[4..8].copy_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request[8..20]);
+    if socket.send_to(&request, server).await.is_err() {
+        return false;
+    }
+    let answered = async {
+        let mut buf = [0u8; 1500];
+        loop {
+            let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                return false;
+            };
+            if from == server && n >= 20 && buf.get(8..20) == request.get(8..20) {
+                return true;
+            }
+        }
+    };
+    tokio::time::timeout(PROBE_WAIT, answered)
+        .await
+        .unwrap_or(false)
+}
+
 /// The length of the TURN message that starts with `header` (at least its first 4 bytes), and
 /// that length padded as on a stream; `None` if it is neither STUN nor ChannelData.
 fn message_len(header: &[u8]) -> Option<(usize, usize)> {
@@ -182,6 +217,36 @@ mod tests {
             message_len(&[0x40, 0x00, 0xff, 0xff]),
             Some((65_539, 65_540))
         );
+    }
+
+    /// The UDP probe says yes only for a server that answers with the request's transaction
+    /// id, and no for a silent one or a wrong answer.
+    #[tokio::test]
+    async fn the_udp_probe_needs_an_answer_to_its_own_request() {
+        let lo = IpAddr::from([127, 0, 0, 1]);
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let answer = |right: bool| {
+            let server = &server;
+            async move {
+                let mut buf = [0u8; 64];
+                let (n, from) = server.recv_from(&mut buf).await.unwrap();
+                assert_eq!(n, 20);
+                assert_eq!(&buf[..2], &[0x00, 0x01]);
+                let mut reply = buf[..20].to_vec();
+                reply[..2].copy_from_slice(&[0x01, 0x01]);
+                if !right {
+                    reply[19] ^= 1;
+                }
+                server.send_to(&reply, from).await.unwrap();
+            }
+        };
+        let (yes, ()) = tokio::join!(udp_answers(addr, lo), answer(true));
+        assert!(yes);
+        let (wrong, ()) = tokio::join!(udp_answers(addr, lo), answer(false));
+        assert!(!wrong);
+        let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        assert!(!udp_answers(silent.local_addr().unwrap(), lo).await);
     }
 
     /// A datagram to the bridge arrives on the TCP side as one padded stream message, and a
