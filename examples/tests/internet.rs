@@ -186,3 +186,36 @@ fn a_revoked_member_gets_no_turn_credentials_and_reaches_nobody() {
     let status = owner.status();
     assert!(status["links"].as_array().unwrap().is_empty(), "{status}");
 }
+
+/// With `--relay-only` on both ends, two members that could reach each other directly (both
+/// public) connect only through coturn: each end of the path is a relay candidate.
+#[test]
+fn relay_only_members_connect_through_turn_even_when_direct_would_work() {
+    let Some(mut world) = world() else {
+        return;
+    };
+    let (ha, hb) = (
+        world.host(Net::Public).unwrap(),
+        world.host(Net::Public).unwrap(),
+    );
+    let node = |world: &World, name, host, extra: &[&str]| -> NodeProc {
+        world.node(name, host, extra).unwrap().into()
+    };
+    let mut owner = node(
+        &world,
+        "Ava",
+        &ha,
+        &["--create-shell", "Private", "--relay-only"],
+    );
+    owner.event("ready");
+    owner.cmd("invite");
+    let invite = owner.event("invite")["text"].as_str().unwrap().to_owned();
+    let mut member = node(&world, "Mira", &hb, &["--invite", &invite, "--relay-only"]);
+    member.event("joined");
+    for link in [member.event("link-up"), owner.event("link-up")] {
+        assert_eq!(link["local"], "relay", "{link}");
+        assert_eq!(link["remote"], "relay", "{link}");
+    }
+    member.quit();
+    owner.quit();
+}
