@@ -17,7 +17,7 @@
 
 use serde_json::Value;
 use syncshell_examples::netlab::matrix::{self, Net, Programs, World, PACK};
-use syncshell_examples::netlab::{Lab, NatKind, Turn};
+use syncshell_examples::netlab::{Host, Lab, NatKind, Turn};
 
 #[path = "support/node_proc.rs"]
 mod node_proc;
@@ -41,6 +41,11 @@ fn world() -> Option<World> {
         signal: env!("CARGO_BIN_EXE_syncshell-signal").into(),
     };
     Some(World::start(lab, programs).unwrap())
+}
+
+/// A node named `name` on `host` of `world`, for a test.
+fn node(world: &World, name: &str, host: &Host, extra: &[&str]) -> NodeProc {
+    world.node(name, host, extra).unwrap().into()
 }
 
 /// Two members on `a` and `b`: the first creates a shell and shares a 64 MiB folder, the
@@ -141,9 +146,6 @@ fn a_revoked_member_gets_no_turn_credentials_and_reaches_nobody() {
         world.host(Net::Home(Sym)).unwrap(),
         world.host(Net::Home(Sym)).unwrap(),
     );
-    let node = |world: &World, name, host, extra: &[&str]| -> NodeProc {
-        world.node(name, host, extra).unwrap().into()
-    };
     let mut owner = node(&world, "Ava", &ha, &["--create-shell", "Revocation"]);
     owner.event("ready");
     owner.cmd("invite");
@@ -198,9 +200,6 @@ fn relay_only_members_connect_through_turn_even_when_direct_would_work() {
         world.host(Net::Public).unwrap(),
         world.host(Net::Public).unwrap(),
     );
-    let node = |world: &World, name, host, extra: &[&str]| -> NodeProc {
-        world.node(name, host, extra).unwrap().into()
-    };
     let mut owner = node(
         &world,
         "Ava",
