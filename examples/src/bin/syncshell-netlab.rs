@@ -1,28 +1,157 @@
-//! `syncshell-netlab`: the NAT matrix as figures. For every pair of networks (every pair of
-//! home NAT kinds, and a public member with each) it builds a small internet in network
-//! namespaces with the relay and coturn on its public side, lets two `syncshell-node`
-//! processes form a shell by invite and share a 64 MiB folder, and prints one JSON line per
-//! pair: connected, path, candidate kinds, set-up and handshake times, RTT, transfer time.
+//! `syncshell-netlab`: network figures from a small internet in network namespaces.
 //!
-//! Run as root after building the examples (it starts the `syncshell-node` and
-//! `syncshell-signal` binaries beside its own):
+//! `syncshell-netlab matrix` (the default): for every pair of networks (every pair of home NAT
+//! kinds, and a public member with each) it builds the internet with the relay and coturn on
+//! its public side, lets two `syncshell-node` processes form a shell by invite and share a
+//! 64 MiB folder, and prints one JSON line per pair: connected, path, candidate kinds, set-up
+//! and handshake times, RTT, transfer time. It starts the `syncshell-node` and
+//! `syncshell-signal` binaries beside its own.
+//!
+//! `syncshell-netlab links`: for loss 0 / 0.1 / 1 / 5 % and round trips 0 / 20 / 80 ms between
+//! two public hosts, one JSON line each with the throughput of one syncshell WebRTC connection
+//! and of TCP moving the same bytes over the same path in the same run, the ratio, and the
+//! WebRTC connect time; then two lines for a receiver whose UDP receive buffer is 64 KiB
+//! (what Chromium asks for) and 4 MiB.
+//!
+//! Run as root after building the examples:
 //!
 //! ```sh
 //! cargo build --release -p syncshell-examples
-//! sudo target/release/syncshell-netlab
+//! sudo target/release/syncshell-netlab links
 //! ```
 //!
-//! Needs iproute2, nftables and coturn. The tests (`examples/tests/internet.rs`) check the
-//! behaviour; this binary only reports.
+//! Needs iproute2, nftables and coturn. The tests (`examples/tests/internet.rs`,
+//! `examples/tests/links.rs`) check the behaviour; this binary only reports.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
+use std::time::Duration;
 
+use clap::{Parser, Subcommand};
 use serde_json::json;
+use syncshell_examples::netlab::links::{self, Transfer};
 use syncshell_examples::netlab::matrix::{self, Programs, World, PACK, PAIRS};
-use syncshell_examples::netlab::Lab;
+use syncshell_examples::netlab::{Lab, LabError, Shape};
+use syncshell_webrtc::WebRtcConfig;
+
+#[derive(Parser)]
+#[command(version, about = "Network figures from a small internet in network namespaces")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Members across every pair of NAT kinds: path, set-up times, a 64 MiB share.
+    Matrix,
+    /// One WebRTC connection against TCP over shaped paths (loss x round trip).
+    Links {
+        /// MiB moved per transfer.
+        #[arg(long, default_value_t = 32)]
+        mib: u64,
+        /// Rate limit of paths with a delay, in Mbit/s (paths without one run at veth speed).
+        #[arg(long, default_value_t = 100)]
+        rate_mbit: u32,
+        /// Queue of that rate limiter, in ms.
+        #[arg(long, default_value_t = 50)]
+        queue_ms: u64,
+        /// Seconds a transfer may take before it counts as not finished.
+        #[arg(long, default_value_t = 120)]
+        limit_secs: u64,
+        /// Only these loss rates, in percent (repeatable; default 0, 0.1, 1, 5).
+        #[arg(long)]
+        loss: Vec<f64>,
+        /// Only these round trips, in ms (repeatable; default 0, 20, 80).
+        #[arg(long)]
+        rtt: Vec<u64>,
+    },
+}
 
 fn main() -> ExitCode {
+    match Cli::parse().command.unwrap_or(Command::Matrix) {
+        Command::Matrix => run_matrix(),
+        Command::Links {
+            mib,
+            rate_mbit,
+            queue_ms,
+            limit_secs,
+            loss,
+            rtt,
+        } => {
+            let losses = if loss.is_empty() { vec![0.0, 0.1, 1.0, 5.0] } else { loss };
+            let rtts = if rtt.is_empty() { vec![0, 20, 80] } else { rtt };
+            let limit = Duration::from_secs(limit_secs);
+            let mut failed = false;
+            for &rtt in &rtts {
+                for &loss in &losses {
+                    let shape = Shape {
+                        loss_basis_points: (loss * 100.0).round() as u32,
+                        rate_kbit: (rtt > 0).then_some(rate_mbit * 1000),
+                        queue: Duration::from_millis(queue_ms),
+                        one_way_delay: Duration::from_millis(rtt / 2),
+                    };
+                    let config = WebRtcConfig::default();
+                    let line = compare(&shape, mib, limit, config.clone(), config)
+                        .map(|(tcp, webrtc)| links::report_line(&shape, &tcp, &webrtc));
+                    failed |= print_line(line, &shape);
+                }
+            }
+            // A receiver with a small UDP receive buffer (Chromium's), then a large one.
+            for buffer in [64 * 1024, 4 * 1024 * 1024] {
+                let shape = Shape::default();
+                let mut receiver = WebRtcConfig::default();
+                receiver.socket_buffer_size = buffer;
+                let line = compare(&shape, 2 * mib, limit, WebRtcConfig::default(), receiver)
+                    .map(|(tcp, webrtc)| {
+                        let mut line = links::report_line(&shape, &tcp, &webrtc);
+                        line["receive_buffer_kib"] = json!(buffer / 1024);
+                        line
+                    });
+                failed |= print_line(line, &shape);
+            }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}
+
+/// TCP, then WebRTC, from one public host to another over a core shaped by `shape`.
+fn compare(
+    shape: &Shape,
+    mib: u64,
+    limit: Duration,
+    sender: WebRtcConfig,
+    receiver: WebRtcConfig,
+) -> Result<(Transfer, Transfer), LabError> {
+    let mut lab = Lab::new()?;
+    let a = lab.add_public_host()?;
+    let b = lab.add_public_host()?;
+    lab.shape(shape)?;
+    let bytes = mib * 1024 * 1024;
+    let tcp = links::tcp(&a, &b, bytes, limit)?;
+    let webrtc = links::webrtc(&a, &b, bytes, sender, receiver, limit)?;
+    Ok((tcp, webrtc))
+}
+
+/// Prints the line, or the error as a line; true if it was an error.
+fn print_line(line: Result<serde_json::Value, LabError>, shape: &Shape) -> bool {
+    match line {
+        Ok(line) => {
+            println!("{line}");
+            false
+        }
+        Err(e) => {
+            println!("{}", json!({ "shape": shape.to_string(), "error": e.to_string() }));
+            true
+        }
+    }
+}
+
+fn run_matrix() -> ExitCode {
     let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|d| d.to_owned()))

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::nat::{NatKind, FILTER_TABLE, WAN};
 use super::process::{self, exec_in, ip, ip_in};
+use super::shape::DelayLine;
 use super::LabError;
 
 /// Every namespace and temporary folder of a lab starts with this, then the owner's pid.
@@ -173,13 +174,7 @@ impl Home {
     pub fn dropped(&self) -> Result<u64, LabError> {
         let mut nft = self.router.command("nft");
         nft.args(["list", "table", "inet", FILTER_TABLE]);
-        let rules = process::run(nft)?;
-        // Each drop rule reads `... counter packets N bytes M drop`.
-        Ok(rules
-            .split("packets ")
-            .skip(1)
-            .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-            .sum())
+        Ok(super::nat::packets_counted(&process::run(nft)?))
     }
 }
 
@@ -202,6 +197,10 @@ pub struct Lab {
     dir: PathBuf,
     /// Processes the lab started itself (coturn), reaped when it is dropped.
     pub(super) children: Vec<Child>,
+    /// Whether [`Lab::shape`] has run.
+    pub(super) shaped: bool,
+    /// The core's delay line, if the lab is shaped with a delay.
+    pub(super) delay: Option<DelayLine>,
 }
 
 impl Lab {
@@ -232,6 +231,8 @@ impl Lab {
             home_hosts: Vec::new(),
             dir,
             children: Vec::new(),
+            shaped: false,
+            delay: None,
         };
         // From here on, dropping `lab` removes whatever was made.
         lab.add_namespace(&core, true).map_err(|e| {
@@ -257,6 +258,17 @@ impl Lab {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// The core's namespace.
+    pub(super) fn core(&self) -> &str {
+        &self.core
+    }
+
+    /// How many public hosts and home routers are attached to the core: interfaces `c0` to
+    /// `c<n-1>` there.
+    pub(super) fn attachments(&self) -> u8 {
+        self.attachments
     }
 
     /// Every namespace of the lab, the core first.
@@ -355,13 +367,13 @@ impl Lab {
             ],
         )?;
         ip_in(router, &["link", "set", &port, "master", "lan"])?;
-        ip_in(router, &["link", "set", &port, "up"])?;
+        ip_in(router, &["link", "set", &port, "up", "gso_max_segs", "1"])?;
         let addr = Ipv4Addr::new(192, 168, home.subnet, 9 + number);
         ip_in(
             &namespace,
             &["addr", "add", &format!("{addr}/24"), "dev", "eth0"],
         )?;
-        ip_in(&namespace, &["link", "set", "eth0", "up"])?;
+        ip_in(&namespace, &["link", "set", "eth0", "up", "gso_max_segs", "1"])?;
         ip_in(
             &namespace,
             &[
@@ -431,12 +443,12 @@ impl Lab {
             &core,
             &["addr", "add", &format!("{core_end}/30"), "dev", &core_if],
         )?;
-        ip_in(&core, &["link", "set", &core_if, "up"])?;
+        ip_in(&core, &["link", "set", &core_if, "up", "gso_max_segs", "1"])?;
         ip_in(
             namespace,
             &["addr", "add", &format!("{far_end}/30"), "dev", interface],
         )?;
-        ip_in(namespace, &["link", "set", interface, "up"])?;
+        ip_in(namespace, &["link", "set", interface, "up", "gso_max_segs", "1"])?;
         ip_in(
             namespace,
             &["route", "add", "default", "via", &core_end.to_string()],
@@ -457,6 +469,8 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        // Its threads are in the core namespace, which lives on while they do.
+        drop(self.delay.take());
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();

@@ -54,6 +54,15 @@
 //!
 //! Every host and router reaches the next hop over its own veth pair ([`Host::link`]), so a
 //! home's WAN link can later be shaped on its two ends (rate with `tc`, loss with nftables).
+//! The veths send one packet per segment (`gso_max_segs 1`), as a real link carries them:
+//! otherwise TCP's 64 KiB offload batches cross the core as one packet, and a loss rule
+//! drops some 45 segments at once.
+//!
+//! [`Lab::shape`] makes the core behave like a real path between any two attachments: random
+//! loss, a rate limit with a tail-drop queue, and a delay (a TUN device and two threads of
+//! this process, since the kernel here has no `netem`). [`links`] moves bytes across such a
+//! path over TCP and over syncshell's WebRTC transport, both ends in this process on threads
+//! inside the hosts' namespaces ([`spawn_in`]).
 //!
 //! # Cleaning up
 //!
@@ -63,10 +72,13 @@
 //! processes that no longer exist left behind (a killed test).
 
 mod lab;
+pub mod links;
 pub mod matrix;
 mod nat;
+mod netns;
 mod node;
 mod process;
+mod shape;
 mod turn;
 
 use std::fmt;
@@ -74,6 +86,8 @@ use std::fmt;
 pub use lab::{Home, Host, Lab, Link, LinkEnd, Protocol};
 pub use nat::NatKind;
 pub use node::NodeProcess;
+pub use netns::{enter, join, spawn_in};
+pub use shape::Shape;
 pub use turn::{Turn, TURN_PORT, TURN_REALM};
 
 /// The environment variable that makes an unavailable lab a test failure instead of a skip.

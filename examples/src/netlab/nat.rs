@@ -67,3 +67,13 @@ table inet {FILTER_TABLE} {{
         )
     }
 }
+
+/// The sum of the packet counts in an `nft list` output: each counting rule reads
+/// `... counter packets N bytes M drop`.
+pub(super) fn packets_counted(listing: &str) -> u64 {
+    listing
+        .split("packets ")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}

@@ -1,0 +1,266 @@
+//! One transfer between two hosts of a lab, over TCP or over syncshell's WebRTC transport, with
+//! both ends in this process (each on a thread inside its host's namespace, see
+//! [`super::netns`]). The shaped-link report compares the two over the same path in the same
+//! run; the tests check that the bytes arrive, intact.
+//!
+//! The bytes are 64 KiB messages of a fixed pseudo-random pattern, each starting with its own
+//! number, so a lost, repeated or reordered message changes the BLAKE3 hash of the stream the
+//! receiver computes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use syncshell_transport::{Connection, Faults, MemNetwork, Transport};
+use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+use super::netns::{join, spawn_in};
+use super::{Host, LabError, Shape};
+
+/// Size of every message (and TCP write).
+pub const MESSAGE: usize = 64 * 1024;
+/// The TCP port the receiving host listens on.
+const TCP_PORT: u16 = 5201;
+
+/// What one transfer did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transfer {
+    /// Bytes the sender was to move.
+    pub bytes: u64,
+    /// Bytes that arrived before the time limit.
+    pub received: u64,
+    /// Whether everything arrived and its hash is the one sent.
+    pub intact: bool,
+    /// From the start of connecting until the connection was up (WebRTC: offer to open data
+    /// channel; TCP: the three-way handshake).
+    pub connect: Duration,
+    /// From the sender's first byte until the receiver had the last (or the time limit).
+    pub elapsed: Duration,
+}
+
+impl Transfer {
+    /// Whether every byte arrived, intact.
+    pub fn finished(&self) -> bool {
+        self.intact && self.received == self.bytes
+    }
+
+    /// Throughput in MiB/s, of what arrived.
+    pub fn mib_per_s(&self) -> f64 {
+        self.received as f64 / 1_048_576.0 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The message with number `index`: its number (8 bytes, big-endian), then a pattern that
+/// differs per message.
+fn message(index: u64) -> Bytes {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&index.to_be_bytes());
+    let mut out = vec![0u8; MESSAGE];
+    hasher.finalize_xof().fill(&mut out);
+    if let Some(head) = out.get_mut(..8) {
+        head.copy_from_slice(&index.to_be_bytes());
+    }
+    Bytes::from(out)
+}
+
+/// How many messages make `bytes` (rounded up to whole messages).
+fn count(bytes: u64) -> u64 {
+    bytes.div_ceil(MESSAGE as u64)
+}
+
+/// The hash of the whole stream of `bytes` bytes.
+fn expected_hash(bytes: u64) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    for i in 0..count(bytes) {
+        hasher.update(&message(i));
+    }
+    hasher.finalize()
+}
+
+/// What the receiving end saw.
+struct Received {
+    received: u64,
+    hash: blake3::Hash,
+    last_byte: Instant,
+}
+
+fn io(context: &str) -> impl FnOnce(std::io::Error) -> LabError + '_ {
+    move |error| LabError::Io {
+        context: context.to_owned(),
+        error,
+    }
+}
+
+/// Moves `bytes` (rounded up to whole 64 KiB messages) from `a` to `b` over TCP and waits at
+/// most `limit` for them.
+pub fn tcp(a: &Host, b: &Host, bytes: u64, limit: Duration) -> Result<Transfer, LabError> {
+    let bytes = count(bytes) * MESSAGE as u64;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let to = (b.addr(), TCP_PORT);
+    let receiver = spawn_in(b.namespace(), move || async move {
+        let listener = TcpListener::bind(to)
+            .await
+            .map_err(io("binding the TCP receiver"))?;
+        let _ = ready_tx.send(());
+        let (mut stream, _) = listener
+            .accept()
+            .await
+            .map_err(io("accepting the TCP sender"))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut received = 0u64;
+        let mut buf = vec![0u8; MESSAGE];
+        let mut last_byte = Instant::now();
+        let read_all = async {
+            while received < bytes {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(buf.get(..n).unwrap_or_default());
+                received += n as u64;
+                last_byte = Instant::now();
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let _ = tokio::time::timeout(limit, read_all).await;
+        Ok(Received {
+            received,
+            hash: hasher.finalize(),
+            last_byte,
+        })
+    });
+    ready_rx.recv().map_err(|_| LabError::Command {
+        command: "the TCP receiver".to_owned(),
+        detail: "it stopped before listening".to_owned(),
+    })?;
+    let sender = spawn_in(a.namespace(), move || async move {
+        let start = Instant::now();
+        let mut stream = TcpStream::connect(to)
+            .await
+            .map_err(io("connecting to the TCP receiver"))?;
+        let connect = start.elapsed();
+        let first_byte = Instant::now();
+        let write_all = async {
+            for i in 0..count(bytes) {
+                stream.write_all(&message(i)).await?;
+            }
+            stream.shutdown().await
+        };
+        let _ = tokio::time::timeout(limit, write_all).await;
+        Ok((connect, first_byte))
+    });
+    let (connect, first_byte) = join(sender)?;
+    let got = join(receiver)?;
+    Ok(outcome(bytes, connect, first_byte, &got))
+}
+
+fn outcome(bytes: u64, connect: Duration, first_byte: Instant, got: &Received) -> Transfer {
+    Transfer {
+        bytes,
+        received: got.received,
+        intact: got.received == bytes && got.hash == expected_hash(bytes),
+        connect,
+        elapsed: got.last_byte.saturating_duration_since(first_byte),
+    }
+}
+
+/// Moves `bytes` (rounded up to whole 64 KiB messages) from `a` to `b` over one reliable
+/// syncshell WebRTC connection, `a` dialling with `sender` and `b` accepting with `receiver`
+/// (their bind addresses are set to the hosts' own), and waits at most `limit` for them.
+pub fn webrtc(
+    a: &Host,
+    b: &Host,
+    bytes: u64,
+    sender: WebRtcConfig,
+    receiver: WebRtcConfig,
+    limit: Duration,
+) -> Result<Transfer, LabError> {
+    let bytes = count(bytes) * MESSAGE as u64;
+    let hub = MemNetwork::new(1, Faults::default());
+    let (a_signal, b_signal) = (hub.signaling("a"), hub.signaling("b"));
+    let (a_addr, b_addr) = (a.addr(), b.addr());
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let webrtc_error = |e: syncshell_transport::Error| LabError::Command {
+        command: "a WebRTC connection".to_owned(),
+        detail: e.to_string(),
+    };
+    let receiving = spawn_in(b.namespace(), move || async move {
+        let mut config = receiver;
+        config.bind_addresses = vec![format!("{b_addr}:0")];
+        let transport = WebRtcTransport::new(b_signal, "b", config);
+        let conn = transport.accept().await.map_err(webrtc_error)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut received = 0u64;
+        let mut last_byte = Instant::now();
+        let read_all = async {
+            while received < bytes {
+                match conn.recv().await {
+                    Ok(Some(m)) => {
+                        hasher.update(&m);
+                        received += m.len() as u64;
+                        last_byte = Instant::now();
+                    }
+                    _ => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(limit, read_all).await;
+        let _ = done_tx.send(());
+        conn.close().await;
+        Ok(Received {
+            received,
+            hash: hasher.finalize(),
+            last_byte,
+        })
+    });
+    let sending = spawn_in(a.namespace(), move || async move {
+        let mut config = sender;
+        config.bind_addresses = vec![format!("{a_addr}:0")];
+        let transport = WebRtcTransport::new(a_signal, "a", config);
+        let start = Instant::now();
+        let conn = Arc::new(transport.connect("b").await.map_err(webrtc_error)?);
+        let connect = start.elapsed();
+        let first_byte = Instant::now();
+        let tx = conn.clone();
+        let send_all = async move {
+            for i in 0..count(bytes) {
+                if tx.send(message(i)).await.is_err() {
+                    break;
+                }
+            }
+        };
+        // Sending ends when everything is handed over; the receiver says when it has it all.
+        let _ = tokio::time::timeout(limit, send_all).await;
+        let _ = tokio::time::timeout(limit, done_rx).await;
+        conn.close().await;
+        Ok((connect, first_byte))
+    });
+    let sent = join(sending);
+    let got = join(receiving)?;
+    let (connect, first_byte) = sent?;
+    Ok(outcome(bytes, connect, first_byte, &got))
+}
+
+/// The report's line for one shape: both transfers, their throughputs and the ratio.
+pub fn report_line(shape: &Shape, tcp: &Transfer, webrtc: &Transfer) -> Value {
+    let ms = |d: Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
+    let rate = |t: &Transfer| (t.mib_per_s() * 100.0).round() / 100.0;
+    json!({
+        "loss_pct": f64::from(shape.loss_basis_points) / 100.0,
+        "rtt_ms": shape.rtt().as_millis() as u64,
+        "rate_mbit": shape.rate_kbit.map(|k| f64::from(k) / 1000.0),
+        "queue_ms": shape.rate_kbit.map(|_| shape.queue.as_millis() as u64),
+        "mib": webrtc.bytes / 1_048_576,
+        "tcp_mib_s": rate(tcp),
+        "tcp_finished": tcp.finished(),
+        "webrtc_mib_s": rate(webrtc),
+        "webrtc_finished": webrtc.finished(),
+        "webrtc_received_mib": (webrtc.received as f64 / 1_048_576.0 * 10.0).round() / 10.0,
+        "webrtc_connect_ms": ms(webrtc.connect),
+        "ratio": ((webrtc.mib_per_s() / tcp.mib_per_s().max(1e-9)) * 1000.0).round() / 1000.0,
+    })
+}
