@@ -100,5 +100,8 @@ fn webrtc_delivers_every_byte_intact_over_a_lossy_delayed_rate_limited_link() {
         "connected in {:?}: ICE and DTLS take round trips",
         t.connect
     );
-    assert!(lab.shape_dropped().unwrap() > 0, "the loss rule dropped nothing");
+    assert!(
+        lab.shape_dropped().unwrap() > 0,
+        "the loss rule dropped nothing"
+    );
 }

@@ -29,13 +29,16 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use syncshell_examples::netlab::links::{self, Transfer};
 use syncshell_examples::netlab::matrix::{self, Programs, World, PACK, PAIRS};
+use syncshell_examples::netlab::{candidates, links};
 use syncshell_examples::netlab::{Lab, LabError, Shape};
 use syncshell_webrtc::WebRtcConfig;
 
 #[derive(Parser)]
-#[command(version, about = "Network figures from a small internet in network namespaces")]
+#[command(
+    version,
+    about = "Network figures from a small internet in network namespaces"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -46,95 +49,128 @@ enum Command {
     /// Members across every pair of NAT kinds: path, set-up times, a 64 MiB share.
     Matrix,
     /// One WebRTC connection against TCP over shaped paths (loss x round trip).
-    Links {
-        /// MiB moved per transfer.
-        #[arg(long, default_value_t = 32)]
-        mib: u64,
-        /// Rate limit of paths with a delay, in Mbit/s (paths without one run at veth speed).
-        #[arg(long, default_value_t = 100)]
-        rate_mbit: u32,
-        /// Queue of that rate limiter, in ms.
-        #[arg(long, default_value_t = 50)]
-        queue_ms: u64,
-        /// Seconds a transfer may take before it counts as not finished.
-        #[arg(long, default_value_t = 120)]
-        limit_secs: u64,
-        /// Only these loss rates, in percent (repeatable; default 0, 0.1, 1, 5).
-        #[arg(long)]
-        loss: Vec<f64>,
-        /// Only these round trips, in ms (repeatable; default 0, 20, 80).
-        #[arg(long)]
-        rtt: Vec<u64>,
-    },
+    Links(LinkArgs),
+    /// The candidate data-channel stacks against TCP and the WebRTC backend, over the same
+    /// shaped paths.
+    Candidates(LinkArgs),
+}
+
+#[derive(clap::Args)]
+struct LinkArgs {
+    /// MiB moved per transfer.
+    #[arg(long, default_value_t = 32)]
+    mib: u64,
+    /// Rate limit of paths with a delay, in Mbit/s (paths without one run at veth speed).
+    #[arg(long, default_value_t = 100)]
+    rate_mbit: u32,
+    /// Queue of that rate limiter, in ms.
+    #[arg(long, default_value_t = 50)]
+    queue_ms: u64,
+    /// Seconds a transfer may take before it counts as not finished.
+    #[arg(long, default_value_t = 120)]
+    limit_secs: u64,
+    /// Only these loss rates, in percent (repeatable; default 0, 0.1, 1, 5).
+    #[arg(long)]
+    loss: Vec<f64>,
+    /// Only these round trips, in ms (repeatable; default 0, 20, 80).
+    #[arg(long)]
+    rtt: Vec<u64>,
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command.unwrap_or(Command::Matrix) {
-        Command::Matrix => run_matrix(),
-        Command::Links {
-            mib,
-            rate_mbit,
-            queue_ms,
-            limit_secs,
-            loss,
-            rtt,
-        } => {
-            let losses = if loss.is_empty() { vec![0.0, 0.1, 1.0, 5.0] } else { loss };
-            let rtts = if rtt.is_empty() { vec![0, 20, 80] } else { rtt };
-            let limit = Duration::from_secs(limit_secs);
-            let mut failed = false;
-            for &rtt in &rtts {
-                for &loss in &losses {
-                    let shape = Shape {
-                        loss_basis_points: (loss * 100.0).round() as u32,
-                        rate_kbit: (rtt > 0).then_some(rate_mbit * 1000),
-                        queue: Duration::from_millis(queue_ms),
-                        one_way_delay: Duration::from_millis(rtt / 2),
-                    };
-                    let config = WebRtcConfig::default();
-                    let line = compare(&shape, mib, limit, config.clone(), config)
-                        .map(|(tcp, webrtc)| links::report_line(&shape, &tcp, &webrtc));
-                    failed |= print_line(line, &shape);
-                }
-            }
-            // A receiver with a small UDP receive buffer (Chromium's), then a large one.
-            for buffer in [64 * 1024, 4 * 1024 * 1024] {
-                let shape = Shape::default();
-                let mut receiver = WebRtcConfig::default();
-                receiver.socket_buffer_size = buffer;
-                let line = compare(&shape, 2 * mib, limit, WebRtcConfig::default(), receiver)
-                    .map(|(tcp, webrtc)| {
-                        let mut line = links::report_line(&shape, &tcp, &webrtc);
-                        line["receive_buffer_kib"] = json!(buffer / 1024);
-                        line
-                    });
-                failed |= print_line(line, &shape);
-            }
-            if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+    let failed = match Cli::parse().command.unwrap_or(Command::Matrix) {
+        Command::Matrix => return run_matrix(),
+        Command::Links(args) => run_links(&args, false),
+        Command::Candidates(args) => run_links(&args, true),
+    };
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
-/// TCP, then WebRTC, from one public host to another over a core shaped by `shape`.
+/// Every shape of `args`, then the receive-buffer pair; true if a line was an error.
+fn run_links(args: &LinkArgs, candidates: bool) -> bool {
+    let losses = if args.loss.is_empty() {
+        vec![0.0, 0.1, 1.0, 5.0]
+    } else {
+        args.loss.clone()
+    };
+    let rtts = if args.rtt.is_empty() {
+        vec![0, 20, 80]
+    } else {
+        args.rtt.clone()
+    };
+    let limit = Duration::from_secs(args.limit_secs);
+    let mut failed = false;
+    let mut run = |shape: Shape, mib: u64, receive_buffer: usize| {
+        let line = compare(&shape, mib, limit, receive_buffer, candidates);
+        failed |= print_line(line, &shape);
+    };
+    for &rtt in &rtts {
+        for &loss in &losses {
+            let shape = Shape {
+                loss_basis_points: (loss * 100.0).round() as u32,
+                rate_kbit: (rtt > 0 && args.rate_mbit > 0).then_some(args.rate_mbit * 1000),
+                queue: Duration::from_millis(args.queue_ms),
+                one_way_delay: Duration::from_millis(rtt / 2),
+            };
+            run(shape, args.mib, DEFAULT_BUFFER);
+        }
+    }
+    // A receiver with a small UDP receive buffer (Chromium's), then the default one.
+    for buffer in [64 * 1024, DEFAULT_BUFFER] {
+        run(Shape::default(), 2 * args.mib, buffer);
+    }
+    failed
+}
+
+/// The paced dcsctp sender's rate: this times its congestion window per smoothed RTT.
+const PACING: f64 = 1.25;
+
+/// The WebRTC backend's UDP buffer size.
+const DEFAULT_BUFFER: usize = 4 * 1024 * 1024;
+
+/// TCP, the WebRTC backend and (with `candidates`) the candidate stacks, from one public host
+/// to another over a core shaped by `shape`, the receiver's UDP buffer being `receive_buffer`.
 fn compare(
     shape: &Shape,
     mib: u64,
     limit: Duration,
-    sender: WebRtcConfig,
-    receiver: WebRtcConfig,
-) -> Result<(Transfer, Transfer), LabError> {
+    receive_buffer: usize,
+    candidates: bool,
+) -> Result<serde_json::Value, LabError> {
     let mut lab = Lab::new()?;
     let a = lab.add_public_host()?;
     let b = lab.add_public_host()?;
     lab.shape(shape)?;
     let bytes = mib * 1024 * 1024;
     let tcp = links::tcp(&a, &b, bytes, limit)?;
-    let webrtc = links::webrtc(&a, &b, bytes, sender, receiver, limit)?;
-    Ok((tcp, webrtc))
+    let mut receiver = WebRtcConfig::default();
+    receiver.socket_buffer_size = receive_buffer;
+    let webrtc = links::webrtc(&a, &b, bytes, WebRtcConfig::default(), receiver, limit)?;
+    let mut line = if candidates {
+        let dcsctp = candidates::dcsctp_udp(&a, &b, bytes, receive_buffer, None, limit)?;
+        let paced = candidates::dcsctp_udp(&a, &b, bytes, receive_buffer, Some(PACING), limit)?;
+        let str0m = candidates::str0m(&a, &b, bytes, receive_buffer, limit)?;
+        links::report_line(
+            shape,
+            &tcp,
+            &[
+                ("webrtc", &webrtc),
+                ("dcsctp_udp", &dcsctp),
+                ("dcsctp_udp_paced", &paced),
+                ("str0m", &str0m),
+            ],
+        )
+    } else {
+        links::report_line(shape, &tcp, &[("webrtc", &webrtc)])
+    };
+    if let Some(fields) = line.as_object_mut() {
+        fields.insert("receive_buffer_kib".into(), json!(receive_buffer / 1024));
+    }
+    Ok(line)
 }
 
 /// Prints the line, or the error as a line; true if it was an error.
@@ -145,7 +181,10 @@ fn print_line(line: Result<serde_json::Value, LabError>, shape: &Shape) -> bool 
             false
         }
         Err(e) => {
-            println!("{}", json!({ "shape": shape.to_string(), "error": e.to_string() }));
+            println!(
+                "{}",
+                json!({ "shape": shape.to_string(), "error": e.to_string() })
+            );
             true
         }
     }

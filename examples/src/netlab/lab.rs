@@ -367,13 +367,37 @@ impl Lab {
             ],
         )?;
         ip_in(router, &["link", "set", &port, "master", "lan"])?;
-        ip_in(router, &["link", "set", &port, "up", "gso_max_segs", "1"])?;
+        ip_in(
+            router,
+            &[
+                "link",
+                "set",
+                &port,
+                "up",
+                "gso_max_size",
+                "1500",
+                "gro_max_size",
+                "1500",
+            ],
+        )?;
         let addr = Ipv4Addr::new(192, 168, home.subnet, 9 + number);
         ip_in(
             &namespace,
             &["addr", "add", &format!("{addr}/24"), "dev", "eth0"],
         )?;
-        ip_in(&namespace, &["link", "set", "eth0", "up", "gso_max_segs", "1"])?;
+        ip_in(
+            &namespace,
+            &[
+                "link",
+                "set",
+                "eth0",
+                "up",
+                "gso_max_size",
+                "1500",
+                "gro_max_size",
+                "1500",
+            ],
+        )?;
         ip_in(
             &namespace,
             &[
@@ -443,12 +467,36 @@ impl Lab {
             &core,
             &["addr", "add", &format!("{core_end}/30"), "dev", &core_if],
         )?;
-        ip_in(&core, &["link", "set", &core_if, "up", "gso_max_segs", "1"])?;
+        ip_in(
+            &core,
+            &[
+                "link",
+                "set",
+                &core_if,
+                "up",
+                "gso_max_size",
+                "1500",
+                "gro_max_size",
+                "1500",
+            ],
+        )?;
         ip_in(
             namespace,
             &["addr", "add", &format!("{far_end}/30"), "dev", interface],
         )?;
-        ip_in(namespace, &["link", "set", interface, "up", "gso_max_segs", "1"])?;
+        ip_in(
+            namespace,
+            &[
+                "link",
+                "set",
+                interface,
+                "up",
+                "gso_max_size",
+                "1500",
+                "gro_max_size",
+                "1500",
+            ],
+        )?;
         ip_in(
             namespace,
             &["route", "add", "default", "via", &core_end.to_string()],

@@ -56,7 +56,7 @@ impl Transfer {
 
 /// The message with number `index`: its number (8 bytes, big-endian), then a pattern that
 /// differs per message.
-fn message(index: u64) -> Bytes {
+pub(super) fn message(index: u64) -> Bytes {
     let mut hasher = blake3::Hasher::new();
     hasher.update(&index.to_be_bytes());
     let mut out = vec![0u8; MESSAGE];
@@ -68,7 +68,7 @@ fn message(index: u64) -> Bytes {
 }
 
 /// How many messages make `bytes` (rounded up to whole messages).
-fn count(bytes: u64) -> u64 {
+pub(super) fn count(bytes: u64) -> u64 {
     bytes.div_ceil(MESSAGE as u64)
 }
 
@@ -82,10 +82,10 @@ fn expected_hash(bytes: u64) -> blake3::Hash {
 }
 
 /// What the receiving end saw.
-struct Received {
-    received: u64,
-    hash: blake3::Hash,
-    last_byte: Instant,
+pub(super) struct Received {
+    pub(super) received: u64,
+    pub(super) hash: blake3::Hash,
+    pub(super) last_byte: Instant,
 }
 
 fn io(context: &str) -> impl FnOnce(std::io::Error) -> LabError + '_ {
@@ -158,7 +158,12 @@ pub fn tcp(a: &Host, b: &Host, bytes: u64, limit: Duration) -> Result<Transfer, 
     Ok(outcome(bytes, connect, first_byte, &got))
 }
 
-fn outcome(bytes: u64, connect: Duration, first_byte: Instant, got: &Received) -> Transfer {
+pub(super) fn outcome(
+    bytes: u64,
+    connect: Duration,
+    first_byte: Instant,
+    got: &Received,
+) -> Transfer {
     Transfer {
         bytes,
         received: got.received,
@@ -245,22 +250,45 @@ pub fn webrtc(
     Ok(outcome(bytes, connect, first_byte, &got))
 }
 
-/// The report's line for one shape: both transfers, their throughputs and the ratio.
-pub fn report_line(shape: &Shape, tcp: &Transfer, webrtc: &Transfer) -> Value {
+/// The report's line for one shape: TCP's transfer, then each named one with its throughput,
+/// whether it finished, its ratio to TCP and its connect time.
+pub fn report_line(shape: &Shape, tcp: &Transfer, others: &[(&str, &Transfer)]) -> Value {
     let ms = |d: Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
     let rate = |t: &Transfer| (t.mib_per_s() * 100.0).round() / 100.0;
-    json!({
-        "loss_pct": f64::from(shape.loss_basis_points) / 100.0,
-        "rtt_ms": shape.rtt().as_millis() as u64,
-        "rate_mbit": shape.rate_kbit.map(|k| f64::from(k) / 1000.0),
-        "queue_ms": shape.rate_kbit.map(|_| shape.queue.as_millis() as u64),
-        "mib": webrtc.bytes / 1_048_576,
-        "tcp_mib_s": rate(tcp),
-        "tcp_finished": tcp.finished(),
-        "webrtc_mib_s": rate(webrtc),
-        "webrtc_finished": webrtc.finished(),
-        "webrtc_received_mib": (webrtc.received as f64 / 1_048_576.0 * 10.0).round() / 10.0,
-        "webrtc_connect_ms": ms(webrtc.connect),
-        "ratio": ((webrtc.mib_per_s() / tcp.mib_per_s().max(1e-9)) * 1000.0).round() / 1000.0,
-    })
+    let mut line = serde_json::Map::new();
+    let mut put = |key: String, value: Value| {
+        line.insert(key, value);
+    };
+    put(
+        "loss_pct".into(),
+        json!(f64::from(shape.loss_basis_points) / 100.0),
+    );
+    put("rtt_ms".into(), json!(shape.rtt().as_millis() as u64));
+    put(
+        "rate_mbit".into(),
+        json!(shape.rate_kbit.map(|k| f64::from(k) / 1000.0)),
+    );
+    put(
+        "queue_ms".into(),
+        json!(shape.rate_kbit.map(|_| shape.queue.as_millis() as u64)),
+    );
+    put("mib".into(), json!(tcp.bytes / 1_048_576));
+    put("tcp_mib_s".into(), json!(rate(tcp)));
+    put("tcp_finished".into(), json!(tcp.finished()));
+    for (name, t) in others {
+        put(format!("{name}_mib_s"), json!(rate(t)));
+        put(format!("{name}_finished"), json!(t.finished()));
+        put(
+            format!("{name}_ratio"),
+            json!(((t.mib_per_s() / tcp.mib_per_s().max(1e-9)) * 1000.0).round() / 1000.0),
+        );
+        put(format!("{name}_connect_ms"), json!(ms(t.connect)));
+        if !t.finished() {
+            put(
+                format!("{name}_received_mib"),
+                json!((t.received as f64 / 1_048_576.0 * 10.0).round() / 10.0),
+            );
+        }
+    }
+    Value::Object(line)
 }

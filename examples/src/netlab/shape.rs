@@ -299,11 +299,7 @@ fn read_into(
 }
 
 /// Writes each packet of `queue` back into `device` once `delay` has passed since it arrived.
-fn write_after(
-    device: &SyncDevice,
-    delay: Duration,
-    queue: &mpsc::Receiver<(Instant, Vec<u8>)>,
-) {
+fn write_after(device: &SyncDevice, delay: Duration, queue: &mpsc::Receiver<(Instant, Vec<u8>)>) {
     let mut held: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
     loop {
         let next = match held.front() {
