@@ -5,7 +5,7 @@
 //! - [`dcsctp_udp`]: `dcsctp` (the WebRTC project's Rust SCTP) alone, its packets straight in
 //!   UDP datagrams (no ICE, no DTLS): the loss recovery and congestion control a stack built on
 //!   it would have.
-//! - [`str0m`]: `str0m` 0.25 (sans-IO WebRTC: ICE, DTLS, its SCTP `sctp-proto`) with host
+//! - [`str0m()`]: `str0m` 0.24 (sans-IO WebRTC: ICE, DTLS, its SCTP `sctp-proto`) with host
 //!   candidates, offer and answer passed in-process, one data channel.
 
 use std::net::SocketAddr;
@@ -70,24 +70,16 @@ pub fn dcsctp_udp(
         let udp = udp_socket(b_addr, receive_buffer)?;
         let _ = ready_tx.send(());
         let mut end = End::new("b", udp, a_addr, None);
-        let mut hasher = blake3::Hasher::new();
-        let mut received = 0u64;
-        let mut last_byte = Instant::now();
+        let mut got = Received::new();
         let deadline = Instant::now() + limit;
-        while received < bytes && Instant::now() < deadline {
+        while got.received < bytes && Instant::now() < deadline {
             end.step(deadline).await?;
             while let Some(m) = end.socket.get_next_message() {
-                hasher.update(&m.payload);
-                received += m.payload.len() as u64;
-                last_byte = Instant::now();
+                got.take(&m.payload);
             }
         }
         let _ = done_tx.send(());
-        Ok(Received {
-            received,
-            hash: hasher.finalize(),
-            last_byte,
-        })
+        Ok(got)
     });
     // The first INIT must find the receiver's socket, or it waits out INIT's timer.
     let _ = ready_rx.recv();
@@ -316,28 +308,20 @@ pub fn str0m(
             .accept_offer(offer)
             .map_err(|e| failed("accepting the offer", &e))?;
         let _ = answer_tx.send(answer.to_sdp_string());
-        let mut hasher = blake3::Hasher::new();
-        let mut received = 0u64;
-        let mut last_byte = Instant::now();
+        let mut got = Received::new();
         let deadline = Instant::now() + limit;
         let mut buf = vec![0u8; 65_536];
-        while received < bytes && Instant::now() < deadline {
+        while got.received < bytes && Instant::now() < deadline {
             let timeout = drain(&mut rtc, &udp, |e| {
                 if let Event::ChannelData(d) = e {
-                    hasher.update(&d.data);
-                    received += d.data.len() as u64;
-                    last_byte = Instant::now();
+                    got.take(&d.data);
                 }
             })
             .await?;
             wait(&mut rtc, &udp, b_addr, &mut buf, timeout.min(deadline)).await?;
         }
         let _ = done_tx.send(());
-        Ok(Received {
-            received,
-            hash: hasher.finalize(),
-            last_byte,
-        })
+        Ok(got)
     });
     let _ = ready_rx.recv();
     let sending = spawn_in(a.namespace(), move || async move {

@@ -367,37 +367,13 @@ impl Lab {
             ],
         )?;
         ip_in(router, &["link", "set", &port, "master", "lan"])?;
-        ip_in(
-            router,
-            &[
-                "link",
-                "set",
-                &port,
-                "up",
-                "gso_max_size",
-                "1500",
-                "gro_max_size",
-                "1500",
-            ],
-        )?;
+        link_up(router, &port)?;
         let addr = Ipv4Addr::new(192, 168, home.subnet, 9 + number);
         ip_in(
             &namespace,
             &["addr", "add", &format!("{addr}/24"), "dev", "eth0"],
         )?;
-        ip_in(
-            &namespace,
-            &[
-                "link",
-                "set",
-                "eth0",
-                "up",
-                "gso_max_size",
-                "1500",
-                "gro_max_size",
-                "1500",
-            ],
-        )?;
+        link_up(&namespace, "eth0")?;
         ip_in(
             &namespace,
             &[
@@ -467,36 +443,12 @@ impl Lab {
             &core,
             &["addr", "add", &format!("{core_end}/30"), "dev", &core_if],
         )?;
-        ip_in(
-            &core,
-            &[
-                "link",
-                "set",
-                &core_if,
-                "up",
-                "gso_max_size",
-                "1500",
-                "gro_max_size",
-                "1500",
-            ],
-        )?;
+        link_up(&core, &core_if)?;
         ip_in(
             namespace,
             &["addr", "add", &format!("{far_end}/30"), "dev", interface],
         )?;
-        ip_in(
-            namespace,
-            &[
-                "link",
-                "set",
-                interface,
-                "up",
-                "gso_max_size",
-                "1500",
-                "gro_max_size",
-                "1500",
-            ],
-        )?;
+        link_up(namespace, interface)?;
         ip_in(
             namespace,
             &["route", "add", "default", "via", &core_end.to_string()],
@@ -529,6 +481,25 @@ impl Drop for Lab {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Brings `interface` in `namespace` up, passing packets of at most 1500 bytes (see "Links" in
+/// the module documentation).
+fn link_up(namespace: &str, interface: &str) -> Result<(), LabError> {
+    ip_in(
+        namespace,
+        &[
+            "link",
+            "set",
+            interface,
+            "up",
+            "gso_max_size",
+            "1500",
+            "gro_max_size",
+            "1500",
+        ],
+    )
+    .map(drop)
 }
 
 /// Kills every process in `namespaces` until none is left (or [`KILL_WITHIN`] has passed).

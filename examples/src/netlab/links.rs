@@ -1,6 +1,6 @@
 //! One transfer between two hosts of a lab, over TCP or over syncshell's WebRTC transport, with
 //! both ends in this process (each on a thread inside its host's namespace, see
-//! [`super::netns`]). The shaped-link report compares the two over the same path in the same
+//! [`super::spawn_in`]). The shaped-link report compares the two over the same path in the same
 //! run; the tests check that the bytes arrive, intact.
 //!
 //! The bytes are 64 KiB messages of a fixed pseudo-random pattern, each starting with its own
@@ -83,9 +83,27 @@ fn expected_hash(bytes: u64) -> blake3::Hash {
 
 /// What the receiving end saw.
 pub(super) struct Received {
+    hasher: blake3::Hasher,
+    /// Bytes so far.
     pub(super) received: u64,
-    pub(super) hash: blake3::Hash,
-    pub(super) last_byte: Instant,
+    last_byte: Instant,
+}
+
+impl Received {
+    pub(super) fn new() -> Received {
+        Received {
+            hasher: blake3::Hasher::new(),
+            received: 0,
+            last_byte: Instant::now(),
+        }
+    }
+
+    /// Takes the next bytes of the stream.
+    pub(super) fn take(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.received += data.len() as u64;
+        self.last_byte = Instant::now();
+    }
 }
 
 fn io(context: &str) -> impl FnOnce(std::io::Error) -> LabError + '_ {
@@ -110,28 +128,20 @@ pub fn tcp(a: &Host, b: &Host, bytes: u64, limit: Duration) -> Result<Transfer, 
             .accept()
             .await
             .map_err(io("accepting the TCP sender"))?;
-        let mut hasher = blake3::Hasher::new();
-        let mut received = 0u64;
+        let mut got = Received::new();
         let mut buf = vec![0u8; MESSAGE];
-        let mut last_byte = Instant::now();
         let read_all = async {
-            while received < bytes {
+            while got.received < bytes {
                 let n = stream.read(&mut buf).await?;
                 if n == 0 {
                     break;
                 }
-                hasher.update(buf.get(..n).unwrap_or_default());
-                received += n as u64;
-                last_byte = Instant::now();
+                got.take(buf.get(..n).unwrap_or_default());
             }
             Ok::<(), std::io::Error>(())
         };
         let _ = tokio::time::timeout(limit, read_all).await;
-        Ok(Received {
-            received,
-            hash: hasher.finalize(),
-            last_byte,
-        })
+        Ok(got)
     });
     ready_rx.recv().map_err(|_| LabError::Command {
         command: "the TCP receiver".to_owned(),
@@ -167,7 +177,7 @@ pub(super) fn outcome(
     Transfer {
         bytes,
         received: got.received,
-        intact: got.received == bytes && got.hash == expected_hash(bytes),
+        intact: got.received == bytes && got.hasher.finalize() == expected_hash(bytes),
         connect,
         elapsed: got.last_byte.saturating_duration_since(first_byte),
     }
@@ -198,17 +208,11 @@ pub fn webrtc(
         config.bind_addresses = vec![format!("{b_addr}:0")];
         let transport = WebRtcTransport::new(b_signal, "b", config);
         let conn = transport.accept().await.map_err(webrtc_error)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut received = 0u64;
-        let mut last_byte = Instant::now();
+        let mut got = Received::new();
         let read_all = async {
-            while received < bytes {
+            while got.received < bytes {
                 match conn.recv().await {
-                    Ok(Some(m)) => {
-                        hasher.update(&m);
-                        received += m.len() as u64;
-                        last_byte = Instant::now();
-                    }
+                    Ok(Some(m)) => got.take(&m),
                     _ => break,
                 }
             }
@@ -216,11 +220,7 @@ pub fn webrtc(
         let _ = tokio::time::timeout(limit, read_all).await;
         let _ = done_tx.send(());
         conn.close().await;
-        Ok(Received {
-            received,
-            hash: hasher.finalize(),
-            last_byte,
-        })
+        Ok(got)
     });
     let sending = spawn_in(a.namespace(), move || async move {
         let mut config = sender;
