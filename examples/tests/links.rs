@@ -49,7 +49,7 @@ fn the_delay_line_adds_its_round_trip_and_the_rate_limit_holds() {
     let Some((_lab, a, b)) = shaped(shape) else {
         return;
     };
-    let t = links::tcp(&a, &b, 4 * MIB, LIMIT).unwrap();
+    let (t, _) = links::tcp(&a, &b, 4 * MIB, None, LIMIT).unwrap();
     assert_whole("TCP through the delay line", &t);
     // A TCP connect is one round trip: SYN out, SYN-ACK back, each held 10 ms.
     assert!(
@@ -75,8 +75,10 @@ fn random_loss_drops_packets_and_tcp_still_delivers_everything() {
         return;
     };
     assert_eq!(lab.shape_dropped().unwrap(), 0);
-    let t = links::tcp(&a, &b, 16 * MIB, LIMIT).unwrap();
-    assert_whole("TCP at 1 % loss", &t);
+    // Reno, which every kernel has: the baseline's congestion control is the caller's choice.
+    let (t, congestion) = links::tcp(&a, &b, 16 * MIB, Some("reno"), LIMIT).unwrap();
+    assert_eq!(congestion, "reno");
+    assert_whole("TCP (reno) at 1 % loss", &t);
     // 16 MiB is over 11,000 full-size packets: 1 % of them is over 100.
     let dropped = lab.shape_dropped().unwrap();
     assert!(dropped > 20, "the loss rule dropped {dropped} packets");

@@ -75,6 +75,10 @@ struct LinkArgs {
     /// Only these round trips, in ms (repeatable; default 0, 20, 80).
     #[arg(long)]
     rtt: Vec<u64>,
+    /// The TCP sender's congestion control (`cubic`, `bbr`, `reno`: what the kernel offers);
+    /// default: the system's.
+    #[arg(long)]
+    tcp_cc: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -105,7 +109,14 @@ fn run_links(args: &LinkArgs, candidates: bool) -> bool {
     let limit = Duration::from_secs(args.limit_secs);
     let mut failed = false;
     let mut run = |shape: Shape, mib: u64, receive_buffer: usize| {
-        let line = compare(&shape, mib, limit, receive_buffer, candidates);
+        let line = compare(
+            &shape,
+            mib,
+            limit,
+            receive_buffer,
+            args.tcp_cc.as_deref(),
+            candidates,
+        );
         failed |= print_line(line, &shape);
     };
     for &rtt in &rtts {
@@ -132,13 +143,15 @@ const PACING: f64 = 1.25;
 /// The WebRTC backend's UDP buffer size.
 const DEFAULT_BUFFER: usize = 4 * 1024 * 1024;
 
-/// TCP, the WebRTC backend and (with `candidates`) the candidate stacks, from one public host
-/// to another over a core shaped by `shape`, the receiver's UDP buffer being `receive_buffer`.
+/// TCP (with the congestion control `tcp_cc`, or the system's), the WebRTC backend and (with
+/// `candidates`) the candidate stacks, from one public host to another over a core shaped by
+/// `shape`, the receiver's UDP buffer being `receive_buffer`.
 fn compare(
     shape: &Shape,
     mib: u64,
     limit: Duration,
     receive_buffer: usize,
+    tcp_cc: Option<&str>,
     candidates: bool,
 ) -> Result<serde_json::Value, LabError> {
     let mut lab = Lab::new()?;
@@ -146,7 +159,7 @@ fn compare(
     let b = lab.add_public_host()?;
     lab.shape(shape)?;
     let bytes = mib * 1024 * 1024;
-    let tcp = links::tcp(&a, &b, bytes, limit)?;
+    let (tcp, cc) = links::tcp(&a, &b, bytes, tcp_cc, limit)?;
     let mut receiver = WebRtcConfig::default();
     receiver.socket_buffer_size = receive_buffer;
     let webrtc = links::webrtc(&a, &b, bytes, WebRtcConfig::default(), receiver, limit)?;
@@ -169,6 +182,7 @@ fn compare(
     };
     if let Some(fields) = line.as_object_mut() {
         fields.insert("receive_buffer_kib".into(), json!(receive_buffer / 1024));
+        fields.insert("tcp_cc".into(), json!(cc));
     }
     Ok(line)
 }

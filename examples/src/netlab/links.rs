@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use syncshell_transport::{Connection, Faults, MemNetwork, Transport};
 use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 
 use super::netns::{join, spawn_in};
@@ -114,8 +114,18 @@ fn io(context: &str) -> impl FnOnce(std::io::Error) -> LabError + '_ {
 }
 
 /// Moves `bytes` (rounded up to whole 64 KiB messages) from `a` to `b` over TCP and waits at
-/// most `limit` for them.
-pub fn tcp(a: &Host, b: &Host, bytes: u64, limit: Duration) -> Result<Transfer, LabError> {
+/// most `limit` for them. The sender uses the congestion control `congestion` (`cubic`,
+/// `bbr`, `reno`: what the kernel offers), or the system's default; the one it used is
+/// returned with the transfer. It decides how TCP answers random loss: `bbr` hardly slows
+/// down, `cubic` and `reno` cut their window on every loss.
+pub fn tcp(
+    a: &Host,
+    b: &Host,
+    bytes: u64,
+    congestion: Option<&str>,
+    limit: Duration,
+) -> Result<(Transfer, String), LabError> {
+    let congestion = congestion.map(str::to_owned);
     let bytes = count(bytes) * MESSAGE as u64;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let to = (b.addr(), TCP_PORT);
@@ -148,8 +158,23 @@ pub fn tcp(a: &Host, b: &Host, bytes: u64, limit: Duration) -> Result<Transfer, 
         detail: "it stopped before listening".to_owned(),
     })?;
     let sender = spawn_in(a.namespace(), move || async move {
+        let socket = TcpSocket::new_v4().map_err(io("making a TCP socket"))?;
+        let sock = socket2::SockRef::from(&socket);
+        if let Some(name) = &congestion {
+            sock.set_tcp_congestion(name.as_bytes())
+                .map_err(io("setting the TCP congestion control"))?;
+        }
+        let used = sock
+            .tcp_congestion()
+            .map(|name| {
+                String::from_utf8_lossy(&name)
+                    .trim_end_matches('\0')
+                    .to_owned()
+            })
+            .map_err(io("reading the TCP congestion control"))?;
         let start = Instant::now();
-        let mut stream = TcpStream::connect(to)
+        let mut stream = socket
+            .connect(to.into())
             .await
             .map_err(io("connecting to the TCP receiver"))?;
         let connect = start.elapsed();
@@ -161,11 +186,11 @@ pub fn tcp(a: &Host, b: &Host, bytes: u64, limit: Duration) -> Result<Transfer, 
             stream.shutdown().await
         };
         let _ = tokio::time::timeout(limit, write_all).await;
-        Ok((connect, first_byte))
+        Ok((connect, first_byte, used))
     });
-    let (connect, first_byte) = join(sender)?;
+    let (connect, first_byte, used) = join(sender)?;
     let got = join(receiver)?;
-    Ok(outcome(bytes, connect, first_byte, &got))
+    Ok((outcome(bytes, connect, first_byte, &got), used))
 }
 
 pub(super) fn outcome(
