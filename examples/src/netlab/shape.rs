@@ -14,9 +14,9 @@
 //!   between two hosts is then twice the delay.
 //!
 //! ```text
-//!   host a ──c0──▶ core: ip rule (not from delay0) ─▶ delay0 ─▶ [delay line, d] ─▶ delay0
-//!                                                                 │
-//!   host b ◀──c1── tbf (rate, queue) ◀── nft forward (loss) ◀── main table ◀──┘
+//!   host a ──c0──▶ core: ip rule (iif c0, c1, ...) ─▶ nft forward (loss) ─▶ delay0
+//!                                                                            │
+//!   host b ◀──c1── tbf (rate, queue) ◀── main table ◀── delay0 ◀── [delay line, d]
 //! ```
 
 use std::collections::VecDeque;
@@ -34,7 +34,7 @@ use super::process::{self, exec_in, ip_in};
 use super::LabError;
 
 /// The TUN device of the delay line, in the core.
-pub(super) const DELAY_DEVICE: &str = "delay0";
+const DELAY_DEVICE: &str = "delay0";
 /// The routing table that sends forwarded packets into the delay line.
 const DELAY_TABLE: &str = "100";
 /// The nftables table of the loss rule.
@@ -107,10 +107,11 @@ impl Lab {
             nft.args(["-f", "-"]);
             process::run_with_input(nft, &ruleset)?;
         }
-        if let Some(rate) = shape.rate_kbit {
-            let rate = format!("{rate}kbit");
-            // A burst of at least one full-size packet, or 1 ms at the rate.
-            let burst = (u64::from(shape.rate_kbit.unwrap_or(0)) * 1000 / 8 / 1000).max(3000);
+        if let Some(kbit) = shape.rate_kbit {
+            // The bucket holds 1 ms at the rate (kbit/s / 8 = bytes per ms), at least two
+            // full-size packets.
+            let burst = (u64::from(kbit) / 8).max(3000);
+            let rate = format!("{kbit}kbit");
             let latency = format!("{}ms", shape.queue.as_millis().max(1));
             for interface in &interfaces {
                 ip_tc(
