@@ -15,7 +15,7 @@ use dcsctp::api::{Message, Options, PpId, SendOptions, SocketEvent, SocketTime, 
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
-use super::links::{count, message, outcome, Received, Transfer, MESSAGE};
+use super::links::{count, io, message, outcome, Received, Transfer, MESSAGE};
 use super::netns::{join, spawn_in};
 use super::{Host, LabError};
 
@@ -29,24 +29,17 @@ const QUEUED: usize = 1024 * 1024;
 /// Datagrams taken from the socket per wake-up before the state machine runs again.
 const BATCH: usize = 64;
 
-fn lab_io(context: &'static str) -> impl FnOnce(std::io::Error) -> LabError {
-    move |error| LabError::Io {
-        context: context.to_owned(),
-        error,
-    }
-}
-
 /// A UDP socket on `addr:PORT` with `buffer` bytes asked for its receive and send buffers.
 fn udp_socket(addr: SocketAddr, buffer: usize) -> Result<UdpSocket, LabError> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
-        .map_err(lab_io("making a UDP socket"))?;
+        .map_err(io("making a UDP socket"))?;
     socket
         .set_recv_buffer_size(buffer)
         .and_then(|()| socket.set_send_buffer_size(buffer))
         .and_then(|()| socket.set_nonblocking(true))
         .and_then(|()| socket.bind(&addr.into()))
-        .map_err(lab_io("setting up a UDP socket"))?;
-    UdpSocket::from_std(socket.into()).map_err(lab_io("registering a UDP socket"))
+        .map_err(io("setting up a UDP socket"))?;
+    UdpSocket::from_std(socket.into()).map_err(io("registering a UDP socket"))
 }
 
 /// Moves `bytes` (whole 64 KiB messages) from `a` to `b` over dcsctp in UDP, `b`'s receive
@@ -205,7 +198,7 @@ impl End {
         let wake = paced_until.map_or(wake, |p| p.min(wake));
         tokio::select! {
             got = self.udp.recv_from(&mut self.buf) => {
-                let (n, _) = got.map_err(lab_io("receiving a datagram"))?;
+                let (n, _) = got.map_err(io("receiving a datagram"))?;
                 self.socket.advance_time(self.now());
                 self.socket.handle_input(self.buf.get(..n).unwrap_or_default());
                 for _ in 1..BATCH {
@@ -282,7 +275,7 @@ pub fn str0m(
     ) -> Result<(), LabError> {
         tokio::select! {
             got = udp.recv_from(buf) => {
-                let (n, source) = got.map_err(lab_io("receiving a datagram"))?;
+                let (n, source) = got.map_err(io("receiving a datagram"))?;
                 let contents = buf.get(..n).unwrap_or_default();
                 if let Ok(receive) = Receive::new(Protocol::Udp, source, local, contents) {
                     rtc.handle_input(Input::Receive(Instant::now(), receive)).map_err(rtc_failed)?;

@@ -106,7 +106,8 @@ impl Received {
     }
 }
 
-fn io(context: &str) -> impl FnOnce(std::io::Error) -> LabError + '_ {
+/// An I/O error of `context` as a [`LabError`].
+pub(super) fn io(context: &str) -> impl FnOnce(std::io::Error) -> LabError + '_ {
     move |error| LabError::Io {
         context: context.to_owned(),
         error,
