@@ -107,3 +107,21 @@ fn webrtc_delivers_every_byte_intact_over_a_lossy_delayed_rate_limited_link() {
         "the loss rule dropped nothing"
     );
 }
+
+#[test]
+fn webrtc_delivers_every_byte_at_five_percent_loss_into_a_small_receive_buffer() {
+    let Some((lab, a, b)) = shaped(Shape {
+        loss_basis_points: 500,
+        ..Shape::default()
+    }) else {
+        return;
+    };
+    // Chromium's UDP receive buffer: bursts overflow it on top of the random loss.
+    let mut receiver = WebRtcConfig::default();
+    receiver.socket_buffer_size = 64 * 1024;
+    let t = links::webrtc(&a, &b, 8 * MIB, WebRtcConfig::default(), receiver, LIMIT).unwrap();
+    assert_whole("WebRTC at 5 % loss into a 64 KiB receive buffer", &t);
+    // 8 MiB is over 7,000 packets: 5 % of them is over 350.
+    let dropped = lab.shape_dropped().unwrap();
+    assert!(dropped > 100, "the loss rule dropped {dropped} packets");
+}
