@@ -393,7 +393,10 @@ impl Link {
                 Some(live / 2),
                 Some(live),
                 Some((live / 5).min(Duration::from_secs(2))),
-            );
+            )
+            // SCTP's receive window holds what the credit window lets the peer send, and the
+            // data behind a lost packet until its retransmission arrives.
+            .with_sctp_max_receive_buffer_size(u32::try_from(config.window()).unwrap_or(u32::MAX));
         let policy = if config.relay_only {
             // webrtc waits 2 s before it accepts a relay pair, to give better paths a chance;
             // with nothing but relays there is nothing to wait for.

@@ -182,3 +182,74 @@ fn duplicate_data_is_acknowledged_at_once() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_loss_does_not_halve_cwnd_below_what_the_path_delivered() -> Result<()> {
+    let now = Instant::now();
+    let (mut a, first) = sender_with_flight(5, now)?;
+    // The path delivered 10 MB/s at a 20 ms round trip: 200 kB in flight, 250 kB with gain.
+    a.min_rtt = Some(Duration::from_millis(20));
+    a.delivery_rates.push_back(10_000_000.0);
+    a.cwnd = 300_000;
+    a.handle_sack(&sack(first, 1, 3), now + Duration::from_millis(20))?;
+    assert!(a.in_fast_recovery);
+    assert_eq!(250_000, a.cwnd);
+    assert_eq!(250_000, a.ssthresh);
+    Ok(())
+}
+
+#[test]
+fn far_above_the_delivery_floor_a_loss_halves_cwnd() -> Result<()> {
+    let now = Instant::now();
+    let (mut a, first) = sender_with_flight(5, now)?;
+    a.min_rtt = Some(Duration::from_millis(20));
+    a.delivery_rates.push_back(10_000_000.0);
+    a.cwnd = 1_000_000;
+    a.handle_sack(&sack(first, 1, 3), now + Duration::from_millis(20))?;
+    assert_eq!(500_000, a.cwnd);
+    Ok(())
+}
+
+#[test]
+fn the_delivery_floor_is_the_highest_recent_rate_and_forgets_old_ones() -> Result<()> {
+    let now = Instant::now();
+    let (mut a, _) = sender_with_flight(1, now)?;
+    a.min_rtt = Some(Duration::from_millis(10));
+    assert_eq!(0, a.delivery_floor(), "no rate measured yet");
+    // 50 ms intervals (the shortest): 100 kB in the first, 10 kB in each later one.
+    let mut t = now;
+    a.sample_delivery_rate(0, t);
+    t += Duration::from_millis(50);
+    a.sample_delivery_rate(100_000, t);
+    assert_eq!(25_000, a.delivery_floor(), "1.25 x 2 MB/s x 10 ms");
+    for _ in 0..DELIVERY_RATE_SAMPLES {
+        t += Duration::from_millis(50);
+        a.sample_delivery_rate(10_000, t);
+    }
+    assert_eq!(
+        2_500,
+        a.delivery_floor(),
+        "the 2 MB/s interval has aged out"
+    );
+    Ok(())
+}
+
+#[test]
+fn after_a_t3_expiry_slow_start_runs_below_the_floor() -> Result<()> {
+    let now = Instant::now();
+    let (mut a, first) = sender_with_flight(3, now)?;
+    a.min_rtt = Some(Duration::from_millis(20));
+    a.delivery_rates.push_back(10_000_000.0);
+    let t3 = a.timers.get(Timer::T3RTX).expect("T3-rtx is armed");
+    a.handle_timeout(t3);
+    assert_eq!(a.mtu, a.cwnd);
+    assert_eq!(250_000, a.ssthresh);
+    sent_tsns(&mut a, t3);
+    a.handle_sack(&sack(first, 0, 0), t3)?;
+    assert!(
+        a.cwnd < a.ssthresh,
+        "slow start, not the floor: cwnd {}",
+        a.cwnd
+    );
+    Ok(())
+}

@@ -48,6 +48,9 @@ use timer::{ACK_INTERVAL, PROBE_MIN, RtoManager, Timer, TimerTable};
 
 use crate::association::stream::RecvSendState;
 
+/// Delivery rate samples the delivery floor takes the highest of.
+const DELIVERY_RATE_SAMPLES: usize = 8;
+
 /// What processing a SACK's acknowledgements yields: bytes acknowledged per stream, in
 /// total, the highest TSN newly acknowledged and the TSNs newly acknowledged by gap blocks.
 type SelectiveAckOutcome = (FxHashMap<u16, i64>, i64, u32, Vec<u32>);
@@ -235,6 +238,12 @@ pub struct Association {
     pub(crate) ssthresh: u32,
     partial_bytes_acked: u32,
     pub(crate) in_fast_recovery: bool,
+    /// Delivery rates of the last sampling intervals, bytes per second, newest last.
+    pub(crate) delivery_rates: VecDeque<f64>,
+    /// Start of the current sampling interval and the bytes acknowledged in it.
+    delivery_sample: Option<(Instant, u64)>,
+    /// The smallest RTT measured.
+    pub(crate) min_rtt: Option<Duration>,
     fast_recover_exit_point: u32,
 
     // Chunks stored for retransmission
@@ -330,6 +339,9 @@ impl Default for Association {
             ssthresh: 0,
             partial_bytes_acked: 0,
             in_fast_recovery: false,
+            delivery_rates: VecDeque::new(),
+            delivery_sample: None,
+            min_rtt: None,
             fast_recover_exit_point: 0,
 
             // Chunks stored for retransmission
@@ -1465,6 +1477,11 @@ impl Association {
         }
 
         self.release_stream_buffers(&bytes_acked_per_stream);
+        self.sample_delivery_rate(total_bytes_acked, now);
+        if self.cwnd >= self.ssthresh {
+            // Congestion avoidance or fast recovery: never below the delivery floor.
+            self.cwnd = self.cwnd.max(self.delivery_floor());
+        }
 
         // New rwnd value
         // RFC 4960 sec 6.2.1.  Processing a Received SACK
@@ -1785,6 +1802,7 @@ impl Association {
                         self.min_tsn2measure_rtt = self.my_next_tsn;
                         if let Some(since) = &c.since {
                             let rtt = now.duration_since(*since);
+                            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
                             let srtt = self.rto_mgr.set_new_rtt(rtt.as_millis() as u64);
                             trace!(
                                 "[{}] SACK: measured-rtt={} srtt={} new-rto={}",
@@ -1841,6 +1859,7 @@ impl Association {
                             self.min_tsn2measure_rtt = self.my_next_tsn;
                             if let Some(since) = &c.since {
                                 let rtt = now.duration_since(*since);
+                                self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
                                 let srtt = self.rto_mgr.set_new_rtt(rtt.as_millis() as u64);
                                 trace!(
                                     "[{}] SACK: measured-rtt={} srtt={} new-rto={}",
@@ -1994,26 +2013,7 @@ impl Association {
                     c.miss_indicator = (c.miss_indicator + reports).min(3);
                     if c.miss_indicator == 3 {
                         self.will_retransmit_fast = true;
-                        if !self.in_fast_recovery {
-                            // 2)  If not in Fast Recovery, adjust the ssthresh and cwnd of the
-                            //     destination address(es) to which the missing DATA chunks were
-                            //     last sent, according to the formula described in Section 7.2.3.
-                            //     [...] mark the highest outstanding TSN as the Fast Recovery
-                            //     exit point.
-                            self.in_fast_recovery = true;
-                            self.fast_recover_exit_point = self.my_next_tsn.wrapping_sub(1);
-                            self.ssthresh = std::cmp::max(self.cwnd / 2, 4 * self.mtu);
-                            self.cwnd = self.ssthresh;
-                            self.partial_bytes_acked = 0;
-
-                            trace!(
-                                "[{}] updated cwnd={} ssthresh={} inflight={} (FR)",
-                                self.side,
-                                self.cwnd,
-                                self.ssthresh,
-                                self.inflight_queue.get_num_bytes()
-                            );
-                        }
+                        self.enter_fast_recovery();
                     }
                 }
             } else {
@@ -3329,6 +3329,66 @@ impl Association {
         self.awake_write_loop();
     }
 
+    /// RFC 9260 Sec 7.2.4 2): if not in fast recovery, adjust ssthresh and cwnd (Section
+    /// 7.2.3) and mark the highest outstanding TSN as the fast recovery exit point.
+    fn enter_fast_recovery(&mut self) {
+        if self.in_fast_recovery {
+            return;
+        }
+        self.in_fast_recovery = true;
+        self.fast_recover_exit_point = self.my_next_tsn.wrapping_sub(1);
+        self.ssthresh = self.ssthresh_after_loss();
+        self.cwnd = self.ssthresh;
+        self.partial_bytes_acked = 0;
+        trace!(
+            "[{}] updated cwnd={} ssthresh={} inflight={} (FR)",
+            self.side,
+            self.cwnd,
+            self.ssthresh,
+            self.inflight_queue.get_num_bytes()
+        );
+    }
+
+    /// ssthresh after a loss: RFC 9260's max(cwnd/2, 4 MTU), but not below the delivery
+    /// floor.
+    fn ssthresh_after_loss(&self) -> u32 {
+        (self.cwnd / 2).max(self.delivery_floor()).max(4 * self.mtu)
+    }
+
+    /// The delivery floor: 1.25 times the highest recent delivery rate times the smallest
+    /// RTT (BBR's estimate of the bandwidth-delay product, with its probing gain). RFC 9260's
+    /// congestion control halves cwnd on every loss, so a path that drops 1 % of its
+    /// packets at random holds it near 1.22 / sqrt(p) packets whatever the path carries.
+    /// Keeping cwnd above what the path delivered lately, a quarter more so that the rate
+    /// can grow while the queue is empty, separates random loss from a full queue: there
+    /// the RTT grows instead of the delivery rate, the floor stays, and losses above it
+    /// still halve cwnd. After a T3-rtx expiry slow start runs first.
+    fn delivery_floor(&self) -> u32 {
+        let Some(rtt) = self.min_rtt else {
+            return 0;
+        };
+        let rate = self.delivery_rates.iter().copied().fold(0.0, f64::max);
+        (1.25 * rate * rtt.as_secs_f64()).min(f64::from(u32::MAX)) as u32
+    }
+
+    /// Delivery rate sampling: the bytes SACKs newly acknowledge are summed over an interval
+    /// of at least one smoothed RTT and 50 ms; the last [`DELIVERY_RATE_SAMPLES`] intervals'
+    /// rates are kept.
+    fn sample_delivery_rate(&mut self, acked: i64, now: Instant) {
+        let (start, bytes) = self.delivery_sample.get_or_insert((now, 0));
+        *bytes += acked.max(0) as u64;
+        let elapsed = now.saturating_duration_since(*start);
+        if elapsed < Duration::from_millis(self.rto_mgr.srtt.max(50)) {
+            return;
+        }
+        if self.delivery_rates.len() == DELIVERY_RATE_SAMPLES {
+            self.delivery_rates.pop_front();
+        }
+        self.delivery_rates
+            .push_back(*bytes as f64 / elapsed.as_secs_f64());
+        self.delivery_sample = Some((now, 0));
+    }
+
     /// How long the sender waits for a SACK while DATA is outstanding before it probes:
     /// two smoothed round trips (at least [`PROBE_MIN`]), plus the peer's delayed-ACK time
     /// when a single chunk is outstanding and nothing reports a loss (RFC 8985 Sec 7.2).
@@ -3370,13 +3430,7 @@ impl Association {
             tsn = tsn.wrapping_add(1);
         }
         if lost {
-            if !self.in_fast_recovery {
-                self.in_fast_recovery = true;
-                self.fast_recover_exit_point = self.my_next_tsn.wrapping_sub(1);
-                self.ssthresh = std::cmp::max(self.cwnd / 2, 4 * self.mtu);
-                self.cwnd = self.ssthresh;
-                self.partial_bytes_acked = 0;
-            }
+            self.enter_fast_recovery();
         } else if let Some(c) = highest.and_then(|tsn| self.inflight_queue.get_mut(tsn)) {
             c.miss_indicator = 3;
         } else {
@@ -3449,7 +3503,7 @@ impl Association {
                 //      ssthresh = max(cwnd/2, 4*MTU)
                 //      cwnd = 1*MTU
 
-                self.ssthresh = std::cmp::max(self.cwnd / 2, 4 * self.mtu);
+                self.ssthresh = self.ssthresh_after_loss();
                 self.cwnd = self.mtu;
                 // Slow start follows; it does not grow cwnd in fast recovery, so leave it.
                 // No tail loss probe either until a SACK arrives: T3-rtx took over.

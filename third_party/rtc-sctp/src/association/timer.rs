@@ -181,7 +181,7 @@ const RTO_BETA: u64 = 2;
 const RTO_BASE: u64 = 8;
 
 /// The shortest tail loss probe timeout.
-pub(crate) const PROBE_MIN: u64 = 10; // msec
+pub(crate) const PROBE_MIN: u64 = 2; // msec
 
 /// rtoManager manages Rtx timeout values.
 /// This is an implementation of RFC 9260 sec 6.3.1.
