@@ -29,8 +29,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use syncshell_examples::netlab::links;
 use syncshell_examples::netlab::matrix::{self, Programs, World, PACK, PAIRS};
-use syncshell_examples::netlab::{candidates, links};
 use syncshell_examples::netlab::{Lab, LabError, Shape};
 use syncshell_webrtc::WebRtcConfig;
 
@@ -50,9 +50,6 @@ enum Command {
     Matrix,
     /// One WebRTC connection against TCP over shaped paths (loss x round trip).
     Links(LinkArgs),
-    /// The candidate data-channel stacks against TCP and the WebRTC backend, over the same
-    /// shaped paths.
-    Candidates(LinkArgs),
 }
 
 #[derive(clap::Args)]
@@ -75,6 +72,9 @@ struct LinkArgs {
     /// Only these round trips, in ms (repeatable; default 0, 20, 80).
     #[arg(long)]
     rtt: Vec<u64>,
+    /// Runs per path: the line shows the median TCP and the median WebRTC transfer.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    runs: u32,
     /// The TCP sender's congestion control (`cubic`, `bbr`, `reno`: what the kernel offers);
     /// default: the system's.
     #[arg(long)]
@@ -84,8 +84,7 @@ struct LinkArgs {
 fn main() -> ExitCode {
     let failed = match Cli::parse().command.unwrap_or(Command::Matrix) {
         Command::Matrix => return run_matrix(),
-        Command::Links(args) => run_links(&args, false),
-        Command::Candidates(args) => run_links(&args, true),
+        Command::Links(args) => run_links(&args),
     };
     if failed {
         ExitCode::FAILURE
@@ -95,7 +94,7 @@ fn main() -> ExitCode {
 }
 
 /// Every shape of `args`, then the receive-buffer pair; true if a line was an error.
-fn run_links(args: &LinkArgs, candidates: bool) -> bool {
+fn run_links(args: &LinkArgs) -> bool {
     let losses = if args.loss.is_empty() {
         vec![0.0, 0.1, 1.0, 5.0]
     } else {
@@ -109,14 +108,7 @@ fn run_links(args: &LinkArgs, candidates: bool) -> bool {
     let limit = Duration::from_secs(args.limit_secs);
     let mut failed = false;
     let mut run = |shape: Shape, mib: u64, receive_buffer: usize| {
-        let line = compare(
-            &shape,
-            mib,
-            limit,
-            receive_buffer,
-            args.tcp_cc.as_deref(),
-            candidates,
-        );
+        let line = compare(&shape, mib, limit, receive_buffer, args);
         failed |= print_line(line, &shape);
     };
     for &rtt in &rtts {
@@ -137,54 +129,53 @@ fn run_links(args: &LinkArgs, candidates: bool) -> bool {
     failed
 }
 
-/// The paced dcsctp sender's rate: this times its congestion window per smoothed RTT.
-const PACING: f64 = 1.25;
-
 /// The WebRTC backend's UDP buffer size.
 const DEFAULT_BUFFER: usize = 4 * 1024 * 1024;
 
-/// TCP (with the congestion control `tcp_cc`, or the system's), the WebRTC backend and (with
-/// `candidates`) the candidate stacks, from one public host to another over a core shaped by
-/// `shape`, the receiver's UDP buffer being `receive_buffer`.
+/// TCP (with the congestion control `args.tcp_cc`, or the system's) and the WebRTC backend,
+/// from one public host to another over a core shaped by `shape`, the receiver's UDP buffer
+/// being `receive_buffer`, `args.runs` times each in turn in one lab.
 fn compare(
     shape: &Shape,
     mib: u64,
     limit: Duration,
     receive_buffer: usize,
-    tcp_cc: Option<&str>,
-    candidates: bool,
+    args: &LinkArgs,
 ) -> Result<serde_json::Value, LabError> {
     let mut lab = Lab::new()?;
     let a = lab.add_public_host()?;
     let b = lab.add_public_host()?;
     lab.shape(shape)?;
     let bytes = mib * 1024 * 1024;
-    let (tcp, cc) = links::tcp(&a, &b, bytes, tcp_cc, limit)?;
-    let mut receiver = WebRtcConfig::default();
-    receiver.socket_buffer_size = receive_buffer;
-    let webrtc = links::webrtc(&a, &b, bytes, WebRtcConfig::default(), receiver, limit)?;
-    let mut line = if candidates {
-        let dcsctp = candidates::dcsctp_udp(&a, &b, bytes, receive_buffer, None, limit)?;
-        let paced = candidates::dcsctp_udp(&a, &b, bytes, receive_buffer, Some(PACING), limit)?;
-        let str0m = candidates::str0m(&a, &b, bytes, receive_buffer, limit)?;
-        links::report_line(
-            shape,
-            &tcp,
-            &[
-                ("webrtc", &webrtc),
-                ("dcsctp_udp", &dcsctp),
-                ("dcsctp_udp_paced", &paced),
-                ("str0m", &str0m),
-            ],
-        )
-    } else {
-        links::report_line(shape, &tcp, &[("webrtc", &webrtc)])
+    let run = || -> Result<_, LabError> {
+        let (tcp, cc) = links::tcp(&a, &b, bytes, args.tcp_cc.as_deref(), limit)?;
+        let mut receiver = WebRtcConfig::default();
+        receiver.socket_buffer_size = receive_buffer;
+        let webrtc = links::webrtc(&a, &b, bytes, WebRtcConfig::default(), receiver, limit)?;
+        Ok((tcp, cc, webrtc))
     };
+    let (tcp, cc, webrtc) = run()?;
+    let (mut tcps, mut webrtcs) = (vec![tcp], vec![webrtc]);
+    for _ in 1..args.runs {
+        let (tcp, _, webrtc) = run()?;
+        tcps.push(tcp);
+        webrtcs.push(webrtc);
+    }
+    let (tcp, webrtc) = (median(tcps), median(webrtcs));
+    let mut line = links::report_line(shape, &tcp, &[("webrtc", &webrtc)]);
     if let Some(fields) = line.as_object_mut() {
         fields.insert("receive_buffer_kib".into(), json!(receive_buffer / 1024));
         fields.insert("tcp_cc".into(), json!(cc));
+        fields.insert("runs".into(), json!(args.runs));
     }
     Ok(line)
+}
+
+/// The transfer of median throughput of `runs` (not empty).
+fn median(mut runs: Vec<links::Transfer>) -> links::Transfer {
+    runs.sort_by(|x, y| x.mib_per_s().total_cmp(&y.mib_per_s()));
+    let middle = runs.len() / 2;
+    runs.swap_remove(middle)
 }
 
 /// Prints the line, or the error as a line; true if it was an error.

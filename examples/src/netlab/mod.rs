@@ -73,7 +73,6 @@
 //! temporary folder; this also happens when a test panics. A new lab also removes what labs of
 //! processes that no longer exist left behind (a killed test).
 
-pub mod candidates;
 mod lab;
 pub mod links;
 pub mod matrix;
