@@ -13,6 +13,9 @@
 //! WebRTC connect time; then two lines for a receiver whose UDP receive buffer is 64 KiB
 //! (what Chromium asks for) and 4 MiB.
 //!
+//! `syncshell-netlab share`: one WebRTC and one TCP transfer started together over the same
+//! rate-limited path (round trips 20 and 80 ms, loss 0 and 1 %), to see how they share it.
+//!
 //! Run as root after building the examples:
 //!
 //! ```sh
@@ -50,6 +53,9 @@ enum Command {
     Matrix,
     /// One WebRTC connection against TCP over shaped paths (loss x round trip).
     Links(LinkArgs),
+    /// One WebRTC and one TCP connection at the same time over the same shaped path: how
+    /// they share its rate limit (default round trips 20 and 80 ms, loss 0 and 1 %).
+    Share(LinkArgs),
 }
 
 #[derive(clap::Args)]
@@ -85,6 +91,7 @@ fn main() -> ExitCode {
     let failed = match Cli::parse().command.unwrap_or(Command::Matrix) {
         Command::Matrix => return run_matrix(),
         Command::Links(args) => run_links(&args),
+        Command::Share(args) => run_share(&args),
     };
     if failed {
         ExitCode::FAILURE
@@ -127,6 +134,79 @@ fn run_links(args: &LinkArgs) -> bool {
         run(Shape::default(), 2 * args.mib, buffer);
     }
     failed
+}
+
+/// For every shape of `args` (round trips 20 and 80 ms and loss 0 and 1 % by default), a
+/// WebRTC and a TCP transfer of `args.mib` each, started together over one path; true if a
+/// line was an error.
+fn run_share(args: &LinkArgs) -> bool {
+    let losses = if args.loss.is_empty() {
+        vec![0.0, 1.0]
+    } else {
+        args.loss.clone()
+    };
+    let rtts = if args.rtt.is_empty() {
+        vec![20, 80]
+    } else {
+        args.rtt.clone()
+    };
+    let limit = Duration::from_secs(args.limit_secs);
+    let mut failed = false;
+    for &rtt in &rtts {
+        for &loss in &losses {
+            let shape = Shape {
+                loss_basis_points: (loss * 100.0).round() as u32,
+                rate_kbit: (args.rate_mbit > 0).then_some(args.rate_mbit * 1000),
+                queue: Duration::from_millis(args.queue_ms),
+                one_way_delay: Duration::from_millis(rtt / 2),
+            };
+            failed |= print_line(share(&shape, args.mib, limit, args), &shape);
+        }
+    }
+    failed
+}
+
+/// A TCP transfer (on its own thread) and a WebRTC transfer started together from one
+/// public host to another over a core shaped by `shape`. Each rate is over its own transfer:
+/// the one that finishes first had the path to itself for none of its time.
+fn share(
+    shape: &Shape,
+    mib: u64,
+    limit: Duration,
+    args: &LinkArgs,
+) -> Result<serde_json::Value, LabError> {
+    let mut lab = Lab::new()?;
+    let a = lab.add_public_host()?;
+    let b = lab.add_public_host()?;
+    lab.shape(shape)?;
+    let bytes = mib * 1024 * 1024;
+    let (tcp, webrtc) = std::thread::scope(|scope| {
+        let tcp = scope.spawn(|| links::tcp(&a, &b, bytes, args.tcp_cc.as_deref(), limit));
+        let config = WebRtcConfig::default();
+        let webrtc = links::webrtc(&a, &b, bytes, config.clone(), config, limit);
+        (tcp.join(), webrtc)
+    });
+    let (tcp, cc) = tcp.unwrap_or_else(|_| {
+        Err(LabError::Command {
+            command: "the TCP transfer's thread".to_owned(),
+            detail: "it panicked".to_owned(),
+        })
+    })?;
+    let webrtc = webrtc?;
+    let mut line = links::report_line(shape, &tcp, &[("webrtc", &webrtc)]);
+    if let Some(fields) = line.as_object_mut() {
+        fields.insert("tcp_cc".into(), json!(cc));
+        fields.insert("together".into(), json!(true));
+        fields.insert(
+            "tcp_elapsed_s".into(),
+            json!((tcp.elapsed.as_secs_f64() * 100.0).round() / 100.0),
+        );
+        fields.insert(
+            "webrtc_elapsed_s".into(),
+            json!((webrtc.elapsed.as_secs_f64() * 100.0).round() / 100.0),
+        );
+    }
+    Ok(line)
 }
 
 /// The WebRTC backend's UDP buffer size.
