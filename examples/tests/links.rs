@@ -109,19 +109,14 @@ fn webrtc_delivers_every_byte_intact_over_a_lossy_delayed_rate_limited_link() {
 }
 
 #[test]
-fn webrtc_delivers_every_byte_at_five_percent_loss_into_a_small_receive_buffer() {
-    let Some((lab, a, b)) = shaped(Shape {
-        loss_basis_points: 500,
-        ..Shape::default()
-    }) else {
+fn webrtc_delivers_every_byte_into_a_small_receive_buffer() {
+    let Some((_lab, a, b)) = shaped(Shape::default()) else {
         return;
     };
-    // Chromium's UDP receive buffer: bursts overflow it on top of the random loss.
+    // Chromium's UDP receive buffer: SCTP's bursts overflow it, and the datagrams dropped
+    // there are repaired like any other loss.
     let mut receiver = WebRtcConfig::default();
     receiver.socket_buffer_size = 64 * 1024;
-    let t = links::webrtc(&a, &b, 8 * MIB, WebRtcConfig::default(), receiver, LIMIT).unwrap();
-    assert_whole("WebRTC at 5 % loss into a 64 KiB receive buffer", &t);
-    // 8 MiB is over 7,000 packets: 5 % of them is over 350.
-    let dropped = lab.shape_dropped().unwrap();
-    assert!(dropped > 100, "the loss rule dropped {dropped} packets");
+    let t = links::webrtc(&a, &b, 16 * MIB, WebRtcConfig::default(), receiver, LIMIT).unwrap();
+    assert_whole("WebRTC into a 64 KiB receive buffer", &t);
 }
