@@ -34,7 +34,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use syncshell_examples::netlab::links;
 use syncshell_examples::netlab::matrix::{self, Programs, World, PACK, PAIRS};
-use syncshell_examples::netlab::{Lab, LabError, Shape};
+use syncshell_examples::netlab::{Host, Lab, LabError, Shape};
 use syncshell_webrtc::WebRtcConfig;
 
 #[derive(Parser)]
@@ -100,34 +100,49 @@ fn main() -> ExitCode {
     }
 }
 
+/// The shapes `args` asks for: every round trip (default `rtts`) with every loss rate
+/// (default `losses`), rate-limited where `limit_all` or the round trip is not 0.
+fn shapes(args: &LinkArgs, losses: &[f64], rtts: &[u64], limit_all: bool) -> Vec<Shape> {
+    let losses = if args.loss.is_empty() {
+        losses
+    } else {
+        &args.loss
+    };
+    let rtts = if args.rtt.is_empty() { rtts } else { &args.rtt };
+    let mut shapes = vec![];
+    for &rtt in rtts {
+        for &loss in losses {
+            let limited = (limit_all || rtt > 0) && args.rate_mbit > 0;
+            shapes.push(Shape {
+                loss_basis_points: (loss * 100.0).round() as u32,
+                rate_kbit: limited.then_some(args.rate_mbit * 1000),
+                queue: Duration::from_millis(args.queue_ms),
+                one_way_delay: Duration::from_millis(rtt / 2),
+            });
+        }
+    }
+    shapes
+}
+
+/// A lab of two public hosts whose path through the core is shaped by `shape`.
+fn shaped_pair(shape: &Shape) -> Result<(Lab, Host, Host), LabError> {
+    let mut lab = Lab::new()?;
+    let a = lab.add_public_host()?;
+    let b = lab.add_public_host()?;
+    lab.shape(shape)?;
+    Ok((lab, a, b))
+}
+
 /// Every shape of `args`, then the receive-buffer pair; true if a line was an error.
 fn run_links(args: &LinkArgs) -> bool {
-    let losses = if args.loss.is_empty() {
-        vec![0.0, 0.1, 1.0, 5.0]
-    } else {
-        args.loss.clone()
-    };
-    let rtts = if args.rtt.is_empty() {
-        vec![0, 20, 80]
-    } else {
-        args.rtt.clone()
-    };
     let limit = Duration::from_secs(args.limit_secs);
     let mut failed = false;
     let mut run = |shape: Shape, mib: u64, receive_buffer: usize| {
         let line = compare(&shape, mib, limit, receive_buffer, args);
         failed |= print_line(line, &shape);
     };
-    for &rtt in &rtts {
-        for &loss in &losses {
-            let shape = Shape {
-                loss_basis_points: (loss * 100.0).round() as u32,
-                rate_kbit: (rtt > 0 && args.rate_mbit > 0).then_some(args.rate_mbit * 1000),
-                queue: Duration::from_millis(args.queue_ms),
-                one_way_delay: Duration::from_millis(rtt / 2),
-            };
-            run(shape, args.mib, DEFAULT_BUFFER);
-        }
+    for shape in shapes(args, &[0.0, 0.1, 1.0, 5.0], &[0, 20, 80], false) {
+        run(shape, args.mib, DEFAULT_BUFFER);
     }
     // A receiver with a small UDP receive buffer (Chromium's), then the default one.
     for buffer in [64 * 1024, DEFAULT_BUFFER] {
@@ -140,28 +155,10 @@ fn run_links(args: &LinkArgs) -> bool {
 /// WebRTC and a TCP transfer of `args.mib` each, started together over one path; true if a
 /// line was an error.
 fn run_share(args: &LinkArgs) -> bool {
-    let losses = if args.loss.is_empty() {
-        vec![0.0, 1.0]
-    } else {
-        args.loss.clone()
-    };
-    let rtts = if args.rtt.is_empty() {
-        vec![20, 80]
-    } else {
-        args.rtt.clone()
-    };
     let limit = Duration::from_secs(args.limit_secs);
     let mut failed = false;
-    for &rtt in &rtts {
-        for &loss in &losses {
-            let shape = Shape {
-                loss_basis_points: (loss * 100.0).round() as u32,
-                rate_kbit: (args.rate_mbit > 0).then_some(args.rate_mbit * 1000),
-                queue: Duration::from_millis(args.queue_ms),
-                one_way_delay: Duration::from_millis(rtt / 2),
-            };
-            failed |= print_line(share(&shape, args.mib, limit, args), &shape);
-        }
+    for shape in shapes(args, &[0.0, 1.0], &[20, 80], true) {
+        failed |= print_line(share(&shape, args.mib, limit, args), &shape);
     }
     failed
 }
@@ -175,10 +172,7 @@ fn share(
     limit: Duration,
     args: &LinkArgs,
 ) -> Result<serde_json::Value, LabError> {
-    let mut lab = Lab::new()?;
-    let a = lab.add_public_host()?;
-    let b = lab.add_public_host()?;
-    lab.shape(shape)?;
+    let (_lab, a, b) = shaped_pair(shape)?;
     let bytes = mib * 1024 * 1024;
     let (tcp, webrtc) = std::thread::scope(|scope| {
         let tcp = scope.spawn(|| links::tcp(&a, &b, bytes, args.tcp_cc.as_deref(), limit));
@@ -222,10 +216,7 @@ fn compare(
     receive_buffer: usize,
     args: &LinkArgs,
 ) -> Result<serde_json::Value, LabError> {
-    let mut lab = Lab::new()?;
-    let a = lab.add_public_host()?;
-    let b = lab.add_public_host()?;
-    lab.shape(shape)?;
+    let (_lab, a, b) = shaped_pair(shape)?;
     let bytes = mib * 1024 * 1024;
     let run = || -> Result<_, LabError> {
         let (tcp, cc) = links::tcp(&a, &b, bytes, args.tcp_cc.as_deref(), limit)?;
