@@ -87,6 +87,13 @@ struct LinkArgs {
     tcp_cc: Option<String>,
 }
 
+impl LinkArgs {
+    /// How long a transfer may take before it counts as not finished.
+    fn limit(&self) -> Duration {
+        Duration::from_secs(self.limit_secs)
+    }
+}
+
 fn main() -> ExitCode {
     let failed = match Cli::parse().command.unwrap_or(Command::Matrix) {
         Command::Matrix => return run_matrix(),
@@ -135,10 +142,9 @@ fn shaped_pair(shape: &Shape) -> Result<(Lab, Host, Host), LabError> {
 
 /// Every shape of `args`, then the receive-buffer pair; true if a line was an error.
 fn run_links(args: &LinkArgs) -> bool {
-    let limit = Duration::from_secs(args.limit_secs);
     let mut failed = false;
     let mut run = |shape: Shape, mib: u64, receive_buffer: usize| {
-        let line = compare(&shape, mib, limit, receive_buffer, args);
+        let line = compare(&shape, mib, receive_buffer, args);
         failed |= print_line(line, &shape);
     };
     for shape in shapes(args, &[0.0, 0.1, 1.0, 5.0], &[0, 20, 80], false) {
@@ -155,25 +161,19 @@ fn run_links(args: &LinkArgs) -> bool {
 /// WebRTC and a TCP transfer of `args.mib` each, started together over one path; true if a
 /// line was an error.
 fn run_share(args: &LinkArgs) -> bool {
-    let limit = Duration::from_secs(args.limit_secs);
     let mut failed = false;
     for shape in shapes(args, &[0.0, 1.0], &[20, 80], true) {
-        failed |= print_line(share(&shape, args.mib, limit, args), &shape);
+        failed |= print_line(share(&shape, args), &shape);
     }
     failed
 }
 
-/// A TCP transfer (on its own thread) and a WebRTC transfer started together from one
-/// public host to another over a core shaped by `shape`. Each rate is over its own transfer:
+/// A TCP transfer (on its own thread) and a WebRTC transfer of `args.mib` each, started
+/// together from one public host to another over a core shaped by `shape`. Each rate is over its own transfer:
 /// the one that finishes first had the path to itself for none of its time.
-fn share(
-    shape: &Shape,
-    mib: u64,
-    limit: Duration,
-    args: &LinkArgs,
-) -> Result<serde_json::Value, LabError> {
+fn share(shape: &Shape, args: &LinkArgs) -> Result<serde_json::Value, LabError> {
     let (_lab, a, b) = shaped_pair(shape)?;
-    let bytes = mib * 1024 * 1024;
+    let (bytes, limit) = (args.mib * 1024 * 1024, args.limit());
     let (tcp, webrtc) = std::thread::scope(|scope| {
         let tcp = scope.spawn(|| links::tcp(&a, &b, bytes, args.tcp_cc.as_deref(), limit));
         let config = WebRtcConfig::default();
@@ -212,12 +212,11 @@ const DEFAULT_BUFFER: usize = 4 * 1024 * 1024;
 fn compare(
     shape: &Shape,
     mib: u64,
-    limit: Duration,
     receive_buffer: usize,
     args: &LinkArgs,
 ) -> Result<serde_json::Value, LabError> {
     let (_lab, a, b) = shaped_pair(shape)?;
-    let bytes = mib * 1024 * 1024;
+    let (bytes, limit) = (mib * 1024 * 1024, args.limit());
     let run = || -> Result<_, LabError> {
         let (tcp, cc) = links::tcp(&a, &b, bytes, args.tcp_cc.as_deref(), limit)?;
         let mut receiver = WebRtcConfig::default();
