@@ -120,3 +120,21 @@ fn webrtc_delivers_every_byte_into_a_small_receive_buffer() {
     let t = links::webrtc(&a, &b, 16 * MIB, WebRtcConfig::default(), receiver, LIMIT).unwrap();
     assert_whole("WebRTC into a 64 KiB receive buffer", &t);
 }
+
+#[test]
+fn webrtc_connects_and_delivers_every_byte_at_five_percent_loss() {
+    let Some((lab, a, b)) = shaped(Shape {
+        loss_basis_points: 500,
+        ..Shape::default()
+    }) else {
+        return;
+    };
+    // ICE, DTLS and SCTP set-up all cross the lossy path too: a lost DTLS flight has to be
+    // resent (third_party/rtc-dtls/PATCHES.md), or the connection never comes up.
+    let config = WebRtcConfig::default();
+    let t = links::webrtc(&a, &b, 8 * MIB, config.clone(), config, LIMIT).unwrap();
+    assert_whole("WebRTC at 5 % loss", &t);
+    // 8 MiB is over 7,000 packets: 5 % of them is over 350.
+    let dropped = lab.shape_dropped().unwrap();
+    assert!(dropped > 100, "the loss rule dropped {dropped} packets");
+}
