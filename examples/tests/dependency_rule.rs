@@ -14,6 +14,7 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         "syncshell-stream",
         "syncshell-transport",
         "syncshell-webrtc",
+        "syncshell-signal",
     ];
     let mut m: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     m.insert("syncshell-identity", BTreeSet::new());
@@ -29,6 +30,15 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     m.insert("syncshell-stream", BTreeSet::new());
     m.insert("syncshell-transport", BTreeSet::new());
     m.insert("syncshell-webrtc", ["syncshell-transport"].into());
+    m.insert(
+        "syncshell-signal",
+        [
+            "syncshell-identity",
+            "syncshell-revocation",
+            "syncshell-transport",
+        ]
+        .into(),
+    );
     m.insert("syncshell-ffi", all.into());
     m.insert(
         "syncshell-examples",

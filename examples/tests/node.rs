@@ -222,11 +222,11 @@ fn three_nodes_share_resume_after_a_kill_and_revoke_a_member() {
 use std::sync::Arc;
 
 use rand_core::OsRng;
-use syncshell_examples::signal::{ClientOptions, Credentials, SignalClient, TransportSignaling};
 use syncshell_examples::wire::{now, run_handshake};
 use syncshell_identity::{Identity, KdfParams, KeyFile, Role, ShellGenesis, Timestamp, TokenChain};
 use syncshell_reconnect::Local;
 use syncshell_revocation::RevocationSet;
+use syncshell_signal::{ClientOptions, Credentials, SignalClient, TransportSignaling};
 use syncshell_stream::{receive_folder, Progress, ReceiveOptions, SessionKey};
 use syncshell_transport::{Connection, Transport};
 use syncshell_webrtc::{WebRtcConfig, WebRtcConnection, WebRtcTransport};

@@ -14,14 +14,14 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use rand_core::OsRng;
-use syncshell_examples::signal::{
-    signed_bytes, ClientOptions, Credentials, Frame, IceGrant, IceServer, NoticeCode, RefuseCode,
-    SignalClient, SignalError, Status, AUTH_CONTEXT,
-};
 use syncshell_identity::{
     Identity, InviteCode, InviteOptions, Role, ShellGenesis, Timestamp, TokenChain,
 };
 use syncshell_revocation::{Reason, Tombstone};
+use syncshell_signal::{
+    signed_bytes, ClientOptions, Credentials, Error, Frame, IceGrant, IceServer, NoticeCode,
+    RefuseCode, SignalClient, Status, AUTH_CONTEXT,
+};
 use syncshell_transport::{Connection, Transport};
 use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
 use tokio_tungstenite::tungstenite::Message;
@@ -104,7 +104,7 @@ fn options() -> ClientOptions {
     }
 }
 
-async fn join(url: &str, id: &Identity, creds: Credentials) -> Result<SignalClient, SignalError> {
+async fn join(url: &str, id: &Identity, creds: Credentials) -> Result<SignalClient, Error> {
     SignalClient::connect(url, copy(id), creds, options()).await
 }
 
@@ -115,7 +115,7 @@ async fn recv_app(c: &SignalClient) -> (syncshell_identity::PeerId, Bytes) {
         .expect("the client is open")
 }
 
-async fn notice(c: &SignalClient) -> syncshell_examples::signal::Notice {
+async fn notice(c: &SignalClient) -> syncshell_signal::Notice {
     tokio::time::timeout(WAIT, c.next_notice())
         .await
         .expect("a notice arrives in time")
@@ -123,9 +123,9 @@ async fn notice(c: &SignalClient) -> syncshell_examples::signal::Notice {
 }
 
 #[track_caller]
-fn refused(r: Result<SignalClient, SignalError>) -> RefuseCode {
+fn refused(r: Result<SignalClient, Error>) -> RefuseCode {
     match r {
-        Err(SignalError::Refused { code, .. }) => code,
+        Err(Error::Refused { code, .. }) => code,
         Err(e) => panic!("expected a refusal, got {e}"),
         Ok(_) => panic!("expected a refusal, got admitted"),
     }
@@ -137,7 +137,7 @@ type Raw =
 /// Waits for `c`'s connection to end and returns the code the server refused it with.
 async fn closed_with(c: &SignalClient) -> RefuseCode {
     match tokio::time::timeout(WAIT, c.failed()).await.unwrap() {
-        SignalError::Refused { code, .. } => code,
+        Error::Refused { code, .. } => code,
         other => panic!("not a refusal: {other}"),
     }
 }
@@ -531,9 +531,7 @@ async fn clients_reconnect_after_the_server_restarts() {
         .unwrap();
     assert_eq!(
         alice.send_app(&bob.peer_id(), b"while down"),
-        Err(SignalError::Connect(
-            "not connected to the signal server".into()
-        ))
+        Err(Error::Connect("not connected to the signal server".into()))
     );
     // The same address again: both clients come back on their own.
     let _server = ServerProcess::start_at(&addr, &[]);
@@ -729,7 +727,7 @@ async fn a_member_is_dropped_when_its_token_expires() {
     assert!(
         matches!(
             gone,
-            SignalError::Refused {
+            Error::Refused {
                 code: RefuseCode::NotAdmitted,
                 ..
             }
@@ -799,18 +797,18 @@ fn flags(f: &[String]) -> Vec<&str> {
 }
 
 #[track_caller]
-fn tls_error(r: Result<SignalClient, SignalError>) -> String {
+fn tls_error(r: Result<SignalClient, Error>) -> String {
     match r {
-        Err(SignalError::Tls(e)) => e,
+        Err(Error::Tls(e)) => e,
         Err(e) => panic!("expected a TLS error, got {e}"),
         Ok(_) => panic!("expected a TLS error, got admitted"),
     }
 }
 
 #[track_caller]
-fn config_error(r: Result<SignalClient, SignalError>) -> String {
+fn config_error(r: Result<SignalClient, Error>) -> String {
     match r {
-        Err(SignalError::Config(e)) => e,
+        Err(Error::Config(e)) => e,
         Err(e) => panic!("expected a settings error, got {e}"),
         Ok(_) => panic!("expected a settings error, got admitted"),
     }
@@ -868,7 +866,7 @@ async fn over_tls_clients_trusting_the_ca_relay_and_others_are_refused() {
     let plain = tokio::time::timeout(WAIT, join(&server.url(), &carol.0, shell.creds(&carol.1)))
         .await
         .expect("failed in time, not hung");
-    assert!(matches!(plain, Err(SignalError::Connect(_))), "{plain:?}");
+    assert!(matches!(plain, Err(Error::Connect(_))), "{plain:?}");
 
     // Unusable CA files are settings errors, before any connection.
     let with_ca = |path: PathBuf| ClientOptions {

@@ -4,5 +4,6 @@
 pub mod identity;
 pub mod phonebook;
 pub mod reconnect;
+pub mod signal;
 pub mod stream;
 pub mod transport;

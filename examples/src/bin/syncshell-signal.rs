@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use syncshell_examples::signal::{IceConfig, Limits, Server, ServerTls, TurnSecret};
+use syncshell_signal::{IceConfig, Limits, Server, ServerTls, TurnSecret};
 
 /// A WebSocket signaling relay for syncshell members.
 #[derive(Debug, Parser)]

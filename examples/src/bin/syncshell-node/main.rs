@@ -50,11 +50,11 @@ use std::time::Duration;
 use clap::Parser;
 use rand_core::OsRng;
 use serde_json::json;
-use syncshell_examples::signal::{ClientOptions, Credentials, SignalClient};
 use syncshell_examples::wire::now;
 use syncshell_identity::{InviteCode, ShellGenesis, TokenChain};
 use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
+use syncshell_signal::{ClientOptions, Credentials, SignalClient};
 use syncshell_webrtc::{IceServer, WebRtcConfig};
 use tokio::io::AsyncBufReadExt;
 

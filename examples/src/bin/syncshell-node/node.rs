@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
-use syncshell_examples::signal::{NoticeCode, SignalClient, Status, TransportSignaling};
 use syncshell_examples::wire::{now, run_handshake};
 use syncshell_identity::{
     Admission, Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, PeerId,
@@ -20,6 +19,7 @@ use syncshell_identity::{
 use syncshell_phonebook::{Clock, Entry, Phonebook, Presence, Profile};
 use syncshell_reconnect::{BackoffPolicy, Local, Reconnector};
 use syncshell_revocation::{Reason, RevocationSet, Tombstone};
+use syncshell_signal::{NoticeCode, SignalClient, Status, TransportSignaling};
 use syncshell_stream::{
     receive_folder, send_folder, Progress, ReceiveOptions, SendOptions, SessionKey,
 };
@@ -403,7 +403,7 @@ impl Node {
         });
     }
 
-    fn apply_ice_grant(&self, grant: &syncshell_examples::signal::IceGrant) {
+    fn apply_ice_grant(&self, grant: &syncshell_signal::IceGrant) {
         let mut servers = self.settings.webrtc.ice_servers.clone();
         for s in &grant.servers {
             for url in &s.urls {
@@ -1582,7 +1582,7 @@ impl syncshell_stream::MessageConnection for Lane {
 /// sends the join request to the inviter until it answers, and returns the granted chain.
 pub(crate) async fn join(
     url: &str,
-    options: &syncshell_examples::signal::ClientOptions,
+    options: &syncshell_signal::ClientOptions,
     identity: &Identity,
     invite: &InviteCode,
     store: &Store,
@@ -1595,7 +1595,7 @@ pub(crate) async fn join(
     let guest = SignalClient::connect(
         url,
         copy(identity),
-        syncshell_examples::signal::Credentials::Guest {
+        syncshell_signal::Credentials::Guest {
             request: request.clone(),
         },
         options.clone(),

@@ -10,8 +10,8 @@ use sha1::Sha1;
 use syncshell_identity::{PeerId, Timestamp};
 use zeroize::Zeroizing;
 
-use super::client::SignalError;
-use super::frame::{IceServer, MAX_ICE_TEXT_LEN, MAX_ICE_URLS};
+use crate::error::Error;
+use crate::frame::{IceServer, MAX_ICE_TEXT_LEN, MAX_ICE_URLS};
 
 /// Shortest lifetime of TURN credentials (`--turn-ttl`).
 pub const MIN_TURN_TTL: Duration = Duration::from_secs(60);
@@ -62,20 +62,19 @@ impl std::fmt::Debug for TurnSecret {
 
 impl TurnSecret {
     /// A secret of these bytes; an empty one is refused.
-    pub fn new(bytes: Vec<u8>) -> Result<TurnSecret, SignalError> {
+    pub fn new(bytes: Vec<u8>) -> Result<TurnSecret, Error> {
         let bytes = Zeroizing::new(bytes);
         if bytes.is_empty() {
-            return Err(SignalError::Config("the TURN secret is empty".into()));
+            return Err(Error::Config("the TURN secret is empty".into()));
         }
         Ok(TurnSecret(bytes))
     }
 
     /// Reads a secret file: its bytes less one trailing newline (`\n` or `\r\n`), as coturn
     /// reads `static-auth-secret`. An unreadable or empty file is an error.
-    pub fn read(path: &Path) -> Result<TurnSecret, SignalError> {
+    pub fn read(path: &Path) -> Result<TurnSecret, Error> {
         let mut bytes = Zeroizing::new(
-            std::fs::read(path)
-                .map_err(|e| SignalError::Config(format!("{}: {e}", path.display())))?,
+            std::fs::read(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
         );
         if bytes.last() == Some(&b'\n') {
             bytes.pop();
@@ -84,7 +83,7 @@ impl TurnSecret {
             }
         }
         TurnSecret::new(std::mem::take(&mut *bytes))
-            .map_err(|e| SignalError::Config(format!("{}: {e}", path.display())))
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
     }
 }
 
@@ -118,8 +117,8 @@ impl IceConfig {
         urls: Vec<String>,
         secret: Option<TurnSecret>,
         ttl: Duration,
-    ) -> Result<IceConfig, SignalError> {
-        let bad = |why: String| SignalError::Config(why);
+    ) -> Result<IceConfig, Error> {
+        let bad = |why: String| Error::Config(why);
         if urls.len() > MAX_ICE_URLS {
             return Err(bad(format!(
                 "{} ICE server URLs; at most {MAX_ICE_URLS}",
@@ -157,7 +156,8 @@ impl IceConfig {
     /// The servers for `peer` at `now`, with TURN credentials that expire after the lifetime
     /// or when the admission ends (`until`), whichever is first; and that expiry in unix
     /// seconds (0 without TURN).
-    pub(super) fn grant(
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn grant(
         &self,
         peer: &PeerId,
         now: Timestamp,

@@ -25,11 +25,11 @@ use syncshell_revocation::{RevocationSet, Tombstone};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 
-use super::frame::{
+use crate::frame::{
     signed_bytes, Frame, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT, NONCE_LEN, SESSION_LEN,
 };
-use super::ice::IceConfig;
-use super::tls::{ServerTls, TlsListener};
+use crate::ice::IceConfig;
+use crate::tls::{ServerTls, TlsListener};
 
 /// The server's limits; every one is a command-line flag of `syncshell-signal`.
 #[derive(Debug, Clone)]
@@ -922,7 +922,7 @@ fn unregister(hub: &Hub, me: &Registered) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signal::{turn_password, turn_username, IceServer, TurnSecret, DEFAULT_TURN_TTL};
+    use crate::{turn_password, turn_username, IceServer, TurnSecret, DEFAULT_TURN_TTL};
     use syncshell_identity::{Identity, Role};
     use syncshell_revocation::Reason;
 

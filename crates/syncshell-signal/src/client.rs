@@ -17,9 +17,10 @@ use tokio::sync::{mpsc, watch, Mutex as AsyncMutex};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 
-use super::frame::{signed_bytes, Frame, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT};
-use super::ice::IceGrant;
-use super::tls;
+use crate::error::Error;
+use crate::frame::{signed_bytes, Frame, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT};
+use crate::ice::IceGrant;
+use crate::tls;
 
 /// What a client presents to the server.
 // Built once per client; boxing a variant would buy nothing.
@@ -81,49 +82,6 @@ impl Default for ClientOptions {
     }
 }
 
-/// Why the signaling client (or the relay's set-up) failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SignalError {
-    /// The server could not be reached, or the connection broke.
-    Connect(String),
-    /// TLS with the server failed: most often its certificate is not trusted (not issued by
-    /// a system root nor by the CA file, or not for the URL's host). Retrying does not help
-    /// until the certificate or the trust changes.
-    Tls(String),
-    /// A setting or a file it names is unusable: a CA, certificate, key or TURN secret file,
-    /// an ICE server URL, a lifetime.
-    Config(String),
-    /// The server refused or closed the connection, and said why.
-    Refused {
-        /// Why.
-        code: RefuseCode,
-        /// The server's words.
-        reason: String,
-    },
-    /// The server broke the protocol.
-    Protocol(String),
-    /// The client was closed.
-    Closed,
-}
-
-impl std::fmt::Display for SignalError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SignalError::Connect(e) => write!(f, "signal server unreachable: {e}"),
-            SignalError::Tls(e) => write!(f, "TLS with the signal server failed: {e}"),
-            SignalError::Config(e) => write!(f, "signal settings: {e}"),
-            SignalError::Refused { code, reason } => {
-                write!(f, "signal server refused: {code:?} ({reason})")
-            }
-            SignalError::Protocol(e) => write!(f, "signal protocol error: {e}"),
-            SignalError::Closed => write!(f, "signal client closed"),
-        }
-    }
-}
-
-impl std::error::Error for SignalError {}
-
 /// Where the client stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -132,7 +90,7 @@ pub enum Status {
     /// Admitted.
     Connected,
     /// Stopped for good.
-    Failed(SignalError),
+    Failed(Error),
 }
 
 /// What the server said without closing the connection.
@@ -190,9 +148,7 @@ fn close(inner: &Inner) {
     if let Some(out) = lock(&inner.out).take() {
         let _ = out.try_send(Message::Close(None));
     }
-    inner
-        .status
-        .send_replace(Status::Failed(SignalError::Closed));
+    inner.status.send_replace(Status::Failed(Error::Closed));
 }
 
 /// The [`Signaling`] view of a [`SignalClient`]: the transport's blobs only.
@@ -214,9 +170,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl SignalClient {
     /// Connects to `url` (`ws://127.0.0.1:7447/`, or `wss://` for TLS), answers the
     /// challenge with `identity` and `credentials`, and returns once admitted. A refusal is
-    /// returned as [`SignalError::Refused`], a certificate the client does not trust as
-    /// [`SignalError::Tls`], an unusable [`ClientOptions::ca_file`] as
-    /// [`SignalError::Config`].
+    /// returned as [`Error::Refused`], a certificate the client does not trust as
+    /// [`Error::Tls`], an unusable [`ClientOptions::ca_file`] as
+    /// [`Error::Config`].
     ///
     /// Once admitted, and again before they expire, the client asks the relay for its ICE
     /// servers: see [`SignalClient::ice_servers`].
@@ -225,7 +181,7 @@ impl SignalClient {
         identity: Identity,
         credentials: Credentials,
         options: ClientOptions,
-    ) -> Result<SignalClient, SignalError> {
+    ) -> Result<SignalClient, Error> {
         let (transport_tx, transport_rx) = mpsc::channel(INBOX);
         let (app_tx, app_rx) = mpsc::channel(INBOX);
         let (notices_tx, notices_rx) = mpsc::channel(INBOX);
@@ -307,7 +263,7 @@ impl SignalClient {
 
     /// Waits until the status is no longer [`Status::Connected`] or [`Status::Connecting`],
     /// and returns the error that ended the client.
-    pub async fn failed(&self) -> SignalError {
+    pub async fn failed(&self) -> Error {
         let mut w = self.inner.status.subscribe();
         match w
             .wait_for(|s| matches!(s, Status::Failed(_)))
@@ -315,25 +271,23 @@ impl SignalClient {
             .map(|s| s.clone())
         {
             Ok(Status::Failed(e)) => e,
-            _ => SignalError::Closed,
+            _ => Error::Closed,
         }
     }
 
-    fn send_frame(&self, frame: &Frame) -> Result<(), SignalError> {
+    fn send_frame(&self, frame: &Frame) -> Result<(), Error> {
         if let Status::Failed(e) = self.status() {
             return Err(e);
         }
         let out = lock(&self.inner.out).clone();
         let Some(out) = out else {
-            return Err(SignalError::Connect(
-                "not connected to the signal server".into(),
-            ));
+            return Err(Error::Connect("not connected to the signal server".into()));
         };
         out.try_send(Message::Binary(Bytes::from(frame.encode())))
-            .map_err(|_| SignalError::Connect("the signal connection is busy or gone".into()))
+            .map_err(|_| Error::Connect("the signal connection is busy or gone".into()))
     }
 
-    fn relay(&self, to: &PeerId, channel: u8, blob: &[u8]) -> Result<(), SignalError> {
+    fn relay(&self, to: &PeerId, channel: u8, blob: &[u8]) -> Result<(), Error> {
         let mut b = Vec::with_capacity(blob.len() + 1);
         b.push(channel);
         b.extend_from_slice(blob);
@@ -341,7 +295,7 @@ impl SignalClient {
     }
 
     /// Sends an application blob to `to` (a peer of the same shell).
-    pub fn send_app(&self, to: &PeerId, blob: &[u8]) -> Result<(), SignalError> {
+    pub fn send_app(&self, to: &PeerId, blob: &[u8]) -> Result<(), Error> {
         self.relay(to, CHANNEL_APP, blob)
     }
 
@@ -352,7 +306,7 @@ impl SignalClient {
     }
 
     /// Uploads an encoded tombstone; the server answers with a [`Notice`].
-    pub fn upload_tombstone(&self, tombstone: &[u8]) -> Result<(), SignalError> {
+    pub fn upload_tombstone(&self, tombstone: &[u8]) -> Result<(), Error> {
         self.send_frame(&Frame::Tombstone {
             tombstone: tombstone.to_vec(),
         })
@@ -398,8 +352,8 @@ impl Signaling for TransportSignaling {
 type Stream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-fn protocol(e: impl std::fmt::Display) -> SignalError {
-    SignalError::Protocol(e.to_string())
+fn protocol(e: impl std::fmt::Display) -> Error {
+    Error::Protocol(e.to_string())
 }
 
 /// Where and as whom the client connects, each time.
@@ -417,7 +371,7 @@ async fn session(
     dial: &Dial,
     options: &ClientOptions,
     queues: &Queues,
-) -> Result<Stream, SignalError> {
+) -> Result<Stream, Error> {
     let Dial {
         url,
         tls,
@@ -431,7 +385,7 @@ async fn session(
                 .map_err(tls::connect_error)?;
         let (nonce, session) = match next_frame(&mut ws).await? {
             Frame::Challenge { nonce, session } => (nonce, session),
-            Frame::Refused { code, reason } => return Err(SignalError::Refused { code, reason }),
+            Frame::Refused { code, reason } => return Err(Error::Refused { code, reason }),
             other => return Err(protocol(format!("expected a challenge, got {other:?}"))),
         };
         let peer = identity.peer_id();
@@ -453,7 +407,7 @@ async fn session(
         };
         ws.send(Message::Binary(Bytes::from(hello.encode())))
             .await
-            .map_err(|e| SignalError::Connect(e.to_string()))?;
+            .map_err(|e| Error::Connect(e.to_string()))?;
         loop {
             match next_frame(&mut ws).await? {
                 Frame::Welcome {
@@ -470,9 +424,7 @@ async fn session(
                     }
                     return Ok(ws);
                 }
-                Frame::Refused { code, reason } => {
-                    return Err(SignalError::Refused { code, reason })
-                }
+                Frame::Refused { code, reason } => return Err(Error::Refused { code, reason }),
                 Frame::Notice { code, peer } => {
                     let _ = queues.notices.try_send(Notice { code, peer });
                 }
@@ -482,20 +434,18 @@ async fn session(
     };
     tokio::time::timeout(options.connect_timeout, work)
         .await
-        .map_err(|_| SignalError::Connect("timed out connecting".into()))?
+        .map_err(|_| Error::Connect("timed out connecting".into()))?
 }
 
-async fn next_frame(ws: &mut Stream) -> Result<Frame, SignalError> {
+async fn next_frame(ws: &mut Stream) -> Result<Frame, Error> {
     loop {
         match ws.next().await {
             Some(Ok(Message::Binary(b))) => return Frame::decode(&b).map_err(protocol),
             Some(Ok(Message::Close(_))) | None => {
-                return Err(SignalError::Connect(
-                    "the server closed the connection".into(),
-                ))
+                return Err(Error::Connect("the server closed the connection".into()))
             }
             Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(SignalError::Connect(e.to_string())),
+            Some(Err(e)) => return Err(Error::Connect(e.to_string())),
         }
     }
 }
@@ -515,7 +465,7 @@ async fn supervise(
             Some(ws) => ws,
             None => match session(&inner, &dial, &options, &queues).await {
                 Ok(ws) => ws,
-                Err(e @ SignalError::Refused { .. }) => {
+                Err(e @ Error::Refused { .. }) => {
                     inner.status.send_replace(Status::Failed(e));
                     break;
                 }
@@ -547,10 +497,10 @@ async fn supervise(
             break;
         }
         match ended {
-            Err(e @ SignalError::Refused { .. }) => {
+            Err(e @ Error::Refused { .. }) => {
                 let retry = matches!(
                     e,
-                    SignalError::Refused {
+                    Error::Refused {
                         code: RefuseCode::ShuttingDown | RefuseCode::Idle,
                         ..
                     }
@@ -568,7 +518,7 @@ async fn supervise(
             _ if !options.reconnect => {
                 inner
                     .status
-                    .send_replace(Status::Failed(SignalError::Connect("closed".into())));
+                    .send_replace(Status::Failed(Error::Connect("closed".into())));
                 break;
             }
             _ => {}
@@ -596,7 +546,7 @@ async fn pump(
     queues: &Queues,
     ice: &watch::Sender<IceGrant>,
     options: &ClientOptions,
-) -> Result<(), SignalError> {
+) -> Result<(), Error> {
     let (mut sink, mut source) = ws.split();
     let period = options.keepalive.unwrap_or(Duration::from_secs(3600));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -629,7 +579,7 @@ async fn pump(
                     Some(Ok(Message::Binary(b))) => b,
                     Some(Ok(Message::Close(_))) | None => return Ok(()),
                     Some(Ok(_)) => continue,
-                    Some(Err(e)) => return Err(SignalError::Connect(e.to_string())),
+                    Some(Err(e)) => return Err(Error::Connect(e.to_string())),
                 };
                 match Frame::decode(&bytes).map_err(protocol)? {
                     Frame::Deliver { from, blob } => {
@@ -656,7 +606,7 @@ async fn pump(
                         ice.send_replace(IceGrant { servers, expires_at });
                     }
                     Frame::Refused { code, reason } => {
-                        return Err(SignalError::Refused { code, reason });
+                        return Err(Error::Refused { code, reason });
                     }
                     other => return Err(protocol(format!("unexpected {other:?}"))),
                 }

@@ -17,7 +17,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::Connector;
 
-use super::client::SignalError;
+use crate::error::Error;
 
 /// TLS handshakes under way at once, all addresses together; a connection beyond is closed.
 const MAX_HANDSHAKES: usize = 256;
@@ -26,12 +26,12 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn config_error(path: &Path, what: impl std::fmt::Display) -> SignalError {
-    SignalError::Config(format!("{}: {what}", path.display()))
+fn config_error(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::Config(format!("{}: {what}", path.display()))
 }
 
 /// A PEM file that could not be read or holds no `what`.
-fn pem_error(path: &Path, what: &str, e: rustls::pki_types::pem::Error) -> SignalError {
+fn pem_error(path: &Path, what: &str, e: rustls::pki_types::pem::Error) -> Error {
     match e {
         rustls::pki_types::pem::Error::NoItemsFound => {
             config_error(path, format!("no {what} in the PEM file"))
@@ -41,7 +41,7 @@ fn pem_error(path: &Path, what: &str, e: rustls::pki_types::pem::Error) -> Signa
 }
 
 /// The certificates of a PEM file (at least one).
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, SignalError> {
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| pem_error(path, "certificate", e))?
         .collect::<Result<Vec<_>, _>>()
@@ -70,15 +70,15 @@ impl std::fmt::Debug for ServerTls {
 
 impl ServerTls {
     /// Reads a PEM certificate chain (the server's certificate first) and a PEM private key
-    /// (PKCS#8, PKCS#1 or SEC1). Fails with [`SignalError::Config`] if a file cannot be read,
+    /// (PKCS#8, PKCS#1 or SEC1). Fails with [`Error::Config`] if a file cannot be read,
     /// holds no certificate or key, or the key does not belong to the certificate.
-    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<ServerTls, SignalError> {
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<ServerTls, Error> {
         let chain = read_certificates(cert)?;
         let key_der =
             PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, "private key", e))?;
         let config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| SignalError::Config(e.to_string()))?
+            .map_err(|e| Error::Config(e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(chain, key_der)
             .map_err(|e| {
@@ -88,7 +88,7 @@ impl ServerTls {
                     }
                     e => e.to_string(),
                 };
-                SignalError::Config(format!("{} and {}: {why}", cert.display(), key.display()))
+                Error::Config(format!("{} and {}: {why}", cert.display(), key.display()))
             })?;
         Ok(ServerTls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
@@ -121,7 +121,7 @@ impl Drop for Pending {
 /// and each handshake in another, each within a deadline, so a client that stalls its
 /// handshake never holds up the next one. Handshakes under way are bounded in all and per
 /// address. The task ends when the listener is dropped.
-pub(super) struct TlsListener {
+pub(crate) struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
 }
@@ -129,7 +129,7 @@ pub(super) struct TlsListener {
 impl TlsListener {
     /// Starts accepting on `listener`: each handshake must finish within `deadline`, and one
     /// address may have `per_ip` under way.
-    pub(super) fn spawn(
+    pub(crate) fn spawn(
         listener: TcpListener,
         tls: ServerTls,
         deadline: Duration,
@@ -229,10 +229,7 @@ fn is_secure(url: &str) -> bool {
 /// into the program (`webpki-roots`): the game plugins run on Windows, whose store Windows
 /// Update keeps current and administrators extend, and a program that is rarely rebuilt would
 /// otherwise carry an ageing list. `SSL_CERT_FILE` and `SSL_CERT_DIR` replace the store.
-pub(super) fn connector(
-    url: &str,
-    ca_file: Option<&Path>,
-) -> Result<Option<Connector>, SignalError> {
+pub(crate) fn connector(url: &str, ca_file: Option<&Path>) -> Result<Option<Connector>, Error> {
     if !is_secure(url) {
         return match ca_file {
             Some(path) => Err(config_error(
@@ -260,29 +257,29 @@ pub(super) fn connector(
         }
     }
     if roots.is_empty() {
-        return Err(SignalError::Config(
+        return Err(Error::Config(
             "no root certificate to check the signal server's with: the system has none and no CA file was given"
                 .into(),
         ));
     }
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| SignalError::Config(e.to_string()))?
+        .map_err(|e| Error::Config(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Some(Connector::Rustls(Arc::new(config))))
 }
 
-/// The client's error for a failed connection: [`SignalError::Tls`] when TLS failed (the
-/// server's certificate not trusted, for one), [`SignalError::Connect`] otherwise.
-pub(super) fn connect_error(e: tokio_tungstenite::tungstenite::Error) -> SignalError {
-    use tokio_tungstenite::tungstenite::Error;
+/// The client's error for a failed connection: [`Error::Tls`] when TLS failed (the
+/// server's certificate not trusted, for one), [`Error::Connect`] otherwise.
+pub(crate) fn connect_error(e: tokio_tungstenite::tungstenite::Error) -> Error {
+    use tokio_tungstenite::tungstenite::Error as WsError;
     match &e {
-        Error::Tls(tls) => SignalError::Tls(tls.to_string()),
-        Error::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            Some(tls) => SignalError::Tls(tls.to_string()),
-            None => SignalError::Connect(e.to_string()),
+        WsError::Tls(tls) => Error::Tls(tls.to_string()),
+        WsError::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(tls) => Error::Tls(tls.to_string()),
+            None => Error::Connect(e.to_string()),
         },
-        _ => SignalError::Connect(e.to_string()),
+        _ => Error::Connect(e.to_string()),
     }
 }

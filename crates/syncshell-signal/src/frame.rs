@@ -1,6 +1,7 @@
 //! The signaling protocol's frames: one binary WebSocket message each, specified in
 //! `docs/spec/signal.md`.
 
+use crate::error::Error;
 use syncshell_identity::{Context, PeerId, ShellId};
 
 /// The protocol version every frame starts with.
@@ -241,44 +242,6 @@ pub enum Frame {
     },
 }
 
-/// Why a frame did not decode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FrameError {
-    /// The frame is shorter than its fields.
-    Truncated,
-    /// The version byte is not [`VERSION`].
-    UnsupportedVersion(u8),
-    /// The type byte names no frame.
-    UnknownType(u8),
-    /// A field holds a value it may not.
-    Malformed(&'static str),
-    /// A length field is over its bound.
-    TooLarge {
-        /// The length.
-        len: usize,
-        /// The bound.
-        max: usize,
-    },
-}
-
-impl std::fmt::Display for FrameError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FrameError::Truncated => write!(f, "truncated signaling frame"),
-            FrameError::UnsupportedVersion(v) => write!(f, "unsupported signaling version {v}"),
-            FrameError::UnknownType(t) => write!(f, "unknown signaling frame type {t}"),
-            FrameError::Malformed(why) => write!(f, "malformed signaling frame: {why}"),
-            FrameError::TooLarge { len, max } => write!(
-                f,
-                "signaling field of {len} bytes is over the limit of {max}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for FrameError {}
-
 const T_CHALLENGE: u8 = 0x01;
 const T_HELLO: u8 = 0x02;
 const T_JOIN: u8 = 0x03;
@@ -406,14 +369,14 @@ impl Frame {
     /// Decodes one frame. Never panics and never allocates more than the frame's own size.
     ///
     /// Checks in the spec's order: the version, the type, then each field as it is read (a
-    /// length over its bound is [`FrameError::TooLarge`] before the bytes it announces), then
+    /// length over its bound is [`Error::TooLarge`] before the bytes it announces), then
     /// that nothing follows the last field. `docs/vectors/signal.json` has a frame of each kind
     /// and a frame for each refusal.
-    pub fn decode(bytes: &[u8]) -> Result<Frame, FrameError> {
+    pub fn decode(bytes: &[u8]) -> Result<Frame, Error> {
         let mut r = Reader(bytes);
         let version = r.u8()?;
         if version != VERSION {
-            return Err(FrameError::UnsupportedVersion(version));
+            return Err(Error::UnsupportedVersion(version));
         }
         let kind = r.u8()?;
         let frame = match kind {
@@ -437,7 +400,7 @@ impl Frame {
                 standing: match r.u8()? {
                     0 => Standing::Guest,
                     1 => Standing::Member,
-                    _ => return Err(FrameError::Malformed("unknown standing")),
+                    _ => return Err(Error::Malformed("unknown standing")),
                 },
             },
             T_RELAY => Frame::Relay {
@@ -453,7 +416,7 @@ impl Frame {
             },
             T_NOTICE => {
                 let code = NoticeCode::from_wire(r.u8()?)
-                    .ok_or(FrameError::Malformed("unknown notice code"))?;
+                    .ok_or(Error::Malformed("unknown notice code"))?;
                 // A peer is read whenever bytes follow the code; code 4 needs one, codes 1-3
                 // ignore one.
                 let peer = if r.0.is_empty() && code != NoticeCode::Unreachable {
@@ -468,16 +431,16 @@ impl Frame {
             }
             T_REFUSED => {
                 let code = RefuseCode::from_wire(r.u8()?)
-                    .ok_or(FrameError::Malformed("unknown refusal code"))?;
+                    .ok_or(Error::Malformed("unknown refusal code"))?;
                 let rest = r.rest();
                 if rest.len() > MAX_REASON_LEN {
-                    return Err(FrameError::TooLarge {
+                    return Err(Error::TooLarge {
                         len: rest.len(),
                         max: MAX_REASON_LEN,
                     });
                 }
                 let reason = std::str::from_utf8(rest)
-                    .map_err(|_| FrameError::Malformed("reason is not UTF-8"))?;
+                    .map_err(|_| Error::Malformed("reason is not UTF-8"))?;
                 Frame::Refused {
                     code,
                     reason: reason.to_owned(),
@@ -488,13 +451,13 @@ impl Frame {
                 let expires = u64::from_be_bytes(r.array()?);
                 let count = usize::from(r.u8()?);
                 if count > MAX_ICE_SERVERS {
-                    return Err(FrameError::Malformed("too many ICE servers"));
+                    return Err(Error::Malformed("too many ICE servers"));
                 }
                 let mut servers = Vec::with_capacity(count);
                 for _ in 0..count {
                     let n = usize::from(r.u8()?);
                     if n == 0 || n > MAX_ICE_URLS {
-                        return Err(FrameError::Malformed("an ICE server needs 1 to 8 URLs"));
+                        return Err(Error::Malformed("an ICE server needs 1 to 8 URLs"));
                     }
                     let mut urls = Vec::with_capacity(n);
                     for _ in 0..n {
@@ -508,10 +471,10 @@ impl Frame {
                 }
                 Frame::IceServers { expires, servers }
             }
-            other => return Err(FrameError::UnknownType(other)),
+            other => return Err(Error::UnknownType(other)),
         };
         if !r.0.is_empty() {
-            return Err(FrameError::Malformed("trailing bytes"));
+            return Err(Error::Malformed("trailing bytes"));
         }
         Ok(frame)
     }
@@ -521,41 +484,41 @@ impl Frame {
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], FrameError> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
         if self.0.len() < n {
-            return Err(FrameError::Truncated);
+            return Err(Error::Truncated);
         }
         let (head, tail) = self.0.split_at(n);
         self.0 = tail;
         Ok(head)
     }
 
-    fn u8(&mut self) -> Result<u8, FrameError> {
+    fn u8(&mut self) -> Result<u8, Error> {
         Ok(self.take(1)?.first().copied().unwrap_or_default())
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], FrameError> {
-        self.take(N)?.try_into().map_err(|_| FrameError::Truncated)
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        self.take(N)?.try_into().map_err(|_| Error::Truncated)
     }
 
-    fn peer(&mut self) -> Result<PeerId, FrameError> {
-        PeerId::from_bytes(&self.array()?).map_err(|_| FrameError::Malformed("invalid peer key"))
+    fn peer(&mut self) -> Result<PeerId, Error> {
+        PeerId::from_bytes(&self.array()?).map_err(|_| Error::Malformed("invalid peer key"))
     }
 
-    fn bytes(&mut self, max: usize) -> Result<&'a [u8], FrameError> {
+    fn bytes(&mut self, max: usize) -> Result<&'a [u8], Error> {
         let len = u32::from_be_bytes(self.array()?) as usize;
         if len > max {
-            return Err(FrameError::TooLarge { len, max });
+            return Err(Error::TooLarge { len, max });
         }
         self.take(len)
     }
 
     /// A `bytes` field of at most [`MAX_ICE_TEXT_LEN`] bytes holding UTF-8.
-    fn text(&mut self) -> Result<String, FrameError> {
+    fn text(&mut self) -> Result<String, Error> {
         let b = self.bytes(MAX_ICE_TEXT_LEN)?;
         std::str::from_utf8(b)
             .map(str::to_owned)
-            .map_err(|_| FrameError::Malformed("ICE server text is not UTF-8"))
+            .map_err(|_| Error::Malformed("ICE server text is not UTF-8"))
     }
 
     fn rest(&mut self) -> &'a [u8] {
@@ -642,15 +605,9 @@ mod tests {
                 let _ = Frame::decode(&bytes[..cut]);
             }
         }
-        assert_eq!(
-            Frame::decode(&[2, 1]),
-            Err(FrameError::UnsupportedVersion(2))
-        );
+        assert_eq!(Frame::decode(&[2, 1]), Err(Error::UnsupportedVersion(2)));
         let huge = [1, T_HELLO, 0xff, 0xff, 0xff, 0xff];
-        assert!(matches!(
-            Frame::decode(&huge),
-            Err(FrameError::TooLarge { .. })
-        ));
+        assert!(matches!(Frame::decode(&huge), Err(Error::TooLarge { .. })));
     }
 
     #[test]

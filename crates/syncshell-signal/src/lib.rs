@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+
+#[cfg(feature = "tokio")]
+mod client;
+mod error;
+mod frame;
+mod ice;
+#[cfg(feature = "tokio")]
+mod server;
+#[cfg(feature = "tokio")]
+mod tls;
+
+#[cfg(feature = "tokio")]
+pub use client::{ClientOptions, Credentials, Notice, SignalClient, Status, TransportSignaling};
+pub use error::Error;
+pub use frame::{
+    signed_bytes, Frame, IceServer, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT,
+    MAX_CREDENTIAL_LEN, MAX_ICE_SERVERS, MAX_ICE_TEXT_LEN, MAX_ICE_URLS, MAX_REASON_LEN, NONCE_LEN,
+    SESSION_LEN, VERSION,
+};
+pub use ice::{
+    turn_password, turn_username, IceConfig, IceGrant, TurnSecret, DEFAULT_TURN_TTL, MAX_TURN_TTL,
+    MIN_TURN_TTL,
+};
+#[cfg(feature = "tokio")]
+pub use server::{Limits, Server};
+#[cfg(feature = "tokio")]
+pub use tls::ServerTls;
