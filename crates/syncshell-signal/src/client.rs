@@ -68,6 +68,11 @@ pub struct ClientOptions {
     /// system's roots: for a relay whose certificate a private CA issued (or a self-signed
     /// one). `None` trusts the system's roots only. Giving one with a `ws://` URL is an error.
     pub ca_file: Option<PathBuf>,
+    /// More relays of the same deployment (relays sharing one Redis, see
+    /// [`Server::with_redis`](crate::Server::with_redis)), tried in order after the URL given
+    /// to [`SignalClient::connect`] when a relay cannot be reached, and in turn when a
+    /// connection is lost. A refusal is final whichever relay gave it.
+    pub fallback_urls: Vec<String>,
 }
 
 impl Default for ClientOptions {
@@ -78,6 +83,7 @@ impl Default for ClientOptions {
             max_retry_delay: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             ca_file: None,
+            fallback_urls: Vec::new(),
         }
     }
 }
@@ -202,17 +208,25 @@ impl SignalClient {
             app: app_tx,
             notices: notices_tx,
         };
-        let dial = tls::connector(url, options.ca_file.as_deref()).map(|tls| Dial {
-            url: url.to_owned(),
-            tls,
+        let relays = std::iter::once(url)
+            .chain(options.fallback_urls.iter().map(String::as_str))
+            .map(|url| {
+                tls::connector(url, options.ca_file.as_deref()).map(|tls| Relay {
+                    url: url.to_owned(),
+                    tls,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>();
+        let dial = relays.map(|relays| Dial {
+            relays,
             identity,
             credentials,
         });
         let first = match &dial {
-            Ok(dial) => session(&inner, dial, &options, &queues).await,
+            Ok(dial) => first_session(&inner, dial, &options, &queues).await,
             Err(e) => Err(e.clone()),
         };
-        let (dial, stream) = match dial.and_then(|d| Ok((d, first?))) {
+        let (dial, (at, stream)) = match dial.and_then(|d| Ok((d, first?))) {
             Ok(up) => up,
             Err(e) => {
                 inner.status.send_replace(Status::Failed(e.clone()));
@@ -224,7 +238,7 @@ impl SignalClient {
             _handle: Arc::new(Handle(inner.clone())),
         };
         tokio::spawn(async move {
-            supervise(inner, dial, options, queues, stream).await;
+            supervise(inner, dial, at, options, queues, stream).await;
         });
         // The supervisor has the connection; report only that it is up.
         let _ = watcher.wait_for(|s| *s != Status::Connecting).await;
@@ -357,27 +371,55 @@ fn protocol(e: impl std::fmt::Display) -> Error {
 }
 
 /// Where and as whom the client connects, each time.
-struct Dial {
+/// One relay the client may use.
+struct Relay {
     url: String,
     /// TLS settings for a `wss://` URL, built once.
     tls: Option<Connector>,
+}
+
+struct Dial {
+    /// The URL given to `connect`, then the fallbacks; never empty.
+    relays: Vec<Relay>,
     identity: Identity,
     credentials: Credentials,
 }
 
-/// Connects and authenticates once.
-async fn session(
+/// Tries each relay in order until one admits the client or refuses it; returns which
+/// relay, or the last relay's error.
+async fn first_session(
     inner: &Inner,
     dial: &Dial,
     options: &ClientOptions,
     queues: &Queues,
+) -> Result<(usize, Stream), Error> {
+    let mut last = Error::Connect("no relay URL".into());
+    for at in 0..dial.relays.len() {
+        match session(inner, dial, at, options, queues).await {
+            Ok(ws) => return Ok((at, ws)),
+            Err(e @ Error::Refused { .. }) => return Err(e),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Connects to relay `at` and authenticates once.
+async fn session(
+    inner: &Inner,
+    dial: &Dial,
+    at: usize,
+    options: &ClientOptions,
+    queues: &Queues,
 ) -> Result<Stream, Error> {
     let Dial {
-        url,
-        tls,
+        relays,
         identity,
         credentials,
     } = dial;
+    let Some(Relay { url, tls }) = relays.get(at) else {
+        return Err(Error::Connect("no relay URL".into()));
+    };
     let work = async {
         let (mut ws, _) =
             tokio_tungstenite::connect_async_tls_with_config(url, None, false, tls.clone())
@@ -454,6 +496,7 @@ async fn next_frame(ws: &mut Stream) -> Result<Frame, Error> {
 async fn supervise(
     inner: Arc<Inner>,
     dial: Dial,
+    mut at: usize,
     options: ClientOptions,
     queues: Queues,
     first: Stream,
@@ -463,13 +506,15 @@ async fn supervise(
     loop {
         let ws = match stream.take() {
             Some(ws) => ws,
-            None => match session(&inner, &dial, &options, &queues).await {
+            None => match session(&inner, &dial, at, &options, &queues).await {
                 Ok(ws) => ws,
                 Err(e @ Error::Refused { .. }) => {
                     inner.status.send_replace(Status::Failed(e));
                     break;
                 }
                 Err(e) => {
+                    // The next relay in turn (the same one when there is only one).
+                    at = (at + 1) % dial.relays.len();
                     tracing::debug!(error = %e, ?delay, "signal: reconnecting later");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(options.max_retry_delay);
@@ -523,6 +568,8 @@ async fn supervise(
             }
             _ => {}
         }
+        // The connection was lost: try the next relay in turn first.
+        at = (at + 1) % dial.relays.len();
         inner.status.send_replace(Status::Connecting);
         tokio::time::sleep(delay).await;
     }

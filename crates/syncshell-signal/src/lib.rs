@@ -2,6 +2,8 @@
 
 #[cfg(feature = "tokio")]
 mod client;
+#[cfg(feature = "tokio")]
+mod cluster;
 mod error;
 mod frame;
 mod ice;

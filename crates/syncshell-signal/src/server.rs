@@ -25,6 +25,8 @@ use syncshell_revocation::{RevocationSet, Tombstone};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 
+use crate::cluster::{Cluster, Inbound};
+use crate::error::Error;
 use crate::frame::{
     signed_bytes, Frame, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT, NONCE_LEN, SESSION_LEN,
 };
@@ -140,6 +142,10 @@ impl Shell {
 struct Hub {
     limits: Limits,
     ice: IceConfig,
+    /// The Redis this relay shares its shells through, if any.
+    cluster: Option<Cluster>,
+    /// What other relays publish for this one, until [`Server::run`] takes it.
+    inbound: Mutex<Option<mpsc::UnboundedReceiver<redis::PushInfo>>>,
     shells: Mutex<HashMap<ShellId, Shell>>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     counters: Counters,
@@ -209,13 +215,42 @@ impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
 }
 
 impl Server {
-    /// A server with these limits, handing these ICE servers to admitted peers.
+    /// A server with these limits, handing these ICE servers to admitted peers; it keeps
+    /// everything in memory.
     pub fn new(limits: Limits, ice: IceConfig) -> Self {
+        Self::build(limits, ice, None)
+    }
+
+    /// A server that shares its shells with every relay using the Redis at `url`
+    /// (`redis://HOST:PORT/`, Redis 6 or newer): peers connected to different relays reach
+    /// each other, and tombstones are stored in Redis, so any relay refuses a revoked peer,
+    /// also right after it starts. The server starts while Redis is away, serves its own
+    /// clients, and joins the others once Redis answers (`/health` says which).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `url` is not a Redis URL.
+    pub fn with_redis(limits: Limits, ice: IceConfig, url: &str) -> Result<Self, Error> {
+        let (cluster, inbound) = Cluster::new(url)?;
+        Ok(Self::build(limits, ice, Some((cluster, inbound))))
+    }
+
+    fn build(
+        limits: Limits,
+        ice: IceConfig,
+        cluster: Option<(Cluster, mpsc::UnboundedReceiver<redis::PushInfo>)>,
+    ) -> Self {
         let (shutdown, _) = watch::channel(false);
+        let (cluster, inbound) = match cluster {
+            Some((c, rx)) => (Some(c), Some(rx)),
+            None => (None, None),
+        };
         Server {
             hub: Arc::new(Hub {
                 limits,
                 ice,
+                cluster,
+                inbound: Mutex::new(inbound),
                 shells: Mutex::new(HashMap::new()),
                 per_ip: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
@@ -247,7 +282,20 @@ impl Server {
             "refused": c.refused.load(Ordering::Relaxed),
             "dropped": c.dropped.load(Ordering::Relaxed),
             "tombstones": tombstones,
+            "redis": self.hub.cluster.as_ref().map(|c| serde_json::json!({
+                "relay": c.relay(),
+                "reachable": c.is_up(),
+            })),
         })
+    }
+
+    /// The `/health` answer: `ok`, or with Redis away, that this relay serves only its own
+    /// clients.
+    pub fn health(&self) -> &'static str {
+        match &self.hub.cluster {
+            Some(c) if !c.is_up() => "ok; redis unreachable: serving local clients only",
+            _ => "ok",
+        }
     }
 
     /// Serves on `listener`, over TLS (`wss://`, `https://`) when given `tls`, until
@@ -287,9 +335,16 @@ impl Server {
         ClientAddr: for<'a> Connected<IncomingStream<'a, L>>,
     {
         let hub = self.hub.clone();
+        let inbound = lock(&hub.inbound).take();
+        if let Some(inbound) = inbound {
+            tokio::spawn(cluster_task(hub.clone(), inbound));
+        }
         let app = Router::new()
             .route("/", get(upgrade))
-            .route("/health", get(|| async { "ok" }))
+            .route(
+                "/health",
+                get(|State(hub): State<Arc<Hub>>| async move { Server { hub }.health() }),
+            )
             .route(
                 "/stats",
                 get(
@@ -498,13 +553,27 @@ async fn serve(mut ws: WebSocket, hub: Arc<Hub>, conn: u64) {
         return;
     }
     let (tx, mut rx) = mpsc::channel(OUTBOX);
-    let me = match admit(&hub, &bytes, &nonce, &session, conn, tx) {
+    let admitted = match authenticate(&bytes, &nonce, &session) {
+        Ok(claim) => {
+            // Tombstones other relays stored count before the peer is admitted here.
+            let stored = match &hub.cluster {
+                Some(c) => c.tombstones(&claim.genesis.id()).await,
+                None => Vec::new(),
+            };
+            admit(&hub, claim, &stored, conn, tx)
+        }
+        Err(refusal) => Err(refusal),
+    };
+    let me = match admitted {
         Ok(r) => r,
         Err((code, reason)) => {
             refuse(&mut ws, &hub, code, &reason).await;
             return;
         }
     };
+    if let Some(c) = &hub.cluster {
+        c.register(&me.shell, &me.peer, me.conn).await;
+    }
     hub.counters.admitted.fetch_add(1, Ordering::Relaxed);
     tracing::info!(shell = %me.shell, peer = %me.peer.short(), guest = me.guest_of.is_some(), "admitted");
     let welcome = Frame::Welcome {
@@ -523,6 +592,9 @@ async fn serve(mut ws: WebSocket, hub: Arc<Hub>, conn: u64) {
         }
     }
     unregister(&hub, &me);
+    if let Some(c) = &hub.cluster {
+        c.unregister(&me.shell, &me.peer, me.conn).await;
+    }
     tracing::info!(peer = %me.peer.short(), "closed");
 }
 
@@ -607,10 +679,26 @@ async fn relay_loop(
         };
         match frame {
             Frame::Relay { to, blob } => {
-                if let Some(notice) = relay(hub, me, to, blob) {
-                    if !send(ws, &notice).await {
-                        return (None, String::new());
-                    }
+                let delivered = match relay(hub, me, to, blob) {
+                    Route::Delivered => true,
+                    Route::Unreachable => false,
+                    Route::Elsewhere(blob) => match &hub.cluster {
+                        Some(c) => {
+                            let sent = c
+                                .forward(&me.shell, &me.peer, me.guest_of.as_ref(), &to, &blob)
+                                .await;
+                            count(hub, sent);
+                            sent
+                        }
+                        None => false,
+                    },
+                };
+                let unreachable = Frame::Notice {
+                    code: NoticeCode::Unreachable,
+                    peer: Some(to),
+                };
+                if !delivered && !send(ws, &unreachable).await {
+                    return (None, String::new());
                 }
             }
             Frame::Tombstone { tombstone } => {
@@ -618,6 +706,14 @@ async fn relay_loop(
                     return (Some(RefuseCode::NotAllowed), "guests cannot revoke".into());
                 }
                 let code = take_tombstone(hub, me, &tombstone);
+                if let Some(c) = &hub.cluster {
+                    // Stored even when known here: Redis may have lost it (a restart
+                    // without persistence); announced when it is new.
+                    if code != NoticeCode::TombstoneRejected {
+                        let announce = code == NoticeCode::TombstoneAccepted;
+                        c.store_tombstones(&me.shell, &[tombstone], announce).await;
+                    }
+                }
                 if !send(ws, &Frame::Notice { code, peer: None }).await {
                     return (None, String::new());
                 }
@@ -665,42 +761,61 @@ fn ice_servers(hub: &Hub, me: &Registered) -> Result<Frame, Refusal> {
     Ok(Frame::IceServers { expires, servers })
 }
 
-/// Forwards a blob; returns a notice for the sender when it could not be delivered.
-fn relay(hub: &Hub, me: &Registered, to: PeerId, blob: Vec<u8>) -> Option<Frame> {
-    let unreachable = Frame::Notice {
-        code: NoticeCode::Unreachable,
-        peer: Some(to),
+/// Where a relayed blob went.
+enum Route {
+    /// Queued for a peer connected here.
+    Delivered,
+    /// No admitted peer may receive it: the sender gets a notice.
+    Unreachable,
+    /// Not connected here: with Redis, another relay may have it.
+    Elsewhere(Vec<u8>),
+}
+
+fn count(hub: &Hub, delivered: bool) {
+    let counter = if delivered {
+        &hub.counters.relayed
+    } else {
+        &hub.counters.dropped
     };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Forwards a blob to a peer connected here.
+fn relay(hub: &Hub, me: &Registered, to: PeerId, blob: Vec<u8>) -> Route {
     if me.guest_of.is_some_and(|inviter| inviter != to) {
-        hub.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        return Some(unreachable);
+        count(hub, false);
+        return Route::Unreachable;
     }
     let shells = lock(&hub.shells);
-    let target = shells.get(&me.shell).and_then(|s| s.peers.get(&to));
-    let Some(target) = target else {
-        hub.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        return Some(unreachable);
+    let Some(target) = shells.get(&me.shell).and_then(|s| s.peers.get(&to)) else {
+        if hub.cluster.is_none() {
+            count(hub, false);
+            return Route::Unreachable;
+        }
+        return Route::Elsewhere(blob);
     };
+    let delivered = deliver(target, me.peer, to, blob);
+    count(hub, delivered);
+    if delivered {
+        Route::Delivered
+    } else {
+        Route::Unreachable
+    }
+}
+
+/// Queues a blob from `from` for `target`, a registered peer; false when a guest target is
+/// not the sender's to reach, or its queue is full.
+fn deliver(target: &Peer, from: PeerId, to: PeerId, blob: Vec<u8>) -> bool {
     // Guests are reached only by their inviter.
-    if target.inviter.is_some_and(|inviter| inviter != me.peer) {
-        hub.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        return Some(unreachable);
+    if target.inviter.is_some_and(|inviter| inviter != from) {
+        return false;
     }
-    let frame = Frame::Deliver {
-        from: me.peer,
-        blob,
-    };
-    match target.tx.try_send(Outgoing::Frame(frame.encode())) {
-        Ok(()) => {
-            hub.counters.relayed.fetch_add(1, Ordering::Relaxed);
-            None
-        }
-        Err(_) => {
-            hub.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(to = %to.short(), "recipient's queue is full; blob dropped");
-            Some(unreachable)
-        }
+    let frame = Frame::Deliver { from, blob };
+    if target.tx.try_send(Outgoing::Frame(frame.encode())).is_err() {
+        tracing::debug!(to = %to.short(), "recipient's queue is full; blob dropped");
+        return false;
     }
+    true
 }
 
 fn take_tombstone(hub: &Hub, me: &Registered, bytes: &[u8]) -> NoticeCode {
@@ -737,21 +852,27 @@ fn not_admitted(e: impl std::fmt::Display) -> Refusal {
 }
 
 /// Checks a hello or a join and registers the peer.
-fn admit(
-    hub: &Hub,
+/// What a peer presents besides its signature.
+enum Credentials {
+    Member(TokenChain),
+    Guest(Box<JoinRequest>),
+}
+
+/// A hello or join whose challenge signature verifies: who the peer says it is, not yet
+/// checked against the shell's tombstones.
+struct Claim {
+    genesis: ShellGenesis,
+    peer: PeerId,
+    credentials: Credentials,
+}
+
+/// Decodes a hello or a join and checks its challenge signature.
+fn authenticate(
     bytes: &[u8],
     nonce: &[u8; NONCE_LEN],
     session: &[u8; SESSION_LEN],
-    conn: u64,
-    tx: mpsc::Sender<Outgoing>,
-) -> Result<Registered, Refusal> {
+) -> Result<Claim, Refusal> {
     let frame = Frame::decode(bytes).map_err(|e| (RefuseCode::Malformed, e.to_string()))?;
-    let now = now();
-    /// What a peer presents besides its signature.
-    enum Credentials {
-        Member(TokenChain),
-        Guest(Box<JoinRequest>),
-    }
     let (genesis, peer, signature, credentials) = match frame {
         Frame::Hello {
             genesis,
@@ -794,17 +915,52 @@ fn admit(
             "the challenge signature does not verify".into(),
         )
     })?;
+    Ok(Claim {
+        genesis,
+        peer,
+        credentials,
+    })
+}
 
+/// Checks an authenticated peer against the shell's tombstones — those held here and
+/// `stored`, the ones other relays stored in Redis, each verified against the genesis — and
+/// registers it.
+fn admit(
+    hub: &Hub,
+    claim: Claim,
+    stored: &[Vec<u8>],
+    conn: u64,
+    tx: mpsc::Sender<Outgoing>,
+) -> Result<Registered, Refusal> {
+    let Claim {
+        genesis,
+        peer,
+        credentials,
+    } = claim;
+    let shell_id = genesis.id();
+    let now = now();
     let mut shells = lock(&hub.shells);
-    // A shell the server does not know yet is judged with no tombstones, and made only once
-    // the peer is admitted.
-    let fresh;
-    let revocations = match shells.get(&shell_id) {
-        Some(shell) => &shell.revocations,
-        None => {
-            fresh = RevocationSet::new(genesis.clone());
-            &fresh
+    // A shell the server does not know yet is judged with the stored tombstones only, and
+    // made only once the peer is admitted.
+    let mut fresh = None;
+    match shells.get_mut(&shell_id) {
+        Some(shell) => {
+            if take_stored(&mut shell.revocations, stored) {
+                shell.evict_revoked();
+            }
         }
+        None => {
+            let mut set = RevocationSet::new(genesis.clone());
+            take_stored(&mut set, stored);
+            fresh = Some(set);
+        }
+    }
+    let Some(revocations) = shells
+        .get(&shell_id)
+        .map(|s| &s.revocations)
+        .or(fresh.as_ref())
+    else {
+        return Err((RefuseCode::NotAdmitted, "no revocation set".into()));
     };
     let refused = |e: syncshell_revocation::Error| match e {
         syncshell_revocation::Error::Revoked { .. }
@@ -853,7 +1009,7 @@ fn admit(
         }
     }
     let shell = shells.entry(shell_id).or_insert_with(|| Shell {
-        revocations: RevocationSet::new(genesis),
+        revocations: fresh.unwrap_or_else(|| RevocationSet::new(genesis)),
         peers: HashMap::new(),
     });
     let is_guest = inviter.is_some();
@@ -905,6 +1061,113 @@ fn admit(
         admission,
         expires_at,
     })
+}
+
+/// Inserts the tombstones that verify against the set's genesis; true if one was new.
+fn take_stored(revocations: &mut RevocationSet, stored: &[Vec<u8>]) -> bool {
+    let mut new = false;
+    for bytes in stored {
+        match revocations.insert_encoded(bytes) {
+            Ok(added) => new |= added,
+            Err(e) => tracing::warn!(error = %e, "a tombstone stored in redis does not verify"),
+        }
+    }
+    new
+}
+
+/// Applies what another relay published.
+fn take_inbound(hub: &Hub, inbound: Inbound) {
+    let mut shells = lock(&hub.shells);
+    match inbound {
+        Inbound::Deliver {
+            shell,
+            from,
+            to,
+            from_guest_of,
+            blob,
+        } => {
+            // The same rules as for a sender connected here: one shell, a sender not
+            // revoked, a guest reaching only its inviter and reached only by it.
+            let target = shells.get(&shell).and_then(|s| {
+                let allowed = !s.revocations.is_revoked(&from)
+                    && from_guest_of.is_none_or(|inviter| inviter == to);
+                s.peers.get(&to).filter(|_| allowed)
+            });
+            let delivered = target.is_some_and(|t| deliver(t, from, to, blob));
+            count(hub, delivered);
+        }
+        Inbound::Replaced { shell, peer } => {
+            if let Some(p) = shells.get_mut(&shell).and_then(|s| s.peers.remove(&peer)) {
+                let _ = p.tx.try_send(Outgoing::Close(
+                    RefuseCode::Replaced,
+                    "the same peer connected to another relay".into(),
+                ));
+            }
+        }
+        Inbound::Tombstone { shell, tombstone } => {
+            if let Some(s) = shells.get_mut(&shell) {
+                if take_stored(&mut s.revocations, &[tombstone]) {
+                    let gone = s.evict_revoked();
+                    tracing::info!(disconnected = gone, "tombstone from another relay");
+                }
+            }
+        }
+    }
+}
+
+/// Shares the shells through Redis while the server runs: keeps the subscription, applies
+/// what other relays publish, and when Redis comes back (or first answers) stores where
+/// every local peer is and every tombstone held here.
+async fn cluster_task(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<redis::PushInfo>) {
+    let Some(cluster) = hub.cluster.as_ref() else {
+        return;
+    };
+    let mut shutdown = hub.shutdown.subscribe();
+    let mut tick = tokio::time::interval(CLUSTER_TICK);
+    loop {
+        tokio::select! {
+            _ = stopping(&mut shutdown) => return,
+            _ = tick.tick() => {
+                if cluster.keep_alive().await {
+                    republish(&hub, cluster).await;
+                    cluster.rejoined();
+                }
+            }
+            push = inbound.recv() => match push {
+                Some(push) => {
+                    if let Some(m) = cluster.parse(push) {
+                        take_inbound(&hub, m);
+                    }
+                }
+                None => return,
+            },
+        }
+    }
+}
+
+/// How often a relay checks on Redis.
+const CLUSTER_TICK: Duration = Duration::from_secs(1);
+
+async fn republish(hub: &Hub, cluster: &Cluster) {
+    let (peers, tombstones) = {
+        let shells = lock(&hub.shells);
+        let peers: Vec<(ShellId, PeerId, u64)> = shells
+            .iter()
+            .flat_map(|(id, s)| s.peers.iter().map(|(p, peer)| (*id, *p, peer.conn)))
+            .collect();
+        let tombstones: Vec<(ShellId, Vec<Vec<u8>>)> = shells
+            .iter()
+            .filter(|(_, s)| !s.revocations.is_empty())
+            .map(|(id, s)| (*id, s.revocations.iter().map(Tombstone::encode).collect()))
+            .collect();
+        (peers, tombstones)
+    };
+    for (shell, peer, conn) in peers {
+        cluster.register(&shell, &peer, conn).await;
+    }
+    for (shell, list) in tombstones {
+        cluster.store_tombstones(&shell, &list, false).await;
+    }
 }
 
 fn unregister(hub: &Hub, me: &Registered) {

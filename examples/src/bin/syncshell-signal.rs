@@ -73,6 +73,11 @@ struct Args {
     /// against `--max-peers`.
     #[arg(long, default_value_t = 16)]
     max_guests: usize,
+    /// Share shells with every relay using this Redis (`redis://HOST:PORT/`, Redis 6 or
+    /// newer): peers on different relays reach each other and tombstones are kept in Redis.
+    /// Without it everything is kept in this process's memory.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
 fn seconds(s: f64) -> Result<Duration, String> {
@@ -139,7 +144,11 @@ async fn run(args: Args) -> Result<(), String> {
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     tracing::info!(%local, scheme, ?limits, ?ice, "listening");
     println!("listening {local}");
-    Server::new(limits, ice)
+    let server = match &args.redis {
+        Some(url) => Server::with_redis(limits, ice, url).map_err(|e| format!("--redis {e}"))?,
+        None => Server::new(limits, ice),
+    };
+    server
         .run(listener, tls, shutdown_signal())
         .await
         .map_err(|e| e.to_string())

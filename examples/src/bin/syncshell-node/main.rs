@@ -68,9 +68,10 @@ struct Args {
     /// Folder for the key file, genesis, token chain, phonebook, revocations and ledger.
     #[arg(long)]
     data: PathBuf,
-    /// The signal server.
+    /// The signal server. Repeatable: relays of one deployment (sharing a Redis), tried in
+    /// order, and in turn when the connection to one is lost.
     #[arg(long, default_value = "ws://127.0.0.1:7447/")]
-    signal: String,
+    signal: Vec<String>,
     /// Display name in the phonebook.
     #[arg(long, default_value = "")]
     name: String,
@@ -160,8 +161,13 @@ fn webrtc_config(args: &Args) -> Result<WebRtcConfig, String> {
 
 async fn run(args: Args) -> Result<(), String> {
     let webrtc = webrtc_config(&args)?;
+    let (signal_url, fallback_urls) = match args.signal.split_first() {
+        Some((first, rest)) => (first.clone(), rest.to_vec()),
+        None => return Err("give --signal URL".into()),
+    };
     let options = ClientOptions {
         ca_file: args.ca_file.clone(),
+        fallback_urls,
         ..ClientOptions::default()
     };
     let passphrase = std::env::var("SYNCSHELL_PASSPHRASE")
@@ -184,7 +190,7 @@ async fn run(args: Args) -> Result<(), String> {
                 let code: InviteCode = text.parse().map_err(|e| format!("the invite: {e}"))?;
                 let genesis = code.invite().genesis().clone();
                 let (chain, inviter) =
-                    node::join(&args.signal, &options, &identity, &code, &store).await?;
+                    node::join(&signal_url, &options, &identity, &code, &store).await?;
                 (genesis, chain, Some(inviter))
             }
             (None, None) => {
@@ -195,7 +201,7 @@ async fn run(args: Args) -> Result<(), String> {
     let book = store.phonebook(&genesis)?;
     let ledger = store.ledger()?;
     let signal = SignalClient::connect(
-        &args.signal,
+        &signal_url,
         syncshell_identity::Identity::from_secret_bytes(&identity.to_secret_bytes()),
         Credentials::Member {
             genesis: genesis.clone(),
@@ -210,7 +216,7 @@ async fn run(args: Args) -> Result<(), String> {
         .max(Duration::from_millis(100));
     let settings = Settings {
         name: args.name.clone(),
-        signal_url: args.signal.clone(),
+        signal_url: signal_url.clone(),
         share: args.share.clone(),
         receive: args.receive.clone(),
         send_rate: args.send_rate,

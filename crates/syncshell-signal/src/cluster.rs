@@ -1,0 +1,421 @@
+//! Relays that share one Redis see the same shells: where each connected peer is, blobs for
+//! peers on another relay, and every shell's tombstones (docs/spec/signal.md, "Relays sharing
+//! a Redis"). Redis is only a meeting point: a relay applies to what another relay published
+//! the same checks it applies to its own clients.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rand_core::{OsRng, RngCore};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Script, Value};
+use syncshell_identity::{PeerId, ShellId};
+use tokio::sync::mpsc;
+
+use crate::error::Error;
+
+/// Every key and channel starts with this.
+const PREFIX: &str = "syncshell:v1";
+/// How long one Redis command may take before Redis counts as away.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+const M_DELIVER: u8 = 1;
+const M_REPLACED: u8 = 2;
+
+/// What another relay published for this one.
+// Handled one at a time as it arrives; boxing a variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Inbound {
+    /// A blob from a peer connected there to a peer connected here.
+    Deliver {
+        shell: ShellId,
+        from: PeerId,
+        to: PeerId,
+        /// The sender's inviter when the sender is a guest.
+        from_guest_of: Option<PeerId>,
+        blob: Vec<u8>,
+    },
+    /// `peer` connected there again: its connection here is replaced.
+    Replaced { shell: ShellId, peer: PeerId },
+    /// A tombstone a relay accepted, for every relay holding the shell.
+    Tombstone { shell: ShellId, tombstone: Vec<u8> },
+}
+
+/// One relay's connection to the shared Redis.
+pub(crate) struct Cluster {
+    /// This relay's id: 16 random bytes in hex, new at every start.
+    relay: String,
+    conn: ConnectionManager,
+    up: AtomicBool,
+    /// A command failed since the last subscription.
+    failed: AtomicBool,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("relay", &self.relay)
+            .field("up", &self.is_up())
+            .finish_non_exhaustive()
+    }
+}
+
+fn peers_key(shell: &ShellId) -> String {
+    format!("{PREFIX}:peers:{}", hex::encode(shell.as_bytes()))
+}
+
+fn tombstones_key(shell: &ShellId) -> String {
+    format!("{PREFIX}:tombstones:{}", hex::encode(shell.as_bytes()))
+}
+
+fn inbox(relay: &str) -> String {
+    format!("{PREFIX}:relay:{relay}")
+}
+
+fn tombstone_channel() -> String {
+    format!("{PREFIX}:tombstones")
+}
+
+/// Sets a peer's location and returns the one it replaces.
+const REGISTER: &str = "local old = redis.call('HGET', KEYS[1], ARGV[1]) \
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return old";
+/// Removes a peer's location if it is still the given one.
+const UNREGISTER: &str = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then \
+    return redis.call('HDEL', KEYS[1], ARGV[1]) else return 0 end";
+
+impl Cluster {
+    /// A relay's handle on the Redis at `url` (`redis://HOST:PORT/`), and the stream of what
+    /// other relays publish for it. Connects lazily: a relay starts while Redis is away.
+    pub(crate) fn new(url: &str) -> Result<(Cluster, mpsc::UnboundedReceiver<PushInfo>), Error> {
+        let config_error = |e: redis::RedisError| Error::Config(format!("redis {url}: {e}"));
+        let info = url.into_connection_info().map_err(config_error)?;
+        // Subscriptions share the command connection, which needs RESP3 (Redis 6 or newer).
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client =
+            redis::Client::open(info.set_redis_settings(settings)).map_err(config_error)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Fail commands fast while Redis is away: the relay answers its clients meanwhile.
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500))
+            .set_push_sender(tx)
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_connection_timeout(Some(COMMAND_TIMEOUT));
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(config_error)?;
+        let mut id = [0u8; 16];
+        OsRng.fill_bytes(&mut id);
+        let cluster = Cluster {
+            relay: hex::encode(id),
+            conn,
+            up: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+        };
+        Ok((cluster, rx))
+    }
+
+    /// Whether Redis answered the last command.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// This relay's id.
+    pub(crate) fn relay(&self) -> &str {
+        &self.relay
+    }
+
+    /// A command's result; a failure marks Redis away until [`Cluster::keep_alive`] and
+    /// [`Cluster::rejoined`] bring it back.
+    fn seen<T>(&self, r: redis::RedisResult<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.failed.store(true, Ordering::Relaxed);
+                if self.up.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "redis unreachable: serving local clients only");
+                }
+                None
+            }
+        }
+    }
+
+    /// Called once a second: pings while Redis is reachable; otherwise subscribes to this
+    /// relay's channels and returns true, and then the caller stores again what it holds
+    /// (Redis may have restarted empty) and calls [`Cluster::rejoined`].
+    pub(crate) async fn keep_alive(&self) -> bool {
+        let mut conn = self.conn.clone();
+        if self.is_up() {
+            let r: redis::RedisResult<()> = redis::cmd("PING").query_async(&mut conn).await;
+            self.seen(r);
+            return false;
+        }
+        self.failed.store(false, Ordering::Relaxed);
+        let r = conn
+            .subscribe(&[inbox(&self.relay), tombstone_channel()])
+            .await;
+        r.is_ok()
+    }
+
+    /// Redis is reachable again and holds what this relay holds, unless a command failed
+    /// meanwhile (then the next [`Cluster::keep_alive`] tries again).
+    pub(crate) fn rejoined(&self) {
+        if !self.failed.load(Ordering::Relaxed) && !self.up.swap(true, Ordering::Relaxed) {
+            tracing::info!(relay = %self.relay, "redis reachable: sharing shells");
+        }
+    }
+
+    /// Redis closed the connection: the next [`Cluster::keep_alive`] subscribes again.
+    pub(crate) fn disconnected(&self) {
+        if self.up.swap(false, Ordering::Relaxed) {
+            tracing::warn!("redis connection lost: serving local clients only");
+        }
+    }
+
+    /// Records that `peer` of `shell` is connected here (connection `conn`), and tells the
+    /// relay it was connected to before, if another, that it is replaced.
+    pub(crate) async fn register(&self, shell: &ShellId, peer: &PeerId, conn: u64) {
+        let mut c = self.conn.clone();
+        let here = format!("{}:{conn}", self.relay);
+        let r: redis::RedisResult<Option<String>> = Script::new(REGISTER)
+            .key(peers_key(shell))
+            .arg(peer.as_bytes().as_slice())
+            .arg(&here)
+            .invoke_async(&mut c)
+            .await;
+        let Some(Some(old)) = self.seen(r) else {
+            return;
+        };
+        let Some((relay, _)) = old.split_once(':') else {
+            return;
+        };
+        if relay != self.relay {
+            let mut m = vec![M_REPLACED];
+            m.extend_from_slice(shell.as_bytes());
+            m.extend_from_slice(peer.as_bytes());
+            let r: redis::RedisResult<u64> = redis::cmd("PUBLISH")
+                .arg(inbox(relay))
+                .arg(m)
+                .query_async(&mut c)
+                .await;
+            self.seen(r);
+        }
+    }
+
+    /// Forgets `peer`'s location if it is still connection `conn` here.
+    pub(crate) async fn unregister(&self, shell: &ShellId, peer: &PeerId, conn: u64) {
+        let mut c = self.conn.clone();
+        let r: redis::RedisResult<u64> = Script::new(UNREGISTER)
+            .key(peers_key(shell))
+            .arg(peer.as_bytes().as_slice())
+            .arg(format!("{}:{conn}", self.relay))
+            .invoke_async(&mut c)
+            .await;
+        self.seen(r);
+    }
+
+    /// Hands a blob to the relay `to` is connected to; false when no relay has it (or
+    /// Redis is away).
+    pub(crate) async fn forward(
+        &self,
+        shell: &ShellId,
+        from: &PeerId,
+        from_guest_of: Option<&PeerId>,
+        to: &PeerId,
+        blob: &[u8],
+    ) -> bool {
+        let mut c = self.conn.clone();
+        let r: redis::RedisResult<Option<String>> = redis::cmd("HGET")
+            .arg(peers_key(shell))
+            .arg(to.as_bytes().as_slice())
+            .query_async(&mut c)
+            .await;
+        let Some(Some(at)) = self.seen(r) else {
+            return false;
+        };
+        let Some((relay, _)) = at.split_once(':') else {
+            return false;
+        };
+        if relay == self.relay {
+            // A location this relay left behind: the peer is not here any more.
+            return false;
+        }
+        let mut m = Vec::with_capacity(130 + blob.len());
+        m.push(M_DELIVER);
+        m.extend_from_slice(shell.as_bytes());
+        m.extend_from_slice(from.as_bytes());
+        m.extend_from_slice(to.as_bytes());
+        match from_guest_of {
+            Some(inviter) => {
+                m.push(1);
+                m.extend_from_slice(inviter.as_bytes());
+            }
+            None => m.push(0),
+        }
+        m.extend_from_slice(blob);
+        let r: redis::RedisResult<u64> = redis::cmd("PUBLISH")
+            .arg(inbox(relay))
+            .arg(m)
+            .query_async(&mut c)
+            .await;
+        // PUBLISH counts the subscribers that got it: none when that relay is gone.
+        self.seen(r).is_some_and(|n| n > 0)
+    }
+
+    /// The tombstones stored for `shell` (unverified: the caller verifies each).
+    pub(crate) async fn tombstones(&self, shell: &ShellId) -> Vec<Vec<u8>> {
+        let mut c = self.conn.clone();
+        let r: redis::RedisResult<Vec<Vec<u8>>> = redis::cmd("SMEMBERS")
+            .arg(tombstones_key(shell))
+            .query_async(&mut c)
+            .await;
+        self.seen(r).unwrap_or_default()
+    }
+
+    /// Stores tombstones of `shell`; with `announce`, tells every relay about them too.
+    pub(crate) async fn store_tombstones(
+        &self,
+        shell: &ShellId,
+        tombstones: &[Vec<u8>],
+        announce: bool,
+    ) {
+        if tombstones.is_empty() {
+            return;
+        }
+        let mut c = self.conn.clone();
+        let r: redis::RedisResult<u64> = redis::cmd("SADD")
+            .arg(tombstones_key(shell))
+            .arg(tombstones)
+            .query_async(&mut c)
+            .await;
+        if self.seen(r).is_none() || !announce {
+            return;
+        }
+        for t in tombstones {
+            let mut m = shell.as_bytes().to_vec();
+            m.extend_from_slice(t);
+            let r: redis::RedisResult<u64> = redis::cmd("PUBLISH")
+                .arg(tombstone_channel())
+                .arg(m)
+                .query_async(&mut c)
+                .await;
+            self.seen(r);
+        }
+    }
+
+    /// What a push from Redis says, if it is a message for this relay that parses; `None`
+    /// otherwise (subscription confirmations, and anything malformed, which is dropped).
+    pub(crate) fn parse(&self, push: PushInfo) -> Option<Inbound> {
+        if push.kind == PushKind::Disconnection {
+            self.disconnected();
+            return None;
+        }
+        if push.kind != PushKind::Message {
+            return None;
+        }
+        let mut data = push.data.into_iter();
+        let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
+            (data.next(), data.next())
+        else {
+            return None;
+        };
+        if channel == tombstone_channel().as_bytes() {
+            let (shell, tombstone) = payload.split_first_chunk::<32>()?;
+            return Some(Inbound::Tombstone {
+                shell: ShellId::from_bytes(*shell),
+                tombstone: tombstone.to_vec(),
+            });
+        }
+        if channel != inbox(&self.relay).as_bytes() {
+            return None;
+        }
+        decode_inbox(&payload)
+    }
+}
+
+/// A message of a relay's inbox channel.
+fn decode_inbox(payload: &[u8]) -> Option<Inbound> {
+    let (&kind, rest) = payload.split_first()?;
+    let (shell, rest) = rest.split_first_chunk::<32>()?;
+    let shell = ShellId::from_bytes(*shell);
+    let peer = |b: &[u8; 32]| PeerId::from_bytes(b).ok();
+    match kind {
+        M_REPLACED => {
+            let (p, rest) = rest.split_first_chunk::<32>()?;
+            rest.is_empty().then_some(())?;
+            Some(Inbound::Replaced {
+                shell,
+                peer: peer(p)?,
+            })
+        }
+        M_DELIVER => {
+            let (from, rest) = rest.split_first_chunk::<32>()?;
+            let (to, rest) = rest.split_first_chunk::<32>()?;
+            let (&guest, rest) = rest.split_first()?;
+            let (from_guest_of, blob) = match guest {
+                0 => (None, rest),
+                1 => {
+                    let (inviter, rest) = rest.split_first_chunk::<32>()?;
+                    (Some(peer(inviter)?), rest)
+                }
+                _ => return None,
+            };
+            Some(Inbound::Deliver {
+                shell,
+                from: peer(from)?,
+                to: peer(to)?,
+                from_guest_of,
+                blob: blob.to_vec(),
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syncshell_identity::Identity;
+
+    #[test]
+    fn inbox_messages_decode_and_defects_are_dropped() {
+        let a = Identity::generate(&mut OsRng).peer_id();
+        let b = Identity::generate(&mut OsRng).peer_id();
+        let shell = ShellId::from_bytes([7; 32]);
+        let mut m = vec![M_DELIVER];
+        m.extend_from_slice(shell.as_bytes());
+        m.extend_from_slice(a.as_bytes());
+        m.extend_from_slice(b.as_bytes());
+        m.push(1);
+        m.extend_from_slice(b.as_bytes());
+        m.extend_from_slice(b"blob");
+        assert_eq!(
+            decode_inbox(&m),
+            Some(Inbound::Deliver {
+                shell,
+                from: a,
+                to: b,
+                from_guest_of: Some(b),
+                blob: b"blob".to_vec()
+            })
+        );
+        for cut in 0..98 {
+            assert_eq!(decode_inbox(&m[..cut]), None, "cut at {cut}");
+        }
+        let mut bad_flag = m.clone();
+        bad_flag[97] = 2;
+        assert_eq!(decode_inbox(&bad_flag), None);
+        let mut replaced = vec![M_REPLACED];
+        replaced.extend_from_slice(shell.as_bytes());
+        replaced.extend_from_slice(a.as_bytes());
+        assert_eq!(
+            decode_inbox(&replaced),
+            Some(Inbound::Replaced { shell, peer: a })
+        );
+        replaced.push(0);
+        assert_eq!(decode_inbox(&replaced), None, "trailing bytes");
+        assert_eq!(decode_inbox(&[9]), None);
+    }
+}

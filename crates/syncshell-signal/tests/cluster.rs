@@ -1,0 +1,378 @@
+//! Relays sharing one Redis (`Server::with_redis`): a real `redis-server` from the system,
+//! started by each test on 127.0.0.1 with a free port and no persistence, and relays on
+//! 127.0.0.1 in the test's process. Peers on different relays reach each other, a tombstone
+//! given to one relay is enforced by the others, also by a relay started afterwards, and
+//! relays carry on through a Redis restart.
+//!
+//! Needs `redis-server` (Debian's `redis-server`, Redis 6 or newer); without it each test
+//! says it is skipped, unless `SYNCSHELL_REQUIRE_REDIS` is set (CI sets it), in which case
+//! it fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use rand_core::OsRng;
+use syncshell_identity::{Identity, PeerId, Role, ShellGenesis, Timestamp, TokenChain};
+use syncshell_revocation::{Reason, RevocationSet, Tombstone};
+use syncshell_signal::{
+    ClientOptions, Credentials, Error, IceConfig, Limits, NoticeCode, RefuseCode, Server,
+    SignalClient, Status,
+};
+use tokio::sync::oneshot;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn now() -> Timestamp {
+    Timestamp::from_system_time(SystemTime::now())
+}
+
+/// A `redis-server` on 127.0.0.1, stopped when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    /// Starts one, or returns `None` (the test is skipped) when the machine has none.
+    fn start() -> Option<Redis> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
+            assert!(
+                std::env::var_os("SYNCSHELL_REQUIRE_REDIS").is_none(),
+                "SYNCSHELL_REQUIRE_REDIS is set but redis-server is missing"
+            );
+            eprintln!("skipped: redis-server is not installed");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Self::spawn(port, &dir);
+        let redis = Redis { child, port, dir };
+        redis.wait_ready();
+        Some(redis)
+    }
+
+    fn spawn(port: u16, dir: &tempfile::TempDir) -> Child {
+        Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server starts")
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops it and starts a new, empty one on the same port.
+    fn restart(&mut self) {
+        self.stop();
+        self.child = Self::spawn(self.port, &self.dir);
+        self.wait_ready();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A relay on 127.0.0.1 sharing `redis`, stopped when dropped.
+struct Relay {
+    server: Server,
+    url: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Relay {
+    async fn start(redis: &Redis) -> Relay {
+        let server = Server::with_redis(Limits::default(), IceConfig::default(), &redis.url())
+            .expect("a redis URL");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let run = server.clone().run(listener, None, async move {
+            let _ = stopped.await;
+        });
+        tokio::spawn(run);
+        let relay = Relay {
+            server,
+            url,
+            stop: Some(stop),
+        };
+        relay.wait_health("ok").await;
+        relay
+    }
+
+    /// Waits until `/health` says `want`.
+    async fn wait_health(&self, want: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.server.health() != want {
+            assert!(
+                Instant::now() < deadline,
+                "health stayed {:?}, expected {want:?}",
+                self.server.health()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+struct Shell {
+    owner: Identity,
+    genesis: ShellGenesis,
+}
+
+impl Shell {
+    fn new() -> Shell {
+        let owner = Identity::generate(&mut OsRng);
+        let genesis = ShellGenesis::create(&owner, "raid", now(), &mut OsRng).unwrap();
+        Shell { owner, genesis }
+    }
+
+    fn member(&self) -> (Identity, Credentials) {
+        let id = Identity::generate(&mut OsRng);
+        let chain = TokenChain::issue(
+            &RevocationSet::new(self.genesis.clone()),
+            &self.owner,
+            &TokenChain::owner(),
+            id.peer_id(),
+            Role::Member,
+            now(),
+            None,
+            &mut OsRng,
+        )
+        .unwrap();
+        let creds = Credentials::Member {
+            genesis: self.genesis.clone(),
+            chain,
+        };
+        (id, creds)
+    }
+
+    fn owner(&self) -> (Identity, Credentials) {
+        let creds = Credentials::Member {
+            genesis: self.genesis.clone(),
+            chain: TokenChain::owner(),
+        };
+        (copy(&self.owner), creds)
+    }
+
+    fn tombstone(&self, revoked: PeerId) -> Vec<u8> {
+        Tombstone::issue(
+            &RevocationSet::new(self.genesis.clone()),
+            &self.owner,
+            &TokenChain::owner(),
+            revoked,
+            Reason::Removed,
+            now(),
+        )
+        .unwrap()
+        .encode()
+    }
+}
+
+fn copy(id: &Identity) -> Identity {
+    Identity::from_secret_bytes(&id.to_secret_bytes())
+}
+
+async fn connect(relay: &Relay, who: &(Identity, Credentials)) -> Result<SignalClient, Error> {
+    let options = ClientOptions {
+        reconnect: false,
+        ..ClientOptions::default()
+    };
+    SignalClient::connect(&relay.url, copy(&who.0), who.1.clone(), options).await
+}
+
+async fn receive(c: &SignalClient) -> (PeerId, Vec<u8>) {
+    let (from, blob) = tokio::time::timeout(WAIT, c.recv_app())
+        .await
+        .expect("a blob arrives in time")
+        .expect("the client is open");
+    (from, blob.to_vec())
+}
+
+async fn notice(c: &SignalClient) -> NoticeCode {
+    tokio::time::timeout(WAIT, c.next_notice())
+        .await
+        .expect("a notice arrives in time")
+        .expect("the client is open")
+        .code
+}
+
+async fn closed_with(c: &SignalClient) -> RefuseCode {
+    match tokio::time::timeout(WAIT, c.failed()).await.unwrap() {
+        Error::Refused { code, .. } => code,
+        e => panic!("expected a refusal, got {e}"),
+    }
+}
+
+#[track_caller]
+fn refused(r: Result<SignalClient, Error>) -> RefuseCode {
+    match r {
+        Err(Error::Refused { code, .. }) => code,
+        Err(e) => panic!("expected a refusal, got {e}"),
+        Ok(_) => panic!("expected a refusal, got admitted"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_on_two_relays_reach_each_other_and_only_each_other() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (Relay::start(&redis).await, Relay::start(&redis).await);
+    let shell = Shell::new();
+    let (ava, bob) = (shell.member(), shell.member());
+    let ava_c = connect(&a, &ava).await.unwrap();
+    let bob_c = connect(&b, &bob).await.unwrap();
+
+    ava_c.send_app(&bob.0.peer_id(), b"offer").unwrap();
+    assert_eq!(receive(&bob_c).await, (ava.0.peer_id(), b"offer".to_vec()));
+    bob_c.send_app(&ava.0.peer_id(), b"answer").unwrap();
+    assert_eq!(receive(&ava_c).await, (bob.0.peer_id(), b"answer".to_vec()));
+
+    // A member of another shell on relay B is not reachable from this shell.
+    let other = Shell::new();
+    let stranger = other.member();
+    let _stranger_c = connect(&b, &stranger).await.unwrap();
+    ava_c.send_app(&stranger.0.peer_id(), b"hello?").unwrap();
+    assert_eq!(notice(&ava_c).await, NoticeCode::Unreachable);
+    assert_eq!(a.server.stats()["redis"]["reachable"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tombstone_given_to_one_relay_is_enforced_by_every_relay() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (Relay::start(&redis).await, Relay::start(&redis).await);
+    let shell = Shell::new();
+    let owner = shell.owner();
+    let bob = shell.member();
+    let owner_c = connect(&a, &owner).await.unwrap();
+    let bob_c = connect(&b, &bob).await.unwrap();
+
+    owner_c
+        .upload_tombstone(&shell.tombstone(bob.0.peer_id()))
+        .unwrap();
+    assert_eq!(notice(&owner_c).await, NoticeCode::TombstoneAccepted);
+    // Relay B hears of it and ends bob's connection, and refuses him from then on.
+    assert_eq!(closed_with(&bob_c).await, RefuseCode::Revoked);
+    assert_eq!(refused(connect(&b, &bob).await), RefuseCode::Revoked);
+    // So does a relay started afterwards, which never saw the tombstone itself.
+    let c = Relay::start(&redis).await;
+    assert_eq!(refused(connect(&c, &bob).await), RefuseCode::Revoked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_serve_their_own_clients_while_redis_is_away_and_share_again_after() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let (a, b) = (Relay::start(&redis).await, Relay::start(&redis).await);
+    let shell = Shell::new();
+    let owner = shell.owner();
+    let (ava, bob, cid) = (shell.member(), shell.member(), shell.member());
+    let owner_c = connect(&a, &owner).await.unwrap();
+    let ava_c = connect(&a, &ava).await.unwrap();
+    let bob_c = connect(&b, &bob).await.unwrap();
+    owner_c
+        .upload_tombstone(&shell.tombstone(cid.0.peer_id()))
+        .unwrap();
+    assert_eq!(notice(&owner_c).await, NoticeCode::TombstoneAccepted);
+
+    redis.stop();
+    a.wait_health("ok; redis unreachable: serving local clients only")
+        .await;
+    // Peers on the same relay still reach each other; the other relay is out of reach.
+    owner_c.send_app(&ava.0.peer_id(), b"local").unwrap();
+    assert_eq!(
+        receive(&ava_c).await,
+        (owner.0.peer_id(), b"local".to_vec())
+    );
+    ava_c.send_app(&bob.0.peer_id(), b"far").unwrap();
+    assert_eq!(notice(&ava_c).await, NoticeCode::Unreachable);
+
+    // A new, empty Redis: the relays store again where their peers are and the tombstones
+    // they hold, so peers reach each other across relays and a new relay refuses cid.
+    redis.restart();
+    a.wait_health("ok").await;
+    b.wait_health("ok").await;
+    ava_c.send_app(&bob.0.peer_id(), b"again").unwrap();
+    assert_eq!(receive(&bob_c).await, (ava.0.peer_id(), b"again".to_vec()));
+    let c = Relay::start(&redis).await;
+    assert_eq!(refused(connect(&c, &cid).await), RefuseCode::Revoked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_fails_over_to_the_next_relay_when_its_relay_goes_away() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (Relay::start(&redis).await, Relay::start(&redis).await);
+    let shell = Shell::new();
+    let (ava, bob) = (shell.member(), shell.member());
+    let options = ClientOptions {
+        fallback_urls: vec![b.url.clone()],
+        ..ClientOptions::default()
+    };
+    let ava_c = SignalClient::connect(&a.url, copy(&ava.0), ava.1.clone(), options)
+        .await
+        .unwrap();
+    let bob_c = connect(&b, &bob).await.unwrap();
+    ava_c.send_app(&bob.0.peer_id(), b"via a").unwrap();
+    assert_eq!(receive(&bob_c).await, (ava.0.peer_id(), b"via a".to_vec()));
+
+    let mut status = ava_c.watch_status();
+    status.borrow_and_update();
+    drop(a);
+    // Every status change goes through `Connecting`: `Connected` after a change is the
+    // client back, at relay B.
+    loop {
+        tokio::time::timeout(WAIT, status.changed())
+            .await
+            .expect("the client reconnects in time")
+            .unwrap();
+        if *status.borrow_and_update() == Status::Connected {
+            break;
+        }
+    }
+    bob_c.send_app(&ava.0.peer_id(), b"via b").unwrap();
+    assert_eq!(receive(&ava_c).await, (bob.0.peer_id(), b"via b".to_vec()));
+    assert_eq!(b.server.stats()["peers"], 2);
+}
