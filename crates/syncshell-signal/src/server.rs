@@ -70,6 +70,8 @@ impl Default for Limits {
     }
 }
 
+/// Bytes a connection reads from its socket at a time.
+const READ_BUFFER: usize = 4 * 1024;
 /// Frames queued for one connection before relayed blobs to it are dropped.
 const OUTBOX: usize = 256;
 /// How long shutdown waits for connections to close after telling them to.
@@ -416,6 +418,9 @@ async fn upgrade(
     let max = hub.limits.max_message.saturating_mul(2).max(1024);
     ws.max_message_size(max)
         .max_frame_size(max)
+        // Signaling frames are small: a 4 KiB read buffer (grown for a bigger frame) instead
+        // of tungstenite's 128 KiB, which it fills, so every connection held 128 KiB.
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
             hub.open_tasks.fetch_add(1, Ordering::SeqCst);
