@@ -14,7 +14,6 @@
     clippy::print_stderr
 )]
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use rand_core::OsRng;
@@ -26,87 +25,15 @@ use syncshell_signal::{
 };
 use tokio::sync::oneshot;
 
+#[path = "support/redis.rs"]
+mod redis_server;
+
+use redis_server::Redis;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 fn now() -> Timestamp {
     Timestamp::from_system_time(SystemTime::now())
-}
-
-/// A `redis-server` on 127.0.0.1, stopped when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Redis {
-    /// Starts one, or returns `None` (the test is skipped) when the machine has none.
-    fn start() -> Option<Redis> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_err()
-        {
-            assert!(
-                std::env::var_os("SYNCSHELL_REQUIRE_REDIS").is_none(),
-                "SYNCSHELL_REQUIRE_REDIS is set but redis-server is missing"
-            );
-            eprintln!("skipped: redis-server is not installed");
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = Self::spawn(port, &dir);
-        let redis = Redis { child, port, dir };
-        redis.wait_ready();
-        Some(redis)
-    }
-
-    fn spawn(port: u16, dir: &tempfile::TempDir) -> Child {
-        Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server starts")
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Stops it and starts a new, empty one on the same port.
-    fn restart(&mut self) {
-        self.stop();
-        self.child = Self::spawn(self.port, &self.dir);
-        self.wait_ready();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// A relay on 127.0.0.1 sharing `redis`, stopped when dropped.
