@@ -4,7 +4,8 @@
 //! the same checks it applies to its own clients.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand_core::{OsRng, RngCore};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -50,7 +51,14 @@ pub(crate) struct Cluster {
     up: AtomicBool,
     /// A command failed since the last subscription.
     failed: AtomicBool,
+    /// The cluster-wide counts of the last [`Cluster::share_counts`].
+    totals: Mutex<Option<serde_json::Value>>,
 }
+
+/// Every relay's counts, for `/stats`: a relay's entry counts while it is this fresh.
+const COUNTS_FRESH_MS: u64 = 5_000;
+/// An entry this old is a relay that is gone, and is deleted.
+const COUNTS_GONE_MS: u64 = 60_000;
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,6 +79,10 @@ fn tombstones_key(shell: &ShellId) -> String {
 
 fn inbox(relay: &str) -> String {
     format!("{PREFIX}:relay:{relay}")
+}
+
+fn counts_key() -> String {
+    format!("{PREFIX}:relays")
 }
 
 fn tombstone_channel() -> String {
@@ -113,6 +125,7 @@ impl Cluster {
             conn,
             up: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            totals: Mutex::new(None),
         };
         Ok((cluster, rx))
     }
@@ -262,6 +275,83 @@ impl Cluster {
             .await;
         // PUBLISH counts the subscribers that got it: none when that relay is gone.
         self.seen(r).is_some_and(|n| n > 0)
+    }
+
+    /// Publishes this relay's counts (`connections`, `peers`, `relayed`) and sums those of
+    /// every relay that published within the last few seconds: the `cluster` part of
+    /// `/stats`, kept until the next call.
+    pub(crate) async fn share_counts(&self, connections: u64, peers: u64, relayed: u64) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mine = serde_json::json!({
+            "at": now,
+            "connections": connections,
+            "peers": peers,
+            "relayed": relayed,
+        });
+        let mut c = self.conn.clone();
+        let r: redis::RedisResult<()> = redis::cmd("HSET")
+            .arg(counts_key())
+            .arg(&self.relay)
+            .arg(mine.to_string())
+            .query_async(&mut c)
+            .await;
+        if self.seen(r).is_none() {
+            return;
+        }
+        let r: redis::RedisResult<Vec<(String, String)>> = redis::cmd("HGETALL")
+            .arg(counts_key())
+            .query_async(&mut c)
+            .await;
+        let Some(entries) = self.seen(r) else {
+            return;
+        };
+        let (mut relays, mut sums, mut gone) = (0u64, [0u64; 3], Vec::new());
+        for (relay, text) in entries {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let age =
+                now.saturating_sub(v.get("at").and_then(serde_json::Value::as_u64).unwrap_or(0));
+            if age > COUNTS_GONE_MS {
+                gone.push(relay);
+            } else if age <= COUNTS_FRESH_MS {
+                relays += 1;
+                for (sum, key) in sums.iter_mut().zip(["connections", "peers", "relayed"]) {
+                    *sum = sum.saturating_add(
+                        v.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0),
+                    );
+                }
+            }
+        }
+        if !gone.is_empty() {
+            let r: redis::RedisResult<u64> = redis::cmd("HDEL")
+                .arg(counts_key())
+                .arg(gone)
+                .query_async(&mut c)
+                .await;
+            self.seen(r);
+        }
+        let [connections, peers, relayed] = sums;
+        let totals = serde_json::json!({
+            "relays": relays,
+            "connections": connections,
+            "peers": peers,
+            "relayed": relayed,
+        });
+        *self
+            .totals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(totals);
+    }
+
+    /// The cluster-wide counts last summed, if any.
+    pub(crate) fn totals(&self) -> Option<serde_json::Value> {
+        self.totals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The tombstones stored for `shell` (unverified: the caller verifies each).

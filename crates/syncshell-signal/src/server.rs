@@ -86,6 +86,8 @@ struct Counters {
     connections: AtomicU64,
     admitted: AtomicU64,
     relayed: AtomicU64,
+    /// Blobs handed to another relay through Redis.
+    forwarded: AtomicU64,
     refused: AtomicU64,
     dropped: AtomicU64,
 }
@@ -281,12 +283,14 @@ impl Server {
             "peers": peers,
             "admitted": c.admitted.load(Ordering::Relaxed),
             "relayed": c.relayed.load(Ordering::Relaxed),
+            "forwarded": c.forwarded.load(Ordering::Relaxed),
             "refused": c.refused.load(Ordering::Relaxed),
             "dropped": c.dropped.load(Ordering::Relaxed),
             "tombstones": tombstones,
             "redis": self.hub.cluster.as_ref().map(|c| serde_json::json!({
                 "relay": c.relay(),
                 "reachable": c.is_up(),
+                "cluster": c.totals(),
             })),
         })
     }
@@ -692,7 +696,13 @@ async fn relay_loop(
                             let sent = c
                                 .forward(&me.shell, &me.peer, me.guest_of.as_ref(), &to, &blob)
                                 .await;
-                            count(hub, sent);
+                            // The receiving relay counts it as relayed when it delivers it.
+                            let counter = if sent {
+                                &hub.counters.forwarded
+                            } else {
+                                &hub.counters.dropped
+                            };
+                            counter.fetch_add(1, Ordering::Relaxed);
                             sent
                         }
                         None => false,
@@ -1136,6 +1146,17 @@ async fn cluster_task(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<redis:
                 if cluster.keep_alive().await {
                     republish(&hub, cluster).await;
                     cluster.rejoined();
+                }
+                if cluster.is_up() {
+                    let c = &hub.counters;
+                    let peers = lock(&hub.shells).values().map(|s| s.peers.len() as u64).sum();
+                    cluster
+                        .share_counts(
+                            c.connections.load(Ordering::Relaxed),
+                            peers,
+                            c.relayed.load(Ordering::Relaxed),
+                        )
+                        .await;
                 }
             }
             push = inbound.recv() => match push {

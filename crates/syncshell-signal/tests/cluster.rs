@@ -204,6 +204,18 @@ async fn members_on_two_relays_reach_each_other_and_only_each_other() {
     ava_c.send_app(&stranger.0.peer_id(), b"hello?").unwrap();
     assert_eq!(notice(&ava_c).await, NoticeCode::Unreachable);
     assert_eq!(a.server.stats()["redis"]["reachable"], true);
+
+    // Each relay's /stats counts the whole cluster too (summed once a second): two relays,
+    // three peers, two blobs delivered (each counted by the relay that delivered it).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let cluster = a.server.stats()["redis"]["cluster"].clone();
+        if cluster["relays"] == 2 && cluster["peers"] == 3 && cluster["relayed"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "cluster counts: {cluster}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
