@@ -671,3 +671,93 @@ fn a_node_link_queue_is_bounded() {
     assert!(rt.block_on(receiving).unwrap().is_err());
     a.quit();
 }
+
+/// Runs `syncshell-node` on `data` until it exits (within [`WAIT`]); returns whether it
+/// succeeded and what it printed on stderr.
+fn run_to_exit(data: &Path, passphrase: &str, url: &str, args: &[&str]) -> (bool, String) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_syncshell-node"))
+        .arg("--data")
+        .arg(data)
+        .args(["--signal", url])
+        .args(args)
+        .env("SYNCSHELL_PASSPHRASE", passphrase)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("syncshell-node {args:?} kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.success(), err)
+}
+
+#[test]
+fn one_node_per_data_folder_and_bad_starts_are_refused_without_leftovers() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let data = work.path().join("ava");
+
+    // A folder to share must exist.
+    let (ok, err) = run_to_exit(
+        &data,
+        "Ava passphrase",
+        &url,
+        &["--create-shell", "Raid", "--share", "/nonexistent/mods"],
+    );
+    assert!(
+        !ok && err.contains("--share /nonexistent/mods: not a folder"),
+        "{err}"
+    );
+
+    let mut ava = node("Ava", &data, &url, &["--create-shell", "Raid"]);
+    ava.event("ready");
+    // Everything under the data folder is its owner's alone, the key file first.
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{:?}", entry.file_name());
+    }
+    // A second node on the same folder is refused while the first runs.
+    let (ok, err) = run_to_exit(&data, "Ava passphrase", &url, &[]);
+    assert!(
+        !ok && err.contains("another syncshell-node is using this data folder"),
+        "{err}"
+    );
+    ava.quit();
+
+    // The folder holds a shell: creating or joining another there is refused.
+    let (ok, err) = run_to_exit(&data, "Ava passphrase", &url, &["--create-shell", "Other"]);
+    assert!(
+        !ok && err.contains("--create-shell") && err.contains("already holds the shell \"Raid\""),
+        "{err}"
+    );
+
+    // A first start that fails (an invite that does not parse) leaves no key file behind,
+    // so a retry with another passphrase gets past the key.
+    let fresh = work.path().join("jun");
+    let (ok, err) = run_to_exit(&fresh, "first try", &url, &["--invite", "not an invite"]);
+    assert!(!ok && err.contains("the invite"), "{err}");
+    assert!(!fresh.join("key").exists(), "a key file was left behind");
+    let (ok, err) = run_to_exit(&fresh, "second try", &url, &["--invite", "not an invite"]);
+    assert!(!ok && err.contains("the invite"), "{err}");
+}

@@ -1,9 +1,11 @@
 //! `syncshell-node`: a long-running syncshell member.
 //!
-//! It loads (or makes) its key file under `--data` (passphrase from `SYNCSHELL_PASSPHRASE`),
-//! creates a shell (`--create-shell NAME`), joins one with an invite (`--invite TEXT`), or
-//! carries on with the shell and token it saved; finds the other members through the signal
-//! server (`--signal ws://127.0.0.1:PORT/`), links to them over WebRTC with the mutual
+//! It locks its data folder `--data` (one node per folder), loads (or makes) its key file
+//! there (passphrase from `SYNCSHELL_PASSPHRASE`; files 0600), creates a shell
+//! (`--create-shell NAME`), joins one with an invite (`--invite TEXT`), or carries on with the
+//! shell and token it saved (the two flags are refused once the folder holds a shell); finds
+//! the other members through the signal server (`--signal ws://127.0.0.1:PORT/`, repeatable
+//! for relays sharing a Redis), links to them over WebRTC with the mutual
 //! handshake, keeps the phonebook in sync, shares `--share DIR` with members that receive
 //! and receives into `--receive DIR`, resuming partial transfers, and reconnects with the
 //! backoff policy when a member or the network goes away.
@@ -51,7 +53,7 @@ use clap::Parser;
 use rand_core::OsRng;
 use serde_json::json;
 use syncshell_examples::wire::now;
-use syncshell_identity::{InviteCode, ShellGenesis, TokenChain};
+use syncshell_identity::{InviteCode, PeerId, ShellGenesis, TokenChain};
 use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
 use syncshell_signal::{ClientOptions, Credentials, SignalClient};
@@ -172,31 +174,27 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let passphrase = std::env::var("SYNCSHELL_PASSPHRASE")
         .map_err(|_| "set SYNCSHELL_PASSPHRASE to the key file's passphrase".to_owned())?;
+    if let Some(share) = &args.share {
+        if !share.is_dir() {
+            return Err(format!("--share {}: not a folder", share.display()));
+        }
+    }
     let store = Store::open(&args.data)?;
+    let _lock = store.lock()?;
+    let new_key = !store.has_key();
     let identity = store.identity(passphrase.as_bytes())?;
     let me = identity.peer_id();
 
-    let (genesis, chain, inviter) = match (store.genesis()?, store.chain()?) {
-        (Some(g), Some(c)) => (g, c, None),
-        _ => match (&args.create_shell, &args.invite) {
-            (Some(name), _) => {
-                let genesis = ShellGenesis::create(&identity, name, now(), &mut OsRng)
-                    .map_err(|e| e.to_string())?;
-                store.write(GENESIS, &genesis.encode())?;
-                store.write(CHAIN, &TokenChain::owner().encode())?;
-                (genesis, TokenChain::owner(), None)
+    let first = first_shell(&args, &store, &identity, &signal_url, &options).await;
+    let (genesis, chain, inviter) = match first {
+        Ok(shell) => shell,
+        Err(e) => {
+            // Nothing came of this first start: a retry starts from a fresh key file.
+            if new_key && store.genesis().ok().flatten().is_none() {
+                store.forget_key();
             }
-            (None, Some(text)) => {
-                let code: InviteCode = text.parse().map_err(|e| format!("the invite: {e}"))?;
-                let genesis = code.invite().genesis().clone();
-                let (chain, inviter) =
-                    node::join(&signal_url, &options, &identity, &code, &store).await?;
-                (genesis, chain, Some(inviter))
-            }
-            (None, None) => {
-                return Err("no shell yet: give --create-shell NAME or --invite TEXT".into())
-            }
-        },
+            return Err(e);
+        }
     };
     let book = store.phonebook(&genesis)?;
     let ledger = store.ledger()?;
@@ -251,6 +249,47 @@ async fn run(args: Args) -> Result<(), String> {
     watch_signal(node.clone(), signal);
     commands(node, args.chat).await;
     Ok(())
+}
+
+/// The shell the folder holds, or the one this first start creates or joins: the genesis,
+/// this node's chain and, after a join, the inviter. Refuses `--create-shell` and `--invite`
+/// on a folder that already holds a shell.
+async fn first_shell(
+    args: &Args,
+    store: &Store,
+    identity: &syncshell_identity::Identity,
+    signal_url: &str,
+    options: &ClientOptions,
+) -> Result<(ShellGenesis, TokenChain, Option<PeerId>), String> {
+    if let (Some(genesis), Some(chain)) = (store.genesis()?, store.chain()?) {
+        let flag = match (&args.create_shell, &args.invite) {
+            (Some(_), _) => "--create-shell",
+            (None, Some(_)) => "--invite",
+            (None, None) => return Ok((genesis, chain, None)),
+        };
+        return Err(format!(
+            "{flag}: {} already holds the shell \"{}\"; start without {flag} to run it, \
+             or give another --data folder",
+            args.data.display(),
+            genesis.name()
+        ));
+    }
+    match (&args.create_shell, &args.invite) {
+        (Some(name), _) => {
+            let genesis = ShellGenesis::create(identity, name, now(), &mut OsRng)
+                .map_err(|e| e.to_string())?;
+            store.write(GENESIS, &genesis.encode())?;
+            store.write(CHAIN, &TokenChain::owner().encode())?;
+            Ok((genesis, TokenChain::owner(), None))
+        }
+        (None, Some(text)) => {
+            let code: InviteCode = text.parse().map_err(|e| format!("the invite: {e}"))?;
+            let genesis = code.invite().genesis().clone();
+            let (chain, inviter) = node::join(signal_url, options, identity, &code, store).await?;
+            Ok((genesis, chain, Some(inviter)))
+        }
+        (None, None) => Err("no shell yet: give --create-shell NAME or --invite TEXT".into()),
+    }
 }
 
 /// Reports when the signal server drops this member for good (revoked, refused).

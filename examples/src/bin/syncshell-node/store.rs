@@ -3,7 +3,12 @@
 //! the phonebook snapshot, the revocation set and the invite ledger. Partial transfers live
 //! in the receive folder's `.syncshell-partial/` (the stream crate's).
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
 
 use rand_core::OsRng;
 use syncshell_identity::{Identity, InviteLedger, KdfParams, KeyFile, ShellGenesis, TokenChain};
@@ -17,6 +22,15 @@ pub(crate) const CHAIN: &str = "chain";
 pub(crate) const PHONEBOOK: &str = "phonebook";
 pub(crate) const REVOCATIONS: &str = "revocations";
 pub(crate) const LEDGER: &str = "ledger";
+/// Locked (`flock`) by the node using the folder.
+const LOCK: &str = "lock";
+
+/// The running node's hold on its data directory; released when dropped (or the process
+/// ends, however it ends).
+#[derive(Debug)]
+pub(crate) struct FolderLock {
+    _lock: Flock<File>,
+}
 
 /// The data directory.
 #[derive(Debug, Clone)]
@@ -40,6 +54,38 @@ impl Store {
         self.dir.join(name)
     }
 
+    /// Takes the folder for this process: two nodes on one folder would overwrite each
+    /// other's state and replace each other at the relay forever.
+    pub(crate) fn lock(&self) -> Result<FolderLock, String> {
+        let path = self.path(LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| err(&path.display().to_string(), e))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(FolderLock { _lock: lock }),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(format!(
+                "{}: another syncshell-node is using this data folder",
+                self.dir.display()
+            )),
+            Err((_, e)) => Err(err(&path.display().to_string(), e)),
+        }
+    }
+
+    /// Whether the folder holds a key file.
+    pub(crate) fn has_key(&self) -> bool {
+        self.path(KEY).exists()
+    }
+
+    /// Removes the key file: after a first start that failed before the node had a shell,
+    /// so a retry (perhaps with another passphrase) starts afresh.
+    pub(crate) fn forget_key(&self) {
+        let _ = std::fs::remove_file(self.path(KEY));
+    }
+
     pub(crate) fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
         match std::fs::read(self.path(name)) {
             Ok(b) => Ok(Some(b)),
@@ -48,9 +94,19 @@ impl Store {
         }
     }
 
+    /// Writes a file readable by its owner only (0600), atomically.
     pub(crate) fn write(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
         let tmp = self.path(&format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes).map_err(|e| err(name, e))?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| err(name, e))?;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| err(name, e))?;
         std::fs::rename(&tmp, self.path(name)).map_err(|e| err(name, e))
     }
 
