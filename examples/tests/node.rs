@@ -672,7 +672,7 @@ fn a_node_link_queue_is_bounded() {
     a.quit();
 }
 
-/// Runs `syncshell-node` on `data` until it exits (within [`WAIT`]); returns whether it
+/// Runs `syncshell-node` on `data` until it exits (within a time limit); returns whether it
 /// succeeded and what it printed on stderr.
 fn run_to_exit(data: &Path, passphrase: &str, url: &str, args: &[&str]) -> (bool, String) {
     use std::io::Read;
@@ -688,17 +688,7 @@ fn run_to_exit(data: &Path, passphrase: &str, url: &str, args: &[&str]) -> (bool
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("syncshell-node {args:?} kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = signal_server::exit_within(&mut child, &format!("syncshell-node {args:?}"));
     let mut err = String::new();
     child
         .stderr

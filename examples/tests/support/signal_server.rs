@@ -9,6 +9,22 @@ use std::time::Duration;
 /// How long an HTTP request to the server or its exit may take.
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Waits at most [`WAIT`] for `child` (described by `what`) to exit; kills it and fails the
+/// test if it does not.
+pub(crate) fn exit_within(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A server process; killed when dropped.
 pub(crate) struct ServerProcess {
     pub(crate) child: Child,
@@ -63,17 +79,7 @@ impl ServerProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the server starts");
-        let deadline = std::time::Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("the server kept running with {extra:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = exit_within(&mut child, &format!("the server with {extra:?}"));
         let mut out = String::new();
         child
             .stdout
