@@ -751,3 +751,26 @@ fn one_node_per_data_folder_and_bad_starts_are_refused_without_leftovers() {
     let (ok, err) = run_to_exit(&fresh, "second try", &url, &["--invite", "not an invite"]);
     assert!(!ok && err.contains("the invite"), "{err}");
 }
+
+#[test]
+fn a_node_starts_while_its_relay_is_down_and_connects_once_it_is_up() {
+    let work = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("ws://127.0.0.1:{port}/");
+    let mut ava = node(
+        "Ava",
+        &work.path().join("ava"),
+        &url,
+        &["--create-shell", "Raid"],
+    );
+    assert_eq!(ava.event("signal-waiting")["url"], url.as_str());
+    ava.event("ready");
+    let _server = ServerProcess::start_at(&format!("127.0.0.1:{port}"), &[]);
+    ava.event("signal-up");
+    ava.cmd("invite");
+    ava.event("invite");
+}

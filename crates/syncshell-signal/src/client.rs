@@ -73,6 +73,11 @@ pub struct ClientOptions {
     /// to [`SignalClient::connect`] when a relay cannot be reached, and in turn when a
     /// connection is lost. A refusal is final whichever relay gave it.
     pub fallback_urls: Vec<String>,
+    /// With [`ClientOptions::reconnect`]: when no relay can be reached at first,
+    /// [`SignalClient::connect`] returns a client that is still connecting
+    /// ([`Status::Connecting`]) and keeps trying, instead of failing. A refusal, a TLS
+    /// failure or a bad setting still fails at once.
+    pub start_unreachable: bool,
 }
 
 impl Default for ClientOptions {
@@ -84,6 +89,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             ca_file: None,
             fallback_urls: Vec::new(),
+            start_unreachable: false,
         }
     }
 }
@@ -226,13 +232,20 @@ impl SignalClient {
             Ok(dial) => first_session(&inner, dial, &options, &queues).await,
             Err(e) => Err(e.clone()),
         };
-        let (dial, (at, stream)) = match dial.and_then(|d| Ok((d, first?))) {
-            Ok(up) => up,
-            Err(e) => {
+        let (dial, (at, stream)) = match (dial, first) {
+            (Ok(dial), Ok((at, ws))) => (dial, (at, Some(ws))),
+            (Ok(dial), Err(Error::Connect(why)))
+                if options.reconnect && options.start_unreachable =>
+            {
+                tracing::info!(%why, "signal: no relay reachable yet; trying again later");
+                (dial, (0, None))
+            }
+            (Ok(_), Err(e)) | (Err(e), _) => {
                 inner.status.send_replace(Status::Failed(e.clone()));
                 return Err(e);
             }
         };
+        let connected = stream.is_some();
         let client = SignalClient {
             inner: inner.clone(),
             _handle: Arc::new(Handle(inner.clone())),
@@ -241,7 +254,9 @@ impl SignalClient {
             supervise(inner, dial, at, options, queues, stream).await;
         });
         // The supervisor has the connection; report only that it is up.
-        let _ = watcher.wait_for(|s| *s != Status::Connecting).await;
+        if connected {
+            let _ = watcher.wait_for(|s| *s != Status::Connecting).await;
+        }
         Ok(client)
     }
 
@@ -499,9 +514,9 @@ async fn supervise(
     mut at: usize,
     options: ClientOptions,
     queues: Queues,
-    first: Stream,
+    first: Option<Stream>,
 ) {
-    let mut stream = Some(first);
+    let mut stream = first;
     let mut delay = Duration::from_millis(250);
     loop {
         let ws = match stream.take() {

@@ -56,7 +56,7 @@ use syncshell_examples::wire::now;
 use syncshell_identity::{InviteCode, PeerId, ShellGenesis, TokenChain};
 use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
-use syncshell_signal::{ClientOptions, Credentials, SignalClient};
+use syncshell_signal::{ClientOptions, Credentials, SignalClient, Status};
 use syncshell_webrtc::{IceServer, WebRtcConfig};
 use tokio::io::AsyncBufReadExt;
 
@@ -198,6 +198,11 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let book = store.phonebook(&genesis)?;
     let ledger = store.ledger()?;
+    // A member with a shell starts while no relay answers, and keeps trying.
+    let options = ClientOptions {
+        start_unreachable: true,
+        ..options
+    };
     let signal = SignalClient::connect(
         &signal_url,
         syncshell_identity::Identity::from_secret_bytes(&identity.to_secret_bytes()),
@@ -209,6 +214,9 @@ async fn run(args: Args) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    if signal.status() == Status::Connecting {
+        emit("signal-waiting", json!({ "url": signal_url }));
+    }
     let sync_interval = Duration::try_from_secs_f64(args.sync_interval)
         .map_err(|e| format!("--sync-interval: {e}"))?
         .max(Duration::from_millis(100));
