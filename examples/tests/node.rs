@@ -774,3 +774,69 @@ fn a_node_starts_while_its_relay_is_down_and_connects_once_it_is_up() {
     ava.cmd("invite");
     ava.event("invite");
 }
+
+#[test]
+fn stdin_commands_take_their_arguments_and_name_members_as_people_do() {
+    let work = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let mut ava = node(
+        "Ava",
+        &work.path().join("ava"),
+        &url,
+        &["--create-shell", "Raid"],
+    );
+    ava.event("ready");
+    ava.cmd("help");
+    let help = ava.event("help");
+    assert!(
+        help["commands"]
+            .to_string()
+            .contains("invite [member|admin]"),
+        "{help}"
+    );
+
+    // Arguments are taken, or refused: never silently ignored.
+    ava.cmd("invite admin --uses 3 --valid-for 2h");
+    let event = ava.event("invite");
+    assert_eq!(
+        (event["uses"].as_u64(), event["role"].as_str()),
+        (Some(3), Some("admin"))
+    );
+    let code: syncshell_identity::InviteCode = event["text"].as_str().unwrap().parse().unwrap();
+    assert_eq!(code.invite().role(), Role::Admin);
+    assert_eq!(code.invite().max_uses(), 3);
+    let left = code.invite().expires_at().as_millis() - now().as_millis();
+    assert!((7_000_000..=7_200_000).contains(&left), "{left} ms");
+    for (bad, why) in [
+        ("invite --uses 0", "a number from 1 to"),
+        ("invite guest", "unknown argument \"guest\""),
+        ("invite --valid-for never", "an invite must expire"),
+    ] {
+        ava.cmd(bad);
+        let e = ava.event("error");
+        assert!(e["message"].as_str().unwrap().contains(why), "{bad}: {e}");
+    }
+
+    // `revoke` takes a display name (any case) or the start of an id.
+    ava.cmd("invite");
+    let invite = ava.event("invite")["text"].as_str().unwrap().to_owned();
+    let mut mira = node(
+        "Mira",
+        &work.path().join("mira"),
+        &url,
+        &["--invite", &invite],
+    );
+    mira.event("joined");
+    let mira_peer = mira.event("ready")["peer"].as_str().unwrap().to_owned();
+    ava.status_until("knows Mira by name", |s| {
+        s["members"][mira_peer.as_str()] == "Mira"
+    });
+    ava.cmd("revoke nobody");
+    assert!(ava.event("error")["message"]
+        .as_str()
+        .unwrap()
+        .contains("no member"));
+    ava.cmd("revoke mira");
+    assert_eq!(ava.event("revoked")["peer"], mira_peer.as_str());
+}

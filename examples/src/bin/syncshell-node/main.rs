@@ -52,8 +52,11 @@ use std::time::Duration;
 use clap::Parser;
 use rand_core::OsRng;
 use serde_json::json;
+use syncshell_examples::args::ValidFor;
 use syncshell_examples::wire::now;
-use syncshell_identity::{InviteCode, PeerId, ShellGenesis, TokenChain};
+use syncshell_identity::{
+    InviteCode, InviteOptions, PeerId, Role, ShellGenesis, TokenChain, MAX_INVITE_USES,
+};
 use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
 use syncshell_signal::{ClientOptions, Credentials, SignalClient, Status};
@@ -327,6 +330,63 @@ async fn terminated() {
 
 /// Runs commands from stdin until `quit`, SIGTERM or Ctrl-C. A node without a terminal
 /// (stdin at its end) keeps running until it is told to stop.
+/// The commands on stdin (in chat mode after a `/`), as `help` lists them.
+const COMMANDS: &[&str] = &[
+    "help: this list",
+    "status: the shell, members, links and transfers",
+    "invite [member|admin] [--uses N] [--valid-for 30m|6h|7d]: an invite to paste to someone \
+     (default: member, 1 use, 30 minutes)",
+    "revoke NAME|ID: throw a member out for good (a display name, or the id or its start as \
+     status shows it)",
+    "say TEXT: a chat line to linked members",
+    "typing, away, back: presence",
+    "quit: stop",
+];
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        _ => "member",
+    }
+}
+
+/// The options of `invite [member|admin] [--uses N] [--valid-for DURATION]`; anything else
+/// is an error.
+fn invite_options(args: &str) -> Result<InviteOptions, String> {
+    let mut options = InviteOptions::default();
+    let mut words = args.split_whitespace();
+    while let Some(word) = words.next() {
+        match word {
+            "member" => options.role = Role::Member,
+            "admin" => options.role = Role::Admin,
+            "--uses" => {
+                let n = words.next().ok_or("--uses needs a number")?;
+                options.max_uses = n
+                    .parse()
+                    .ok()
+                    .filter(|&n| (1..=MAX_INVITE_USES).contains(&n))
+                    .ok_or(format!("--uses {n}: a number from 1 to {MAX_INVITE_USES}"))?;
+            }
+            "--valid-for" => {
+                let d = words
+                    .next()
+                    .ok_or("--valid-for needs a duration like 30m")?;
+                options.validity = match d.parse::<ValidFor>()? {
+                    ValidFor::For(d) => d,
+                    ValidFor::Never => return Err("an invite must expire: give a duration".into()),
+                };
+            }
+            other => {
+                return Err(format!(
+                    "invite: unknown argument {other:?} (invite [member|admin] [--uses N] \
+                     [--valid-for DURATION])"
+                ))
+            }
+        }
+    }
+    Ok(options)
+}
+
 async fn commands(node: Arc<Node>, chat: bool) {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let stop = terminated();
@@ -357,12 +417,22 @@ async fn commands(node: Arc<Node>, chat: bool) {
         match cmd {
             "" => {}
             "status" => emit("status", node.status()),
-            "invite" => match node.invite() {
-                Ok(text) => emit("invite", json!({ "text": text })),
+            "help" => emit("help", json!({ "commands": COMMANDS })),
+            "invite" => match invite_options(rest).and_then(|o| {
+                let (uses, role) = (o.max_uses, o.role);
+                node.invite(o).map(|text| (text, uses, role))
+            }) {
+                Ok((text, uses, role)) => emit(
+                    "invite",
+                    json!({ "text": text, "uses": uses, "role": role_name(role) }),
+                ),
                 Err(e) => emit("error", json!({ "message": e })),
             },
-            "revoke" => match node.revoke(rest.trim()) {
-                Ok(()) => emit("revoked", json!({ "peer": rest.trim() })),
+            "revoke" => match node
+                .member(rest.trim())
+                .and_then(|peer| node.revoke(peer).map(|()| peer))
+            {
+                Ok(peer) => emit("revoked", json!({ "peer": peer.to_string() })),
                 Err(e) => emit("error", json!({ "message": e })),
             },
             "say" => {
@@ -385,7 +455,7 @@ async fn commands(node: Arc<Node>, chat: bool) {
             "quit" => break,
             other => emit(
                 "error",
-                json!({ "message": format!("unknown command {other:?}") }),
+                json!({ "message": format!("unknown command {other:?}; `help` lists them") }),
             ),
         }
     }

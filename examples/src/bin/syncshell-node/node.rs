@@ -538,11 +538,12 @@ impl Node {
     }
 
     /// An invite of this member (who must be an admin), for one joiner.
-    pub(crate) fn invite(&self) -> Result<String, String> {
+    /// An invite with `options` (its hints are set here: this node's relay).
+    pub(crate) fn invite(&self, options: InviteOptions) -> Result<String, String> {
         let s = lock(&self.state);
         let options = InviteOptions {
             hints: format!("signal={}", self.settings.signal_url).into_bytes(),
-            ..InviteOptions::default()
+            ..options
         };
         let code = InviteCode::create(
             s.book.revocations(),
@@ -556,10 +557,43 @@ impl Node {
         Ok(code.to_text().as_str().to_owned())
     }
 
+    /// The member `who` names: a full peer id, or the start of one (as `status` and the
+    /// events show it, `peer-` and at least 8 characters), or a display name; it must name
+    /// one member of the phonebook.
+    pub(crate) fn member(&self, who: &str) -> Result<PeerId, String> {
+        if let Ok(peer) = who.parse::<PeerId>() {
+            return Ok(peer);
+        }
+        let s = lock(&self.state);
+        let by_id = who.starts_with("peer-") && who.len() >= 13;
+        let found: Vec<(PeerId, String)> = s
+            .book
+            .entries(now())
+            .map(|e| (*e.peer(), e.shown_name()))
+            .filter(|(peer, name)| {
+                (by_id && peer.to_string().starts_with(who)) || name.eq_ignore_ascii_case(who)
+            })
+            .collect();
+        match found.as_slice() {
+            [(peer, _)] => Ok(*peer),
+            [] => Err(format!(
+                "no member is named {who:?} or has an id starting so"
+            )),
+            several => Err(format!(
+                "{who:?} names {} members ({}): give more of the id",
+                several.len(),
+                several
+                    .iter()
+                    .map(|(p, n)| format!("{n} {}", p.short()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
     /// Revokes a member: the tombstone goes into the phonebook, to the signal server and to
     /// every linked member; links to the revoked member close.
-    pub(crate) fn revoke(self: &Arc<Self>, peer: &str) -> Result<(), String> {
-        let peer: PeerId = peer.parse().map_err(|e| format!("{peer}: {e}"))?;
+    pub(crate) fn revoke(self: &Arc<Self>, peer: PeerId) -> Result<(), String> {
         let tombstone = {
             let s = lock(&self.state);
             Tombstone::issue(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::output::ValidFor;
+use syncshell_examples::args::ValidFor;
 
 const PASSPHRASE_HELP: &str = "\
 Passphrases: taken from the SYNCSHELL_PASSPHRASE environment variable when it is set, otherwise \

@@ -1,8 +1,7 @@
 //! What a command prints: text for people, one JSON object for scripts, and errors.
 
 use std::fmt;
-use std::str::FromStr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde_json::{json, Value};
 use syncshell_identity::Timestamp;
@@ -168,40 +167,6 @@ pub(crate) fn json_ms(t: Option<Timestamp>) -> Value {
     t.map_or(Value::Null, |t| Value::from(t.as_millis()))
 }
 
-/// A validity period from the command line: `90s`, `30m`, `6h`, `7d`, or `never`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ValidFor {
-    For(Duration),
-    Never,
-}
-
-impl FromStr for ValidFor {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("never") {
-            return Ok(ValidFor::Never);
-        }
-        let bad = || format!("{s:?} is not a duration like 90s, 30m, 6h, 7d (or `never`)");
-        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let (number, unit) = s.split_at(split);
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        let unit_secs: u64 = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return Err(bad()),
-        };
-        let secs = n
-            .checked_mul(unit_secs)
-            .filter(|&s| s > 0)
-            .ok_or_else(|| format!("{s:?} must be more than zero and less than forever"))?;
-        Ok(ValidFor::For(Duration::from_secs(secs)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -222,18 +187,5 @@ mod tests {
             rfc3339(Timestamp::from_millis(4_102_444_799_000)),
             "2099-12-31T23:59:59Z"
         );
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(
-            "30m".parse::<ValidFor>().unwrap(),
-            ValidFor::For(Duration::from_secs(1800))
-        );
-        assert_eq!("never".parse::<ValidFor>().unwrap(), ValidFor::Never);
-        assert!("0d".parse::<ValidFor>().is_err());
-        assert!("5".parse::<ValidFor>().is_err());
-        assert!("5y".parse::<ValidFor>().is_err());
-        assert!("d".parse::<ValidFor>().is_err());
     }
 }

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use rand_core::OsRng;
 use serde_json::{json, Value};
+use syncshell_examples::args::ValidFor;
 use syncshell_identity::{
     Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, KdfParams, KeyFile,
     MemberToken, PeerId, Role, ShellGenesis, Timestamp, TokenChain, DEFAULT_TOKEN_VALIDITY,
@@ -21,7 +22,7 @@ use crate::files::{
     refuse_existing, shown, write_new, write_replace,
 };
 use crate::output::{
-    human_expiry, human_time, json_ms, json_time, now, warn, CliError, Context, Outcome, ValidFor,
+    human_expiry, human_time, json_ms, json_time, now, warn, CliError, Context, Outcome,
 };
 
 fn role_name(role: Role) -> &'static str {
