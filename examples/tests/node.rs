@@ -735,6 +735,15 @@ fn one_node_per_data_folder_and_bad_starts_are_refused_without_leftovers() {
     );
     ava.quit();
 
+    // A wrong passphrase names the key file.
+    let (ok, err) = run_to_exit(&data, "not Ava's", &url, &[]);
+    let key = data.join("key");
+    assert!(
+        !ok && err.contains(&format!("cannot open the key file {}", key.display()))
+            && err.contains("wrong passphrase"),
+        "{err}"
+    );
+
     // The folder holds a shell: creating or joining another there is refused.
     let (ok, err) = run_to_exit(&data, "Ava passphrase", &url, &["--create-shell", "Other"]);
     assert!(

@@ -112,9 +112,13 @@ impl Store {
 
     /// Opens the key file with `passphrase`, or makes a new key and seals it there.
     pub(crate) fn identity(&self, passphrase: &[u8]) -> Result<Identity, String> {
+        let path = self.path(KEY).display().to_string();
         if let Some(bytes) = self.read(KEY)? {
-            let file = KeyFile::decode(&bytes).map_err(|e| err(KEY, e))?;
-            return file.open(passphrase).map_err(|e| err(KEY, e));
+            let file = KeyFile::decode(&bytes)
+                .map_err(|e| format!("{path} is not a usable key file: {e}"))?;
+            return file.open(passphrase).map_err(|e| {
+                format!("cannot open the key file {path}: {e} (SYNCSHELL_PASSPHRASE)")
+            });
         }
         let identity = Identity::generate(&mut OsRng);
         let file = KeyFile::seal(&identity, passphrase, KdfParams::default(), &mut OsRng)
