@@ -47,6 +47,8 @@ pub(crate) enum Inbound {
 pub(crate) struct Cluster {
     /// This relay's id: 16 random bytes in hex, new at every start.
     relay: String,
+    /// Its channel, [`inbox`] of `relay`.
+    inbox: String,
     conn: ConnectionManager,
     up: AtomicBool,
     /// A command failed since the last subscription.
@@ -77,6 +79,7 @@ fn tombstones_key(shell: &ShellId) -> String {
     format!("{PREFIX}:tombstones:{}", hex::encode(shell.as_bytes()))
 }
 
+/// The channel of messages for `relay`.
 fn inbox(relay: &str) -> String {
     format!("{PREFIX}:relay:{relay}")
 }
@@ -85,9 +88,8 @@ fn counts_key() -> String {
     format!("{PREFIX}:relays")
 }
 
-fn tombstone_channel() -> String {
-    format!("{PREFIX}:tombstones")
-}
+/// The channel of accepted tombstones, for every relay.
+const TOMBSTONE_CHANNEL: &str = "syncshell:v1:tombstones";
 
 /// Sets a peer's location and returns the one it replaces.
 const REGISTER: &str = "local old = redis.call('HGET', KEYS[1], ARGV[1]) \
@@ -120,8 +122,10 @@ impl Cluster {
         let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(config_error)?;
         let mut id = [0u8; 16];
         OsRng.fill_bytes(&mut id);
+        let relay = hex::encode(id);
         let cluster = Cluster {
-            relay: hex::encode(id),
+            inbox: inbox(&relay),
+            relay,
             conn,
             up: AtomicBool::new(false),
             failed: AtomicBool::new(false),
@@ -140,7 +144,7 @@ impl Cluster {
         &self.relay
     }
 
-    /// A command's result; a failure marks Redis away until [`Cluster::keep_alive`] and
+    /// A command's result; a failure marks Redis away until [`Cluster::subscribe`] and
     /// [`Cluster::rejoined`] bring it back.
     fn seen<T>(&self, r: redis::RedisResult<T>) -> Option<T> {
         match r {
@@ -155,32 +159,27 @@ impl Cluster {
         }
     }
 
-    /// Called once a second: pings while Redis is reachable; otherwise subscribes to this
-    /// relay's channels and returns true, and then the caller stores again what it holds
-    /// (Redis may have restarted empty) and calls [`Cluster::rejoined`].
-    pub(crate) async fn keep_alive(&self) -> bool {
-        let mut conn = self.conn.clone();
-        if self.is_up() {
-            let r: redis::RedisResult<()> = redis::cmd("PING").query_async(&mut conn).await;
-            self.seen(r);
-            return false;
-        }
+    /// While Redis is away: subscribes to this relay's channels; on success the caller
+    /// stores again what it holds (Redis may have restarted empty) and calls
+    /// [`Cluster::rejoined`].
+    pub(crate) async fn subscribe(&self) -> bool {
         self.failed.store(false, Ordering::Relaxed);
+        let mut conn = self.conn.clone();
         let r = conn
-            .subscribe(&[inbox(&self.relay), tombstone_channel()])
+            .subscribe(&[self.inbox.as_str(), TOMBSTONE_CHANNEL])
             .await;
         r.is_ok()
     }
 
     /// Redis is reachable again and holds what this relay holds, unless a command failed
-    /// meanwhile (then the next [`Cluster::keep_alive`] tries again).
+    /// meanwhile (then the next [`Cluster::subscribe`] tries again).
     pub(crate) fn rejoined(&self) {
         if !self.failed.load(Ordering::Relaxed) && !self.up.swap(true, Ordering::Relaxed) {
             tracing::info!(relay = %self.relay, "redis reachable: sharing shells");
         }
     }
 
-    /// Redis closed the connection: the next [`Cluster::keep_alive`] subscribes again.
+    /// Redis closed the connection: the next [`Cluster::subscribe`] subscribes again.
     pub(crate) fn disconnected(&self) {
         if self.up.swap(false, Ordering::Relaxed) {
             tracing::warn!("redis connection lost: serving local clients only");
@@ -387,7 +386,7 @@ impl Cluster {
             let mut m = shell.as_bytes().to_vec();
             m.extend_from_slice(t);
             let r: redis::RedisResult<u64> = redis::cmd("PUBLISH")
-                .arg(tombstone_channel())
+                .arg(TOMBSTONE_CHANNEL)
                 .arg(m)
                 .query_async(&mut c)
                 .await;
@@ -411,14 +410,14 @@ impl Cluster {
         else {
             return None;
         };
-        if channel == tombstone_channel().as_bytes() {
+        if channel == TOMBSTONE_CHANNEL.as_bytes() {
             let (shell, tombstone) = payload.split_first_chunk::<32>()?;
             return Some(Inbound::Tombstone {
                 shell: ShellId::from_bytes(*shell),
                 tombstone: tombstone.to_vec(),
             });
         }
-        if channel != inbox(&self.relay).as_bytes() {
+        if channel != self.inbox.as_bytes() {
             return None;
         }
         decode_inbox(&payload)

@@ -159,6 +159,18 @@ struct Hub {
     task_ended: Notify,
 }
 
+impl Hub {
+    /// Shells with a registered peer, registered peers, and tombstones held.
+    fn held(&self) -> (usize, usize, usize) {
+        let shells = lock(&self.shells);
+        (
+            shells.values().filter(|s| !s.peers.is_empty()).count(),
+            shells.values().map(|s| s.peers.len()).sum(),
+            shells.values().map(|s| s.revocations.len()).sum(),
+        )
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -269,14 +281,7 @@ impl Server {
     /// The `/stats` document.
     pub fn stats(&self) -> serde_json::Value {
         let c = &self.hub.counters;
-        let (shells, peers, tombstones) = {
-            let shells = lock(&self.hub.shells);
-            (
-                shells.values().filter(|s| !s.peers.is_empty()).count(),
-                shells.values().map(|s| s.peers.len()).sum::<usize>(),
-                shells.values().map(|s| s.revocations.len()).sum::<usize>(),
-            )
-        };
+        let (shells, peers, tombstones) = self.hub.held();
         serde_json::json!({
             "connections": c.connections.load(Ordering::Relaxed),
             "shells": shells,
@@ -1143,20 +1148,20 @@ async fn cluster_task(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<redis:
         tokio::select! {
             _ = stopping(&mut shutdown) => return,
             _ = tick.tick() => {
-                if cluster.keep_alive().await {
-                    republish(&hub, cluster).await;
-                    cluster.rejoined();
-                }
+                // Sharing the counts is also what finds Redis gone.
                 if cluster.is_up() {
                     let c = &hub.counters;
-                    let peers = lock(&hub.shells).values().map(|s| s.peers.len() as u64).sum();
+                    let (_, peers, _) = hub.held();
                     cluster
                         .share_counts(
                             c.connections.load(Ordering::Relaxed),
-                            peers,
+                            peers as u64,
                             c.relayed.load(Ordering::Relaxed),
                         )
                         .await;
+                } else if cluster.subscribe().await {
+                    republish(&hub, cluster).await;
+                    cluster.rejoined();
                 }
             }
             push = inbound.recv() => match push {
