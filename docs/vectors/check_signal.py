@@ -35,6 +35,8 @@ MAX_REASON_LEN = 256
 MAX_ICE_SERVERS = 8
 MAX_ICE_URLS = 8
 MAX_ICE_TEXT_LEN = 256
+MAX_PRESENCE_PEERS = 1024
+PRESENCE_ALL = 2  # changes: 0 offline, 1 online, 2 all
 MALFORMED = 1  # the refusal code a server answers an undecodable frame with
 
 TYPES = {
@@ -49,6 +51,7 @@ TYPES = {
     0x09: "Refused",
     0x0A: "IceRequest",
     0x0B: "IceServers",
+    0x0C: "Presence",
 }
 CODES = {name: t for t, name in TYPES.items()}
 NOTICE_CODES = {1, 2, 3, 4}
@@ -146,6 +149,18 @@ def decode(buf):
                 f["peer"] = peer.hex()
     elif kind == "IceRequest":
         f = {}
+    elif kind == "Presence":
+        change = r.u8()
+        if change not in (0, 1, PRESENCE_ALL):
+            raise FrameError("Malformed")
+        left = r.left()
+        if left % 32:
+            raise FrameError("Malformed")
+        if left // 32 > MAX_PRESENCE_PEERS:  # before the keys are looked at
+            raise FrameError("TooLarge")
+        if left == 0 and change != PRESENCE_ALL:
+            raise FrameError("Malformed")
+        f = {"change": change, "peers": [r.peer().hex() for _ in range(left // 32)]}
     elif kind == "IceServers":
         f = {"expires": int.from_bytes(r.take(8), "big"), "servers": []}
         count = r.u8()
@@ -211,6 +226,8 @@ def encode(kind, f):
         return out + bytes([f["code"]]) + peer
     if kind == "IceRequest":
         return out
+    if kind == "Presence":
+        return out + bytes([f["change"]]) + b"".join(h(p) for p in f["peers"])
     if kind == "IceServers":
         out += f["expires"].to_bytes(8, "big") + bytes([len(f["servers"])])
         for server in f["servers"]:
@@ -250,9 +267,9 @@ def run_constants(v):
     check("constants: version, context and bounds are the spec's",
           (c["version"], c["auth_context"], c["nonce_len"], c["session_len"],
            c["max_credential_len"], c["max_reason_len"], c["max_ice_servers"], c["max_ice_urls"],
-           c["max_ice_text_len"])
+           c["max_ice_text_len"], c["max_presence_peers"])
           == (VERSION, AUTH_CONTEXT, NONCE_LEN, SESSION_LEN, MAX_CREDENTIAL_LEN, MAX_REASON_LEN,
-              MAX_ICE_SERVERS, MAX_ICE_URLS, MAX_ICE_TEXT_LEN))
+              MAX_ICE_SERVERS, MAX_ICE_URLS, MAX_ICE_TEXT_LEN, MAX_PRESENCE_PEERS))
 
 
 def run_credentials(v):

@@ -8,6 +8,7 @@
     clippy::print_stdout
 )]
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -15,12 +16,12 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use rand_core::OsRng;
 use syncshell_identity::{
-    Identity, InviteCode, InviteOptions, Role, ShellGenesis, Timestamp, TokenChain,
+    Identity, InviteCode, InviteOptions, PeerId, Role, ShellGenesis, Timestamp, TokenChain,
 };
 use syncshell_revocation::{Reason, Tombstone};
 use syncshell_signal::{
     signed_bytes, ClientOptions, Credentials, Error, Frame, IceGrant, IceServer, NoticeCode,
-    RefuseCode, SignalClient, Status, AUTH_CONTEXT,
+    PresenceChange, RefuseCode, SignalClient, Status, AUTH_CONTEXT,
 };
 use syncshell_transport::{Connection, Transport};
 use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
@@ -120,6 +121,18 @@ async fn notice(c: &SignalClient) -> syncshell_signal::Notice {
         .await
         .expect("a notice arrives in time")
         .expect("the client is open")
+}
+
+/// Waits until `c`'s presence list is exactly `want`.
+async fn present(c: &SignalClient, want: &[&Identity]) {
+    let want: BTreeSet<PeerId> = want.iter().map(|m| m.peer_id()).collect();
+    let mut list = c.presence();
+    let seen = tokio::time::timeout(WAIT, list.wait_for(|p| *p == want)).await;
+    assert!(
+        seen.is_ok(),
+        "presence {:?}, expected {want:?}",
+        *c.presence().borrow()
+    );
 }
 
 #[track_caller]
@@ -350,6 +363,60 @@ async fn a_joiner_reaches_only_its_inviter() {
     // Guests cannot revoke.
     guest.upload_tombstone(b"x").unwrap();
     assert_eq!(closed_with(&guest).await, RefuseCode::NotAllowed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_see_who_is_online_and_guests_neither_see_nor_are_seen() {
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let shell = Shell::new("raid");
+    let (bob, bob_chain) = shell.member();
+    let (cid, cid_chain) = shell.member();
+    let alice = join(&url, &shell.owner, shell.creds(&TokenChain::owner()))
+        .await
+        .unwrap();
+    let bob_c = join(&url, &bob, shell.creds(&bob_chain)).await.unwrap();
+    // Bob's first list names alice; alice hears that bob came.
+    present(&bob_c, &[&shell.owner]).await;
+    present(&alice, &[&bob]).await;
+    // A guest is announced to nobody: cid, admitted after it, is all alice hears of.
+    let (_joiner, guest) = shell.guest(&url).await;
+    let cid_c = join(&url, &cid, shell.creds(&cid_chain)).await.unwrap();
+    present(&alice, &[&bob, &cid]).await;
+    present(&cid_c, &[&shell.owner, &bob]).await;
+    assert!(guest.presence().borrow().is_empty());
+    // A member of another shell is in no list of this one.
+    let other = Shell::new("other");
+    let _stranger = join(&url, &other.owner, other.creds(&TokenChain::owner()))
+        .await
+        .unwrap();
+    // Leaving, and being revoked, are both going offline.
+    bob_c.close();
+    present(&alice, &[&cid]).await;
+    let tombstone = Tombstone::issue(
+        &syncshell_revocation::RevocationSet::new(shell.genesis.clone()),
+        &shell.owner,
+        &TokenChain::owner(),
+        cid.peer_id(),
+        Reason::Removed,
+        now(),
+    )
+    .unwrap();
+    alice.upload_tombstone(&tombstone.encode()).unwrap();
+    assert_eq!(closed_with(&cid_c).await, RefuseCode::Revoked);
+    present(&alice, &[]).await;
+    // Connecting anew replaces the old connection without an `offline`.
+    let bob_again = join(&url, &bob, shell.creds(&bob_chain)).await.unwrap();
+    present(&alice, &[&bob]).await;
+    present(&bob_again, &[&shell.owner]).await;
+    let bob_third = join(&url, &bob, shell.creds(&bob_chain)).await.unwrap();
+    assert_eq!(closed_with(&bob_again).await, RefuseCode::Replaced);
+    present(&bob_third, &[&shell.owner]).await;
+    assert_eq!(
+        *alice.presence().borrow(),
+        BTreeSet::from([bob.peer_id()]),
+        "a replaced connection is no departure"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1076,7 +1143,8 @@ async fn members_and_guests_get_ice_servers_with_coturn_credentials() {
     );
 }
 
-/// Connects raw and authenticates as a member; returns the socket after the welcome.
+/// Connects raw and authenticates as a member; returns the socket after the welcome and the
+/// list of members online that follows it.
 async fn raw_member(url: &str, id: &Identity, shell: &Shell, chain: &TokenChain) -> Raw {
     let (mut ws, nonce, session) = raw(url).await;
     let signature = id.sign(
@@ -1094,8 +1162,15 @@ async fn raw_member(url: &str, id: &Identity, shell: &Shell, chain: &TokenChain)
     )
     .await;
     match raw_frame(&mut ws).await {
-        Some(Frame::Welcome { .. }) => ws,
+        Some(Frame::Welcome { .. }) => {}
         other => panic!("expected a welcome, got {other:?}"),
+    }
+    match raw_frame(&mut ws).await {
+        Some(Frame::Presence {
+            change: PresenceChange::All,
+            ..
+        }) => ws,
+        other => panic!("expected the list of members online, got {other:?}"),
     }
 }
 

@@ -2,6 +2,7 @@
 //! and from peers of the same shell. It implements [`Signaling`] for the WebRTC transport
 //! (a peer's address is its peer id text) and carries application blobs beside it.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 
 use crate::error::Error;
-use crate::frame::{signed_bytes, Frame, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT};
+use crate::frame::{
+    signed_bytes, Frame, NoticeCode, PresenceChange, RefuseCode, Standing, AUTH_CONTEXT,
+};
 use crate::ice::IceGrant;
 use crate::tls;
 
@@ -134,6 +137,7 @@ struct Inner {
     notices_rx: AsyncMutex<mpsc::Receiver<Notice>>,
     status: watch::Sender<Status>,
     ice: watch::Sender<IceGrant>,
+    presence: watch::Sender<BTreeSet<PeerId>>,
     closed: AtomicBool,
 }
 
@@ -207,6 +211,7 @@ impl SignalClient {
             notices_rx: AsyncMutex::new(notices_rx),
             status,
             ice: watch::Sender::new(IceGrant::default()),
+            presence: watch::Sender::new(BTreeSet::new()),
             closed: AtomicBool::new(false),
         });
         let queues = Queues {
@@ -288,6 +293,14 @@ impl SignalClient {
     /// and [`IceGrant::expires_at`] says until when it works.
     pub fn ice_servers(&self) -> watch::Receiver<IceGrant> {
         self.inner.ice.subscribe()
+    }
+
+    /// The other members of the shell connected now, to this relay or to another one
+    /// sharing its Redis, as the relay tells it: the whole list after each admission, then
+    /// each change. Empty while not connected, and always for a guest (guests neither see
+    /// nor are seen).
+    pub fn presence(&self) -> watch::Receiver<BTreeSet<PeerId>> {
+        self.inner.presence.subscribe()
     }
 
     /// Waits until the status is no longer [`Status::Connected`] or [`Status::Connecting`],
@@ -551,8 +564,13 @@ async fn supervise(
             break;
         }
         inner.status.send_replace(Status::Connected);
-        let ended = pump(ws, rx, &queues, &inner.ice, &options).await;
+        let ended = pump(ws, rx, &queues, &inner, &options).await;
         *lock(&inner.out) = None;
+        inner.presence.send_if_modified(|p| {
+            let had = !p.is_empty();
+            p.clear();
+            had
+        });
         if inner.closed.load(Ordering::SeqCst) {
             break;
         }
@@ -601,12 +619,12 @@ fn renew_after(expires: u64, now: Timestamp) -> Option<Duration> {
 }
 
 /// Moves frames between the WebSocket and the queues until the connection ends; asks for
-/// the ICE servers at once and again before they expire.
+/// the ICE servers at once and again before they expire; keeps the presence list.
 async fn pump(
     ws: Stream,
     mut out: mpsc::Receiver<Message>,
     queues: &Queues,
-    ice: &watch::Sender<IceGrant>,
+    inner: &Inner,
     options: &ClientOptions,
 ) -> Result<(), Error> {
     let (mut sink, mut source) = ws.split();
@@ -665,7 +683,18 @@ async fn pump(
                         }
                         let expires_at = (expires != 0)
                             .then(|| Timestamp::from_millis(expires.saturating_mul(1000)));
-                        ice.send_replace(IceGrant { servers, expires_at });
+                        inner.ice.send_replace(IceGrant { servers, expires_at });
+                    }
+                    Frame::Presence { change, peers } => {
+                        inner.presence.send_modify(|present| match change {
+                            PresenceChange::All => *present = peers.into_iter().collect(),
+                            PresenceChange::Online => present.extend(peers),
+                            PresenceChange::Offline => {
+                                for p in &peers {
+                                    present.remove(p);
+                                }
+                            }
+                        });
                     }
                     Frame::Refused { code, reason } => {
                         return Err(Error::Refused { code, reason });

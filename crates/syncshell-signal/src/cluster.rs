@@ -3,6 +3,7 @@
 //! a Redis"). Redis is only a meeting point: a relay applies to what another relay published
 //! the same checks it applies to its own clients.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,6 +15,7 @@ use syncshell_identity::{PeerId, ShellId};
 use tokio::sync::mpsc;
 
 use crate::error::Error;
+use crate::frame::{PresenceChange, MAX_PRESENCE_PEERS};
 
 /// Every key and channel starts with this.
 const PREFIX: &str = "syncshell:v1";
@@ -22,6 +24,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
 const M_DELIVER: u8 = 1;
 const M_REPLACED: u8 = 2;
+const M_PRESENCE: u8 = 3;
 
 /// What another relay published for this one.
 // Handled one at a time as it arrives; boxing a variant would buy nothing.
@@ -41,12 +44,21 @@ pub(crate) enum Inbound {
     Replaced { shell: ShellId, peer: PeerId },
     /// A tombstone a relay accepted, for every relay holding the shell.
     Tombstone { shell: ShellId, tombstone: Vec<u8> },
+    /// Members of `shell` connected to relay `relay` (in hex) came online or went offline.
+    Presence {
+        shell: ShellId,
+        relay: String,
+        change: PresenceChange,
+        peers: Vec<PeerId>,
+    },
 }
 
 /// One relay's connection to the shared Redis.
 pub(crate) struct Cluster {
     /// This relay's id: 16 random bytes in hex, new at every start.
     relay: String,
+    /// The same 16 bytes.
+    relay_bytes: [u8; 16],
     /// Its channel, [`inbox`] of `relay`.
     inbox: String,
     conn: ConnectionManager,
@@ -55,6 +67,9 @@ pub(crate) struct Cluster {
     failed: AtomicBool,
     /// The cluster-wide counts of the last [`Cluster::share_counts`].
     totals: Mutex<Option<serde_json::Value>>,
+    /// The relays whose members this relay's members were told of (in hex), checked every
+    /// second by [`Cluster::lost_a_relay`].
+    watched: Mutex<BTreeSet<String>>,
 }
 
 /// Every relay's counts, for `/stats`: a relay's entry counts while it is this fresh.
@@ -94,9 +109,17 @@ const TOMBSTONE_CHANNEL: &str = "syncshell:v1:tombstones";
 /// Sets a peer's location and returns the one it replaces.
 const REGISTER: &str = "local old = redis.call('HGET', KEYS[1], ARGV[1]) \
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return old";
-/// Removes a peer's location if it is still the given one.
-const UNREGISTER: &str = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then \
-    return redis.call('HDEL', KEYS[1], ARGV[1]) else return 0 end";
+/// Removes a peer's location if it is still the given one, and then returns the relays the
+/// shell's other peers are at; returns nil when the location was another one.
+const UNREGISTER: &str =
+    "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return false end \
+    redis.call('HDEL', KEYS[1], ARGV[1]) \
+    local seen, out = {}, {} \
+    for _, v in ipairs(redis.call('HVALS', KEYS[1])) do \
+      local r = string.match(v, '^([^:]+):') \
+      if r and not seen[r] then seen[r] = true; out[#out + 1] = r end \
+    end \
+    return out";
 
 impl Cluster {
     /// A relay's handle on the Redis at `url` (`redis://HOST:PORT/`), and the stream of what
@@ -126,10 +149,12 @@ impl Cluster {
         let cluster = Cluster {
             inbox: inbox(&relay),
             relay,
+            relay_bytes: id,
             conn,
             up: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             totals: Mutex::new(None),
+            watched: Mutex::new(BTreeSet::new()),
         };
         Ok((cluster, rx))
     }
@@ -207,25 +232,148 @@ impl Cluster {
             let mut m = vec![M_REPLACED];
             m.extend_from_slice(shell.as_bytes());
             m.extend_from_slice(peer.as_bytes());
-            let r: redis::RedisResult<u64> = redis::cmd("PUBLISH")
-                .arg(inbox(relay))
-                .arg(m)
-                .query_async(&mut c)
-                .await;
-            self.seen(r);
+            self.publish(&inbox(relay), &m).await;
         }
     }
 
-    /// Forgets `peer`'s location if it is still connection `conn` here.
-    pub(crate) async fn unregister(&self, shell: &ShellId, peer: &PeerId, conn: u64) {
+    /// Forgets `peer`'s location if it is still connection `conn` here; with `announce` (a
+    /// member), then tells the relays holding the shell's other peers that it went offline.
+    pub(crate) async fn unregister(
+        &self,
+        shell: &ShellId,
+        peer: &PeerId,
+        conn: u64,
+        announce: bool,
+    ) {
+        let Some(relays) = self
+            .forget(shell, peer.as_bytes(), &format!("{}:{conn}", self.relay))
+            .await
+        else {
+            return;
+        };
+        if announce {
+            let m =
+                self.presence_message(shell, PresenceChange::Offline, std::slice::from_ref(peer));
+            for relay in relays.iter().filter(|r| **r != self.relay) {
+                for m in &m {
+                    self.publish(&inbox(relay), m).await;
+                }
+            }
+        }
+    }
+
+    /// Deletes the field `peer` of the shell's locations if it is still `at`; returns the
+    /// relays the remaining peers are at, or `None` if it was not deleted.
+    async fn forget(&self, shell: &ShellId, peer: &[u8], at: &str) -> Option<Vec<String>> {
         let mut c = self.conn.clone();
-        let r: redis::RedisResult<u64> = Script::new(UNREGISTER)
+        let r: redis::RedisResult<Option<Vec<String>>> = Script::new(UNREGISTER)
             .key(peers_key(shell))
-            .arg(peer.as_bytes().as_slice())
-            .arg(format!("{}:{conn}", self.relay))
+            .arg(peer)
+            .arg(at)
             .invoke_async(&mut c)
             .await;
-        self.seen(r);
+        self.seen(r).flatten()
+    }
+
+    /// Publishes `m` on `channel`; the number of relays that got it (0 when Redis is away).
+    async fn publish(&self, channel: &str, m: &[u8]) -> u64 {
+        let mut c = self.conn.clone();
+        let r: redis::RedisResult<u64> = redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(m)
+            .query_async(&mut c)
+            .await;
+        self.seen(r).unwrap_or(0)
+    }
+
+    /// `presence` messages from this relay saying `peers` of `shell` changed (at most
+    /// [`MAX_PRESENCE_PEERS`] a message).
+    fn presence_message(
+        &self,
+        shell: &ShellId,
+        change: PresenceChange,
+        peers: &[PeerId],
+    ) -> Vec<Vec<u8>> {
+        peers
+            .chunks(MAX_PRESENCE_PEERS)
+            .map(|chunk| {
+                let mut m = Vec::with_capacity(50 + 32 * chunk.len());
+                m.push(M_PRESENCE);
+                m.extend_from_slice(shell.as_bytes());
+                m.extend_from_slice(&self.relay_bytes);
+                m.push(change.to_wire());
+                for p in chunk {
+                    m.extend_from_slice(p.as_bytes());
+                }
+                m
+            })
+            .collect()
+    }
+
+    /// The members of `shell` connected to other live relays, as Redis has them; `None` when
+    /// Redis is away. Locations naming a relay that no longer listens on its channel (one
+    /// that died without cleaning up) are deleted on the way. With `announce`, tells every
+    /// live relay holding a peer of the shell that these members of this relay came online.
+    pub(crate) async fn presence(
+        &self,
+        shell: &ShellId,
+        announce: Option<&[PeerId]>,
+    ) -> Option<Vec<PeerId>> {
+        let mut c = self.conn.clone();
+        let r: redis::RedisResult<Vec<(Vec<u8>, String)>> = redis::cmd("HGETALL")
+            .arg(peers_key(shell))
+            .query_async(&mut c)
+            .await;
+        let entries = self.seen(r)?;
+        // Each other relay named, with the peers located there.
+        let mut relays: BTreeMap<String, Vec<(Vec<u8>, String)>> = BTreeMap::new();
+        for (field, at) in entries {
+            let Some((relay, _)) = at.split_once(':') else {
+                continue;
+            };
+            if relay != self.relay {
+                relays
+                    .entry(relay.to_owned())
+                    .or_default()
+                    .push((field, at));
+            }
+        }
+        if relays.is_empty() {
+            return Some(Vec::new());
+        }
+        let channels: Vec<String> = relays.keys().map(|r| inbox(r)).collect();
+        let r: redis::RedisResult<Vec<(String, u64)>> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channels)
+            .query_async(&mut c)
+            .await;
+        let listening: BTreeSet<String> = self
+            .seen(r)?
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(channel, _)| channel)
+            .collect();
+        let messages =
+            announce.map(|peers| self.presence_message(shell, PresenceChange::Online, peers));
+        let mut remote = Vec::new();
+        for (relay, located) in relays {
+            let channel = inbox(&relay);
+            if !listening.contains(&channel) {
+                for (field, at) in located {
+                    self.forget(shell, &field, &at).await;
+                }
+                continue;
+            }
+            remote.extend(located.iter().filter_map(|(field, _)| {
+                let key: &[u8; 32] = field.as_slice().try_into().ok()?;
+                PeerId::from_bytes(key).ok()
+            }));
+            for m in messages.iter().flatten() {
+                self.publish(&channel, m).await;
+            }
+            self.watched().insert(relay);
+        }
+        Some(remote)
     }
 
     /// Hands a blob to the relay `to` is connected to; false when no relay has it (or
@@ -267,13 +415,8 @@ impl Cluster {
             None => m.push(0),
         }
         m.extend_from_slice(blob);
-        let r: redis::RedisResult<u64> = redis::cmd("PUBLISH")
-            .arg(inbox(relay))
-            .arg(m)
-            .query_async(&mut c)
-            .await;
         // PUBLISH counts the subscribers that got it: none when that relay is gone.
-        self.seen(r).is_some_and(|n| n > 0)
+        self.publish(&inbox(relay), &m).await > 0
     }
 
     /// Publishes this relay's counts (`connections`, `peers`, `relayed`) and sums those of
@@ -345,6 +488,42 @@ impl Cluster {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(totals);
     }
 
+    /// Whether a relay whose members this relay's members were told of has stopped listening
+    /// on its channel (it died, or lost Redis): then they are gone, and the relay is no longer
+    /// watched.
+    pub(crate) async fn lost_a_relay(&self) -> bool {
+        let watched: Vec<String> = self.watched().iter().map(|r| inbox(r)).collect();
+        if watched.is_empty() {
+            return false;
+        }
+        let mut c = self.conn.clone();
+        let r: redis::RedisResult<Vec<(String, u64)>> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&watched)
+            .query_async(&mut c)
+            .await;
+        let Some(counts) = self.seen(r) else {
+            return false;
+        };
+        let dead: Vec<&str> = counts
+            .iter()
+            .filter(|(_, n)| *n == 0)
+            .filter_map(|(channel, _)| channel.strip_prefix(&format!("{PREFIX}:relay:")))
+            .collect();
+        let mut w = self.watched();
+        for relay in &dead {
+            w.remove(*relay);
+        }
+        !dead.is_empty()
+    }
+
+    /// Relays whose members this relay's members were told of.
+    fn watched(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.watched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The cluster-wide counts last summed, if any.
     pub(crate) fn totals(&self) -> Option<serde_json::Value> {
         self.totals
@@ -385,12 +564,7 @@ impl Cluster {
         for t in tombstones {
             let mut m = shell.as_bytes().to_vec();
             m.extend_from_slice(t);
-            let r: redis::RedisResult<u64> = redis::cmd("PUBLISH")
-                .arg(TOMBSTONE_CHANNEL)
-                .arg(m)
-                .query_async(&mut c)
-                .await;
-            self.seen(r);
+            self.publish(TOMBSTONE_CHANNEL, &m).await;
         }
     }
 
@@ -420,7 +594,16 @@ impl Cluster {
         if channel != self.inbox.as_bytes() {
             return None;
         }
-        decode_inbox(&payload)
+        let m = decode_inbox(&payload);
+        if let Some(Inbound::Presence {
+            relay,
+            change: PresenceChange::Online,
+            ..
+        }) = &m
+        {
+            self.watched().insert(relay.clone());
+        }
+        m
     }
 }
 
@@ -457,6 +640,28 @@ fn decode_inbox(payload: &[u8]) -> Option<Inbound> {
                 to: peer(to)?,
                 from_guest_of,
                 blob: blob.to_vec(),
+            })
+        }
+        M_PRESENCE => {
+            let (relay, rest) = rest.split_first_chunk::<16>()?;
+            let (&change, rest) = rest.split_first()?;
+            let change = match PresenceChange::from_wire(change)? {
+                PresenceChange::All => return None,
+                c => c,
+            };
+            let count = rest.len() / 32;
+            if rest.len() % 32 != 0 || count == 0 || count > MAX_PRESENCE_PEERS {
+                return None;
+            }
+            let peers = rest
+                .chunks_exact(32)
+                .map(|k| peer(k.try_into().ok()?))
+                .collect::<Option<Vec<_>>>()?;
+            Some(Inbound::Presence {
+                shell,
+                relay: hex::encode(relay),
+                change,
+                peers,
             })
         }
         _ => None,
@@ -506,5 +711,31 @@ mod tests {
         replaced.push(0);
         assert_eq!(decode_inbox(&replaced), None, "trailing bytes");
         assert_eq!(decode_inbox(&[9]), None);
+
+        let mut presence = vec![M_PRESENCE];
+        presence.extend_from_slice(shell.as_bytes());
+        presence.extend_from_slice(&[0xab; 16]);
+        presence.push(PresenceChange::Online.to_wire());
+        presence.extend_from_slice(a.as_bytes());
+        presence.extend_from_slice(b.as_bytes());
+        assert_eq!(
+            decode_inbox(&presence),
+            Some(Inbound::Presence {
+                shell,
+                relay: "ab".repeat(16),
+                change: PresenceChange::Online,
+                peers: vec![a, b],
+            })
+        );
+        // Cut anywhere but after a whole key, a change of 2 (`all` is not sent between
+        // relays) or 3, no peer: dropped.
+        for cut in (0..presence.len()).filter(|&c| c != 50 + 32) {
+            assert_eq!(decode_inbox(&presence[..cut]), None, "cut at {cut}");
+        }
+        for change in [2, 3] {
+            let mut bad = presence.clone();
+            bad[49] = change;
+            assert_eq!(decode_inbox(&bad), None, "change {change}");
+        }
     }
 }

@@ -24,6 +24,8 @@ pub const MAX_ICE_SERVERS: usize = 8;
 pub const MAX_ICE_URLS: usize = 8;
 /// Largest URL, user name or credential of an [`IceServer`], in bytes of UTF-8.
 pub const MAX_ICE_TEXT_LEN: usize = 256;
+/// Most peers one [`Frame::Presence`] carries.
+pub const MAX_PRESENCE_PEERS: usize = 1024;
 
 /// Why the server closes a connection (sent in [`Frame::Refused`] just before it closes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +159,38 @@ impl std::fmt::Debug for IceServer {
     }
 }
 
+/// What a [`Frame::Presence`] says of its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceChange {
+    /// They left (their connection to the relays ended).
+    Offline,
+    /// They are connected now.
+    Online,
+    /// They are every other member connected now: the list replaces what the receiver knew.
+    All,
+}
+
+impl PresenceChange {
+    /// The wire value.
+    pub fn to_wire(self) -> u8 {
+        match self {
+            PresenceChange::Offline => 0,
+            PresenceChange::Online => 1,
+            PresenceChange::All => 2,
+        }
+    }
+
+    /// The change for a wire value.
+    pub fn from_wire(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => PresenceChange::Offline,
+            1 => PresenceChange::Online,
+            2 => PresenceChange::All,
+            _ => return None,
+        })
+    }
+}
+
 /// One frame of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
@@ -240,6 +274,15 @@ pub enum Frame {
         /// The servers; empty when the relay has none.
         servers: Vec<IceServer>,
     },
+    /// Server → member: which members of its shell are connected (to this relay or to
+    /// another one sharing its Redis). Guests get none and are in none.
+    Presence {
+        /// Whether they came, left, or are the whole list.
+        change: PresenceChange,
+        /// The members; at least one unless the change is [`PresenceChange::All`]. The
+        /// encoder writes at most [`MAX_PRESENCE_PEERS`] (the first ones).
+        peers: Vec<PeerId>,
+    },
 }
 
 const T_CHALLENGE: u8 = 0x01;
@@ -253,6 +296,7 @@ const T_NOTICE: u8 = 0x08;
 const T_REFUSED: u8 = 0x09;
 const T_ICE_REQUEST: u8 = 0x0a;
 const T_ICE_SERVERS: u8 = 0x0b;
+const T_PRESENCE: u8 = 0x0c;
 
 /// The bytes a client signs: `nonce || session || shell id || peer id`. The shell and the
 /// peer are bound so the signature cannot be presented for another shell or key.
@@ -360,6 +404,13 @@ impl Frame {
                     }
                     put_bytes(&mut out, server.username.as_bytes());
                     put_bytes(&mut out, server.credential.as_bytes());
+                }
+            }
+            Frame::Presence { change, peers } => {
+                out.push(T_PRESENCE);
+                out.push(change.to_wire());
+                for peer in peers.get(..MAX_PRESENCE_PEERS).unwrap_or(peers) {
+                    out.extend_from_slice(peer.as_bytes());
                 }
             }
         }
@@ -470,6 +521,30 @@ impl Frame {
                     });
                 }
                 Frame::IceServers { expires, servers }
+            }
+            T_PRESENCE => {
+                let change = PresenceChange::from_wire(r.u8()?)
+                    .ok_or(Error::Malformed("unknown presence change"))?;
+                let rest = r.rest();
+                if rest.len() % 32 != 0 {
+                    return Err(Error::Malformed("presence peers are not whole keys"));
+                }
+                let count = rest.len() / 32;
+                if count > MAX_PRESENCE_PEERS {
+                    return Err(Error::TooLarge {
+                        len: count,
+                        max: MAX_PRESENCE_PEERS,
+                    });
+                }
+                if count == 0 && change != PresenceChange::All {
+                    return Err(Error::Malformed("a presence change without a peer"));
+                }
+                let mut peers = Vec::with_capacity(count);
+                let mut keys = Reader(rest);
+                for _ in 0..count {
+                    peers.push(keys.peer()?);
+                }
+                Frame::Presence { change, peers }
             }
             other => return Err(Error::UnknownType(other)),
         };
@@ -597,6 +672,14 @@ mod tests {
                     },
                 ],
             },
+            Frame::Presence {
+                change: PresenceChange::All,
+                peers: vec![],
+            },
+            Frame::Presence {
+                change: PresenceChange::Offline,
+                peers: vec![peer, peer],
+            },
         ];
         for f in frames {
             let bytes = f.encode();
@@ -623,7 +706,7 @@ mod tests {
                 *v = VERSION;
             }
             if let Some(t) = b.get_mut(1) {
-                *t %= 13;
+                *t %= 14;
             }
             let _ = Frame::decode(&b);
         }

@@ -16,9 +16,9 @@ mod tls;
 pub use client::{ClientOptions, Credentials, Notice, SignalClient, Status, TransportSignaling};
 pub use error::Error;
 pub use frame::{
-    signed_bytes, Frame, IceServer, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT,
-    MAX_CREDENTIAL_LEN, MAX_ICE_SERVERS, MAX_ICE_TEXT_LEN, MAX_ICE_URLS, MAX_REASON_LEN, NONCE_LEN,
-    SESSION_LEN, VERSION,
+    signed_bytes, Frame, IceServer, NoticeCode, PresenceChange, RefuseCode, Standing, AUTH_CONTEXT,
+    MAX_CREDENTIAL_LEN, MAX_ICE_SERVERS, MAX_ICE_TEXT_LEN, MAX_ICE_URLS, MAX_PRESENCE_PEERS,
+    MAX_REASON_LEN, NONCE_LEN, SESSION_LEN, VERSION,
 };
 pub use ice::{
     turn_password, turn_username, IceConfig, IceGrant, TurnSecret, DEFAULT_TURN_TTL, MAX_TURN_TTL,

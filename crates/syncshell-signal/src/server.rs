@@ -1,7 +1,7 @@
 //! The signaling relay: admits members of a shell by their token chain and a signature over
 //! a fresh challenge, and forwards opaque blobs between admitted peers of the same shell.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +28,8 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::cluster::{Cluster, Inbound};
 use crate::error::Error;
 use crate::frame::{
-    signed_bytes, Frame, NoticeCode, RefuseCode, Standing, AUTH_CONTEXT, NONCE_LEN, SESSION_LEN,
+    signed_bytes, Frame, NoticeCode, PresenceChange, RefuseCode, Standing, AUTH_CONTEXT,
+    MAX_PRESENCE_PEERS, NONCE_LEN, SESSION_LEN,
 };
 use crate::ice::IceConfig;
 use crate::tls::{ServerTls, TlsListener};
@@ -131,14 +132,70 @@ impl Shell {
                 gone.push(*id);
             }
         }
+        let mut members = Vec::new();
         for id in &gone {
             if let Some(p) = self.peers.remove(id) {
                 let _ =
                     p.tx.try_send(Outgoing::Close(RefuseCode::Revoked, "revoked".into()));
+                if p.inviter.is_none() {
+                    members.push(*id);
+                }
             }
         }
+        self.tell(PresenceChange::Offline, &members);
         gone.len()
     }
+
+    /// The members (not guests) registered here.
+    fn members(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.inviter.is_none())
+            .map(|(id, _)| *id)
+    }
+
+    /// Tells every member registered here, other than `peers` themselves, that `peers` came
+    /// online or went offline. A member whose queue is full misses it (as it would a blob).
+    fn tell(&self, change: PresenceChange, peers: &[PeerId]) {
+        if peers.is_empty() {
+            return;
+        }
+        let frames = presence_frames(change, peers);
+        for (id, p) in &self.peers {
+            if p.inviter.is_none() && !peers.contains(id) {
+                for f in &frames {
+                    let _ = p.tx.try_send(Outgoing::Frame(f.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The encoded [`Frame::Presence`] frames saying `peers` changed: one, or more when the list
+/// is longer than a frame holds (a long [`PresenceChange::All`] goes on as `Online`).
+fn presence_frames(change: PresenceChange, peers: &[PeerId]) -> Vec<Vec<u8>> {
+    if peers.is_empty() {
+        return vec![Frame::Presence {
+            change,
+            peers: Vec::new(),
+        }
+        .encode()];
+    }
+    peers
+        .chunks(MAX_PRESENCE_PEERS)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let change = match change {
+                PresenceChange::All if i > 0 => PresenceChange::Online,
+                c => c,
+            };
+            Frame::Presence {
+                change,
+                peers: chunk.to_vec(),
+            }
+            .encode()
+        })
+        .collect()
 }
 
 /// Shared state of the server.
@@ -588,6 +645,25 @@ async fn serve(mut ws: WebSocket, hub: Arc<Hub>, conn: u64) {
     if let Some(c) = &hub.cluster {
         c.register(&me.shell, &me.peer, me.conn).await;
     }
+    // A member learns which members are connected, here and at the other relays, and those
+    // elsewhere learn it came.
+    let mut presence = Vec::new();
+    if me.guest_of.is_none() {
+        let remote = match &hub.cluster {
+            Some(c) => c
+                .presence(&me.shell, Some(std::slice::from_ref(&me.peer)))
+                .await
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let mut all: BTreeSet<PeerId> = remote.into_iter().collect();
+        if let Some(shell) = lock(&hub.shells).get(&me.shell) {
+            all.extend(shell.members());
+        }
+        all.remove(&me.peer);
+        let all: Vec<PeerId> = all.into_iter().collect();
+        presence = presence_frames(PresenceChange::All, &all);
+    }
     hub.counters.admitted.fetch_add(1, Ordering::Relaxed);
     tracing::info!(shell = %me.shell, peer = %me.peer.short(), guest = me.guest_of.is_some(), "admitted");
     let welcome = Frame::Welcome {
@@ -599,7 +675,11 @@ async fn serve(mut ws: WebSocket, hub: Arc<Hub>, conn: u64) {
             Standing::Member
         },
     };
-    if send(&mut ws, &welcome).await {
+    let mut greeted = send(&mut ws, &welcome).await;
+    for f in presence {
+        greeted = greeted && ws.send(Message::Binary(Bytes::from(f))).await.is_ok();
+    }
+    if greeted {
         let (code, reason) = relay_loop(&mut ws, &hub, &me, &mut rx, &mut shutdown).await;
         if let Some(code) = code {
             refuse(&mut ws, &hub, code, &reason).await;
@@ -607,7 +687,8 @@ async fn serve(mut ws: WebSocket, hub: Arc<Hub>, conn: u64) {
     }
     unregister(&hub, &me);
     if let Some(c) = &hub.cluster {
-        c.unregister(&me.shell, &me.peer, me.conn).await;
+        c.unregister(&me.shell, &me.peer, me.conn, me.guest_of.is_none())
+            .await;
     }
     tracing::info!(peer = %me.peer.short(), "closed");
 }
@@ -1073,6 +1154,9 @@ fn admit(
             "the same peer connected again".into(),
         ));
     }
+    if inviter.is_none() {
+        shell.tell(PresenceChange::Online, &[peer]);
+    }
     Ok(Registered {
         shell: shell_id,
         peer,
@@ -1132,6 +1216,23 @@ fn take_inbound(hub: &Hub, inbound: Inbound) {
                 }
             }
         }
+        Inbound::Presence {
+            shell,
+            change,
+            peers,
+            ..
+        } => {
+            // A peer connected here is online whatever another relay says, and a peer the
+            // tombstones held here revoke is never announced.
+            if let Some(s) = shells.get(&shell) {
+                let peers: Vec<PeerId> = peers
+                    .into_iter()
+                    .filter(|p| !s.peers.contains_key(p))
+                    .filter(|p| change == PresenceChange::Offline || !s.revocations.is_revoked(p))
+                    .collect();
+                s.tell(change, &peers);
+            }
+        }
     }
 }
 
@@ -1159,8 +1260,13 @@ async fn cluster_task(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<redis:
                             c.relayed.load(Ordering::Relaxed),
                         )
                         .await;
+                    if cluster.lost_a_relay().await {
+                        // Its members left without a word: members here learn who is left.
+                        refresh_presence(&hub, cluster, false).await;
+                    }
                 } else if cluster.subscribe().await {
                     republish(&hub, cluster).await;
+                    refresh_presence(&hub, cluster, true).await;
                     cluster.rejoined();
                 }
             }
@@ -1201,11 +1307,44 @@ async fn republish(hub: &Hub, cluster: &Cluster) {
     }
 }
 
+/// Sends every member here the whole list of members connected to any relay (Redis may
+/// have missed changes, or a relay died); with `announce`, first tells the other relays
+/// that the members here are online.
+async fn refresh_presence(hub: &Hub, cluster: &Cluster, announce: bool) {
+    let held: Vec<(ShellId, Vec<PeerId>)> = lock(&hub.shells)
+        .iter()
+        .map(|(id, s)| (*id, s.members().collect::<Vec<_>>()))
+        .filter(|(_, members)| !members.is_empty())
+        .collect();
+    for (shell, members) in held {
+        let Some(remote) = cluster
+            .presence(&shell, announce.then_some(members.as_slice()))
+            .await
+        else {
+            return;
+        };
+        let shells = lock(&hub.shells);
+        let Some(s) = shells.get(&shell) else {
+            continue;
+        };
+        let all: BTreeSet<PeerId> = s.members().chain(remote).collect();
+        for (id, p) in s.peers.iter().filter(|(_, p)| p.inviter.is_none()) {
+            let others: Vec<PeerId> = all.iter().filter(|x| *x != id).copied().collect();
+            for f in presence_frames(PresenceChange::All, &others) {
+                let _ = p.tx.try_send(Outgoing::Frame(f));
+            }
+        }
+    }
+}
+
 fn unregister(hub: &Hub, me: &Registered) {
     let mut shells = lock(&hub.shells);
     if let Some(shell) = shells.get_mut(&me.shell) {
         if shell.peers.get(&me.peer).is_some_and(|p| p.conn == me.conn) {
             shell.peers.remove(&me.peer);
+            if me.guest_of.is_none() {
+                shell.tell(PresenceChange::Offline, &[me.peer]);
+            }
         }
         if shell.peers.is_empty() && shell.revocations.is_empty() {
             shells.remove(&me.shell);

@@ -2,7 +2,8 @@
 //! started by each test on 127.0.0.1 with a free port and no persistence, and relays on
 //! 127.0.0.1 in the test's process. Peers on different relays reach each other, a tombstone
 //! given to one relay is enforced by the others, also by a relay started afterwards, and
-//! relays carry on through a Redis restart.
+//! relays carry on through a Redis restart. Members see who is online on every relay, and
+//! the members of a relay that dies without a word leave the lists.
 //!
 //! Needs `redis-server` (Debian's `redis-server`, Redis 6 or newer); without it each test
 //! says it is skipped, unless `SYNCSHELL_REQUIRE_REDIS` is set (CI sets it), in which case
@@ -14,6 +15,7 @@
     clippy::print_stderr
 )]
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
 use rand_core::OsRng;
@@ -41,6 +43,8 @@ struct Relay {
     server: Server,
     url: String,
     stop: Option<oneshot::Sender<()>>,
+    /// The relay's own runtime, for one that can be killed.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Relay {
@@ -58,9 +62,48 @@ impl Relay {
             server,
             url,
             stop: Some(stop),
+            runtime: None,
         };
         relay.wait_health("ok").await;
         relay
+    }
+
+    /// A relay on a runtime of its own, which [`Relay::kill`] stops as a killed process
+    /// stops: every task where it is, nothing said to Redis or to the clients.
+    async fn start_killable(redis: &Redis) -> Relay {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let server = {
+            let _inside = runtime.enter();
+            Server::with_redis(Limits::default(), IceConfig::default(), &redis.url())
+                .expect("a redis URL")
+        };
+        let run = server.clone();
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            run.run(listener, None, std::future::pending()).await
+        });
+        let relay = Relay {
+            server,
+            url,
+            stop: None,
+            runtime: Some(runtime),
+        };
+        relay.wait_health("ok").await;
+        relay
+    }
+
+    /// Stops a relay of [`Relay::start_killable`] dead.
+    fn kill(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 
     /// Waits until `/health` says `want`.
@@ -81,6 +124,9 @@ impl Drop for Relay {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
@@ -172,6 +218,18 @@ async fn closed_with(c: &SignalClient) -> RefuseCode {
         Error::Refused { code, .. } => code,
         e => panic!("expected a refusal, got {e}"),
     }
+}
+
+/// Waits until `c`'s presence list is exactly `want`.
+async fn present(c: &SignalClient, want: &[&(Identity, Credentials)], within: Duration) {
+    let want: BTreeSet<PeerId> = want.iter().map(|m| m.0.peer_id()).collect();
+    let mut list = c.presence();
+    let seen = tokio::time::timeout(within, list.wait_for(|p| *p == want)).await;
+    assert!(
+        seen.is_ok(),
+        "presence {:?}, expected {want:?}",
+        *c.presence().borrow()
+    );
 }
 
 #[track_caller]
@@ -268,6 +326,10 @@ async fn relays_serve_their_own_clients_while_redis_is_away_and_share_again_afte
     );
     ava_c.send_app(&bob.0.peer_id(), b"far").unwrap();
     assert_eq!(notice(&ava_c).await, NoticeCode::Unreachable);
+    // A member arriving at relay B meanwhile sees only who is there.
+    let dan = shell.member();
+    let dan_c = connect(&b, &dan).await.unwrap();
+    present(&dan_c, &[&bob], WAIT).await;
 
     // A new, empty Redis: the relays store again where their peers are and the tombstones
     // they hold, so peers reach each other across relays and a new relay refuses cid.
@@ -276,6 +338,9 @@ async fn relays_serve_their_own_clients_while_redis_is_away_and_share_again_afte
     b.wait_health("ok").await;
     ava_c.send_app(&bob.0.peer_id(), b"again").unwrap();
     assert_eq!(receive(&bob_c).await, (ava.0.peer_id(), b"again".to_vec()));
+    // And everyone's list is whole again, dan included.
+    present(&ava_c, &[&owner, &bob, &dan], WAIT).await;
+    present(&dan_c, &[&owner, &ava, &bob], WAIT).await;
     let c = Relay::start(&redis).await;
     assert_eq!(refused(connect(&c, &cid).await), RefuseCode::Revoked);
 }
@@ -314,4 +379,53 @@ async fn a_client_fails_over_to_the_next_relay_when_its_relay_goes_away() {
     bob_c.send_app(&ava.0.peer_id(), b"via b").unwrap();
     assert_eq!(receive(&ava_c).await, (bob.0.peer_id(), b"via b".to_vec()));
     assert_eq!(b.server.stats()["peers"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_see_who_is_online_on_every_relay_and_a_dead_relays_members_leave_the_lists() {
+    let Some(redis) = Redis::start() else { return };
+    let a = Relay::start(&redis).await;
+    let b = Relay::start_killable(&redis).await;
+    let shell = Shell::new();
+    let (ava, bob, cid, dan) = (
+        shell.member(),
+        shell.member(),
+        shell.member(),
+        shell.member(),
+    );
+    let ava_c = connect(&a, &ava).await.unwrap();
+    let bob_c = connect(&b, &bob).await.unwrap();
+    // Bob's first list names ava, on the other relay; relay A tells ava that bob came.
+    present(&bob_c, &[&ava], WAIT).await;
+    present(&ava_c, &[&bob], WAIT).await;
+    let cid_c = connect(&b, &cid).await.unwrap();
+    present(&cid_c, &[&ava, &bob], WAIT).await;
+    present(&ava_c, &[&bob, &cid], WAIT).await;
+    cid_c.close();
+    present(&ava_c, &[&bob], WAIT).await;
+    present(&bob_c, &[&ava], WAIT).await;
+
+    // Relay B dies without a word: relay A finds it no longer listening on its channel
+    // (checked every second) and sends ava a new list without bob, deleting bob's stale
+    // location from Redis on the way.
+    b.kill();
+    present(&ava_c, &[], WAIT).await;
+    let mut redis_c = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!(
+        "syncshell:v1:peers:{}",
+        hex::encode(shell.genesis.id().as_bytes())
+    );
+    let located: Vec<Vec<u8>> = redis::cmd("HKEYS")
+        .arg(&key)
+        .query_async(&mut redis_c)
+        .await
+        .unwrap();
+    assert_eq!(located, vec![ava.0.peer_id().as_bytes().to_vec()]);
+    // A member arriving now sees only those that are there.
+    let dan_c = connect(&a, &dan).await.unwrap();
+    present(&dan_c, &[&ava], WAIT).await;
 }

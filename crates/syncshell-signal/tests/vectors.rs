@@ -26,9 +26,10 @@ mod known_answers;
 use rand_chacha::rand_core::SeedableRng;
 use serde_json::{json, Value};
 use syncshell_signal::{
-    signed_bytes, turn_password, turn_username, Error, Frame, IceServer, NoticeCode, RefuseCode,
-    Standing, TurnSecret, AUTH_CONTEXT, MAX_CREDENTIAL_LEN, MAX_ICE_SERVERS, MAX_ICE_TEXT_LEN,
-    MAX_ICE_URLS, MAX_REASON_LEN, NONCE_LEN, SESSION_LEN, VERSION,
+    signed_bytes, turn_password, turn_username, Error, Frame, IceServer, NoticeCode,
+    PresenceChange, RefuseCode, Standing, TurnSecret, AUTH_CONTEXT, MAX_CREDENTIAL_LEN,
+    MAX_ICE_SERVERS, MAX_ICE_TEXT_LEN, MAX_ICE_URLS, MAX_PRESENCE_PEERS, MAX_REASON_LEN, NONCE_LEN,
+    SESSION_LEN, VERSION,
 };
 
 use syncshell_identity::{
@@ -223,6 +224,13 @@ fn fields(frame: &Frame) -> (&'static str, Value) {
                     .collect::<Vec<_>>(),
             }),
         ),
+        Frame::Presence { change, peers } => (
+            "Presence",
+            json!({
+                "change": change.to_wire(),
+                "peers": peers.iter().map(|p| hex::encode(p.as_bytes())).collect::<Vec<_>>(),
+            }),
+        ),
     }
 }
 
@@ -296,6 +304,16 @@ fn from_fields(kind: &str, v: &Value) -> Frame {
                     .collect(),
             }
         }
+        "Presence" => Frame::Presence {
+            change: PresenceChange::from_wire(u8::try_from(v["change"].as_u64().unwrap()).unwrap())
+                .unwrap(),
+            peers: v["peers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| PeerId::from_slice(&h(p)).unwrap())
+                .collect(),
+        },
         other => panic!("unknown frame kind {other}"),
     }
 }
@@ -505,6 +523,34 @@ fn generate() -> Value {
                 servers: Vec::new(),
             },
         ),
+        (
+            "presence 2: every other member connected, the owner and the joiner",
+            Frame::Presence {
+                change: PresenceChange::All,
+                peers: vec![owner, joiner],
+            },
+        ),
+        (
+            "presence 2: nobody else is connected",
+            Frame::Presence {
+                change: PresenceChange::All,
+                peers: Vec::new(),
+            },
+        ),
+        (
+            "presence 1: the member came online",
+            Frame::Presence {
+                change: PresenceChange::Online,
+                peers: vec![member],
+            },
+        ),
+        (
+            "presence 0: the owner went offline",
+            Frame::Presence {
+                change: PresenceChange::Offline,
+                peers: vec![owner],
+            },
+        ),
     ];
     let mut frames: Vec<Value> = frames.iter().map(|(n, fr)| frame_v(n, fr)).collect();
     let refusals = [
@@ -611,7 +657,7 @@ fn generate() -> Value {
         invalid("version 2", with(vec![2], &ch[1..])),
         invalid("version 2 alone", vec![2]),
         invalid("type 0x00", vec![VERSION, 0x00]),
-        invalid("type 0x0c", with(vec![VERSION, 0x0c], &ch[2..])),
+        invalid("type 0x0d", with(vec![VERSION, 0x0d], &ch[2..])),
         invalid("type 0xff", vec![VERSION, 0xff]),
         invalid("challenge one byte short", ch[..ch.len() - 1].to_vec()),
         invalid("challenge with a trailing byte", with(ch.clone(), &[0])),
@@ -755,6 +801,28 @@ fn generate() -> Value {
             ice[..ice.len() - 1].to_vec(),
         ),
         invalid("ice servers with a trailing byte", with(ice.clone(), &[0])),
+        invalid("presence without its change", vec![VERSION, 0x0c]),
+        invalid(
+            "presence change 3",
+            with(vec![VERSION, 0x0c, 3], owner.as_bytes()),
+        ),
+        invalid("presence 1 without a peer", vec![VERSION, 0x0c, 1]),
+        invalid("presence 0 without a peer", vec![VERSION, 0x0c, 0]),
+        invalid(
+            "presence 1 with a 31-byte peer",
+            with(vec![VERSION, 0x0c, 1], &owner.as_bytes()[..31]),
+        ),
+        invalid(
+            "presence 2 with a peer and a trailing byte",
+            with(with(vec![VERSION, 0x0c, 2], owner.as_bytes()), &[0]),
+        ),
+        invalid(
+            "presence 2 with 1025 peers",
+            with(
+                vec![VERSION, 0x0c, 2],
+                &owner.as_bytes().repeat(MAX_PRESENCE_PEERS + 1),
+            ),
+        ),
     ];
     for (key, why) in bad_keys {
         let key = hex::decode(key).unwrap();
@@ -786,6 +854,10 @@ fn generate() -> Value {
         &format!("notice 1 followed by a peer that is {why}"),
         with(vec![VERSION, 0x08, 1], &bad_key),
     ));
+    invalid_frames.push(invalid(
+        &format!("presence 1 whose second peer is {why}"),
+        with(with(vec![VERSION, 0x0c, 1], owner.as_bytes()), &bad_key),
+    ));
 
     json!({
         "description": "syncshell signaling relay frames; see docs/spec/signal.md",
@@ -800,6 +872,7 @@ fn generate() -> Value {
             "max_ice_servers": MAX_ICE_SERVERS,
             "max_ice_urls": MAX_ICE_URLS,
             "max_ice_text_len": MAX_ICE_TEXT_LEN,
+            "max_presence_peers": MAX_PRESENCE_PEERS,
         },
         "credentials": {
             "rng_seed": RNG_SEED,
