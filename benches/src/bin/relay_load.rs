@@ -2,8 +2,9 @@
 //! connected round-robin to `--relays` relay processes on 127.0.0.1 (more than one share a
 //! `redis-server` this program starts), then pairs of members bounce blobs through the
 //! relays for `--seconds`. Prints one JSON line: connect time, the relays' resident memory
-//! per connected member, relayed blobs per second and per relay CPU-second, and the p50 and
-//! p99 one-way latency of a blob (sender to receiver, both in this process).
+//! per connected member, relayed blobs per second, per relay CPU-second and per Redis
+//! CPU-second, and the p50 and p99 one-way latency of a blob (sender to receiver, both in
+//! this process).
 //!
 //! `cargo run --release -p syncshell-benches --bin relay_load -- --relays 1 --shells 100 --members 100`
 //!
@@ -324,6 +325,8 @@ async fn load(args: Args) -> Result<(), String> {
     let delivered = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::<u64>::new()));
     let cpu_before: u64 = relays.iter().map(|(p, _)| p.cpu_ticks()).sum();
+    let redis_ticks = || redis.as_ref().map(|(p, _)| p.cpu_ticks());
+    let redis_before = redis_ticks();
     let mut tasks = Vec::new();
     for pair in 0..total / 2 {
         let (Some(a), Some(b)) = (
@@ -384,6 +387,9 @@ async fn load(args: Args) -> Result<(), String> {
     let cpu_after: u64 = relays.iter().map(|(p, _)| p.cpu_ticks()).sum();
     let ticks_per_second = 100.0; // USER_HZ on Linux
     let relay_cpu = (cpu_after.saturating_sub(cpu_before)) as f64 / ticks_per_second;
+    let redis_cpu = redis_ticks()
+        .zip(redis_before)
+        .map(|(after, before)| after.saturating_sub(before) as f64 / ticks_per_second);
     let n = delivered.load(Ordering::Relaxed) as f64;
     let mut lat = latencies.lock().map(|l| l.clone()).unwrap_or_default();
     lat.sort_unstable();
@@ -403,6 +409,8 @@ async fn load(args: Args) -> Result<(), String> {
         "blobs_per_s": n / elapsed,
         "relay_cpu_s": relay_cpu,
         "blobs_per_relay_cpu_s": if relay_cpu > 0.0 { n / relay_cpu } else { 0.0 },
+        "redis_cpu_s": redis_cpu,
+        "blobs_per_redis_cpu_s": redis_cpu.filter(|c| *c > 0.0).map(|c| n / c),
         "latency_p50_ms": pct(0.50),
         "latency_p99_ms": pct(0.99),
     });
