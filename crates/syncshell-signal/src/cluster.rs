@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand_core::{OsRng, RngCore};
@@ -19,6 +19,8 @@ use crate::frame::{PresenceChange, MAX_PRESENCE_PEERS};
 
 /// Every key and channel starts with this.
 const PREFIX: &str = "syncshell:v1";
+/// Messages from other relays (and Redis's own) waiting for the relay to handle them.
+const INBOUND_QUEUE: usize = 1024;
 /// How long one Redis command may take before Redis counts as away.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -70,6 +72,8 @@ pub(crate) struct Cluster {
     /// The relays whose members this relay's members were told of (in hex), checked every
     /// second by [`Cluster::lost_a_relay`].
     watched: Mutex<BTreeSet<String>>,
+    /// A message from Redis found the inbound queue full and was dropped.
+    overflowed: Arc<AtomicBool>,
 }
 
 /// Every relay's counts, for `/stats`: a relay's entry counts while it is this fresh.
@@ -124,7 +128,7 @@ const UNREGISTER: &str =
 impl Cluster {
     /// A relay's handle on the Redis at `url` (`redis://HOST:PORT/`), and the stream of what
     /// other relays publish for it. Connects lazily: a relay starts while Redis is away.
-    pub(crate) fn new(url: &str) -> Result<(Cluster, mpsc::UnboundedReceiver<PushInfo>), Error> {
+    pub(crate) fn new(url: &str) -> Result<(Cluster, mpsc::Receiver<PushInfo>), Error> {
         let config_error = |e: redis::RedisError| Error::Config(format!("redis {url}: {e}"));
         let info = url.into_connection_info().map_err(config_error)?;
         // Subscriptions share the command connection, which needs RESP3 (Redis 6 or newer).
@@ -134,12 +138,22 @@ impl Cluster {
             .set_protocol(ProtocolVersion::RESP3);
         let client =
             redis::Client::open(info.set_redis_settings(settings)).map_err(config_error)?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        // What other relays publish waits in a bounded queue; when it overflows, what was
+        // dropped is caught up as after a disconnection (`check_overflow`).
+        let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let flag = overflowed.clone();
+        let push = move |info: PushInfo| {
+            if tx.try_send(info).is_err() {
+                flag.store(true, Ordering::Relaxed);
+            }
+            Ok::<(), ()>(())
+        };
         // Fail commands fast while Redis is away: the relay answers its clients meanwhile.
         let config = ConnectionManagerConfig::new()
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500))
-            .set_push_sender(tx)
+            .set_push_sender(push)
             .set_response_timeout(Some(COMMAND_TIMEOUT))
             .set_connection_timeout(Some(COMMAND_TIMEOUT));
         let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(config_error)?;
@@ -155,6 +169,7 @@ impl Cluster {
             failed: AtomicBool::new(false),
             totals: Mutex::new(None),
             watched: Mutex::new(BTreeSet::new()),
+            overflowed,
         };
         Ok((cluster, rx))
     }
@@ -201,6 +216,15 @@ impl Cluster {
     pub(crate) fn rejoined(&self) {
         if !self.failed.load(Ordering::Relaxed) && !self.up.swap(true, Ordering::Relaxed) {
             tracing::info!(relay = %self.relay, "redis reachable: sharing shells");
+        }
+    }
+
+    /// If a message from Redis was dropped (the inbound queue was full), counts Redis as away:
+    /// subscribing again stores and reads again what may have been missed.
+    pub(crate) fn check_overflow(&self) {
+        if self.overflowed.swap(false, Ordering::Relaxed) && self.up.swap(false, Ordering::Relaxed)
+        {
+            tracing::warn!("messages from other relays were dropped: catching up");
         }
     }
 

@@ -206,7 +206,7 @@ struct Hub {
     /// The Redis this relay shares its shells through, if any.
     cluster: Option<Cluster>,
     /// What other relays publish for this one, until [`Server::run`] takes it.
-    inbound: Mutex<Option<mpsc::UnboundedReceiver<redis::PushInfo>>>,
+    inbound: Mutex<Option<mpsc::Receiver<redis::PushInfo>>>,
     shells: Mutex<HashMap<ShellId, Shell>>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     counters: Counters,
@@ -311,7 +311,7 @@ impl Server {
     fn build(
         limits: Limits,
         ice: IceConfig,
-        cluster: Option<(Cluster, mpsc::UnboundedReceiver<redis::PushInfo>)>,
+        cluster: Option<(Cluster, mpsc::Receiver<redis::PushInfo>)>,
     ) -> Self {
         let (shutdown, _) = watch::channel(false);
         let (cluster, inbound) = match cluster {
@@ -1239,7 +1239,7 @@ fn take_inbound(hub: &Hub, inbound: Inbound) {
 /// Shares the shells through Redis while the server runs: keeps the subscription, applies
 /// what other relays publish, and when Redis comes back (or first answers) stores where
 /// every local peer is and every tombstone held here.
-async fn cluster_task(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<redis::PushInfo>) {
+async fn cluster_task(hub: Arc<Hub>, mut inbound: mpsc::Receiver<redis::PushInfo>) {
     let Some(cluster) = hub.cluster.as_ref() else {
         return;
     };
@@ -1250,6 +1250,7 @@ async fn cluster_task(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<redis:
             _ = stopping(&mut shutdown) => return,
             _ = tick.tick() => {
                 // Sharing the counts is also what finds Redis gone.
+                cluster.check_overflow();
                 if cluster.is_up() {
                     let c = &hub.counters;
                     let (_, peers, _) = hub.held();
@@ -1285,6 +1286,9 @@ async fn cluster_task(hub: Arc<Hub>, mut inbound: mpsc::UnboundedReceiver<redis:
 /// How often a relay checks on Redis.
 const CLUSTER_TICK: Duration = Duration::from_secs(1);
 
+/// Stores again where every local peer is and every tombstone held here, announcing the
+/// tombstones (a relay that came back before this one has not seen them); then takes the
+/// tombstones stored for each shell held here, which this relay may have missed while away.
 async fn republish(hub: &Hub, cluster: &Cluster) {
     let (peers, tombstones) = {
         let shells = lock(&hub.shells);
@@ -1303,7 +1307,20 @@ async fn republish(hub: &Hub, cluster: &Cluster) {
         cluster.register(&shell, &peer, conn).await;
     }
     for (shell, list) in tombstones {
-        cluster.store_tombstones(&shell, &list, false).await;
+        cluster.store_tombstones(&shell, &list, true).await;
+    }
+    let held: Vec<ShellId> = lock(&hub.shells).keys().copied().collect();
+    for shell in held {
+        let stored = cluster.tombstones(&shell).await;
+        if let Some(s) = lock(&hub.shells).get_mut(&shell) {
+            if take_stored(&mut s.revocations, &stored) {
+                let gone = s.evict_revoked();
+                tracing::info!(
+                    disconnected = gone,
+                    "tombstones stored while this relay was away"
+                );
+            }
+        }
     }
 }
 

@@ -330,12 +330,22 @@ async fn relays_serve_their_own_clients_while_redis_is_away_and_share_again_afte
     let dan = shell.member();
     let dan_c = connect(&b, &dan).await.unwrap();
     present(&dan_c, &[&bob], WAIT).await;
+    // The owner revokes eve, on relay B, meanwhile: relay A holds the tombstone, relay B
+    // cannot hear of it.
+    let eve = shell.member();
+    let eve_c = connect(&b, &eve).await.unwrap();
+    owner_c
+        .upload_tombstone(&shell.tombstone(eve.0.peer_id()))
+        .unwrap();
+    assert_eq!(notice(&owner_c).await, NoticeCode::TombstoneAccepted);
 
     // A new, empty Redis: the relays store again where their peers are and the tombstones
-    // they hold, so peers reach each other across relays and a new relay refuses cid.
+    // they hold, so peers reach each other across relays, relay B closes eve, and a new relay
+    // refuses cid.
     redis.restart();
     a.wait_health("ok").await;
     b.wait_health("ok").await;
+    assert_eq!(closed_with(&eve_c).await, RefuseCode::Revoked);
     ava_c.send_app(&bob.0.peer_id(), b"again").unwrap();
     assert_eq!(receive(&bob_c).await, (ava.0.peer_id(), b"again".to_vec()));
     // And everyone's list is whole again, dan included.
