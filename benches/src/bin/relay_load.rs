@@ -22,7 +22,9 @@ use clap::Parser;
 use rand_core::OsRng;
 use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain};
 use syncshell_revocation::RevocationSet;
-use syncshell_signal::{ClientOptions, Credentials, IceConfig, Limits, Server, SignalClient};
+use syncshell_signal::{
+    ClientOptions, Credentials, IceConfig, Limits, RedisConfig, Server, SignalClient,
+};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -86,9 +88,8 @@ async fn serve(redis: Option<String>) -> Result<(), String> {
         ..Limits::default()
     };
     let server = match redis {
-        Some(url) => {
-            Server::with_redis(limits, IceConfig::default(), &url).map_err(|e| e.to_string())?
-        }
+        Some(url) => Server::with_redis(limits, IceConfig::default(), &RedisConfig::new(url))
+            .map_err(|e| e.to_string())?,
         None => Server::new(limits, IceConfig::default()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

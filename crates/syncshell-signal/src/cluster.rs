@@ -4,6 +4,7 @@
 //! the same checks it applies to its own clients.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,6 +14,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Script, Value};
 use syncshell_identity::{PeerId, ShellId};
 use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::frame::{PresenceChange, MAX_PRESENCE_PEERS};
@@ -125,19 +127,110 @@ const UNREGISTER: &str =
     end \
     return out";
 
+/// The Redis relays share their shells through, and how a relay proves itself to it.
+#[derive(Clone)]
+pub struct RedisConfig {
+    url: String,
+    password: Option<Zeroizing<String>>,
+    ca: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: it is not shown.
+        f.debug_struct("RedisConfig")
+            .field("password", &self.password.is_some())
+            .field("ca", &self.ca.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisConfig {
+    /// The Redis at `url`: `redis://HOST:PORT/`, or `rediss://HOST:PORT/` over TLS (checked
+    /// against the system's root certificates unless [`RedisConfig::with_ca_file`] says
+    /// otherwise). A password in the URL (`redis://:PASSWORD@HOST:PORT/`) works but shows
+    /// in the process list: prefer [`RedisConfig::with_password_file`].
+    pub fn new(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            password: None,
+            ca: None,
+        }
+    }
+
+    /// Authenticates with the password in this file (its contents less one trailing
+    /// newline): Redis's `requirepass`, or the password of the URL's user with ACLs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the file cannot be read, is empty or is not UTF-8.
+    pub fn with_password_file(mut self, path: &Path) -> Result<RedisConfig, Error> {
+        let bytes = crate::ice::read_secret(path)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| Error::Config(format!("{}: the password is not UTF-8", path.display())))?;
+        if text.is_empty() {
+            return Err(Error::Config(format!(
+                "{}: the password is empty",
+                path.display()
+            )));
+        }
+        self.password = Some(Zeroizing::new(text.to_owned()));
+        Ok(self)
+    }
+
+    /// Trusts only the CA certificates of this PEM file for a `rediss://` Redis (a private
+    /// CA, or a self-signed certificate) instead of the system's roots.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the file cannot be read or holds no certificate, or the URL is
+    /// not a `rediss://` one.
+    pub fn with_ca_file(mut self, path: &Path) -> Result<RedisConfig, Error> {
+        if !self.url.starts_with("rediss://") {
+            return Err(Error::Config(format!(
+                "{}: a CA file is for rediss:// URLs",
+                path.display()
+            )));
+        }
+        crate::tls::read_certificates(path)?;
+        let pem =
+            std::fs::read(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        self.ca = Some(pem);
+        Ok(self)
+    }
+}
+
 impl Cluster {
-    /// A relay's handle on the Redis at `url` (`redis://HOST:PORT/`), and the stream of what
-    /// other relays publish for it. Connects lazily: a relay starts while Redis is away.
-    pub(crate) fn new(url: &str) -> Result<(Cluster, mpsc::Receiver<PushInfo>), Error> {
-        let config_error = |e: redis::RedisError| Error::Config(format!("redis {url}: {e}"));
-        let info = url.into_connection_info().map_err(config_error)?;
+    /// A relay's handle on the Redis of `config`, and the stream of what other relays
+    /// publish for it. Connects lazily: a relay starts while Redis is away.
+    pub(crate) fn new(config: &RedisConfig) -> Result<(Cluster, mpsc::Receiver<PushInfo>), Error> {
+        // The URL is not repeated: it may carry a password.
+        let config_error = |e: redis::RedisError| Error::Config(format!("redis: {e}"));
+        let info = config
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(config_error)?;
         // Subscriptions share the command connection, which needs RESP3 (Redis 6 or newer).
-        let settings = info
+        let mut settings = info
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        let client =
-            redis::Client::open(info.set_redis_settings(settings)).map_err(config_error)?;
+        if let Some(password) = &config.password {
+            settings = settings.set_password(password.as_str());
+        }
+        let info = info.set_redis_settings(settings);
+        let client = match &config.ca {
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(info),
+        }
+        .map_err(config_error)?;
         // What other relays publish waits in a bounded queue; when it overflows, what was
         // dropped is caught up as after a disconnection (`check_overflow`).
         let (tx, rx) = mpsc::channel(INBOUND_QUEUE);

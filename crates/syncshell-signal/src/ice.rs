@@ -73,18 +73,25 @@ impl TurnSecret {
     /// Reads a secret file: its bytes less one trailing newline (`\n` or `\r\n`), as coturn
     /// reads `static-auth-secret`. An unreadable or empty file is an error.
     pub fn read(path: &Path) -> Result<TurnSecret, Error> {
-        let mut bytes = Zeroizing::new(
-            std::fs::read(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
-        );
-        if bytes.last() == Some(&b'\n') {
-            bytes.pop();
-            if bytes.last() == Some(&b'\r') {
-                bytes.pop();
-            }
-        }
+        let mut bytes = read_secret(path)?;
         TurnSecret::new(std::mem::take(&mut *bytes))
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
     }
+}
+
+/// A secret file's bytes less one trailing newline (`\n` or `\r\n`); an unreadable file is
+/// an error naming it.
+pub(crate) fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let mut bytes = Zeroizing::new(
+        std::fs::read(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
+    );
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    Ok(bytes)
 }
 
 /// What a relay hands out: STUN and TURN URLs and, for the TURN ones, the shared secret and the

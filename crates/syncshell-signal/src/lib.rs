@@ -14,6 +14,8 @@ mod tls;
 
 #[cfg(feature = "tokio")]
 pub use client::{ClientOptions, Credentials, Notice, SignalClient, Status, TransportSignaling};
+#[cfg(feature = "tokio")]
+pub use cluster::RedisConfig;
 pub use error::Error;
 pub use frame::{
     signed_bytes, Frame, IceServer, NoticeCode, PresenceChange, RefuseCode, Standing, AUTH_CONTEXT,

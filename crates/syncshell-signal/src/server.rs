@@ -25,7 +25,7 @@ use syncshell_revocation::{RevocationSet, Tombstone};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::cluster::{Cluster, Inbound};
+use crate::cluster::{Cluster, Inbound, RedisConfig};
 use crate::error::Error;
 use crate::frame::{
     signed_bytes, Frame, NoticeCode, PresenceChange, RefuseCode, Standing, AUTH_CONTEXT,
@@ -294,17 +294,17 @@ impl Server {
         Self::build(limits, ice, None)
     }
 
-    /// A server that shares its shells with every relay using the Redis at `url`
-    /// (`redis://HOST:PORT/`, Redis 6 or newer): peers connected to different relays reach
+    /// A server that shares its shells with every relay using the Redis of `redis`
+    /// (Redis 6 or newer, [`RedisConfig`]): peers connected to different relays reach
     /// each other, and tombstones are stored in Redis, so any relay refuses a revoked peer,
     /// also right after it starts. The server starts while Redis is away, serves its own
     /// clients, and joins the others once Redis answers (`/health` says which).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when `url` is not a Redis URL.
-    pub fn with_redis(limits: Limits, ice: IceConfig, url: &str) -> Result<Self, Error> {
-        let (cluster, inbound) = Cluster::new(url)?;
+    /// [`Error::Config`] when the URL is not a Redis URL.
+    pub fn with_redis(limits: Limits, ice: IceConfig, redis: &RedisConfig) -> Result<Self, Error> {
+        let (cluster, inbound) = Cluster::new(redis)?;
         Ok(Self::build(limits, ice, Some((cluster, inbound))))
     }
 

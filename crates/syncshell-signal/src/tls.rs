@@ -41,7 +41,7 @@ fn pem_error(path: &Path, what: &str, e: rustls::pki_types::pem::Error) -> Error
 }
 
 /// The certificates of a PEM file (at least one).
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+pub(crate) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| pem_error(path, "certificate", e))?
         .collect::<Result<Vec<_>, _>>()

@@ -22,8 +22,8 @@ use rand_core::OsRng;
 use syncshell_identity::{Identity, PeerId, Role, ShellGenesis, Timestamp, TokenChain};
 use syncshell_revocation::{Reason, RevocationSet, Tombstone};
 use syncshell_signal::{
-    ClientOptions, Credentials, Error, IceConfig, Limits, NoticeCode, RefuseCode, Server,
-    SignalClient, Status,
+    ClientOptions, Credentials, Error, IceConfig, Limits, NoticeCode, RedisConfig, RefuseCode,
+    Server, SignalClient, Status,
 };
 use tokio::sync::oneshot;
 
@@ -49,7 +49,14 @@ struct Relay {
 
 impl Relay {
     async fn start(redis: &Redis) -> Relay {
-        let server = Server::with_redis(Limits::default(), IceConfig::default(), &redis.url())
+        let relay = Relay::start_with(&redis.config()).await;
+        relay.wait_health("ok").await;
+        relay
+    }
+
+    /// A relay using `config`, maybe not reaching Redis.
+    async fn start_with(config: &RedisConfig) -> Relay {
+        let server = Server::with_redis(Limits::default(), IceConfig::default(), config)
             .expect("a redis URL");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}/", listener.local_addr().unwrap());
@@ -58,14 +65,12 @@ impl Relay {
             let _ = stopped.await;
         });
         tokio::spawn(run);
-        let relay = Relay {
+        Relay {
             server,
             url,
             stop: Some(stop),
             runtime: None,
-        };
-        relay.wait_health("ok").await;
-        relay
+        }
     }
 
     /// A relay on a runtime of its own, which [`Relay::kill`] stops as a killed process
@@ -81,7 +86,7 @@ impl Relay {
         let url = format!("ws://{}/", listener.local_addr().unwrap());
         let server = {
             let _inside = runtime.enter();
-            Server::with_redis(Limits::default(), IceConfig::default(), &redis.url())
+            Server::with_redis(Limits::default(), IceConfig::default(), &redis.config())
                 .expect("a redis URL")
         };
         let run = server.clone();
@@ -438,4 +443,71 @@ async fn members_see_who_is_online_on_every_relay_and_a_dead_relays_members_leav
     // A member arriving now sees only those that are there.
     let dan_c = connect(&a, &dan).await.unwrap();
     present(&dan_c, &[&ava], WAIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_use_a_redis_with_a_password_over_tls_and_a_relay_without_them_is_kept_out() {
+    let Some(redis) = Redis::start_secured() else {
+        return;
+    };
+    // Password from a file, TLS checked against the Redis's own CA.
+    let (a, b) = (Relay::start(&redis).await, Relay::start(&redis).await);
+    let shell = Shell::new();
+    let (ava, bob, cid) = (shell.member(), shell.member(), shell.member());
+    let ava_c = connect(&a, &ava).await.unwrap();
+    let bob_c = connect(&b, &bob).await.unwrap();
+    ava_c.send_app(&bob.0.peer_id(), b"over tls").unwrap();
+    assert_eq!(
+        receive(&bob_c).await,
+        (ava.0.peer_id(), b"over tls".to_vec())
+    );
+
+    // A wrong password, no password, a CA that did not issue the certificate, or no TLS:
+    // Redis refuses the relay, which serves its own clients only; a blob to a member on
+    // another relay is unreachable.
+    let wrong = tempfile::tempdir().unwrap();
+    std::fs::write(wrong.path().join("password"), "hunter2\n").unwrap();
+    std::fs::write(
+        wrong.path().join("ca.pem"),
+        std::fs::read_to_string(redis.path("server.pem")).unwrap(),
+    )
+    .unwrap();
+    let ca = redis.path("ca.pem");
+    let configs = [
+        RedisConfig::new(redis.url())
+            .with_password_file(&wrong.path().join("password"))
+            .unwrap()
+            .with_ca_file(&ca)
+            .unwrap(),
+        RedisConfig::new(redis.url()).with_ca_file(&ca).unwrap(),
+        RedisConfig::new(redis.url())
+            .with_password_file(&redis.path("password"))
+            .unwrap()
+            .with_ca_file(&wrong.path().join("ca.pem"))
+            .unwrap(),
+        RedisConfig::new(redis.url().replacen("rediss", "redis", 1))
+            .with_password_file(&redis.path("password"))
+            .unwrap(),
+    ];
+    for (i, config) in configs.iter().enumerate() {
+        let outsider = Relay::start_with(config).await;
+        let cid_c = connect(&outsider, &cid).await.unwrap();
+        cid_c.send_app(&ava.0.peer_id(), b"let me in").unwrap();
+        assert_eq!(notice(&cid_c).await, NoticeCode::Unreachable, "config {i}");
+        assert_eq!(
+            outsider.server.health(),
+            "ok; redis unreachable: serving local clients only",
+            "config {i}"
+        );
+        assert!(!format!("{config:?}").contains("horse"));
+    }
+
+    // A password file that is empty, or a CA file for a URL without TLS, is refused.
+    std::fs::write(wrong.path().join("empty"), "\n").unwrap();
+    assert!(RedisConfig::new(redis.url())
+        .with_password_file(&wrong.path().join("empty"))
+        .is_err());
+    assert!(RedisConfig::new("redis://127.0.0.1:6379/")
+        .with_ca_file(&ca)
+        .is_err());
 }

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use syncshell_signal::{IceConfig, Limits, Server, ServerTls, TurnSecret};
+use syncshell_signal::{IceConfig, Limits, RedisConfig, Server, ServerTls, TurnSecret};
 
 /// A WebSocket signaling relay for syncshell members.
 #[derive(Debug, Parser)]
@@ -73,11 +73,20 @@ struct Args {
     /// against `--max-peers`.
     #[arg(long, default_value_t = 16)]
     max_guests: usize,
-    /// Share shells with every relay using this Redis (`redis://HOST:PORT/`, Redis 6 or
-    /// newer): peers on different relays reach each other and tombstones are kept in Redis.
-    /// Without it everything is kept in this process's memory.
+    /// Share shells with every relay using this Redis (`redis://HOST:PORT/`, or
+    /// `rediss://HOST:PORT/` over TLS; Redis 6 or newer): peers on different relays reach
+    /// each other and tombstones are kept in Redis. Without it everything is kept in this
+    /// process's memory.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// A file holding the password Redis asks for (`requirepass`, or the URL's user's),
+    /// less one trailing newline.
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    redis_password_file: Option<PathBuf>,
+    /// A PEM file of the CA certificates trusted for a `rediss://` Redis, instead of the
+    /// system's roots.
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    redis_ca: Option<PathBuf>,
 }
 
 fn seconds(s: f64) -> Result<Duration, String> {
@@ -145,7 +154,20 @@ async fn run(args: Args) -> Result<(), String> {
     tracing::info!(%local, scheme, ?limits, ?ice, "listening");
     println!("listening {local}");
     let server = match &args.redis {
-        Some(url) => Server::with_redis(limits, ice, url).map_err(|e| format!("--redis {e}"))?,
+        Some(url) => {
+            let mut redis = RedisConfig::new(url);
+            if let Some(path) = &args.redis_password_file {
+                redis = redis
+                    .with_password_file(path)
+                    .map_err(|e| format!("--redis-password-file {e}"))?;
+            }
+            if let Some(path) = &args.redis_ca {
+                redis = redis
+                    .with_ca_file(path)
+                    .map_err(|e| format!("--redis-ca {e}"))?;
+            }
+            Server::with_redis(limits, ice, &redis).map_err(|e| format!("--redis {e}"))?
+        }
         None => Server::new(limits, ice),
     };
     server
