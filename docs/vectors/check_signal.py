@@ -36,6 +36,7 @@ MAX_ICE_SERVERS = 8
 MAX_ICE_URLS = 8
 MAX_ICE_TEXT_LEN = 256
 MAX_PRESENCE_PEERS = 1024
+MAX_HINT_RELAYS = 8
 PRESENCE_ALL = 2  # changes: 0 offline, 1 online, 2 all
 MALFORMED = 1  # the refusal code a server answers an undecodable frame with
 
@@ -262,6 +263,35 @@ def turn_credentials(secret, expires, peer):
 # Sections
 
 
+def relay_hints(hints):
+    """The relays a hints text names ("Relay hints")."""
+    try:
+        text = hints.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return []
+    relays = []
+    for line in text.split("\n"):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line.startswith("signal="):
+            continue
+        url = line[len("signal="):]
+        usable = url.startswith(("ws://", "wss://")) and not any(c.isspace() for c in url)
+        if usable and url not in relays:
+            relays.append(url)
+            if len(relays) == MAX_HINT_RELAYS:
+                break
+    return relays
+
+
+def run_relay_hints(v):
+    for case in v["relay_hints"]:
+        got = relay_hints(h(case["hints"]))
+        check("relay hints: " + case["why"], got == case["relays"], str(got))
+        written = "\n".join("signal=" + r for r in case["relays"]).encode("utf-8")
+        check("relay hints: " + case["why"] + " (written back)", relay_hints(written) == case["relays"])
+
+
 def run_constants(v):
     c = v["constants"]
     check("constants: version, context and bounds are the spec's",
@@ -445,6 +475,7 @@ def main():
         ("frames", lambda: run_frames(vectors, state["ids"], state["turn"])),
         ("tolerated", lambda: run_tolerated(vectors)),
         ("invalid frames", lambda: run_invalid(vectors)),
+        ("relay hints", lambda: run_relay_hints(vectors)),
     ]
     for name, section in sections:
         try:

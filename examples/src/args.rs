@@ -16,27 +16,38 @@ impl FromStr for ValidFor {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("never") {
+        if s.trim().eq_ignore_ascii_case("never") {
             return Ok(ValidFor::Never);
         }
-        let bad = || format!("{s:?} is not a duration like 90s, 30m, 6h, 7d (or `never`)");
-        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let (number, unit) = s.split_at(split);
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        let unit_secs: u64 = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return Err(bad()),
-        };
-        let secs = n
-            .checked_mul(unit_secs)
-            .filter(|&s| s > 0)
-            .ok_or_else(|| format!("{s:?} must be more than zero and less than forever"))?;
-        Ok(ValidFor::For(Duration::from_secs(secs)))
+        duration(s)
+            .map(ValidFor::For)
+            .map_err(|e| format!("{e} (or `never`)"))
     }
+}
+
+/// A duration from the command line: `90s`, `30m`, `6h`, `7d` (for what must end, such as
+/// an invite; [`ValidFor`] also takes `never`).
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("never") {
+        return Err("this must end: give a duration like 90s, 30m, 6h, 7d".into());
+    }
+    let bad = || format!("{s:?} is not a duration like 90s, 30m, 6h, 7d");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let secs = n
+        .checked_mul(unit_secs)
+        .filter(|&s| s > 0)
+        .ok_or_else(|| format!("{s:?} must be more than zero and less than forever"))?;
+    Ok(Duration::from_secs(secs))
 }
 
 #[cfg(test)]

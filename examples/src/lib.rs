@@ -4,4 +4,5 @@ phonebook sync and folder transfers over a transport connection, and the network
 pub mod args;
 pub mod netlab;
 pub mod setup;
+pub mod time;
 pub mod wire;

@@ -789,3 +789,152 @@ fn errors_are_messages_with_a_nonzero_exit() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn usage_errors_durations_and_short_ids_are_explained() {
+    let cli = Cli::new();
+    let owner = cli.new_identity("owner.key");
+    let carol = cli.new_identity("carol.key");
+    let dave = cli.new_identity("dave.key");
+    cli.ok(&[
+        "shell",
+        "create",
+        "--key",
+        "owner.key",
+        "--name",
+        "x",
+        "--out",
+        "s.genesis",
+    ]);
+
+    // With --json a usage error is a JSON object too, with clap's exit status 2.
+    let out = cli.run(&["--json", "token", "issue", "--key", "owner.key"]);
+    assert_eq!(out.status.code(), Some(2));
+    let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("--shell"),
+        "{error}"
+    );
+
+    // An invite must end: its durations do not offer `never`.
+    let out = cli.run(&[
+        "invite",
+        "create",
+        "--key",
+        "owner.key",
+        "--shell",
+        "s.genesis",
+        "--valid-for",
+        "6",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("is not a duration like 90s, 30m, 6h, 7d") && !text.contains("never"),
+        "{text}"
+    );
+
+    // A token never outlives its issuer's: asking for more is cut, with a warning.
+    cli.ok(&[
+        "token",
+        "issue",
+        "--key",
+        "owner.key",
+        "--shell",
+        "s.genesis",
+        "--subject",
+        &carol,
+        "--role",
+        "admin",
+        "--valid-for",
+        "30d",
+        "--out",
+        "carol.chain",
+    ]);
+    let out = cli.run(&[
+        "token",
+        "issue",
+        "--key",
+        "carol.key",
+        "--shell",
+        "s.genesis",
+        "--chain",
+        "carol.chain",
+        "--subject",
+        &dave,
+        "--valid-for",
+        "60d",
+        "--out",
+        "dave.chain",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cut to expire with the issuer's own"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expiry = |file: &str| -> Vec<u64> {
+        cli.json(&["token", "inspect", file])["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["expires_at_ms"].as_u64().unwrap())
+            .collect()
+    };
+    let (carol_expiry, dave_chain) = (expiry("carol.chain"), expiry("dave.chain"));
+    assert_eq!(dave_chain.len(), 2);
+    assert!(
+        dave_chain.iter().all(|at| *at == carol_expiry[0]),
+        "{dave_chain:?}"
+    );
+
+    // An expired invite says when it expired, in words, and what to do.
+    let invite = cli.ok(&[
+        "invite",
+        "create",
+        "--key",
+        "owner.key",
+        "--shell",
+        "s.genesis",
+        "--valid-for",
+        "1s",
+    ]);
+    let invite = invite.trim().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while cli.json(&["invite", "inspect", &invite])["usable"] == true {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the invite never expired"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let expired = cli.fails(&["join", "--key", "dave.key", &invite, "--out", "late.bin"]);
+    assert!(
+        expired.contains("invite expired at 20")
+            && expired.ends_with("Z); ask the inviter for a new one"),
+        "{expired}"
+    );
+
+    // The short id printed next to a name is not taken for a whole one, and says so.
+    let short = &owner[..13];
+    let message = cli.fails(&[
+        "token",
+        "issue",
+        "--key",
+        "owner.key",
+        "--shell",
+        "s.genesis",
+        "--subject",
+        short,
+        "--out",
+        "x.chain",
+    ]);
+    assert!(
+        message.contains("a short id") && message.contains("give the whole id"),
+        "{message}"
+    );
+}

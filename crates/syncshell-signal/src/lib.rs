@@ -6,6 +6,7 @@ mod client;
 mod cluster;
 mod error;
 mod frame;
+mod hints;
 mod ice;
 #[cfg(feature = "tokio")]
 mod server;
@@ -22,6 +23,7 @@ pub use frame::{
     MAX_CREDENTIAL_LEN, MAX_ICE_SERVERS, MAX_ICE_TEXT_LEN, MAX_ICE_URLS, MAX_PRESENCE_PEERS,
     MAX_REASON_LEN, NONCE_LEN, SESSION_LEN, VERSION,
 };
+pub use hints::{relay_hints, relay_hints_text, MAX_HINT_RELAYS};
 pub use ice::{
     turn_password, turn_username, IceConfig, IceGrant, TurnSecret, DEFAULT_TURN_TTL, MAX_TURN_TTL,
     MIN_TURN_TTL,

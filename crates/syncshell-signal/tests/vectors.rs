@@ -26,10 +26,10 @@ mod known_answers;
 use rand_chacha::rand_core::SeedableRng;
 use serde_json::{json, Value};
 use syncshell_signal::{
-    signed_bytes, turn_password, turn_username, Error, Frame, IceServer, NoticeCode,
-    PresenceChange, RefuseCode, Standing, TurnSecret, AUTH_CONTEXT, MAX_CREDENTIAL_LEN,
-    MAX_ICE_SERVERS, MAX_ICE_TEXT_LEN, MAX_ICE_URLS, MAX_PRESENCE_PEERS, MAX_REASON_LEN, NONCE_LEN,
-    SESSION_LEN, VERSION,
+    relay_hints, relay_hints_text, signed_bytes, turn_password, turn_username, Error, Frame,
+    IceServer, NoticeCode, PresenceChange, RefuseCode, Standing, TurnSecret, AUTH_CONTEXT,
+    MAX_CREDENTIAL_LEN, MAX_ICE_SERVERS, MAX_ICE_TEXT_LEN, MAX_ICE_URLS, MAX_PRESENCE_PEERS,
+    MAX_REASON_LEN, NONCE_LEN, SESSION_LEN, VERSION,
 };
 
 use syncshell_identity::{
@@ -895,12 +895,54 @@ fn generate() -> Value {
         "frames": frames,
         "tolerated": tolerated,
         "reason_cut": reason_cut,
+        "relay_hints": relay_hint_vectors(),
         "invalid_frames": invalid_frames,
     })
 }
 
+/// Hints texts and the relays they name (docs/spec/signal.md, "Relay hints").
+fn relay_hint_vectors() -> Value {
+    let two = relay_hints_text(&["wss://relay.example/".into(), "ws://127.0.0.1:7447/".into()]);
+    let nine: Vec<String> = (1..=9).map(|i| format!("wss://r{i}.example/")).collect();
+    let cases: [(&str, Vec<u8>); 6] = [
+        ("two relays, as written", two),
+        (
+            "other keys and schemes, spaces, a duplicate and CRLF are skipped",
+            b"node=10.0.0.1\r\nsignal=wss://a.example/\r\nsignal=http://b.example/\n\
+              signal=ws://c example/\nsignal=wss://a.example/\nSIGNAL=ws://d/\nsignal=ws://e/"
+                .to_vec(),
+        ),
+        ("nine relays: the first eight", relay_hints_text(&nine)),
+        ("not UTF-8", b"signal=ws://a/\n\xff".to_vec()),
+        ("empty", Vec::new()),
+        ("a trailing newline", b"signal=ws://a/\n".to_vec()),
+    ];
+    Value::Array(
+        cases
+            .iter()
+            .map(|(why, hints)| {
+                json!({
+                    "why": why,
+                    "hints": hex::encode(hints),
+                    "relays": relay_hints(hints),
+                })
+            })
+            .collect(),
+    )
+}
+
 /// Checks the committed file through the public API, without the generator's values.
 fn check(v: &Value) {
+    for case in v["relay_hints"].as_array().unwrap() {
+        let relays: Vec<String> = case["relays"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(relay_hints(&h(&case["hints"])), relays, "{}", case["why"]);
+        assert_eq!(relay_hints(&relay_hints_text(&relays)), relays);
+    }
     assert_eq!(v["constants"]["version"], VERSION);
     assert_eq!(v["constants"]["auth_context"], AUTH_CONTEXT.label());
     for a in v["auth"].as_array().unwrap() {

@@ -26,7 +26,8 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     /// Starts `program` (the `syncshell-node` binary, perhaps behind `ip netns exec`) with its
-    /// data folder, signal server, name (its passphrase is derived from it), short backoffs,
+    /// data folder, signal server (none when `url` is empty: the node finds one itself), name
+    /// (its passphrase is derived from it), short backoffs,
     /// one-second phonebook syncs and `extra` flags. `NODE_TEST_LOG`, if set, is its
     /// `RUST_LOG`.
     pub fn spawn(
@@ -40,10 +41,13 @@ impl NodeProcess {
             let context = format!("{name}: {context}");
             move |error| LabError::Io { context, error }
         };
+        if !url.is_empty() {
+            program.args(["--signal", url]);
+        }
         let mut child = program
             .arg("--data")
             .arg(data)
-            .args(["--signal", url, "--name", name])
+            .args(["--name", name])
             .args(["--backoff-base-ms", "200", "--backoff-max-ms", "2000"])
             .args(["--sync-interval", "1"])
             .args(extra)

@@ -5,7 +5,8 @@
 //! (`--create-shell NAME`), joins one with an invite (`--invite TEXT`), or carries on with the
 //! shell and token it saved (the two flags are refused once the folder holds a shell); finds
 //! the other members through the signal server (`--signal ws://127.0.0.1:PORT/`, repeatable
-//! for relays sharing a Redis), links to them over WebRTC with the mutual
+//! for relays sharing a Redis; without it, the relays the folder used last or those the
+//! invite names), links to them over WebRTC with the mutual
 //! handshake, keeps the phonebook in sync, shares `--share DIR` with members that receive
 //! and receives into `--receive DIR`, resuming partial transfers, and reconnects with the
 //! backoff policy when a member or the network goes away.
@@ -38,7 +39,8 @@
 //! peer id is larger does not dial a smaller one: it asks it to dial through the signal
 //! server (an application blob `R`), so two members never cross their dials. Joining: the joiner connects to the signal
 //! server as a guest with its join request and relays it to the inviter, whose node answers
-//! with the granted token chain; the guest may reach nobody else.
+//! with the granted token chain; the guest may reach nobody else. While the inviter is not
+//! connected the joiner says so (`join-waiting`) and keeps asking until `--join-timeout`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod node;
@@ -52,14 +54,14 @@ use std::time::Duration;
 use clap::Parser;
 use rand_core::OsRng;
 use serde_json::json;
-use syncshell_examples::args::ValidFor;
+use syncshell_examples::args::duration;
 use syncshell_examples::wire::now;
 use syncshell_identity::{
     InviteCode, InviteOptions, PeerId, Role, ShellGenesis, TokenChain, MAX_INVITE_USES,
 };
 use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
-use syncshell_signal::{ClientOptions, Credentials, SignalClient, Status};
+use syncshell_signal::{relay_hints, ClientOptions, Credentials, RefuseCode, SignalClient, Status};
 use syncshell_webrtc::{IceServer, WebRtcConfig};
 use tokio::io::AsyncBufReadExt;
 
@@ -74,8 +76,9 @@ struct Args {
     #[arg(long)]
     data: PathBuf,
     /// The signal server. Repeatable: relays of one deployment (sharing a Redis), tried in
-    /// order, and in turn when the connection to one is lost.
-    #[arg(long, default_value = "ws://127.0.0.1:7447/")]
+    /// order, and in turn when the connection to one is lost. Without it: the relays this
+    /// data folder used last, else those the invite names, else ws://127.0.0.1:7447/.
+    #[arg(long)]
     signal: Vec<String>,
     /// Display name in the phonebook.
     #[arg(long, default_value = "")]
@@ -86,6 +89,9 @@ struct Args {
     /// Join with this invite text (first start only).
     #[arg(long)]
     invite: Option<String>,
+    /// Seconds a join waits for the inviter to come online and answer.
+    #[arg(long, default_value_t = 120.0)]
+    join_timeout: f64,
     /// Share this folder with members that receive.
     #[arg(long)]
     share: Option<PathBuf>,
@@ -164,17 +170,27 @@ fn webrtc_config(args: &Args) -> Result<WebRtcConfig, String> {
     Ok(config)
 }
 
+/// The relay when nothing names one.
+const DEFAULT_RELAY: &str = "ws://127.0.0.1:7447/";
+
+/// The relays to use: `--signal`, else those the data folder used last, else those the
+/// invite names, else [`DEFAULT_RELAY`].
+fn relays(args: &Args, store: &Store, invite: Option<&InviteCode>) -> Result<Vec<String>, String> {
+    if !args.signal.is_empty() {
+        return Ok(args.signal.clone());
+    }
+    let used = store.relays()?;
+    if !used.is_empty() {
+        return Ok(used);
+    }
+    let named = invite.map(|code| relay_hints(code.invite().hints()));
+    Ok(named
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| vec![DEFAULT_RELAY.to_owned()]))
+}
+
 async fn run(args: Args) -> Result<(), String> {
     let webrtc = webrtc_config(&args)?;
-    let (signal_url, fallback_urls) = match args.signal.split_first() {
-        Some((first, rest)) => (first.clone(), rest.to_vec()),
-        None => return Err("give --signal URL".into()),
-    };
-    let options = ClientOptions {
-        ca_file: args.ca_file.clone(),
-        fallback_urls,
-        ..ClientOptions::default()
-    };
     let passphrase = std::env::var("SYNCSHELL_PASSPHRASE")
         .map_err(|_| "set SYNCSHELL_PASSPHRASE to the key file's passphrase".to_owned())?;
     if let Some(share) = &args.share {
@@ -182,13 +198,33 @@ async fn run(args: Args) -> Result<(), String> {
             return Err(format!("--share {}: not a folder", share.display()));
         }
     }
+    let invite = match &args.invite {
+        Some(text) => Some(
+            text.parse::<InviteCode>()
+                .map_err(|e| format!("the invite: {e}"))?,
+        ),
+        None => None,
+    };
+    let join_timeout = Duration::try_from_secs_f64(args.join_timeout)
+        .map_err(|e| format!("--join-timeout: {e}"))?;
     let store = Store::open(&args.data)?;
     let _lock = store.lock()?;
+    let relays = relays(&args, &store, invite.as_ref())?;
+    let (signal_url, fallback_urls) = match relays.split_first() {
+        Some((first, rest)) => (first.clone(), rest.to_vec()),
+        None => (DEFAULT_RELAY.to_owned(), Vec::new()),
+    };
+    let options = ClientOptions {
+        ca_file: args.ca_file.clone(),
+        fallback_urls,
+        ..ClientOptions::default()
+    };
     let new_key = !store.has_key();
     let identity = store.identity(passphrase.as_bytes())?;
     let me = identity.peer_id();
 
-    let first = first_shell(&args, &store, &identity, &signal_url, &options).await;
+    let joining = invite.map(|code| (code, join_timeout));
+    let first = first_shell(&args, &store, &identity, &signal_url, &options, joining).await;
     let (genesis, chain, inviter) = match first {
         Ok(shell) => shell,
         Err(e) => {
@@ -199,6 +235,7 @@ async fn run(args: Args) -> Result<(), String> {
             return Err(e);
         }
     };
+    store.set_relays(&relays)?;
     let book = store.phonebook(&genesis)?;
     let ledger = store.ledger()?;
     // A member with a shell starts while no relay answers, and keeps trying.
@@ -225,7 +262,7 @@ async fn run(args: Args) -> Result<(), String> {
         .max(Duration::from_millis(100));
     let settings = Settings {
         name: args.name.clone(),
-        signal_url: signal_url.clone(),
+        relays,
         share: args.share.clone(),
         receive: args.receive.clone(),
         send_rate: args.send_rate,
@@ -257,9 +294,7 @@ async fn run(args: Args) -> Result<(), String> {
         "ready",
         json!({ "peer": me.to_string(), "shell": genesis.id().to_string() }),
     );
-    watch_signal(node.clone(), signal);
-    commands(node, args.chat).await;
-    Ok(())
+    commands(node, args.chat, signal).await
 }
 
 /// The shell the folder holds, or the one this first start creates or joins: the genesis,
@@ -271,6 +306,7 @@ async fn first_shell(
     identity: &syncshell_identity::Identity,
     signal_url: &str,
     options: &ClientOptions,
+    joining: Option<(InviteCode, Duration)>,
 ) -> Result<(ShellGenesis, TokenChain, Option<PeerId>), String> {
     if let (Some(genesis), Some(chain)) = (store.genesis()?, store.chain()?) {
         let flag = match (&args.create_shell, &args.invite) {
@@ -285,7 +321,7 @@ async fn first_shell(
             genesis.name()
         ));
     }
-    match (&args.create_shell, &args.invite) {
+    match (&args.create_shell, joining) {
         (Some(name), _) => {
             let genesis = ShellGenesis::create(identity, name, now(), &mut OsRng)
                 .map_err(|e| e.to_string())?;
@@ -293,23 +329,34 @@ async fn first_shell(
             store.write(CHAIN, &TokenChain::owner().encode())?;
             Ok((genesis, TokenChain::owner(), None))
         }
-        (None, Some(text)) => {
-            let code: InviteCode = text.parse().map_err(|e| format!("the invite: {e}"))?;
+        (None, Some((code, timeout))) => {
             let genesis = code.invite().genesis().clone();
-            let (chain, inviter) = node::join(signal_url, options, identity, &code, store).await?;
+            let (chain, inviter) =
+                node::join(signal_url, options, identity, &code, store, timeout).await?;
             Ok((genesis, chain, Some(inviter)))
         }
         (None, None) => Err("no shell yet: give --create-shell NAME or --invite TEXT".into()),
     }
 }
 
-/// Reports when the signal server drops this member for good (revoked, refused).
-fn watch_signal(node: Arc<Node>, signal: SignalClient) {
-    tokio::spawn(async move {
-        let e = signal.failed().await;
-        emit("signal-lost", json!({ "error": e.to_string() }));
-        drop(node);
-    });
+/// Waits until the relay drops this member for good, and reports it (`signal-lost`);
+/// returns only when the member is no longer admitted (revoked, or its token expired): then
+/// the node has nothing left to do. A member refused for another reason (the relay full) keeps
+/// its links.
+async fn refused_for_good(signal: SignalClient) -> String {
+    let e = signal.failed().await;
+    emit("signal-lost", json!({ "error": e.to_string() }));
+    match e {
+        syncshell_signal::Error::Refused {
+            code: RefuseCode::Revoked,
+            reason,
+        } => format!("this member was revoked from the shell (the relay says: {reason})"),
+        syncshell_signal::Error::Refused {
+            code: RefuseCode::NotAdmitted,
+            reason,
+        } => format!("this member is no longer admitted to the shell (the relay says: {reason})"),
+        _ => std::future::pending().await,
+    }
 }
 
 /// SIGTERM or Ctrl-C.
@@ -371,10 +418,7 @@ fn invite_options(args: &str) -> Result<InviteOptions, String> {
                 let d = words
                     .next()
                     .ok_or("--valid-for needs a duration like 30m")?;
-                options.validity = match d.parse::<ValidFor>()? {
-                    ValidFor::For(d) => d,
-                    ValidFor::Never => return Err("an invite must expire: give a duration".into()),
-                };
+                options.validity = duration(d)?;
             }
             other => {
                 return Err(format!(
@@ -387,13 +431,19 @@ fn invite_options(args: &str) -> Result<InviteOptions, String> {
     Ok(options)
 }
 
-async fn commands(node: Arc<Node>, chat: bool) {
+async fn commands(node: Arc<Node>, chat: bool, signal: SignalClient) -> Result<(), String> {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let stop = terminated();
     tokio::pin!(stop);
+    let refused = refused_for_good(signal);
+    tokio::pin!(refused);
     loop {
         let line = tokio::select! {
             _ = &mut stop => break,
+            why = &mut refused => {
+                node.shutdown().await;
+                return Err(why);
+            }
             line = lines.next_line() => match line {
                 Ok(Some(line)) => line,
                 Ok(None) | Err(_) => {
@@ -461,6 +511,7 @@ async fn commands(node: Arc<Node>, chat: bool) {
     }
     node.shutdown().await;
     emit("bye", json!({}));
+    Ok(())
 }
 
 fn main() -> ExitCode {

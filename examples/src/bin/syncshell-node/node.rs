@@ -19,7 +19,7 @@ use syncshell_identity::{
 use syncshell_phonebook::{Clock, Entry, Phonebook, Presence, Profile};
 use syncshell_reconnect::{BackoffPolicy, Local, Reconnector};
 use syncshell_revocation::{Reason, RevocationSet, Tombstone};
-use syncshell_signal::{NoticeCode, SignalClient, Status, TransportSignaling};
+use syncshell_signal::{relay_hints_text, NoticeCode, SignalClient, Status, TransportSignaling};
 use syncshell_stream::{
     receive_folder, send_folder, Progress, ReceiveOptions, SendOptions, SessionKey,
 };
@@ -39,6 +39,9 @@ const T_TO_SENDER: u8 = 3;
 const T_INFO: u8 = 4;
 /// A chat line: `{"kind": "text"|"typing"|"presence", "text"}` as JSON.
 const T_CHAT: u8 = 5;
+
+/// How often a joiner asks its inviter again.
+const JOIN_RETRY: Duration = Duration::from_secs(2);
 
 /// Application blobs through the signal server (first byte).
 const A_JOIN: u8 = b'J';
@@ -92,7 +95,8 @@ pub(crate) type Net = WebRtcTransport<TransportSignaling>;
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) name: String,
-    pub(crate) signal_url: String,
+    /// The relays this node uses, in order (its invites name them).
+    pub(crate) relays: Vec<String>,
     pub(crate) share: Option<PathBuf>,
     pub(crate) receive: Option<PathBuf>,
     pub(crate) send_rate: Option<u64>,
@@ -254,6 +258,13 @@ fn human(event: &str, f: &Value) -> Option<String> {
             _ => return None,
         },
         "link-up" => format!("* {name} is online"),
+        "join-waiting" => format!(
+            "* waiting for the inviter {} to come online (up to {} s)",
+            text("inviter"),
+            f.get("timeout_s")
+                .and_then(Value::as_f64)
+                .unwrap_or_default()
+        ),
         "link-down" => format!("* {name} went offline"),
         "said" | "progress" => return None,
         _ => {
@@ -542,7 +553,7 @@ impl Node {
     pub(crate) fn invite(&self, options: InviteOptions) -> Result<String, String> {
         let s = lock(&self.state);
         let options = InviteOptions {
-            hints: format!("signal={}", self.settings.signal_url).into_bytes(),
+            hints: relay_hints_text(&self.settings.relays),
             ..options
         };
         let code = InviteCode::create(
@@ -1620,10 +1631,14 @@ pub(crate) async fn join(
     identity: &Identity,
     invite: &InviteCode,
     store: &Store,
+    timeout: Duration,
 ) -> Result<(TokenChain, PeerId), String> {
-    let request = invite
-        .join_request(identity, now())
-        .map_err(|e| format!("the invite: {e}"))?;
+    let request = invite.join_request(identity, now()).map_err(|e| match e {
+        syncshell_identity::Error::Expired { .. } => {
+            format!("the invite: {e}; ask the inviter for a new one")
+        }
+        e => format!("the invite: {e}"),
+    })?;
     let inviter = *invite.invite().inviter();
     let genesis = invite.invite().genesis().clone();
     let guest = SignalClient::connect(
@@ -1638,13 +1653,40 @@ pub(crate) async fn join(
     .map_err(|e| e.to_string())?;
     let mut blob = vec![A_JOIN];
     blob.extend_from_slice(&request.encode());
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + timeout;
+    let mut waiting = false;
     let chain = loop {
         if Instant::now() > deadline {
-            return Err("the inviter did not answer".into());
+            return Err(format!(
+                "the inviter {} did not {} within {} s: ask them to start their node and try \
+                 again (--join-timeout waits longer)",
+                inviter.short(),
+                if waiting { "come online" } else { "answer" },
+                timeout.as_secs_f64()
+            ));
+        }
+        if invite.invite().expires_at() <= now() {
+            return Err(format!(
+                "the invite expired at {} while waiting for the inviter: ask for a new one",
+                syncshell_examples::time::rfc3339(invite.invite().expires_at())
+            ));
         }
         let _ = guest.send_app(&inviter, &blob);
-        let answer = tokio::time::timeout(Duration::from_secs(2), guest.recv_app()).await;
+        let answer = tokio::time::timeout(JOIN_RETRY, guest.recv_app()).await;
+        // The relay says so when the inviter is not connected.
+        while let Ok(Some(notice)) = tokio::time::timeout(Duration::ZERO, guest.next_notice()).await
+        {
+            if notice.code == NoticeCode::Unreachable && notice.peer == Some(inviter) && !waiting {
+                waiting = true;
+                emit(
+                    "join-waiting",
+                    json!({
+                        "inviter": inviter.to_string(),
+                        "timeout_s": timeout.as_secs_f64(),
+                    }),
+                );
+            }
+        }
         let Ok(Some((from, reply))) = answer else {
             continue;
         };

@@ -1,6 +1,6 @@
 //! What a node keeps under its data directory, each in its own file written atomically
 //! (a temporary file, then a rename): the key file, the shell's genesis, the token chain,
-//! the phonebook snapshot, the revocation set and the invite ledger. Partial transfers live
+//! the phonebook snapshot, the revocation set, the invite ledger and the relays last used. Partial transfers live
 //! in the receive folder's `.syncshell-partial/` (the stream crate's).
 
 use std::fs::{File, OpenOptions};
@@ -22,6 +22,8 @@ pub(crate) const CHAIN: &str = "chain";
 pub(crate) const PHONEBOOK: &str = "phonebook";
 pub(crate) const REVOCATIONS: &str = "revocations";
 pub(crate) const LEDGER: &str = "ledger";
+/// The relays the node used last, one URL a line.
+const RELAYS: &str = "relays";
 /// Locked (`flock`) by the node using the folder.
 const LOCK: &str = "lock";
 
@@ -92,6 +94,24 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(err(name, e)),
         }
+    }
+
+    /// The relays the node used last (none before its first start).
+    pub(crate) fn relays(&self) -> Result<Vec<String>, String> {
+        let Some(bytes) = self.read(RELAYS)? else {
+            return Ok(Vec::new());
+        };
+        let text = String::from_utf8(bytes).map_err(|e| err(RELAYS, e))?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// Remembers the relays for the next start.
+    pub(crate) fn set_relays(&self, relays: &[String]) -> Result<(), String> {
+        self.write(RELAYS, relays.join("\n").as_bytes())
     }
 
     /// Writes a file readable by its owner only (0600), atomically.

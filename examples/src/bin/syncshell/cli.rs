@@ -1,10 +1,11 @@
 //! The command line: subcommands, their arguments and their help.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use syncshell_examples::args::ValidFor;
+use syncshell_examples::args::{duration, ValidFor};
 
 const PASSPHRASE_HELP: &str = "\
 Passphrases: taken from the SYNCSHELL_PASSPHRASE environment variable when it is set, otherwise \
@@ -162,8 +163,8 @@ pub(crate) struct InviteCreateArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub(crate) uses: u32,
     /// How long it can be used: a number and a unit (s, m, h, d), e.g. 30m, 6h, 2d.
-    #[arg(long, default_value = "30m", value_name = "DURATION")]
-    pub(crate) valid_for: ValidFor,
+    #[arg(long, default_value = "30m", value_name = "DURATION", value_parser = duration)]
+    pub(crate) valid_for: Duration,
     /// The role joiners receive (never above the inviter's).
     #[arg(long, value_enum, default_value_t = RoleArg::Member)]
     pub(crate) role: RoleArg,
@@ -228,8 +229,8 @@ pub(crate) struct TokenIssueArgs {
     /// The role to grant to --subject [default: member].
     #[arg(long, value_enum, requires = "subject", conflicts_with = "request")]
     pub(crate) role: Option<RoleArg>,
-    /// How long the token lasts: a duration (e.g. 30d, 12h) or `never`. Default 180 days,
-    /// cut to the issuer's own expiry.
+    /// How long the token lasts: a duration (e.g. 30d, 12h) or `never`. Default 180 days.
+    /// Cut to the issuer's own expiry, if it has one (a token never outlives its issuer's).
     #[arg(long, value_name = "DURATION", conflicts_with = "request")]
     pub(crate) valid_for: Option<ValidFor>,
     /// Accept this join request instead (the role comes from its invite).

@@ -40,7 +40,26 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A usage error is JSON too when JSON was asked for (help and version are not
+            // errors: they print as usual).
+            if e.use_stderr() && std::env::args_os().any(|a| a == "--json") {
+                let text = e.render().to_string();
+                // The message is what comes before the usage lines, on one line.
+                let message = text.split("\n\nUsage:").next().unwrap_or_default();
+                let message = message.strip_prefix("error: ").unwrap_or(message);
+                let error = message.split_whitespace().collect::<Vec<_>>().join(" ");
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": error, "usage": text.trim_end() })
+                );
+                return ExitCode::from(2);
+            }
+            e.exit()
+        }
+    };
     match run(&cli) {
         Ok(outcome) => {
             outcome.print(cli.json);

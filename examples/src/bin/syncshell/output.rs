@@ -96,61 +96,7 @@ pub(crate) fn now() -> Timestamp {
     Timestamp::from_system_time(SystemTime::now())
 }
 
-/// `2026-01-31T12:00:00Z`: RFC 3339 in UTC, to the second.
-pub(crate) fn rfc3339(t: Timestamp) -> String {
-    let secs = t.as_millis() / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's `civil_from_days`,
-/// for days on or after the epoch).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
-}
-
-/// `in 6 days`, `3 hours ago`, `now`.
-pub(crate) fn relative(t: Timestamp, now: Timestamp) -> String {
-    let (ms, future) = if t >= now {
-        (t.as_millis() - now.as_millis(), true)
-    } else {
-        (now.as_millis() - t.as_millis(), false)
-    };
-    let s = ms.saturating_add(500) / 1000;
-    let (n, unit) = match s {
-        0 => return "now".to_owned(),
-        1..=89 => (s, "second"),
-        90..=5399 => (s.saturating_add(30) / 60, "minute"),
-        5400..=129_599 => (s.saturating_add(1800) / 3600, "hour"),
-        _ => (s.saturating_add(43_200) / 86_400, "day"),
-    };
-    let amount = format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    if future {
-        format!("in {amount}")
-    } else {
-        format!("{amount} ago")
-    }
-}
-
-/// A time for people: `2026-01-31T12:00:00Z (in 6 days)`.
-pub(crate) fn human_time(t: Timestamp, now: Timestamp) -> String {
-    format!("{} ({})", rfc3339(t), relative(t, now))
-}
+pub(crate) use syncshell_examples::time::{human_time, rfc3339};
 
 /// An optional expiry for people.
 pub(crate) fn human_expiry(t: Option<Timestamp>, now: Timestamp) -> String {
@@ -165,27 +111,4 @@ pub(crate) fn json_time(t: Option<Timestamp>) -> Value {
 /// Milliseconds for scripts, or null.
 pub(crate) fn json_ms(t: Option<Timestamp>) -> Value {
     t.map_or(Value::Null, |t| Value::from(t.as_millis()))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn dates_are_rfc3339() {
-        assert_eq!(rfc3339(Timestamp::EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            rfc3339(Timestamp::from_millis(1_700_000_000_999)),
-            "2023-11-14T22:13:20Z"
-        );
-        assert_eq!(
-            rfc3339(Timestamp::from_millis(951_782_400_000)),
-            "2000-02-29T00:00:00Z"
-        );
-        assert_eq!(
-            rfc3339(Timestamp::from_millis(4_102_444_799_000)),
-            "2099-12-31T23:59:59Z"
-        );
-    }
 }

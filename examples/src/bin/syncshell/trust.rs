@@ -58,10 +58,23 @@ fn reason_name(reason: Reason) -> &'static str {
     }
 }
 
+/// Longest text taken for a short peer id (`PeerId::short` is 13 characters; people may
+/// copy a few more).
+const SHORT_ID_LEN: usize = 24;
+
 fn parse_peer(text: &str) -> Result<PeerId, CliError> {
-    text.trim()
-        .parse()
-        .context(format!("{:?} is not a valid peer id", text.trim()))
+    let text = text.trim();
+    text.parse().map_err(|e| {
+        // The short form names a peer for people, but cannot be checked: ask for the rest.
+        if text.starts_with("peer-") && text.len() <= SHORT_ID_LEN {
+            CliError::new(format!(
+                "{text:?} is not a valid peer id: a short id (as printed next to names) cannot \
+                 name a peer here; give the whole id (`syncshell identity show` prints it)"
+            ))
+        } else {
+            CliError::new(format!("{text:?} is not a valid peer id: {e}"))
+        }
+    })
 }
 
 /// The signer's key, the shell, the signer's chain and the revocations it knows of, checked
@@ -220,10 +233,7 @@ pub(crate) fn invite_create(args: &InviteCreateArgs) -> Result<Outcome, CliError
     let now = now();
     let signer = load_signer(&args.signer, now)?;
     require_admin(&signer, "invite")?;
-    let validity = match args.valid_for {
-        ValidFor::For(d) => d,
-        ValidFor::Never => return Err(CliError::new("an invite must expire: give a duration")),
-    };
+    let validity = args.valid_for;
     let role = role_of(args.role);
     if role > signer.role {
         return Err(CliError::new(format!(
@@ -349,9 +359,12 @@ pub(crate) fn join(args: &JoinArgs) -> Result<Outcome, CliError> {
     }
     let identity = load_identity(&args.key)?;
     let now = now();
-    let request = code
-        .join_request(&identity, now)
-        .context("cannot answer the invite")?;
+    let request = code.join_request(&identity, now).map_err(|e| match e {
+        syncshell_identity::Error::Expired { .. } => CliError::new(format!(
+            "cannot answer the invite: {e}; ask the inviter for a new one"
+        )),
+        e => CliError::new(format!("cannot answer the invite: {e}")),
+    })?;
     let genesis = code.invite().genesis();
     if let Some(path) = &args.genesis_out {
         write_new(path, &genesis.encode(), "shell genesis", false)?;
@@ -431,18 +444,25 @@ pub(crate) fn token_issue(args: &TokenIssueArgs) -> Result<Outcome, CliError> {
     } else {
         let subject = parse_peer(args.subject.as_deref().unwrap_or_default())?;
         let role = role_of(args.role.unwrap_or(RoleArg::Member));
-        let expires_at = match args.valid_for {
+        let asked = match args.valid_for {
             Some(ValidFor::For(d)) => Some(now.saturating_add(d)),
             Some(ValidFor::Never) => None,
-            None => {
-                let default = now.saturating_add(DEFAULT_TOKEN_VALIDITY);
-                Some(
-                    signer
-                        .expires_at
-                        .map_or(default, |limit| default.min(limit)),
-                )
-            }
+            None => Some(now.saturating_add(DEFAULT_TOKEN_VALIDITY)),
         };
+        // A token never outlives its issuer's: a longer one is cut, and said so.
+        let expires_at = match (asked, signer.expires_at) {
+            (Some(at), Some(limit)) if at > limit => Some(limit),
+            (None, Some(limit)) => Some(limit),
+            (asked, _) => asked,
+        };
+        if args.valid_for.is_some() && expires_at != asked {
+            if let Some(limit) = expires_at {
+                warn(&format!(
+                    "the token is cut to expire with the issuer's own, at {}",
+                    human_time(limit, now)
+                ));
+            }
+        }
         TokenChain::issue(
             &signer.revocations,
             &signer.identity,
