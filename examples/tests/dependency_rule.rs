@@ -39,14 +39,17 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ]
         .into(),
     );
-    m.insert("syncshell-ffi", all.into());
+    // The composition layer: every protocol crate.
+    m.insert("syncshell-member", all.into());
+    let with_member = || all.iter().copied().chain(["syncshell-member"]);
+    m.insert("syncshell-ffi", with_member().collect());
     m.insert(
         "syncshell-examples",
-        all.iter().copied().chain(["syncshell-ffi"]).collect(),
+        with_member().chain(["syncshell-ffi"]).collect(),
     );
     m.insert(
         "syncshell-benches",
-        all.iter().copied().chain(["syncshell-ffi"]).collect(),
+        with_member().chain(["syncshell-ffi"]).collect(),
     );
     m
 }

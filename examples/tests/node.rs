@@ -234,6 +234,7 @@ use std::sync::Arc;
 use rand_core::OsRng;
 use syncshell_examples::wire::{now, run_handshake};
 use syncshell_identity::{Identity, KdfParams, KeyFile, Role, ShellGenesis, Timestamp, TokenChain};
+use syncshell_member::{ChatKind, Direction, Info, LinkMessage};
 use syncshell_reconnect::Local;
 use syncshell_revocation::RevocationSet;
 use syncshell_signal::{ClientOptions, Credentials, SignalClient, TransportSignaling};
@@ -241,11 +242,8 @@ use syncshell_stream::{receive_folder, Progress, ReceiveOptions, SessionKey};
 use syncshell_transport::{Connection, Transport};
 use syncshell_webrtc::{WebRtcConfig, WebRtcConnection, WebRtcTransport};
 
-/// Link message tags (docs in `syncshell-node`'s crate doc).
-const T_TO_RECEIVER: u8 = 2;
-const T_TO_SENDER: u8 = 3;
-const T_INFO: u8 = 4;
-const T_CHAT: u8 = 5;
+/// The number of the one transfer each way a node runs on a link (docs/spec/link.md § 2.3).
+const TRANSFER_ID: u64 = 1;
 
 fn copy(id: &Identity) -> Identity {
     Identity::from_secret_bytes(&id.to_secret_bytes())
@@ -368,22 +366,30 @@ impl TestPeer {
 }
 
 impl TestLink {
-    async fn say(&self, tag: u8, body: &[u8]) {
-        let mut m = vec![tag];
-        m.extend_from_slice(body);
-        self.conn.send(bytes::Bytes::from(m)).await.unwrap();
+    async fn say(&self, m: LinkMessage) {
+        self.conn
+            .send(bytes::Bytes::from(m.encode()))
+            .await
+            .unwrap();
     }
 
     /// "I receive: send me your share", as a node says it once per link.
     async fn ask_for_the_share(&self) {
-        let info =
-            serde_json::json!({ "boot": 1, "name": "test", "share": false, "receive": true });
-        self.say(T_INFO, info.to_string().as_bytes()).await;
+        self.say(LinkMessage::Info(Info {
+            boot: 1,
+            name: "test".into(),
+            share: false,
+            receive: true,
+        }))
+        .await;
     }
 
     async fn chat(&self, text: &str) {
-        let line = serde_json::json!({ "kind": "text", "text": text });
-        self.say(T_CHAT, line.to_string().as_bytes()).await;
+        self.say(LinkMessage::Chat {
+            kind: ChatKind::Text,
+            text: text.into(),
+        })
+        .await;
     }
 
     /// Receives the node's share into `dest` through the stream crate, as a node does.
@@ -412,11 +418,14 @@ struct TestLane {
 }
 
 impl syncshell_stream::MessageConnection for TestLane {
-    async fn send(&mut self, message: Vec<u8>) -> std::io::Result<()> {
-        let mut m = vec![T_TO_SENDER];
-        m.extend_from_slice(&message);
+    async fn send(&mut self, frame: Vec<u8>) -> std::io::Result<()> {
+        let m = LinkMessage::Transfer {
+            id: TRANSFER_ID,
+            direction: Direction::ToSender,
+            frame,
+        };
         self.conn
-            .send(bytes::Bytes::from(m))
+            .send(bytes::Bytes::from(m.encode()))
             .await
             .map_err(std::io::Error::other)
     }
@@ -424,10 +433,16 @@ impl syncshell_stream::MessageConnection for TestLane {
     async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
         loop {
             match self.conn.recv().await {
-                Ok(Some(m)) if m.first() == Some(&T_TO_RECEIVER) => {
-                    return Ok(Some(m[1..].to_vec()))
+                Ok(Some(m)) => {
+                    if let Ok(Some(LinkMessage::Transfer {
+                        id: TRANSFER_ID,
+                        direction: Direction::ToReceiver,
+                        frame,
+                    })) = LinkMessage::decode(&m)
+                    {
+                        return Ok(Some(frame));
+                    }
                 }
-                Ok(Some(_)) => {}
                 Ok(None) => return Ok(None),
                 Err(e) => return Err(std::io::Error::other(e)),
             }
@@ -541,7 +556,10 @@ fn repeated_requests_start_at_most_one_sender() {
     });
     // One transfer comes, whole and alone (a second offer on the lane would fail it).
     let dest = work.path().join("got");
-    let report = rt.block_on(link.receive(&dest, None)).unwrap();
+    let report = rt
+        .block_on(async { tokio::time::timeout(WAIT, link.receive(&dest, None)).await })
+        .expect("the transfer ends in time")
+        .unwrap();
     assert_eq!(report.files_received, pack.len());
     for (rel, data) in &pack {
         assert_eq!(&std::fs::read(dest.join(rel)).unwrap(), data, "{rel:?}");
@@ -596,8 +614,11 @@ fn an_expired_member_loses_its_link_and_cannot_restart_a_transfer() {
         let dest = dest.clone();
         rt.spawn(async move { TestLink { conn, key }.receive(&dest, Some(tx)).await })
     };
-    rt.block_on(progress.wait_for(|p| p.bytes_done > 0))
-        .unwrap();
+    rt.block_on(async {
+        tokio::time::timeout(WAIT, progress.wait_for(|p| p.bytes_done > 0)).await
+    })
+    .expect("the transfer starts in time")
+    .unwrap();
     assert!(
         now() < expires_at,
         "the transfer started only after the token expired"
@@ -658,15 +679,25 @@ fn a_node_link_queue_is_bounded() {
         let dest = work.path().join("got");
         rt.spawn(async move { TestLink { conn, key }.receive(&dest, Some(tx)).await })
     };
-    rt.block_on(progress.wait_for(|p| p.bytes_done > 0))
-        .unwrap();
+    rt.block_on(async {
+        tokio::time::timeout(WAIT, progress.wait_for(|p| p.bytes_done > 0)).await
+    })
+    .expect("the transfer starts in time")
+    .unwrap();
 
     // Frames for the node's sender, far more than a receiver ever sends, while it is busy.
     rt.block_on(async {
         for _ in 0..1000 {
             if link
                 .conn
-                .send(bytes::Bytes::from(vec![T_TO_SENDER; 1024]))
+                .send(bytes::Bytes::from(
+                    LinkMessage::Transfer {
+                        id: TRANSFER_ID,
+                        direction: Direction::ToSender,
+                        frame: vec![3; 1024],
+                    }
+                    .encode(),
+                ))
                 .await
                 .is_err()
             {
@@ -906,4 +937,39 @@ fn a_joiner_finds_the_relay_in_the_invite_and_says_while_it_waits_for_its_invite
         )),
         "{err}"
     );
+}
+
+#[test]
+fn a_member_whose_process_dies_is_noticed_within_seconds() {
+    let work = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let mut ava = node(
+        "Ava",
+        &work.path().join("ava"),
+        &url,
+        &["--create-shell", "Raid"],
+    );
+    ava.event("ready");
+    ava.cmd("invite");
+    let invite = ava.event("invite")["text"].as_str().unwrap().to_owned();
+    let mut jun = node(
+        "Jun",
+        &work.path().join("jun"),
+        &url,
+        &["--invite", &invite],
+    );
+    let jun_peer = jun.event("ready")["peer"].as_str().unwrap().to_owned();
+    ava.status_until("linked to Jun", |s| list(s, "links") == [jun_peer.clone()]);
+
+    // Jun's process dies without a word. The relay sees his connection close and tells Ava,
+    // who pings him over the link and ends it when no answer comes.
+    let killed = Instant::now();
+    jun.child.kill().unwrap();
+    let down = ava.wait("Jun's link down", |e| {
+        e["event"] == "link-down" && e["peer"] == jun_peer.as_str()
+    });
+    assert_eq!(down["why"], "no answer", "{down}");
+    println!("a dead member noticed after {:?}", killed.elapsed());
+    ava.quit();
 }

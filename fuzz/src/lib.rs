@@ -2,6 +2,7 @@
 #![allow(clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod identity;
+pub mod member;
 pub mod phonebook;
 pub mod reconnect;
 pub mod signal;

@@ -59,6 +59,7 @@ use syncshell_examples::wire::now;
 use syncshell_identity::{
     InviteCode, InviteOptions, PeerId, Role, ShellGenesis, TokenChain, MAX_INVITE_USES,
 };
+use syncshell_member::{ChatKind, MAX_CHAT_TEXT_LEN};
 use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
 use syncshell_signal::{relay_hints, ClientOptions, Credentials, RefuseCode, SignalClient, Status};
@@ -486,11 +487,18 @@ async fn commands(node: Arc<Node>, chat: bool, signal: SignalClient) -> Result<(
                 Err(e) => emit("error", json!({ "message": e })),
             },
             "say" => {
-                let n = node.chat("text", rest);
-                emit("said", json!({ "text": rest, "to": n }));
+                if rest.len() > MAX_CHAT_TEXT_LEN {
+                    emit(
+                        "error",
+                        json!({ "message": format!("a message of at most {MAX_CHAT_TEXT_LEN} bytes") }),
+                    );
+                } else {
+                    let n = node.chat(ChatKind::Text, rest);
+                    emit("said", json!({ "text": rest, "to": n }));
+                }
             }
             "typing" => {
-                node.chat("typing", "");
+                node.chat(ChatKind::Typing, "");
             }
             "away" | "back" => {
                 let presence = if cmd == "away" {

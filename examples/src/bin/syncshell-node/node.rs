@@ -16,6 +16,7 @@ use syncshell_identity::{
     Admission, Identity, InviteCode, InviteLedger, InviteOptions, JoinRequest, PeerId,
     ShellGenesis, TokenChain,
 };
+use syncshell_member::{ChatKind, Direction, Info, LinkMessage, RelayMessage};
 use syncshell_phonebook::{Clock, Entry, Phonebook, Presence, Profile};
 use syncshell_reconnect::{BackoffPolicy, Local, Reconnector};
 use syncshell_revocation::{Reason, RevocationSet, Tombstone};
@@ -29,25 +30,15 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::store::{Store, CHAIN, GENESIS, LEDGER};
 
-/// Tags of the messages on a link, after the handshake (first byte of each message).
-const T_SYNC: u8 = 1;
-/// Stream frames from the sender of a transfer to its receiver.
-const T_TO_RECEIVER: u8 = 2;
-/// Stream frames from the receiver of a transfer back to its sender.
-const T_TO_SENDER: u8 = 3;
-/// What a node offers on this link: `{"name", "share", "receive"}` as JSON.
-const T_INFO: u8 = 4;
-/// A chat line: `{"kind": "text"|"typing"|"presence", "text"}` as JSON.
-const T_CHAT: u8 = 5;
+/// The number of the one transfer each way a link carries (docs/spec/link.md: a sender
+/// numbers its transfers on a link from 1).
+const TRANSFER_ID: u64 = 1;
+
+/// How long a pinged member has to answer before its link is ended.
+const PING_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How often a joiner asks its inviter again.
 const JOIN_RETRY: Duration = Duration::from_secs(2);
-
-/// Application blobs through the signal server (first byte).
-const A_JOIN: u8 = b'J';
-const A_CHAIN: u8 = b'C';
-const A_DENIED: u8 = b'E';
-const A_RING: u8 = b'R';
 
 /// Stream frames queued from the link towards a receiving transfer. The link's reader
 /// waits while it is full (the transport then holds the sender back), so memory stays
@@ -291,6 +282,8 @@ struct Link {
     conn: Arc<Conn>,
     admission: Admission,
     control: mpsc::Sender<Vec<u8>>,
+    /// The number of a ping sent on this link that has not been answered yet.
+    ping: Option<u64>,
 }
 
 /// A folder to send to a member on one of its links.
@@ -479,6 +472,7 @@ impl Node {
         tokio::spawn(self.clone().notice_loop());
         tokio::spawn(self.clone().signal_loop());
         tokio::spawn(self.clone().admission_loop());
+        tokio::spawn(self.clone().liveness_loop());
         Ok(())
     }
 
@@ -661,15 +655,17 @@ impl Node {
             self.store.save_book(&s.book)?;
         }
         self.sync_all();
-        self.chat("presence", presence_text(presence));
+        self.chat(ChatKind::Presence, presence_text(presence));
         Ok(())
     }
 
     /// Sends a chat line to every linked member.
-    pub(crate) fn chat(&self, kind: &str, text: &str) -> usize {
-        let body = json!({ "kind": kind, "text": text }).to_string();
-        let mut m = vec![T_CHAT];
-        m.extend_from_slice(body.as_bytes());
+    pub(crate) fn chat(&self, kind: ChatKind, text: &str) -> usize {
+        let m = LinkMessage::Chat {
+            kind,
+            text: text.to_owned(),
+        }
+        .encode();
         let mut n = 0;
         let mut full = Vec::new();
         for (peer, link) in &lock(&self.state).links {
@@ -681,6 +677,57 @@ impl Node {
         }
         self.end_overloaded(full);
         n
+    }
+
+    /// Pings every linked member the relay no longer lists as connected (its process may have
+    /// died, and a dead peer's link takes a long time to time out), and ends a link whose
+    /// ping is not answered within [`PING_TIMEOUT`]. A member whose relay went away while its
+    /// link is fine answers, and keeps its link.
+    async fn liveness_loop(self: Arc<Self>) {
+        let mut present = self.signal.presence();
+        while present.changed().await.is_ok() {
+            // The list is empty while this node is not connected: nothing to learn then.
+            if self.signal.status() != Status::Connected {
+                continue;
+            }
+            let listed = present.borrow_and_update().clone();
+            let mut pings = Vec::new();
+            {
+                let mut s = lock(&self.state);
+                for (peer, link) in s.links.iter_mut() {
+                    if listed.contains(peer) || link.ping.is_some() {
+                        continue;
+                    }
+                    let n = OsRng.next_u64();
+                    if link.control.try_send(LinkMessage::Ping(n).encode()).is_ok() {
+                        link.ping = Some(n);
+                        pings.push((*peer, link.id, n));
+                    }
+                }
+            }
+            for (peer, id, n) in pings {
+                let node = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(PING_TIMEOUT).await;
+                    let unanswered = lock(&node.state)
+                        .links
+                        .get(&peer)
+                        .is_some_and(|l| l.id == id && l.ping == Some(n));
+                    if unanswered {
+                        node.end_link(peer, id, "no answer");
+                    }
+                });
+            }
+        }
+    }
+
+    /// A pong on link `id`: the peer is alive.
+    fn on_pong(&self, peer: PeerId, id: u64, n: u64) {
+        if let Some(l) = lock(&self.state).links.get_mut(&peer) {
+            if l.id == id && l.ping == Some(n) {
+                l.ping = None;
+            }
+        }
     }
 
     /// Ends the link `id` to `peer` if it is still the current one, for `why`.
@@ -787,10 +834,9 @@ impl Node {
         let mut full = Vec::new();
         {
             let s = lock(&self.state);
-            let start = s.book.sync_start();
+            let start = LinkMessage::Sync(s.book.sync_start()).encode();
             for (peer, link) in &s.links {
-                let mut m = vec![T_SYNC];
-                m.extend_from_slice(&start);
+                let m = start.clone();
                 if let Err(mpsc::error::TrySendError::Full(_)) = link.control.try_send(m) {
                     full.push((*peer, link.id));
                 }
@@ -842,8 +888,7 @@ impl Node {
             }
             if self.me > peer {
                 // Ask the smaller id to dial; count a failure if no link comes of it.
-                let mut ring = vec![A_RING];
-                ring.extend_from_slice(&self.boot.to_be_bytes());
+                let ring = RelayMessage::Ring(self.boot).encode();
                 if self.signal.send_app(&peer, &ring).is_err() {
                     self.failed(&mut s, peer);
                     return;
@@ -1017,6 +1062,7 @@ impl Node {
                         conn: conn.clone(),
                         admission: session.admission().clone(),
                         control: control.clone(),
+                        ping: None,
                     },
                 ))
             }
@@ -1067,19 +1113,16 @@ impl Node {
         key: SessionKey,
         control: mpsc::Sender<Vec<u8>>,
     ) {
-        let info = json!({
-            "boot": self.boot,
-            "name": self.settings.name,
-            "share": self.settings.share.is_some(),
-            "receive": self.settings.receive.is_some(),
+        let info = LinkMessage::Info(Info {
+            boot: self.boot,
+            name: self.settings.name.clone(),
+            share: self.settings.share.is_some(),
+            receive: self.settings.receive.is_some(),
         });
-        let mut m = vec![T_INFO];
-        m.extend_from_slice(info.to_string().as_bytes());
         // The queue is empty at the start of a link: these always fit.
-        let _ = control.try_send(m);
-        let mut m = vec![T_SYNC];
-        m.extend_from_slice(&lock(&self.state).book.sync_start());
-        let _ = control.try_send(m);
+        let _ = control.try_send(info.encode());
+        let start = lock(&self.state).book.sync_start();
+        let _ = control.try_send(LinkMessage::Sync(start).encode());
 
         // Each link asks for at most one transfer each way: repeated infos are not requests.
         let mut asked_to_send = false;
@@ -1092,30 +1135,31 @@ impl Node {
                 Ok(Some(m)) => m,
                 Ok(None) | Err(_) => break,
             };
-            let Some((&tag, body)) = message.split_first() else {
-                continue;
+            let message = match LinkMessage::decode(&message) {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    tracing::debug!(peer = %peer.short(), "a link message of a kind this version does not know");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %peer.short(), error = %e, "a link message that does not decode; dropped");
+                    continue;
+                }
             };
-            match tag {
-                T_SYNC => {
-                    if self.on_sync(peer, body, &control).is_err() {
+            match message {
+                LinkMessage::Sync(body) => {
+                    if self.on_sync(peer, &body, &control).is_err() {
                         why = "overloaded";
                         break;
                     }
                 }
-                T_INFO => {
-                    let info: Value = serde_json::from_slice(body).unwrap_or_default();
-                    if let Some(boot) = info.get("boot").and_then(Value::as_u64) {
-                        if let Some(l) = lock(&self.state).links.get_mut(&peer) {
-                            if l.id == id {
-                                l.peer_boot = Some(boot);
-                            }
+                LinkMessage::Info(info) => {
+                    if let Some(l) = lock(&self.state).links.get_mut(&peer) {
+                        if l.id == id {
+                            l.peer_boot = Some(info.boot);
                         }
                     }
-                    let shares = info.get("share").and_then(Value::as_bool).unwrap_or(false);
-                    let receives = info
-                        .get("receive")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false);
+                    let (shares, receives) = (info.share, info.receive);
                     if let (Some(folder), true, false) =
                         (self.settings.share.clone(), receives, asked_to_send)
                     {
@@ -1124,7 +1168,7 @@ impl Node {
                         to_sender = Some(tx);
                         let lane = Lane {
                             conn: conn.clone(),
-                            tag: T_TO_RECEIVER,
+                            direction: Direction::ToReceiver,
                             inbox: rx,
                         };
                         self.request_send(
@@ -1147,23 +1191,34 @@ impl Node {
                         to_receiver = Some(tx);
                         let lane = Lane {
                             conn: conn.clone(),
-                            tag: T_TO_SENDER,
+                            direction: Direction::ToSender,
                             inbox: rx,
                         };
                         tokio::spawn(self.clone().receive_from(peer, id, lane, key.clone(), dest));
                     }
                 }
-                T_TO_RECEIVER => {
+                LinkMessage::Transfer { id: t, .. } if t != TRANSFER_ID => {
+                    tracing::debug!(peer = %peer.short(), transfer = t, "frames of a transfer this node does not run");
+                }
+                LinkMessage::Transfer {
+                    direction: Direction::ToReceiver,
+                    frame,
+                    ..
+                } => {
                     // Bulk data: the reader waits for room, which holds the sender back.
                     if let Some(tx) = &to_receiver {
-                        if tx.send(body.to_vec()).await.is_err() {
+                        if tx.send(frame).await.is_err() {
                             to_receiver = None;
                         }
                     }
                 }
-                T_TO_SENDER => {
+                LinkMessage::Transfer {
+                    direction: Direction::ToSender,
+                    frame,
+                    ..
+                } => {
                     if let Some(tx) = &to_sender {
-                        match tx.try_send(body.to_vec()) {
+                        match tx.try_send(frame) {
                             Ok(()) => {}
                             Err(mpsc::error::TrySendError::Full(_)) => {
                                 tracing::warn!(peer = %peer.short(), "a flood of frames to our sender; disconnecting");
@@ -1174,20 +1229,25 @@ impl Node {
                         }
                     }
                 }
-                T_CHAT => {
-                    let line: Value = serde_json::from_slice(body).unwrap_or_default();
+                LinkMessage::Chat { kind, text } => {
                     let name = self.name_of(&peer);
                     emit(
                         "chat",
                         json!({
                             "from": peer.to_string(),
                             "name": name,
-                            "kind": line.get("kind"),
-                            "text": line.get("text"),
+                            "kind": chat_kind_name(kind),
+                            "text": text,
                         }),
                     );
                 }
-                _ => tracing::debug!(tag, "unknown link message"),
+                LinkMessage::Ping(n) => {
+                    if control.try_send(LinkMessage::Pong(n).encode()).is_err() {
+                        why = "overloaded";
+                        break;
+                    }
+                }
+                LinkMessage::Pong(n) => self.on_pong(peer, id, n),
             }
         }
         drop(to_sender);
@@ -1252,8 +1312,7 @@ impl Node {
             (outcome.replies, tombstones, changed)
         };
         for r in replies {
-            let mut m = vec![T_SYNC];
-            m.extend_from_slice(&r);
+            let m = LinkMessage::Sync(r).encode();
             if let Err(mpsc::error::TrySendError::Full(_)) = control.try_send(m) {
                 return Err(());
             }
@@ -1269,11 +1328,10 @@ impl Node {
             let mut full = Vec::new();
             {
                 let s = lock(&self.state);
-                let start = s.book.sync_start();
+                let start = LinkMessage::Sync(s.book.sync_start()).encode();
                 for (p, link) in &s.links {
                     if *p != peer {
-                        let mut m = vec![T_SYNC];
-                        m.extend_from_slice(&start);
+                        let m = start.clone();
                         if let Err(mpsc::error::TrySendError::Full(_)) = link.control.try_send(m) {
                             full.push((*p, link.id));
                         }
@@ -1397,11 +1455,16 @@ impl Node {
     /// server.
     async fn app_loop(self: Arc<Self>) {
         while let Some((from, blob)) = self.signal.recv_app().await {
-            let Some((&kind, body)) = blob.split_first() else {
-                continue;
+            let message = match RelayMessage::decode(&blob) {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::debug!(from = %from.short(), error = %e, "a relayed message that does not decode");
+                    continue;
+                }
             };
-            match kind {
-                A_RING => {
+            match message {
+                RelayMessage::Ring(ring_boot) => {
                     let stale = {
                         let mut s = lock(&self.state);
                         if s.book.revocations().is_revoked(&from) {
@@ -1410,9 +1473,8 @@ impl Node {
                         // The member has no link to us: a link we think we have is dead if it
                         // was made with an earlier run of that member; a ring from the same
                         // run was sent before the link was up.
-                        let ring_boot = body.try_into().ok().map(u64::from_be_bytes);
                         let old = s.links.get(&from).is_some_and(|l| match l.peer_boot {
-                            Some(b) => Some(b) != ring_boot,
+                            Some(b) => b != ring_boot,
                             None => l.since.elapsed() >= RING_GRACE,
                         });
                         if s.links.contains_key(&from) && !old {
@@ -1441,24 +1503,24 @@ impl Node {
                         self.clone().attempt(from);
                     }
                 }
-                A_JOIN => {
-                    let reply = self.accept_join(from, body);
-                    let _ = self.signal.send_app(&from, &reply);
+                RelayMessage::JoinRequest(body) => {
+                    let reply = self.accept_join(from, &body);
+                    let _ = self.signal.send_app(&from, &reply.encode());
                 }
-                _ => tracing::debug!(kind, "unexpected application blob"),
+                RelayMessage::Chain(_) | RelayMessage::Denied(_) => {
+                    tracing::debug!(from = %from.short(), "a join answer for a member; ignored");
+                }
             }
         }
     }
 
-    fn accept_join(&self, from: PeerId, body: &[u8]) -> Vec<u8> {
+    fn accept_join(&self, from: PeerId, body: &[u8]) -> RelayMessage {
         let denied = |e: String| {
             emit(
                 "join-refused",
                 json!({ "peer": from.to_string(), "error": e }),
             );
-            let mut m = vec![A_DENIED];
-            m.extend_from_slice(e.as_bytes());
-            m
+            RelayMessage::Denied(e)
         };
         let request = match JoinRequest::decode(body) {
             Ok(r) if *r.joiner() == from => r,
@@ -1485,9 +1547,7 @@ impl Node {
                 // for its chain. It reaches out itself (it schedules the owner and learns
                 // the rest from the phonebook).
                 emit("admitted", json!({ "peer": from.to_string() }));
-                let mut m = vec![A_CHAIN];
-                m.extend_from_slice(&granted.encode());
-                m
+                RelayMessage::Chain(granted.encode())
             }
             Err(e) => {
                 drop(guard);
@@ -1586,6 +1646,15 @@ async fn report_progress(peer: PeerId, mut rx: watch::Receiver<Progress>) {
     }
 }
 
+/// The name of a chat kind in events.
+fn chat_kind_name(kind: ChatKind) -> &'static str {
+    match kind {
+        ChatKind::Text => "text",
+        ChatKind::Typing => "typing",
+        ChatKind::Presence => "presence",
+    }
+}
+
 fn presence_text(p: Presence) -> &'static str {
     match p {
         Presence::Online => "online",
@@ -1598,22 +1667,25 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// One transfer's messages on a link shared with other traffic: outgoing messages get the
-/// lane's tag, incoming ones come from the link's reader through a bounded queue.
+/// One transfer's messages on a link shared with other traffic: outgoing stream frames go
+/// out as transfer messages of the lane's direction, incoming ones come from the link's
+/// reader through a bounded queue.
 #[derive(Debug)]
 struct Lane {
     conn: Arc<Conn>,
-    tag: u8,
+    direction: Direction,
     inbox: mpsc::Receiver<Vec<u8>>,
 }
 
 impl syncshell_stream::MessageConnection for Lane {
-    async fn send(&mut self, message: Vec<u8>) -> std::io::Result<()> {
-        let mut m = Vec::with_capacity(message.len() + 1);
-        m.push(self.tag);
-        m.extend_from_slice(&message);
+    async fn send(&mut self, frame: Vec<u8>) -> std::io::Result<()> {
+        let m = LinkMessage::Transfer {
+            id: TRANSFER_ID,
+            direction: self.direction,
+            frame,
+        };
         self.conn
-            .send(Bytes::from(m))
+            .send(Bytes::from(m.encode()))
             .await
             .map_err(std::io::Error::other)
     }
@@ -1651,8 +1723,7 @@ pub(crate) async fn join(
     )
     .await
     .map_err(|e| e.to_string())?;
-    let mut blob = vec![A_JOIN];
-    blob.extend_from_slice(&request.encode());
+    let blob = RelayMessage::JoinRequest(request.encode()).encode();
     let deadline = Instant::now() + timeout;
     let mut waiting = false;
     let chain = loop {
@@ -1693,18 +1764,16 @@ pub(crate) async fn join(
         if from != inviter {
             continue;
         }
-        match reply.split_first() {
-            Some((&A_CHAIN, body)) => {
-                let chain = TokenChain::decode(body).map_err(|e| format!("the chain: {e}"))?;
+        match RelayMessage::decode(&reply) {
+            Ok(Some(RelayMessage::Chain(body))) => {
+                let chain = TokenChain::decode(&body).map_err(|e| format!("the chain: {e}"))?;
                 // A joiner knows no tombstones yet; its first sync brings them.
                 RevocationSet::new(genesis.clone())
                     .admit(&identity.peer_id(), &chain, now())
                     .map_err(|e| format!("the granted chain: {e}"))?;
                 break chain;
             }
-            Some((&A_DENIED, why)) => {
-                return Err(format!("refused: {}", String::from_utf8_lossy(why)))
-            }
+            Ok(Some(RelayMessage::Denied(why))) => return Err(format!("refused: {why}")),
             _ => continue,
         }
     };
