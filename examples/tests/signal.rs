@@ -27,6 +27,8 @@ use syncshell_transport::{Connection, Transport};
 use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "../../crates/syncshell-signal/tests/support/pki.rs"]
+mod pki;
 #[path = "support/signal_server.rs"]
 mod signal_server;
 
@@ -816,23 +818,8 @@ struct Pki {
 impl Pki {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "syncshell test CA");
-        let ca =
-            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-                .unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-            .unwrap()
-            .signed_by(&key, &*ca)
-            .unwrap();
+        pki::write_pki(dir.path());
         let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
-        write("ca.pem", ca.pem());
-        write("server.pem", cert.pem());
-        write("server.key", key.serialize_pem());
         write(
             "stray.key",
             rcgen::KeyPair::generate().unwrap().serialize_pem(),

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use syncshell_signal::RedisConfig;
 
+#[path = "pki.rs"]
+mod pki;
+
 /// How long Redis may take to listen.
 const START: Duration = Duration::from_secs(10);
 
@@ -59,7 +62,7 @@ impl Redis {
             .port();
         let dir = tempfile::tempdir().unwrap();
         let args = if secured {
-            write_pki(&dir);
+            pki::write_pki(dir.path());
             std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
             let file = |name: &str| dir.path().join(name).display().to_string();
             vec![
@@ -154,24 +157,4 @@ impl Drop for Redis {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// A CA and a certificate it issued for 127.0.0.1: `ca.pem`, `server.pem`, `server.key`.
-fn write_pki(dir: &tempfile::TempDir) {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "syncshell test Redis CA");
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-        .unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &*ca)
-        .unwrap();
-    let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
-    write("ca.pem", ca.pem());
-    write("server.pem", cert.pem());
-    write("server.key", key.serialize_pem());
 }
