@@ -1,7 +1,10 @@
 //! Arguments the example programs share.
 
+use std::io::IsTerminal;
 use std::str::FromStr;
 use std::time::Duration;
+
+use zeroize::Zeroizing;
 
 /// A validity period from the command line: `90s`, `30m`, `6h`, `7d`, or `never`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +51,46 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         .filter(|&s| s > 0)
         .ok_or_else(|| format!("{s:?} must be more than zero and less than forever"))?;
     Ok(Duration::from_secs(secs))
+}
+
+/// The environment variable a passphrase may come from.
+pub const PASSPHRASE_ENV: &str = "SYNCSHELL_PASSPHRASE";
+
+/// A passphrase from [`PASSPHRASE_ENV`], or asked for on the terminal (twice when
+/// `confirm`, and then never empty). Without the variable and without a terminal on stdin
+/// it is an error, not a prompt on `/dev/tty`: a script gets a message.
+pub fn passphrase(prompt: &str, confirm: bool) -> Result<Zeroizing<String>, String> {
+    if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
+        return value
+            .into_string()
+            .map(Zeroizing::new)
+            .map_err(|_| format!("{PASSPHRASE_ENV} is not valid UTF-8"));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "no passphrase: set {PASSPHRASE_ENV}, or run on a terminal to be asked"
+        ));
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map(Zeroizing::new)
+            .map_err(|e| {
+                format!(
+                    "cannot ask for the passphrase on a terminal ({e}); set {PASSPHRASE_ENV} instead"
+                )
+            })
+    };
+    let first = ask(prompt)?;
+    if confirm {
+        if first.is_empty() {
+            return Err("the passphrase is empty".into());
+        }
+        let second = ask("Repeat the passphrase: ")?;
+        if *first != *second {
+            return Err("the two passphrases differ".into());
+        }
+    }
+    Ok(first)
 }
 
 #[cfg(test)]

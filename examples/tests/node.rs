@@ -792,6 +792,23 @@ fn one_node_per_data_folder_and_bad_starts_are_refused_without_leftovers() {
         "{err}"
     );
 
+    // No passphrase and no terminal to ask on: a message, not a prompt nobody sees.
+    let out = Command::new(env!("CARGO_BIN_EXE_syncshell-node"))
+        .arg("--data")
+        .arg(work.path().join("kim"))
+        .args(["--signal", &url, "--create-shell", "Kim's"])
+        .env_remove("SYNCSHELL_PASSPHRASE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("no passphrase: set SYNCSHELL_PASSPHRASE, or run on a terminal"),
+        "{err}"
+    );
+    assert!(!work.path().join("kim/key").exists());
+
     // A first start that fails (an invite that does not parse) leaves no key file behind,
     // so a retry with another passphrase gets past the key.
     let fresh = work.path().join("jun");
@@ -912,6 +929,13 @@ fn a_joiner_finds_the_relay_in_the_invite_and_says_while_it_waits_for_its_invite
     ava.event("ready");
     assert_eq!(jun.event("joined")["inviter"], ava_peer.as_str());
     let jun_peer = jun.event("ready")["peer"].as_str().unwrap().to_owned();
+    // Each names the other as the other calls itself, before any phonebook sync.
+    let up = ava.wait("Jun's link up", |e| {
+        e["event"] == "link-up" && e["peer"] == jun_peer.as_str()
+    });
+    assert_eq!(up["name"], "Jun", "{up}");
+    let up = jun.wait("Ava's link up", |e| e["event"] == "link-up");
+    assert_eq!(up["name"], "Ava", "{up}");
     ava.status_until("linked to Jun", |s| list(s, "links") == [jun_peer.clone()]);
     // Jun remembers the relay as well: a restart without --signal links again.
     jun.quit();

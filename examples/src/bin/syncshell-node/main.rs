@@ -1,7 +1,7 @@
 //! `syncshell-node`: a long-running syncshell member.
 //!
 //! It locks its data folder `--data` (one node per folder), loads (or makes) its key file
-//! there (passphrase from `SYNCSHELL_PASSPHRASE`; files 0600), creates a shell
+//! there (passphrase from `SYNCSHELL_PASSPHRASE`, or asked for on a terminal; files 0600), creates a shell
 //! (`--create-shell NAME`), joins one with an invite (`--invite TEXT`), or carries on with the
 //! shell and token it saved (the two flags are refused once the folder holds a shell); finds
 //! the other members through the signal server (`--signal ws://127.0.0.1:PORT/`, repeatable
@@ -54,7 +54,7 @@ use std::time::Duration;
 use clap::Parser;
 use rand_core::OsRng;
 use serde_json::json;
-use syncshell_examples::args::duration;
+use syncshell_examples::args::{duration, passphrase};
 use syncshell_examples::wire::now;
 use syncshell_identity::{
     InviteCode, InviteOptions, PeerId, Role, ShellGenesis, TokenChain, MAX_INVITE_USES,
@@ -192,8 +192,7 @@ fn relays(args: &Args, store: &Store, invite: Option<&InviteCode>) -> Result<Vec
 
 async fn run(args: Args) -> Result<(), String> {
     let webrtc = webrtc_config(&args)?;
-    let passphrase = std::env::var("SYNCSHELL_PASSPHRASE")
-        .map_err(|_| "set SYNCSHELL_PASSPHRASE to the key file's passphrase".to_owned())?;
+
     if let Some(share) = &args.share {
         if !share.is_dir() {
             return Err(format!("--share {}: not a folder", share.display()));
@@ -221,6 +220,13 @@ async fn run(args: Args) -> Result<(), String> {
         ..ClientOptions::default()
     };
     let new_key = !store.has_key();
+    let key_file = args.data.join("key");
+    let prompt = if new_key {
+        format!("New passphrase for {}: ", key_file.display())
+    } else {
+        format!("Passphrase for {}: ", key_file.display())
+    };
+    let passphrase = passphrase(&prompt, new_key)?;
     let identity = store.identity(passphrase.as_bytes())?;
     let me = identity.peer_id();
 

@@ -34,6 +34,9 @@ use crate::store::{Store, CHAIN, GENESIS, LEDGER};
 /// numbers its transfers on a link from 1).
 const TRANSFER_ID: u64 = 1;
 
+/// How long `link-up` waits for the peer's info (and its name).
+const INFO_WAIT: Duration = Duration::from_secs(2);
+
 /// How long a pinged member has to answer before its link is ended.
 const PING_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -319,6 +322,9 @@ struct State {
     /// Members a folder is being sent to (at most one transfer each), with the request of a
     /// newer link that waits for it to end.
     sending: HashMap<PeerId, Option<SendJob>>,
+    /// The names linked members gave in their infos: what events call a member the
+    /// phonebook does not hold yet (a new member, before the first sync).
+    names: HashMap<PeerId, String>,
 }
 
 /// The running node.
@@ -381,6 +387,7 @@ impl Node {
                 accept_tokens: ACCEPT_RATE,
                 accept_at: Instant::now(),
                 sending: HashMap::new(),
+                names: HashMap::new(),
             }),
             settings,
             next_link: AtomicU64::new(1),
@@ -630,10 +637,14 @@ impl Node {
 
     /// A member's name as its phonebook entry shows it (a generated one until it arrives).
     fn name_of(&self, peer: &PeerId) -> String {
-        lock(&self.state)
-            .book
-            .get(peer, now())
-            .map(|e| e.shown_name())
+        let s = lock(&self.state);
+        if let Some(e) = s.book.get(peer, now()) {
+            return e.shown_name();
+        }
+        s.names
+            .get(peer)
+            .filter(|n| !n.is_empty())
+            .cloned()
             .unwrap_or_else(|| syncshell_phonebook::friendly_name(peer))
     }
 
@@ -1097,10 +1108,12 @@ impl Node {
         if let (Value::Object(m), Value::Object(p)) = (&mut fields, path_fields(&conn.stats())) {
             m.extend(p);
         }
-        emit("link-up", fields);
         let key = SessionKey::from_bytes(*session.key());
         tokio::spawn(write_loop(conn.clone(), outbox));
-        tokio::spawn(self.clone().serve_link(peer, id, conn, key, control));
+        tokio::spawn(
+            self.clone()
+                .serve_link(peer, id, conn, key, control, fields),
+        );
         Ok(())
     }
 
@@ -1112,7 +1125,12 @@ impl Node {
         conn: Arc<Conn>,
         key: SessionKey,
         control: mpsc::Sender<Vec<u8>>,
+        link_up: Value,
     ) {
+        // `link-up` waits for the peer's info (its name), but not long.
+        let mut link_up = Some(link_up);
+        let announce_by = tokio::time::sleep(INFO_WAIT);
+        tokio::pin!(announce_by);
         let info = LinkMessage::Info(Info {
             boot: self.boot,
             name: self.settings.name.clone(),
@@ -1131,7 +1149,16 @@ impl Node {
         let mut to_receiver: Option<mpsc::Sender<Vec<u8>>> = None;
         let mut why = "closed";
         loop {
-            let message = match conn.recv().await {
+            let received = tokio::select! {
+                m = conn.recv() => m,
+                _ = &mut announce_by, if link_up.is_some() => {
+                    if let Some(fields) = link_up.take() {
+                        emit("link-up", fields);
+                    }
+                    continue;
+                }
+            };
+            let message = match received {
                 Ok(Some(m)) => m,
                 Ok(None) | Err(_) => break,
             };
@@ -1154,10 +1181,20 @@ impl Node {
                     }
                 }
                 LinkMessage::Info(info) => {
-                    if let Some(l) = lock(&self.state).links.get_mut(&peer) {
-                        if l.id == id {
-                            l.peer_boot = Some(info.boot);
+                    {
+                        let mut s = lock(&self.state);
+                        if let Some(l) = s.links.get_mut(&peer) {
+                            if l.id == id {
+                                l.peer_boot = Some(info.boot);
+                            }
                         }
+                        s.names.insert(peer, info.name.clone());
+                    }
+                    if let Some(mut fields) = link_up.take() {
+                        if let Value::Object(m) = &mut fields {
+                            m.insert("name".into(), Value::String(self.name_of(&peer)));
+                        }
+                        emit("link-up", fields);
                     }
                     let (shares, receives) = (info.share, info.receive);
                     if let (Some(folder), true, false) =

@@ -1,7 +1,7 @@
 //! Reading and writing the files the commands work on, and asking for passphrases.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, IsTerminal, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
 use rand_core::{OsRng, RngCore};
@@ -9,9 +9,6 @@ use syncshell_identity::{Identity, KeyFile, ShellGenesis, TokenChain};
 use zeroize::Zeroizing;
 
 use crate::output::{CliError, Context};
-
-/// The environment variable a passphrase is taken from before asking on the terminal.
-pub(crate) const PASSPHRASE_ENV: &str = "SYNCSHELL_PASSPHRASE";
 
 /// Largest file read whole (a revocation-set snapshot at its limit is about 70 MB).
 const MAX_READ: u64 = 128 * 1024 * 1024;
@@ -115,39 +112,10 @@ pub(crate) fn create_new(path: &Path, private: bool) -> std::io::Result<File> {
     options.open(path)
 }
 
-/// A passphrase from [`PASSPHRASE_ENV`], or asked for on the terminal (twice when `confirm`).
+/// A passphrase from `SYNCSHELL_PASSPHRASE`, or asked for on the terminal (twice when
+/// `confirm`).
 fn passphrase(prompt: &str, confirm: bool) -> Result<Zeroizing<String>, CliError> {
-    if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
-        let value = Zeroizing::new(
-            value
-                .into_string()
-                .map_err(|_| CliError::new(format!("{PASSPHRASE_ENV} is not valid UTF-8")))?,
-        );
-        return Ok(value);
-    }
-    // A script without a terminal on stdin gets an error, not a prompt on /dev/tty.
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::new(format!(
-            "no passphrase: set {PASSPHRASE_ENV}, or run on a terminal to be asked"
-        )));
-    }
-    let ask = |prompt: &str| {
-        rpassword::prompt_password(prompt)
-            .map(Zeroizing::new)
-            .map_err(|e| {
-                CliError::new(format!(
-                "cannot ask for the passphrase on a terminal ({e}); set {PASSPHRASE_ENV} instead"
-            ))
-            })
-    };
-    let first = ask(prompt)?;
-    if confirm {
-        let second = ask("Repeat the passphrase: ")?;
-        if *first != *second {
-            return Err(CliError::new("the two passphrases differ"));
-        }
-    }
-    Ok(first)
+    syncshell_examples::args::passphrase(prompt, confirm).map_err(CliError::new)
 }
 
 /// The passphrase for a new key file: asked twice, and never empty.
