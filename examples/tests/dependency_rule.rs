@@ -30,26 +30,37 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     m.insert("syncshell-stream", BTreeSet::new());
     m.insert("syncshell-transport", BTreeSet::new());
     m.insert("syncshell-webrtc", ["syncshell-transport"].into());
+    // The composition layer: every protocol crate.
+    m.insert("syncshell-member", all.into());
+    let with_member = || all.iter().copied().chain(["syncshell-member"]);
+    m.insert("syncshell-ffi", with_member().collect());
+    // Test fixtures (dev-only): on identity and revocation, so every crate above them can
+    // use them in its tests.
+    m.insert(
+        "syncshell-testkit",
+        ["syncshell-identity", "syncshell-revocation"].into(),
+    );
     m.insert(
         "syncshell-signal",
         [
             "syncshell-identity",
             "syncshell-revocation",
             "syncshell-transport",
+            "syncshell-testkit",
         ]
         .into(),
     );
-    // The composition layer: every protocol crate.
-    m.insert("syncshell-member", all.into());
-    let with_member = || all.iter().copied().chain(["syncshell-member"]);
-    m.insert("syncshell-ffi", with_member().collect());
     m.insert(
         "syncshell-examples",
-        with_member().chain(["syncshell-ffi"]).collect(),
+        with_member()
+            .chain(["syncshell-ffi", "syncshell-testkit"])
+            .collect(),
     );
     m.insert(
         "syncshell-benches",
-        with_member().chain(["syncshell-ffi"]).collect(),
+        with_member()
+            .chain(["syncshell-ffi", "syncshell-testkit"])
+            .collect(),
     );
     m
 }
@@ -84,6 +95,14 @@ fn workspace_crates_respect_the_dependency_rule() {
         seen += 1;
         for dep in pkg["dependencies"].as_array().unwrap() {
             let dep_name = dep["name"].as_str().unwrap();
+            // The fixtures are for tests only: a library uses them as a dev-dependency.
+            if dep_name == "syncshell-testkit" && name.starts_with("syncshell-") {
+                let programs = ["syncshell-examples", "syncshell-benches"];
+                assert!(
+                    programs.contains(&name) || dep["kind"] == "dev",
+                    "{name} depends on syncshell-testkit outside its tests"
+                );
+            }
             let forbidden_tool = ["syncshell-examples", "syncshell-benches", "syncshell-fuzz"];
             assert!(
                 !forbidden_tool.contains(&dep_name),

@@ -232,62 +232,30 @@ fn three_nodes_share_resume_after_a_kill_and_revoke_a_member() {
 use std::sync::Arc;
 
 use rand_core::OsRng;
-use syncshell_examples::wire::{now, run_handshake};
+use syncshell_examples::wire::run_handshake;
 use syncshell_identity::{Identity, KdfParams, KeyFile, Role, ShellGenesis, Timestamp, TokenChain};
 use syncshell_member::{ChatKind, Direction, Info, LinkMessage};
 use syncshell_reconnect::Local;
 use syncshell_revocation::RevocationSet;
 use syncshell_signal::{ClientOptions, Credentials, SignalClient, TransportSignaling};
 use syncshell_stream::{receive_folder, Progress, ReceiveOptions, SessionKey};
+use syncshell_testkit::{copy, now, TestShell};
 use syncshell_transport::{Connection, Transport};
 use syncshell_webrtc::{WebRtcConfig, WebRtcConnection, WebRtcTransport};
 
 /// The number of the one transfer each way a node runs on a link (docs/spec/link.md § 2.3).
 const TRANSFER_ID: u64 = 1;
 
-fn copy(id: &Identity) -> Identity {
-    Identity::from_secret_bytes(&id.to_secret_bytes())
-}
-
-/// A shell made by the test, whose owner's key a node is given.
-struct TestShell {
-    owner: Identity,
-    genesis: ShellGenesis,
-}
-
-impl TestShell {
-    fn new() -> Self {
-        let owner = Identity::generate(&mut OsRng);
-        let genesis = ShellGenesis::create(&owner, "Weekend raid", now(), &mut OsRng).unwrap();
-        TestShell { owner, genesis }
-    }
-
-    /// A member's chain, issued by the owner, ending at `expires_at`.
-    fn chain(&self, member: &Identity, expires_at: Option<Timestamp>) -> TokenChain {
-        TokenChain::issue(
-            &RevocationSet::new(self.genesis.clone()),
-            &self.owner,
-            &TokenChain::owner(),
-            member.peer_id(),
-            Role::Member,
-            now(),
-            expires_at,
-            &mut OsRng,
-        )
-        .unwrap()
-    }
-
-    /// A node's data folder holding the owner's key (sealed under `name`'s passphrase, with
-    /// light KDF settings), the genesis and the owner's chain.
-    fn owner_data(&self, data: &Path, name: &str) {
-        std::fs::create_dir_all(data).unwrap();
-        let passphrase = format!("{name} passphrase");
-        let params = KdfParams::new(64, 1, 1).unwrap();
-        let key = KeyFile::seal(&self.owner, passphrase.as_bytes(), params, &mut OsRng).unwrap();
-        std::fs::write(data.join("key"), key.encode()).unwrap();
-        std::fs::write(data.join("genesis"), self.genesis.encode()).unwrap();
-        std::fs::write(data.join("chain"), TokenChain::owner().encode()).unwrap();
-    }
+/// A node's data folder holding the owner's key of `shell` (sealed under `name`'s
+/// passphrase, with light KDF settings), the genesis and the owner's chain.
+fn owner_data(shell: &TestShell, data: &Path, name: &str) {
+    std::fs::create_dir_all(data).unwrap();
+    let passphrase = format!("{name} passphrase");
+    let params = KdfParams::new(64, 1, 1).unwrap();
+    let key = KeyFile::seal(&shell.owner, passphrase.as_bytes(), params, &mut OsRng).unwrap();
+    std::fs::write(data.join("key"), key.encode()).unwrap();
+    std::fs::write(data.join("genesis"), shell.genesis.encode()).unwrap();
+    std::fs::write(data.join("chain"), TokenChain::owner().encode()).unwrap();
 }
 
 /// The test's own member: its signal connection, its WebRTC transport, and a link to a node.
@@ -485,9 +453,9 @@ impl Sharing {
         let pack = make_pack(&pack_dir, files);
         let server = ServerProcess::start(&[]);
         let url = server.url();
-        let shell = TestShell::new();
+        let shell = TestShell::new("Weekend raid");
         let a_data = work.path().join("ava");
-        shell.owner_data(&a_data, "Ava");
+        owner_data(&shell, &a_data, "Ava");
         let mut args = vec!["--share", pack_dir.to_str().unwrap()];
         args.extend_from_slice(extra);
         let mut a = node("Ava", &a_data, &url, &args);
@@ -533,7 +501,7 @@ impl Sharing {
 fn repeated_requests_start_at_most_one_sender() {
     let mut t = Sharing::start(&[("mods/a.pak", 700_000), ("mods/b.pak", 300_000)], &[]);
     let member = Identity::generate(&mut OsRng);
-    let chain = t.shell.chain(&member, None);
+    let chain = t.shell.chain(member.peer_id(), Role::Member, None);
     let (me, _peer, link) = t.link_member(&chain.clone(), chain, member);
     let Sharing {
         work,
@@ -593,10 +561,12 @@ fn an_expired_member_loses_its_link_and_cannot_restart_a_transfer() {
     let mut t = Sharing::start(&[("mods/big.pak", 2_000_000)], &["--send-rate", "100000"]);
     let member = Identity::generate(&mut OsRng);
     let expires_at = Timestamp::from_millis(now().as_millis() + 6_000);
-    let chain = t.shell.chain(&member, Some(expires_at));
+    let chain = t
+        .shell
+        .chain(member.peer_id(), Role::Member, Some(expires_at));
     // The signal server drops an expired member too, but a node must not rely on a relay:
     // the member keeps a registration there that outlives the chain it links with.
-    let relay_chain = t.shell.chain(&member, None);
+    let relay_chain = t.shell.chain(member.peer_id(), Role::Member, None);
     let (me, peer, link) = t.link_member(&relay_chain, chain, member);
     let Sharing {
         work,
@@ -666,7 +636,7 @@ fn a_node_link_queue_is_bounded() {
     // A slow sender: while it sends chunks it reads nothing from the member.
     let mut t = Sharing::start(&[("mods/big.pak", 2_000_000)], &["--send-rate", "100000"]);
     let member = Identity::generate(&mut OsRng);
-    let chain = t.shell.chain(&member, None);
+    let chain = t.shell.chain(member.peer_id(), Role::Member, None);
     let (me, _peer, link) = t.link_member(&chain.clone(), chain, member);
     let Sharing {
         work, mut a, rt, ..

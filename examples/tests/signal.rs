@@ -10,19 +10,20 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use rand_core::OsRng;
 use syncshell_identity::{
-    Identity, InviteCode, InviteOptions, PeerId, Role, ShellGenesis, Timestamp, TokenChain,
+    Identity, InviteCode, InviteOptions, PeerId, Role, Timestamp, TokenChain,
 };
 use syncshell_revocation::{Reason, Tombstone};
 use syncshell_signal::{
     signed_bytes, ClientOptions, Credentials, Error, Frame, IceGrant, IceServer, NoticeCode,
     PresenceChange, RefuseCode, SignalClient, Status, AUTH_CONTEXT,
 };
+use syncshell_testkit::{copy, now, TestShell as Shell};
 use syncshell_transport::{Connection, Transport};
 use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
 use tokio_tungstenite::tungstenite::Message;
@@ -36,25 +37,18 @@ use signal_server::ServerProcess;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now())
-}
-
-fn copy(id: &Identity) -> Identity {
-    Identity::from_secret_bytes(&id.to_secret_bytes())
-}
-
-/// A shell: its owner and genesis.
-struct Shell {
-    owner: Identity,
-    genesis: ShellGenesis,
-}
-
-impl Shell {
+/// What these tests do with a shell on the relay.
+trait OnTheRelay {
     /// A joiner holding an owner's invite, connected as a guest.
+    async fn guest(&self, url: &str) -> (Identity, SignalClient);
+    /// A member's credentials.
+    fn creds(&self, chain: &TokenChain) -> Credentials;
+}
+
+impl OnTheRelay for Shell {
     async fn guest(&self, url: &str) -> (Identity, SignalClient) {
         let code = InviteCode::create(
-            &syncshell_revocation::RevocationSet::new(self.genesis.clone()),
+            &self.revocations(),
             &self.owner,
             &TokenChain::owner(),
             &InviteOptions::default(),
@@ -68,28 +62,6 @@ impl Shell {
             .await
             .unwrap();
         (joiner, guest)
-    }
-
-    fn new(name: &str) -> Self {
-        let owner = Identity::generate(&mut OsRng);
-        let genesis = ShellGenesis::create(&owner, name, now(), &mut OsRng).unwrap();
-        Shell { owner, genesis }
-    }
-
-    fn member(&self) -> (Identity, TokenChain) {
-        let id = Identity::generate(&mut OsRng);
-        let chain = TokenChain::issue(
-            &syncshell_revocation::RevocationSet::new(self.genesis.clone()),
-            &self.owner,
-            &TokenChain::owner(),
-            id.peer_id(),
-            Role::Member,
-            now(),
-            None,
-            &mut OsRng,
-        )
-        .unwrap();
-        (id, chain)
     }
 
     fn creds(&self, chain: &TokenChain) -> Credentials {

@@ -16,15 +16,14 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use rand_core::OsRng;
-use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain};
-use syncshell_revocation::RevocationSet;
+use syncshell_identity::Identity;
 use syncshell_signal::{
     ClientOptions, Credentials, IceConfig, Limits, RedisConfig, Server, SignalClient,
 };
+use syncshell_testkit::TestShell;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -227,35 +226,17 @@ fn wait_healthy(url: &str) -> Result<(), String> {
     }
 }
 
-fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now())
-}
-
 /// The members of one shell: identity and credentials.
-fn shell_members(n: usize) -> Result<Vec<(Identity, Credentials)>, String> {
-    let owner = Identity::generate(&mut OsRng);
-    let genesis =
-        ShellGenesis::create(&owner, "load", now(), &mut OsRng).map_err(|e| e.to_string())?;
-    let set = RevocationSet::new(genesis.clone());
+fn shell_members(n: usize) -> Vec<(Identity, Credentials)> {
+    let shell = TestShell::new("load");
     (0..n)
         .map(|_| {
-            let id = Identity::generate(&mut OsRng);
-            let chain = TokenChain::issue(
-                &set,
-                &owner,
-                &TokenChain::owner(),
-                id.peer_id(),
-                Role::Member,
-                now(),
-                None,
-                &mut OsRng,
-            )
-            .map_err(|e| e.to_string())?;
+            let (id, chain) = shell.member();
             let creds = Credentials::Member {
-                genesis: genesis.clone(),
+                genesis: shell.genesis.clone(),
                 chain,
             };
-            Ok((id, creds))
+            (id, creds)
         })
         .collect()
 }
@@ -283,7 +264,7 @@ async fn load(args: Args) -> Result<(), String> {
     // different relays whenever there are several.
     let mut members = Vec::new();
     for _ in 0..args.shells {
-        members.extend(shell_members(args.members)?);
+        members.extend(shell_members(args.members));
     }
     let total = members.len();
     let options = ClientOptions {

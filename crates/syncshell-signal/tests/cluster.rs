@@ -16,15 +16,14 @@
 )]
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use rand_core::OsRng;
-use syncshell_identity::{Identity, PeerId, Role, ShellGenesis, Timestamp, TokenChain};
-use syncshell_revocation::{Reason, RevocationSet, Tombstone};
+use syncshell_identity::{Identity, PeerId, TokenChain};
 use syncshell_signal::{
     ClientOptions, Credentials, Error, IceConfig, Limits, NoticeCode, RedisConfig, RefuseCode,
     Server, SignalClient, Status,
 };
+use syncshell_testkit::{copy, TestShell};
 use tokio::sync::oneshot;
 
 #[path = "support/redis.rs"]
@@ -33,10 +32,6 @@ mod redis_server;
 use redis_server::Redis;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now())
-}
 
 /// A relay on 127.0.0.1 sharing `redis`, stopped when dropped.
 struct Relay {
@@ -136,62 +131,33 @@ impl Drop for Relay {
     }
 }
 
-struct Shell {
-    owner: Identity,
-    genesis: ShellGenesis,
-}
+/// A shell and its members' credentials for the relays.
+struct Shell(TestShell);
 
 impl Shell {
     fn new() -> Shell {
-        let owner = Identity::generate(&mut OsRng);
-        let genesis = ShellGenesis::create(&owner, "raid", now(), &mut OsRng).unwrap();
-        Shell { owner, genesis }
+        Shell(TestShell::new("raid"))
+    }
+
+    fn creds(&self, chain: TokenChain) -> Credentials {
+        Credentials::Member {
+            genesis: self.0.genesis.clone(),
+            chain,
+        }
     }
 
     fn member(&self) -> (Identity, Credentials) {
-        let id = Identity::generate(&mut OsRng);
-        let chain = TokenChain::issue(
-            &RevocationSet::new(self.genesis.clone()),
-            &self.owner,
-            &TokenChain::owner(),
-            id.peer_id(),
-            Role::Member,
-            now(),
-            None,
-            &mut OsRng,
-        )
-        .unwrap();
-        let creds = Credentials::Member {
-            genesis: self.genesis.clone(),
-            chain,
-        };
-        (id, creds)
+        let (id, chain) = self.0.member();
+        (id, self.creds(chain))
     }
 
     fn owner(&self) -> (Identity, Credentials) {
-        let creds = Credentials::Member {
-            genesis: self.genesis.clone(),
-            chain: TokenChain::owner(),
-        };
-        (copy(&self.owner), creds)
+        (copy(&self.0.owner), self.creds(TokenChain::owner()))
     }
 
     fn tombstone(&self, revoked: PeerId) -> Vec<u8> {
-        Tombstone::issue(
-            &RevocationSet::new(self.genesis.clone()),
-            &self.owner,
-            &TokenChain::owner(),
-            revoked,
-            Reason::Removed,
-            now(),
-        )
-        .unwrap()
-        .encode()
+        self.0.tombstone(revoked).encode()
     }
-}
-
-fn copy(id: &Identity) -> Identity {
-    Identity::from_secret_bytes(&id.to_secret_bytes())
 }
 
 async fn connect(relay: &Relay, who: &(Identity, Credentials)) -> Result<SignalClient, Error> {
@@ -432,7 +398,7 @@ async fn members_see_who_is_online_on_every_relay_and_a_dead_relays_members_leav
         .unwrap();
     let key = format!(
         "syncshell:v1:peers:{}",
-        hex::encode(shell.genesis.id().as_bytes())
+        hex::encode(shell.0.genesis.id().as_bytes())
     );
     let located: Vec<Vec<u8>> = redis::cmd("HKEYS")
         .arg(&key)

@@ -1,0 +1,92 @@
+//! Test fixtures of the syncshell workspace, for tests, benches and the programs' tests: a
+//! shell with its owner, members' token chains, tombstones, and the clock. Dev-only: nothing
+//! published depends on it. It depends on identity and revocation only, so the tests of every
+//! crate above them can use it.
+
+use rand_core::OsRng;
+use syncshell_identity::{Identity, PeerId, Role, ShellGenesis, Timestamp, TokenChain};
+use syncshell_revocation::{Reason, RevocationSet, Tombstone};
+
+/// The wall clock, as the libraries take it.
+pub fn now() -> Timestamp {
+    Timestamp::from_system_time(std::time::SystemTime::now())
+}
+
+/// Another handle on the same key (an `Identity` is not `Clone`).
+pub fn copy(id: &Identity) -> Identity {
+    Identity::from_secret_bytes(&id.to_secret_bytes())
+}
+
+/// A shell made for a test: its owner and genesis.
+#[derive(Debug)]
+pub struct TestShell {
+    /// The owner's key.
+    pub owner: Identity,
+    /// The shell.
+    pub genesis: ShellGenesis,
+}
+
+impl TestShell {
+    /// A new shell named `name`, created now by a new owner.
+    ///
+    /// # Panics
+    ///
+    /// Never with a valid name (1 to 64 bytes).
+    #[allow(clippy::expect_used)]
+    pub fn new(name: &str) -> TestShell {
+        let owner = Identity::generate(&mut OsRng);
+        let genesis =
+            ShellGenesis::create(&owner, name, now(), &mut OsRng).expect("a valid shell name");
+        TestShell { owner, genesis }
+    }
+
+    /// A revocation set of the shell with no tombstone.
+    pub fn revocations(&self) -> RevocationSet {
+        RevocationSet::new(self.genesis.clone())
+    }
+
+    /// A chain the owner issues now to `member`, with `role`, ending at `expires_at`.
+    ///
+    /// # Panics
+    ///
+    /// If the identity crate refuses it (an expiry in the past).
+    #[allow(clippy::expect_used)]
+    pub fn chain(&self, member: PeerId, role: Role, expires_at: Option<Timestamp>) -> TokenChain {
+        TokenChain::issue(
+            &self.revocations(),
+            &self.owner,
+            &TokenChain::owner(),
+            member,
+            role,
+            now(),
+            expires_at,
+            &mut OsRng,
+        )
+        .expect("the owner issues a token")
+    }
+
+    /// A new member: its key and a member chain that never expires.
+    pub fn member(&self) -> (Identity, TokenChain) {
+        let id = Identity::generate(&mut OsRng);
+        let chain = self.chain(id.peer_id(), Role::Member, None);
+        (id, chain)
+    }
+
+    /// The owner's tombstone revoking `revoked` now.
+    ///
+    /// # Panics
+    ///
+    /// If the identity crate refuses it (revoking the owner).
+    #[allow(clippy::expect_used)]
+    pub fn tombstone(&self, revoked: PeerId) -> Tombstone {
+        Tombstone::issue(
+            &self.revocations(),
+            &self.owner,
+            &TokenChain::owner(),
+            revoked,
+            Reason::Removed,
+            now(),
+        )
+        .expect("the owner revokes a member")
+    }
+}
