@@ -36,26 +36,32 @@ CHAT_KINDS = {1: "text", 2: "typing", 3: "presence"}
 LINK_BODY = {2: ("info", 2), 3: ("sync", 2), 4: ("transfer", 2), 5: ("chat", 2),
              6: ("ping", 0), 7: ("pong", 0)}
 RELAY_BODY = {2: ("join_request", 2), 3: ("chain", 2), 4: ("denied", 2), 5: ("ring", 0)}
+# the members of `body` that are embedded messages
+MESSAGES = ("info", "transfer", "chat")
 
 
 class Refused(Exception):
     """A refusal; the message is the spec's error name."""
 
 
-def fields_of(buf, schema):
-    """proto3: the last value of each known scalar field, unknown fields skipped, a wrong wire
-    type refused. `schema` maps field number -> wire type."""
-    out = {}
+def known_fields(buf, schema):
+    """The fields of `buf` that `schema` (field number -> wire type) names, in wire order;
+    unknown fields skipped, a wrong wire type or a bad encoding refused."""
     try:
-        for field, wt, value in ci.read_fields(buf):
-            if field not in schema:
-                continue
-            if wt != schema[field]:
-                raise Refused("Malformed")
-            out[field] = value
+        fields = ci.read_fields(buf)
     except ci.ProtoError:
         raise Refused("Malformed")
-    return out
+    for field, wt, value in fields:
+        if field not in schema:
+            continue
+        if wt != schema[field]:
+            raise Refused("Malformed")
+        yield field, value
+
+
+def fields_of(buf, schema):
+    """proto3: the last value of each known scalar field."""
+    return dict(known_fields(buf, schema))
 
 
 def text(b):
@@ -72,29 +78,19 @@ def body_of(buf, limit, body_fields):
         raise Refused("TooLarge")
     schema = {1: 0}
     schema.update({f: wt for f, (_, wt) in body_fields.items()})
-    # A oneof's last member wins; embedded messages of the same member merge.
+    # A oneof's last member wins; an embedded message seen again merges with it.
     last = None
     merged = {}
-    try:
-        for field, wt, value in ci.read_fields(buf):
-            if field not in schema:
-                continue
-            if wt != schema[field]:
-                raise Refused("Malformed")
-            if field == 1:
-                merged[1] = value
-            else:
-                if wt == 2 and last == field:
-                    merged[field] = merged[field] + value
-                else:
-                    merged[field] = value
-                last = field
-    except ci.ProtoError:
-        raise Refused("Malformed")
+    for field, value in known_fields(buf, schema):
+        if field != 1:
+            if last == field and body_fields[field][0] in MESSAGES:
+                value = merged[field] + value
+            last = field
+        merged[field] = value
     version = merged.get(1, 0) & 0xFFFFFFFF
     # Strings and sub-messages are read before the version is looked at (a protobuf decoder
     # reads the whole message first).
-    if last is not None and body_fields[last][0] in ("info", "chat", "transfer", "denied"):
+    if last is not None and body_fields[last][0] in MESSAGES + ("denied",):
         parsed = parse_member(body_fields[last][0], merged[last])
     else:
         parsed = merged.get(last)
