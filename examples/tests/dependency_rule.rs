@@ -31,14 +31,22 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     m.insert("syncshell-transport", BTreeSet::new());
     m.insert("syncshell-webrtc", ["syncshell-transport"].into());
     // The composition layer: every protocol crate.
-    m.insert("syncshell-member", all.into());
+    m.insert(
+        "syncshell-member",
+        all.iter().copied().chain(["syncshell-testkit"]).collect(),
+    );
     let with_member = || all.iter().copied().chain(["syncshell-member"]);
     m.insert("syncshell-ffi", with_member().collect());
-    // Test fixtures (dev-only): on identity and revocation, so every crate above them can
-    // use them in its tests.
+    // Test fixtures and the simulation of members (dev-only): on identity, revocation and
+    // member (whose tests use it as a dev-dependency).
     m.insert(
         "syncshell-testkit",
-        ["syncshell-identity", "syncshell-revocation"].into(),
+        [
+            "syncshell-identity",
+            "syncshell-revocation",
+            "syncshell-member",
+        ]
+        .into(),
     );
     m.insert(
         "syncshell-signal",

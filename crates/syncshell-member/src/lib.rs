@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+mod join;
 mod link;
+mod member;
 
 #[allow(
     missing_docs,
@@ -14,7 +16,13 @@ mod proto {
 }
 
 pub use error::Error;
+pub use join::{Joiner, JOIN_RETRY};
 pub use link::{
     ChatKind, Direction, Info, LinkMessage, RelayMessage, MAX_CHAT_TEXT_LEN, MAX_DENIED_LEN,
     MAX_LINK_MESSAGE_LEN, MAX_NAME_LEN, MAX_RELAY_MESSAGE_LEN, VERSION,
+};
+pub use member::{
+    Config, ConnId, Event, LinkEnd, LinkView, Member, MemberRng, Output, Shell, Stored, Transfer,
+    TransferFrame, TransferRole, ACCEPT_RATE, ADMISSION_RECHECK, DIAL_TIMEOUT, HANDSHAKE_LIMIT,
+    INFO_WAIT, PING_TIMEOUT, RING_GRACE, RING_TIMEOUT, TRANSFER_ID,
 };

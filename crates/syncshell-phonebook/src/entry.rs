@@ -43,6 +43,15 @@ pub enum Presence {
 }
 
 impl Presence {
+    /// The presence as text: `online`, `away` or `offline`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Online => "online",
+            Presence::Away => "away",
+            Presence::Offline => "offline",
+        }
+    }
+
     fn to_wire(self) -> i32 {
         (match self {
             Presence::Online => proto::Presence::Online,

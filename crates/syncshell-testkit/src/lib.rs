@@ -1,11 +1,15 @@
 //! Test fixtures of the syncshell workspace, for tests, benches and the programs' tests: a
-//! shell with its owner, members' token chains, tombstones, and the clock. Dev-only: nothing
-//! published depends on it. It depends on identity and revocation only, so the tests of every
-//! crate above them can use it.
+//! shell with its owner, members' token chains, tombstones, the clock, and [`Sim`], a
+//! simulated network of members on a simulated clock. Dev-only: nothing published depends on
+//! it (the dependency rule checks that libraries take it as a dev-dependency only).
+
+mod sim;
 
 use rand_core::OsRng;
 use syncshell_identity::{Identity, PeerId, Role, ShellGenesis, Timestamp, TokenChain};
 use syncshell_revocation::{Reason, RevocationSet, Tombstone};
+
+pub use sim::{Sim, SimMember};
 
 /// The wall clock, as the libraries take it.
 pub fn now() -> Timestamp {
