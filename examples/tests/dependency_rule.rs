@@ -132,7 +132,13 @@ fn workspace_crates_respect_the_dependency_rule() {
 
 #[test]
 fn the_rule_itself_has_no_cycles() {
-    let allowed = allowed();
+    // Libraries take the test kit as a dev-dependency only (checked above), which cargo
+    // allows to close a cycle (the kit's simulation drives syncshell-member, whose tests use
+    // it): the rule's build graph leaves those edges out.
+    let mut allowed = allowed();
+    for deps in allowed.values_mut() {
+        deps.remove("syncshell-testkit");
+    }
     // Depth-first search for a cycle among the library crates.
     fn visit<'a>(
         n: &'a str,
