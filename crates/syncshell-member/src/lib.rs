@@ -4,6 +4,8 @@ mod error;
 mod join;
 mod link;
 mod member;
+#[cfg(feature = "tokio")]
+mod node;
 
 #[allow(
     missing_docs,
@@ -26,3 +28,5 @@ pub use member::{
     TransferFrame, TransferRole, ACCEPT_RATE, ADMISSION_RECHECK, DIAL_TIMEOUT, HANDSHAKE_LIMIT,
     INFO_WAIT, PING_TIMEOUT, RING_GRACE, RING_TIMEOUT, TRANSFER_ID,
 };
+#[cfg(feature = "tokio")]
+pub use node::{wall_clock, Folders, Node, Storage};

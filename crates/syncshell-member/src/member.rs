@@ -193,6 +193,7 @@ pub struct TransferFrame {
 
 /// What the driver stores again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Stored {
     /// The phonebook and its revocation set ([`Member::phonebook`]).
     Phonebook,
@@ -265,7 +266,60 @@ pub enum Event {
         /// Failures in a row.
         failures: u32,
     },
-    /// This member's own entry could not be renewed.
+    /// The relay admitted this member (again).
+    RelayUp,
+    /// A transfer of the shared folder to a member started.
+    Sending {
+        /// The member.
+        to: PeerId,
+    },
+    /// The shared folder reached a member.
+    Sent {
+        /// The member.
+        to: PeerId,
+        /// Files sent, whole or in part (it had the others).
+        files: usize,
+        /// Plaintext bytes sent.
+        bytes: u64,
+    },
+    /// A transfer to a member failed (it resumes on the next link).
+    SendFailed {
+        /// The member.
+        to: PeerId,
+        /// Why.
+        error: String,
+    },
+    /// How far a transfer from a member got.
+    Progress {
+        /// The member.
+        from: PeerId,
+        /// Bytes in place.
+        done: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// A member's shared folder was received.
+    Received {
+        /// The member.
+        from: PeerId,
+        /// Files received (whole, or the rest of a partial file).
+        files_received: usize,
+        /// Files that were in place already.
+        files_present: usize,
+        /// Plaintext bytes received in this transfer.
+        bytes_received: u64,
+        /// The folder's size.
+        total: u64,
+    },
+    /// A transfer from a member failed (its partial files are kept for the next one).
+    ReceiveFailed {
+        /// The member.
+        from: PeerId,
+        /// Why.
+        error: String,
+    },
+    /// Something went wrong that is not about one member (an entry not renewed, a file not
+    /// stored).
     Error {
         /// What went wrong.
         message: String,
@@ -392,6 +446,8 @@ pub struct Member {
     links: HashMap<PeerId, ConnId>,
     dialing: HashMap<PeerId, Dialing>,
     ringing: HashMap<PeerId, Timestamp>,
+    /// Members due for an attempt while the relay was down.
+    parked: BTreeSet<PeerId>,
     names: HashMap<PeerId, String>,
     /// Members a folder is being sent to (one transfer each), with the newer link waiting.
     sending: HashMap<PeerId, Option<ConnId>>,
@@ -474,6 +530,7 @@ impl Member {
             links: HashMap::new(),
             dialing: HashMap::new(),
             ringing: HashMap::new(),
+            parked: BTreeSet::new(),
             names: HashMap::new(),
             sending: HashMap::new(),
             receiving: None,
@@ -552,6 +609,11 @@ impl Member {
             .revocations()
             .admit(&self.me, &self.chain, now)?
             .role())
+    }
+
+    /// Whether the relay connection is up, as last told by [`Member::handle_relay_status`].
+    pub fn relay_connected(&self) -> bool {
+        self.relay_up
     }
 
     /// The linked members.
@@ -913,6 +975,10 @@ impl Member {
             for t in tombstones {
                 self.outputs.push_back(Output::Tombstone(t));
             }
+            // Due again at once (unless linked or revoked meanwhile).
+            for peer in std::mem::take(&mut self.parked) {
+                self.reconnector.on_success(&peer, now);
+            }
             self.attempt_due(now);
         }
     }
@@ -1122,8 +1188,9 @@ impl Member {
             return;
         }
         if !self.relay_up {
-            // Neither a ring nor a transport's offer gets through without the relay.
-            self.failed(peer, now);
+            // Neither a ring nor a transport's offer gets through without the relay: tried
+            // again as soon as it is back, without counting a failure.
+            self.parked.insert(peer);
             return;
         }
         if self.me > peer {

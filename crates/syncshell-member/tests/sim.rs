@@ -406,3 +406,28 @@ fn a_flood_of_incoming_connections_is_cut_to_the_accept_rate() {
     assert!(refused);
     assert_eq!(owner.role(later), Ok(Role::Owner));
 }
+
+#[test]
+fn a_link_ends_when_the_members_chain_expires_and_no_new_link_is_made() {
+    let test = TestShell::new("expiry");
+    let mut sim = Sim::new(now());
+    sim.add(
+        copy(&test.owner),
+        shell(&test, TokenChain::owner()),
+        config("owner"),
+    );
+    let id = Identity::generate(&mut rand_core::OsRng);
+    let expires = sim.now().saturating_add(Duration::from_secs(6));
+    let chain = test.chain(id.peer_id(), Role::Member, Some(expires));
+    sim.add(id, shell(&test, chain), config("brief"));
+    sim.advance(Duration::from_secs(5));
+    assert!(sim.linked(0, 1));
+    sim.advance(Duration::from_secs(1));
+    assert!(!sim.linked(0, 1), "the link ends at the expiry");
+    assert_eq!(
+        link_downs(&sim, 0),
+        vec![("brief".to_owned(), LinkEnd::Expired)]
+    );
+    sim.advance(Duration::from_secs(60));
+    assert!(!sim.linked(0, 1));
+}

@@ -21,26 +21,15 @@
 //! Names and text come from other members, so the chat lines are printed without control
 //! characters or terminal escape sequences, and JSON events escape every control character.
 //!
-//! On each WebRTC connection the two run the reconnect handshake; after it every message
-//! starts with a tag: 1 phonebook sync,
-//! 2 stream frames to a receiver, 3 stream frames back to a sender, 4 what the node offers
-//! (JSON `{name, share, receive}`), 5 a chat line (JSON `{kind, text}`).
-//!
-//! A link lasts as long as the peer's admission: it ends (`link-down` with `why` `revoked`
-//! or `expired`) when a tombstone revokes a key the peer's chain rests on, and at the
-//! moment the chain expires (each link's expiry is timed, and every link is re-checked every
-//! few seconds). An info asks for at most one transfer each way per link (repeats are
-//! ignored), and a member has at most one sender at a time: a newer link's request waits
-//! for the running one to end, so the share is hashed once per transfer (`sending` marks
-//! each start). Every queue a peer can fill is bounded: frames towards a receiving transfer
-//! hold the link's reader (and so the peer) back when their queue is full; frames towards a
-//! sending transfer and the writer's queue (sync replies, chat) disconnect the peer when
-//! full (`link-down` with `why` `overloaded`). A member whose
-//! peer id is larger does not dial a smaller one: it asks it to dial through the signal
-//! server (an application blob `R`), so two members never cross their dials. Joining: the joiner connects to the signal
-//! server as a guest with its join request and relays it to the inviter, whose node answers
-//! with the granted token chain; the guest may reach nobody else. While the inviter is not
-//! connected the joiner says so (`join-waiting`) and keeps asking until `--join-timeout`.
+//! The member itself is `syncshell_member::Member` driven by `syncshell_member::Node` over
+//! WebRTC: the link protocol (docs/spec/link.md — the handshake on each connection, then
+//! infos, phonebook sync, transfers, chat and pings), who dials whom (the smaller id; the
+//! other rings through the relay), links that last as long as the peer's admission (ended
+//! with `why` `revoked` or `expired` at the moment it ends), at most one sender per member
+//! and one transfer received at a time, bounded queues (a peer that does not read is
+//! disconnected: `why` `overloaded`), and the join through the relay (`join-waiting` while
+//! the inviter is not connected, until `--join-timeout`). This program adds the flags, the
+//! data folder, the WebRTC transport with the relay's STUN and TURN servers, and the output.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod node;
@@ -48,7 +37,6 @@ mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -59,14 +47,16 @@ use syncshell_examples::wire::now;
 use syncshell_identity::{
     InviteCode, InviteOptions, PeerId, Role, ShellGenesis, TokenChain, MAX_INVITE_USES,
 };
-use syncshell_member::{ChatKind, MAX_CHAT_TEXT_LEN};
+use syncshell_member::{ChatKind, Config, Folders, Member, Shell, MAX_CHAT_TEXT_LEN};
 use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
-use syncshell_signal::{relay_hints, ClientOptions, Credentials, RefuseCode, SignalClient, Status};
+use syncshell_signal::{
+    relay_hints, relay_hints_text, ClientOptions, Credentials, RefuseCode, SignalClient, Status,
+};
 use syncshell_webrtc::{IceServer, WebRtcConfig};
 use tokio::io::AsyncBufReadExt;
 
-use crate::node::{emit, Node, Settings};
+use crate::node::{emit, Node};
 use crate::store::{Store, CHAIN, GENESIS};
 
 /// A long-running syncshell member.
@@ -267,12 +257,11 @@ async fn run(args: Args) -> Result<(), String> {
     let sync_interval = Duration::try_from_secs_f64(args.sync_interval)
         .map_err(|e| format!("--sync-interval: {e}"))?
         .max(Duration::from_millis(100));
-    let settings = Settings {
+    let config = Config {
         name: args.name.clone(),
-        relays,
-        share: args.share.clone(),
-        receive: args.receive.clone(),
-        send_rate: args.send_rate,
+        share: args.share.is_some(),
+        receive: args.receive.is_some(),
+        invite_hints: relay_hints_text(&relays),
         policy: BackoffPolicy {
             base: Duration::from_millis(args.backoff_base_ms.max(1)),
             max: Duration::from_millis(args.backoff_max_ms.max(args.backoff_base_ms.max(1))),
@@ -280,22 +269,27 @@ async fn run(args: Args) -> Result<(), String> {
             ..BackoffPolicy::default()
         },
         sync_interval,
-        webrtc,
     };
-    let node = Node::new(
-        identity,
-        genesis.clone(),
+    let shell = Shell {
+        genesis: genesis.clone(),
         chain,
-        book,
+        phonebook: book,
         ledger,
-        store,
-        settings,
-        signal.clone(),
-    );
-    node.use_relay_ice_servers().await;
-    node.start()?;
+    };
+    let member = Member::new(identity, shell, config, now(), OsRng).map_err(|e| match e {
+        syncshell_member::Error::Revocation(syncshell_revocation::Error::Revoked { .. }) => {
+            format!("this member was revoked from the shell ({e})")
+        }
+        e => format!("this member cannot run: {e}"),
+    })?;
+    let folders = Folders {
+        share: args.share.clone(),
+        receive: args.receive.clone(),
+        send_rate: args.send_rate,
+    };
+    let node = node::start(member, signal.clone(), webrtc, folders, store).await;
     if let Some(inviter) = inviter {
-        node.reach(inviter);
+        node.with_member(|m, t| m.reach(inviter, t));
     }
     emit(
         "ready",
@@ -438,7 +432,7 @@ fn invite_options(args: &str) -> Result<InviteOptions, String> {
     Ok(options)
 }
 
-async fn commands(node: Arc<Node>, chat: bool, signal: SignalClient) -> Result<(), String> {
+async fn commands(node: Node, chat: bool, signal: SignalClient) -> Result<(), String> {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let stop = terminated();
     tokio::pin!(stop);
@@ -473,11 +467,11 @@ async fn commands(node: Arc<Node>, chat: bool, signal: SignalClient) -> Result<(
         let (cmd, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         match cmd {
             "" => {}
-            "status" => emit("status", node.status()),
+            "status" => emit("status", node::status(&node)),
             "help" => emit("help", json!({ "commands": COMMANDS })),
             "invite" => match invite_options(rest).and_then(|o| {
                 let (uses, role) = (o.max_uses, o.role);
-                node.invite(o).map(|text| (text, uses, role))
+                node::invite(&node, o).map(|text| (text, uses, role))
             }) {
                 Ok((text, uses, role)) => emit(
                     "invite",
@@ -486,8 +480,11 @@ async fn commands(node: Arc<Node>, chat: bool, signal: SignalClient) -> Result<(
                 Err(e) => emit("error", json!({ "message": e })),
             },
             "revoke" => match node
-                .member(rest.trim())
-                .and_then(|peer| node.revoke(peer).map(|()| peer))
+                .with_member(|m, t| {
+                    let peer = m.find_member(rest.trim(), t)?;
+                    m.revoke(peer, t).map(|()| peer)
+                })
+                .map_err(|e| e.to_string())
             {
                 Ok(peer) => emit("revoked", json!({ "peer": peer.to_string() })),
                 Err(e) => emit("error", json!({ "message": e })),
@@ -499,12 +496,14 @@ async fn commands(node: Arc<Node>, chat: bool, signal: SignalClient) -> Result<(
                         json!({ "message": format!("a message of at most {MAX_CHAT_TEXT_LEN} bytes") }),
                     );
                 } else {
-                    let n = node.chat(ChatKind::Text, rest);
-                    emit("said", json!({ "text": rest, "to": n }));
+                    match node::chat(&node, ChatKind::Text, rest) {
+                        Ok(n) => emit("said", json!({ "text": rest, "to": n })),
+                        Err(e) => emit("error", json!({ "message": e })),
+                    }
                 }
             }
             "typing" => {
-                node.chat(ChatKind::Typing, "");
+                let _ = node::chat(&node, ChatKind::Typing, "");
             }
             "away" | "back" => {
                 let presence = if cmd == "away" {
@@ -512,7 +511,7 @@ async fn commands(node: Arc<Node>, chat: bool, signal: SignalClient) -> Result<(
                 } else {
                     Presence::Online
                 };
-                if let Err(e) = node.set_presence(presence) {
+                if let Err(e) = node::set_presence(&node, presence) {
                     emit("error", json!({ "message": e }));
                 }
             }

@@ -1,0 +1,586 @@
+//! The tokio driver of a [`Member`]: it carries out the member's outputs over a
+//! [`Transport`] and the signal relay's client, feeds it what arrives and the time, runs the
+//! transfers it asks for with the stream crate's folder adapter, and hands the embedder
+//! the member's events.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use syncshell_identity::{PeerId, Timestamp};
+use syncshell_signal::{NoticeCode, SignalClient, Status};
+use syncshell_stream::{
+    receive_folder, send_folder, MessageConnection, Progress, ReceiveOptions, SendOptions,
+};
+use syncshell_transport::{Connection, Transport};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::link::LinkMessage;
+use crate::member::{
+    ConnId, Event, LinkEnd, Member, Output, Stored, Transfer, TransferFrame, TransferRole,
+};
+
+/// Stream frames queued from a link towards a receiving transfer. The link's reader waits
+/// while it is full (the transport then holds the sender back), so memory stays bounded
+/// whatever the sender does.
+const RECEIVE_QUEUE: usize = 64;
+/// Frames queued from a link towards a sending transfer. A receiver sends a handful per
+/// transfer (a request, a completion, an abort): a peer that overfills it is disconnected.
+const SEND_QUEUE: usize = 16;
+/// Messages queued for a link's writer (sync replies, chat, infos). A peer that does not
+/// read what it asked for is disconnected when it is full, not buffered for.
+const WRITE_QUEUE: usize = 256;
+/// Events waiting for the embedder; beyond this they are dropped (with a warning).
+const EVENT_QUEUE: usize = 4096;
+/// Connections answered at once, so one slow peer does not hold up the others.
+const ACCEPTORS: usize = 3;
+/// Most often transfer progress is reported.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// How long a dial's transport connect may take (the member times the whole dial too).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The wall clock, as the member takes it.
+pub fn wall_clock() -> Timestamp {
+    Timestamp::from_system_time(SystemTime::now())
+}
+
+/// Where the member's state goes when it changes (its phonebook, its ledger).
+pub trait Storage: Send + Sync + 'static {
+    /// Stores `what` of `member`.
+    fn save(&self, what: Stored, member: &Member) -> Result<(), String>;
+}
+
+/// The folders a node shares and receives, and how fast it sends.
+#[derive(Debug, Clone, Default)]
+pub struct Folders {
+    /// The folder shared with members that receive.
+    pub share: Option<PathBuf>,
+    /// The folder members' shared folders are received into.
+    pub receive: Option<PathBuf>,
+    /// Cap on bytes per second per outgoing transfer.
+    pub send_rate: Option<u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the driver holds for one connection.
+struct Held<C> {
+    conn: Arc<C>,
+    writer: mpsc::Sender<Vec<u8>>,
+    /// Frames for the transfers running on it.
+    lanes: HashMap<(u64, TransferRole), mpsc::Sender<Vec<u8>>>,
+}
+
+struct Inner<T: Transport> {
+    member: Mutex<Member>,
+    transport: T,
+    signal: SignalClient,
+    folders: Folders,
+    storage: Box<dyn Storage>,
+    held: Mutex<HashMap<ConnId, Held<T::Connection>>>,
+    dials: Mutex<HashMap<PeerId, JoinHandle<()>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    events: mpsc::Sender<Event>,
+    wake: Notify,
+}
+
+/// A running member: [`Member`] driven over a transport and a relay on tokio. Cloning
+/// gives another handle on the same node.
+pub struct Node<T: Transport + 'static> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T: Transport + 'static> Clone for Node<T> {
+    fn clone(&self) -> Self {
+        Node {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: Transport + 'static> std::fmt::Debug for Node<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("member", &*lock(&self.inner.member))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport + 'static> Node<T> {
+    /// Starts driving `member` over `transport` (whose addresses are peer ids as text) and
+    /// `signal` (the member's relay client); returns the node and its events. Must be called
+    /// within a tokio runtime.
+    pub fn start(
+        member: Member,
+        transport: T,
+        signal: SignalClient,
+        folders: Folders,
+        storage: impl Storage,
+    ) -> (Node<T>, mpsc::Receiver<Event>) {
+        let (events, receiver) = mpsc::channel(EVENT_QUEUE);
+        let node = Node {
+            inner: Arc::new(Inner {
+                member: Mutex::new(member),
+                transport,
+                signal,
+                folders,
+                storage: Box::new(storage),
+                held: Mutex::new(HashMap::new()),
+                dials: Mutex::new(HashMap::new()),
+                tasks: Mutex::new(Vec::new()),
+                events,
+                wake: Notify::new(),
+            }),
+        };
+        let up = node.inner.signal.status() == Status::Connected;
+        node.with_member(|m, now| m.handle_relay_status(now, up));
+        let mut tasks = vec![
+            tokio::spawn(node.clone().timers()),
+            tokio::spawn(node.clone().relay_blobs()),
+            tokio::spawn(node.clone().relay_notices()),
+            tokio::spawn(node.clone().relay_status()),
+            tokio::spawn(node.clone().relay_presence()),
+        ];
+        for _ in 0..ACCEPTORS {
+            tasks.push(tokio::spawn(node.clone().accept()));
+        }
+        lock(&node.inner.tasks).extend(tasks);
+        (node, receiver)
+    }
+
+    /// Runs `f` on the member at the current time (a command: invite, revoke, chat, ...)
+    /// and carries out what it asked for.
+    pub fn with_member<R>(&self, f: impl FnOnce(&mut Member, Timestamp) -> R) -> R {
+        let r = self.step(f);
+        // Any input may bring a timeout forward.
+        self.inner.wake.notify_one();
+        r
+    }
+
+    /// Runs `f` on the member and carries out its outputs.
+    fn step<R>(&self, f: impl FnOnce(&mut Member, Timestamp) -> R) -> R {
+        let (r, outputs) = {
+            let mut m = lock(&self.inner.member);
+            let r = f(&mut m, wall_clock());
+            (r, drain(&mut m))
+        };
+        self.carry_out(outputs);
+        r
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.inner.transport
+    }
+
+    /// The relay client.
+    pub fn signal(&self) -> &SignalClient {
+        &self.inner.signal
+    }
+
+    /// The connection the member knows as `conn`, while it is open.
+    pub fn connection(&self, conn: ConnId) -> Option<Arc<T::Connection>> {
+        lock(&self.inner.held).get(&conn).map(|h| h.conn.clone())
+    }
+
+    /// Stops the node: ends its tasks, closes every connection and the relay client.
+    pub async fn shutdown(&self) {
+        for task in lock(&self.inner.tasks).drain(..) {
+            task.abort();
+        }
+        for (_, dial) in lock(&self.inner.dials).drain() {
+            dial.abort();
+        }
+        let conns: Vec<Arc<T::Connection>> = lock(&self.inner.held)
+            .drain()
+            .map(|(_, h)| h.conn)
+            .collect();
+        for c in conns {
+            c.close().await;
+        }
+        self.inner.signal.close();
+    }
+
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
+        let mut tasks = lock(&self.inner.tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+
+    fn emit(&self, event: Event) {
+        if self.inner.events.try_send(event).is_err() {
+            tracing::warn!("the embedder does not read the node's events; one dropped");
+        }
+    }
+
+    /// Does what the member asked for, in order.
+    fn carry_out(&self, outputs: Vec<Output>) {
+        let mut overloaded = Vec::new();
+        for o in outputs {
+            match o {
+                Output::Transmit { conn, message } => {
+                    let full = lock(&self.inner.held).get(&conn).is_some_and(|h| {
+                        matches!(
+                            h.writer.try_send(message),
+                            Err(mpsc::error::TrySendError::Full(_))
+                        )
+                    });
+                    if full {
+                        overloaded.push(conn);
+                    }
+                }
+                Output::Close { conn } => {
+                    if let Some(h) = lock(&self.inner.held).remove(&conn) {
+                        tokio::spawn(async move { h.conn.close().await });
+                    }
+                }
+                Output::Dial { peer } => self.dial(peer),
+                Output::CancelDial { peer } => {
+                    if let Some(d) = lock(&self.inner.dials).remove(&peer) {
+                        d.abort();
+                    }
+                }
+                Output::Relay { to, blob } => {
+                    if let Err(e) = self.inner.signal.send_app(&to, &blob) {
+                        tracing::debug!(to = %to.short(), error = %e, "relay blob not sent");
+                    }
+                }
+                Output::Tombstone(t) => {
+                    let _ = self.inner.signal.upload_tombstone(&t);
+                }
+                Output::Save(what) => {
+                    let saved = {
+                        let m = lock(&self.inner.member);
+                        self.inner.storage.save(what, &m)
+                    };
+                    if let Err(message) = saved {
+                        self.emit(Event::Error { message });
+                    }
+                }
+                Output::StartTransfer(t) => self.start_transfer(t),
+                Output::Event(e) => self.emit(e),
+            }
+        }
+        for conn in overloaded {
+            tracing::warn!(%conn, "the link's queue is full; disconnecting");
+            self.step(|m, now| m.end_link(conn, LinkEnd::Overloaded, now));
+        }
+    }
+
+    /// Registers a new connection with the member and starts its reader and writer.
+    fn connected(&self, conn: T::Connection, dialed: Option<PeerId>) {
+        let conn = Arc::new(conn);
+        let binding = conn.channel_binding();
+        let (writer, outbox) = mpsc::channel(WRITE_QUEUE);
+        let (id, outputs) = {
+            let mut m = lock(&self.inner.member);
+            let id = m.handle_connected(wall_clock(), dialed, &binding);
+            lock(&self.inner.held).insert(
+                id,
+                Held {
+                    conn: conn.clone(),
+                    writer,
+                    lanes: HashMap::new(),
+                },
+            );
+            (id, drain(&mut m))
+        };
+        self.spawn(write_loop(conn.clone(), outbox));
+        self.spawn(self.clone().read_loop(id, conn));
+        self.carry_out(outputs);
+        self.inner.wake.notify_one();
+    }
+
+    fn dial(&self, peer: PeerId) {
+        let node = self.clone();
+        let task = tokio::spawn(async move {
+            let address = peer.to_string();
+            let r =
+                tokio::time::timeout(CONNECT_TIMEOUT, node.inner.transport.connect(&address)).await;
+            lock(&node.inner.dials).remove(&peer);
+            match r {
+                Ok(Ok(conn)) => node.connected(conn, Some(peer)),
+                Ok(Err(e)) => {
+                    let e = e.to_string();
+                    node.with_member(|m, now| m.handle_dial_failed(now, peer, &e));
+                }
+                Err(_) => node.with_member(|m, now| m.handle_dial_failed(now, peer, "timed out")),
+            }
+        });
+        if let Some(old) = lock(&self.inner.dials).insert(peer, task) {
+            old.abort();
+        }
+    }
+
+    async fn accept(self) {
+        loop {
+            match self.inner.transport.accept().await {
+                Ok(conn) => self.connected(conn, None),
+                Err(e) => {
+                    tracing::debug!(error = %e, "accept failed");
+                    if matches!(self.inner.signal.status(), Status::Failed(_)) {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    /// Feeds a connection's messages to the member until it ends.
+    async fn read_loop(self, id: ConnId, conn: Arc<T::Connection>) {
+        while let Ok(Some(message)) = conn.recv().await {
+            let (frame, outputs) = {
+                let mut m = lock(&self.inner.member);
+                let frame = m.handle_message(wall_clock(), id, &message);
+                (frame, drain(&mut m))
+            };
+            self.carry_out(outputs);
+            if let Some(frame) = frame {
+                if !self.to_transfer(id, frame).await {
+                    self.with_member(|m, now| m.end_link(id, LinkEnd::Overloaded, now));
+                    break;
+                }
+            }
+        }
+        lock(&self.inner.held).remove(&id);
+        self.with_member(|m, now| m.handle_closed(now, id));
+    }
+
+    /// Hands a frame to its transfer. Bulk data towards a receiver waits for room (which
+    /// holds the sender back); a flood towards a sender is refused (`false`).
+    async fn to_transfer(&self, id: ConnId, frame: TransferFrame) -> bool {
+        let lane = lock(&self.inner.held)
+            .get(&id)
+            .and_then(|h| h.lanes.get(&(frame.id, frame.role)).cloned());
+        let Some(lane) = lane else {
+            return true;
+        };
+        match frame.role {
+            TransferRole::Receive => {
+                let _ = lane.send(frame.frame).await;
+                true
+            }
+            TransferRole::Send => !matches!(
+                lane.try_send(frame.frame),
+                Err(mpsc::error::TrySendError::Full(_))
+            ),
+        }
+    }
+
+    fn start_transfer(&self, t: Transfer) {
+        let (tx, rx) = mpsc::channel(match t.role {
+            TransferRole::Receive => RECEIVE_QUEUE,
+            TransferRole::Send => SEND_QUEUE,
+        });
+        let conn = {
+            let mut held = lock(&self.inner.held);
+            let Some(h) = held.get_mut(&t.conn) else {
+                drop(held);
+                self.with_member(|m, now| m.handle_transfer_done(now, t.peer, t.conn, t.role));
+                return;
+            };
+            h.lanes.insert((t.id, t.role), tx);
+            h.conn.clone()
+        };
+        let lane = Lane {
+            conn,
+            id: t.id,
+            role: t.role,
+            inbox: rx,
+        };
+        let node = self.clone();
+        self.spawn(async move {
+            match t.role {
+                TransferRole::Send => node.send(&t, lane).await,
+                TransferRole::Receive => node.receive(&t, lane).await,
+            }
+            if let Some(h) = lock(&node.inner.held).get_mut(&t.conn) {
+                h.lanes.remove(&(t.id, t.role));
+            }
+            node.with_member(|m, now| m.handle_transfer_done(now, t.peer, t.conn, t.role));
+        });
+    }
+
+    async fn send(&self, t: &Transfer, mut lane: Lane<T::Connection>) {
+        let Some(folder) = self.inner.folders.share.clone() else {
+            return;
+        };
+        let options = SendOptions {
+            rate_limit: self.inner.folders.send_rate,
+            ..SendOptions::default()
+        };
+        self.emit(Event::Sending { to: t.peer });
+        self.emit(
+            match send_folder(&mut lane, &t.key, &folder, &options).await {
+                Ok(r) => Event::Sent {
+                    to: t.peer,
+                    files: r.files_sent,
+                    bytes: r.bytes_sent,
+                },
+                Err(e) => Event::SendFailed {
+                    to: t.peer,
+                    error: e.to_string(),
+                },
+            },
+        );
+    }
+
+    async fn receive(&self, t: &Transfer, mut lane: Lane<T::Connection>) {
+        let Some(dest) = self.inner.folders.receive.clone() else {
+            return;
+        };
+        let (tx, rx) = watch::channel(Progress::default());
+        let reporter = tokio::spawn(report_progress(self.clone(), t.peer, rx));
+        let options = ReceiveOptions {
+            progress: Some(tx),
+            // Partial files are resumed only for the member that sent them.
+            sender: Some(*t.peer.as_bytes()),
+            ..ReceiveOptions::default()
+        };
+        let r = receive_folder(&mut lane, &t.key, &dest, &options).await;
+        drop(options);
+        let _ = reporter.await;
+        self.emit(match r {
+            Ok(r) => Event::Received {
+                from: t.peer,
+                files_received: r.files_received,
+                files_present: r.files_present,
+                bytes_received: r.bytes_received,
+                total: r.manifest.total_size(),
+            },
+            Err(e) => Event::ReceiveFailed {
+                from: t.peer,
+                error: e.to_string(),
+            },
+        });
+    }
+
+    /// Runs the member's timers.
+    async fn timers(self) {
+        loop {
+            let next = lock(&self.inner.member).poll_timeout();
+            let wait = next.map_or(Duration::from_secs(5), |at| {
+                Duration::from_millis(at.as_millis().saturating_sub(wall_clock().as_millis()))
+            });
+            if !wait.is_zero() {
+                let _ = tokio::time::timeout(wait, self.inner.wake.notified()).await;
+            }
+            self.step(|m, now| {
+                if m.poll_timeout().is_some_and(|at| at <= now) {
+                    m.handle_timeout(now);
+                }
+            });
+        }
+    }
+
+    async fn relay_blobs(self) {
+        while let Some((from, blob)) = self.inner.signal.recv_app().await {
+            self.with_member(|m, now| m.handle_relay(now, from, &blob));
+        }
+    }
+
+    async fn relay_notices(self) {
+        while let Some(n) = self.inner.signal.next_notice().await {
+            if let (NoticeCode::Unreachable, Some(peer)) = (n.code, n.peer) {
+                self.with_member(|m, now| m.handle_unreachable(now, peer));
+            }
+        }
+    }
+
+    async fn relay_status(self) {
+        let mut status = self.inner.signal.watch_status();
+        loop {
+            let up = matches!(*status.borrow_and_update(), Status::Connected);
+            let changed = self.with_member(|m, now| {
+                let was = m.relay_connected();
+                m.handle_relay_status(now, up);
+                up && !was
+            });
+            if changed {
+                self.emit(Event::RelayUp);
+            }
+            if status.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn relay_presence(self) {
+        let mut present = self.inner.signal.presence();
+        while present.changed().await.is_ok() {
+            if self.inner.signal.status() != Status::Connected {
+                continue;
+            }
+            let listed = present.borrow_and_update().clone();
+            self.with_member(|m, now| m.handle_presence(now, &listed));
+        }
+    }
+}
+
+fn drain(m: &mut Member) -> Vec<Output> {
+    std::iter::from_fn(|| m.poll_output()).collect()
+}
+
+/// Sends a link's messages in order, so its reader never waits on the network.
+async fn write_loop<C: Connection>(conn: Arc<C>, mut outbox: mpsc::Receiver<Vec<u8>>) {
+    while let Some(m) = outbox.recv().await {
+        if conn.send(Bytes::from(m)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn report_progress<T: Transport + 'static>(
+    node: Node<T>,
+    peer: PeerId,
+    mut rx: watch::Receiver<Progress>,
+) {
+    let mut last: Option<tokio::time::Instant> = None;
+    while rx.changed().await.is_ok() {
+        let p = *rx.borrow_and_update();
+        let due = last.is_none_or(|l| l.elapsed() >= PROGRESS_EVERY);
+        if due || p.bytes_done == p.bytes_total {
+            last = Some(tokio::time::Instant::now());
+            node.emit(Event::Progress {
+                from: peer,
+                done: p.bytes_done,
+                total: p.bytes_total,
+            });
+        }
+    }
+}
+
+/// One transfer's messages on a link shared with other traffic: outgoing stream frames go
+/// out as transfer messages, incoming ones come from the link's reader through a bounded
+/// queue.
+struct Lane<C> {
+    conn: Arc<C>,
+    id: u64,
+    role: TransferRole,
+    inbox: mpsc::Receiver<Vec<u8>>,
+}
+
+impl<C: Connection> MessageConnection for Lane<C> {
+    async fn send(&mut self, frame: Vec<u8>) -> std::io::Result<()> {
+        let m = LinkMessage::Transfer {
+            id: self.id,
+            direction: self.role.outgoing(),
+            frame,
+        };
+        self.conn
+            .send(Bytes::from(m.encode()))
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(self.inbox.recv().await)
+    }
+}
