@@ -34,7 +34,7 @@ CHAT_KINDS = {1: "text", 2: "typing", 3: "presence"}
 
 # field number -> (kind, wire type) of each message's oneof `body`
 LINK_BODY = {2: ("info", 2), 3: ("sync", 2), 4: ("transfer", 2), 5: ("chat", 2),
-             6: ("ping", 0), 7: ("pong", 0)}
+             6: ("ping", 0), 7: ("pong", 0), 8: ("fetch", 0)}
 RELAY_BODY = {2: ("join_request", 2), 3: ("chain", 2), 4: ("denied", 2), 5: ("ring", 0)}
 # the members of `body` that are embedded messages
 MESSAGES = ("info", "transfer", "chat")
@@ -105,14 +105,15 @@ def parse_member(kind, value):
     if kind == "denied":
         return text(value)
     schemas = {
-        "info": {1: 0, 2: 2, 3: 0, 4: 0},
+        "info": {1: 0, 2: 2, 3: 0, 4: 0, 5: 0},
         "transfer": {1: 0, 2: 0, 3: 2},
         "chat": {1: 0, 2: 2},
     }
     f = fields_of(value, schemas[kind])
     if kind == "info":
         return {"boot": f.get(1, 0), "name": text(f.get(2, b"")),
-                "share": f.get(3, 0) != 0, "receive": f.get(4, 0) != 0}
+                "share": f.get(3, 0) != 0, "receive": f.get(4, 0) != 0,
+                "share_version": f.get(5, 0)}
     if kind == "transfer":
         return {"id": f.get(1, 0), "direction": f.get(2, 0) & 0xFFFFFFFF, "frame": f.get(3, b"")}
     return {"kind": f.get(1, 0) & 0xFFFFFFFF, "text": text(f.get(2, b""))}
@@ -141,6 +142,8 @@ def decode_link(buf):
         if len(v["text"].encode("utf-8")) > MAX_CHAT_TEXT_LEN:
             raise Refused("Invalid")
         return kind, {"kind": CHAT_KINDS[v["kind"]], "text": v["text"]}
+    if kind == "fetch":
+        return kind, {"id": v}
     return kind, {"number": v}
 
 
@@ -182,7 +185,8 @@ def encode_link(kind, f):
     out = e_varint(1, VERSION)
     if kind == "info":
         body = (e_opt_varint(1, f["boot"]) + e_opt_len(2, f["name"].encode("utf-8"))
-                + e_opt_varint(3, int(f["share"])) + e_opt_varint(4, int(f["receive"])))
+                + e_opt_varint(3, int(f["share"])) + e_opt_varint(4, int(f["receive"]))
+                + e_opt_varint(5, f["share_version"]))
         return out + e_len(2, body)
     if kind == "sync":
         return out + e_len(3, h(f["sync"]))
@@ -193,6 +197,8 @@ def encode_link(kind, f):
     if kind == "chat":
         k = {v: k for k, v in CHAT_KINDS.items()}[f["kind"]]
         return out + e_len(5, e_opt_varint(1, k) + e_opt_len(2, f["text"].encode("utf-8")))
+    if kind == "fetch":
+        return out + e_varint(8, f["id"])
     return out + e_varint(6 if kind == "ping" else 7, f["number"])
 
 

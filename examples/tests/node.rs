@@ -47,6 +47,53 @@ fn list(s: &Value, key: &str) -> Vec<String> {
 }
 
 #[test]
+fn a_file_added_to_the_share_reaches_a_linked_member_alone() {
+    let work = tempfile::tempdir().unwrap();
+    let pack_dir = work.path().join("pack");
+    make_pack(
+        &pack_dir,
+        &[("mods/a.pak", 300_000), ("mods/b.pak", 200_000)],
+    );
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let mut a = node(
+        "Ava",
+        &work.path().join("ava"),
+        &url,
+        &[
+            "--create-shell",
+            "Sync",
+            "--share",
+            pack_dir.to_str().unwrap(),
+        ],
+    );
+    a.event("ready");
+    a.cmd("invite");
+    let invite = a.event("invite")["text"].as_str().unwrap().to_owned();
+    let got = work.path().join("got");
+    let mut b = node(
+        "Mira",
+        &work.path().join("mira"),
+        &url,
+        &["--invite", &invite, "--receive", got.to_str().unwrap()],
+    );
+    let first = b.event("received");
+    assert_eq!(first["files_received"], 2, "{first}");
+
+    // A file added while the two are linked: announced, fetched, and only it is sent.
+    let added = vec![7u8; 100_000];
+    std::fs::write(pack_dir.join("mods/new.pak"), &added).unwrap();
+    a.event("share-changed");
+    let second = b.event("received");
+    assert_eq!(second["files_received"], 1, "{second}");
+    assert_eq!(second["files_present"], 2, "{second}");
+    assert_eq!(second["bytes_received"], 100_000, "{second}");
+    assert_eq!(std::fs::read(got.join("mods/new.pak")).unwrap(), added);
+    a.quit();
+    b.quit();
+}
+
+#[test]
 fn three_nodes_share_resume_after_a_kill_and_revoke_a_member() {
     let started = Instant::now();
     let work = tempfile::tempdir().unwrap();
@@ -243,7 +290,7 @@ use syncshell_testkit::{copy, now, TestShell};
 use syncshell_transport::{Connection, Transport};
 use syncshell_webrtc::{WebRtcConfig, WebRtcConnection, WebRtcTransport};
 
-/// The number of the one transfer each way a node runs on a link (docs/spec/link.md § 2.3).
+/// The number a test link fetches the node's share as (docs/spec/link.md § 2.3).
 const TRANSFER_ID: u64 = 1;
 
 /// A node's data folder holding the owner's key of `shell` (sealed under `name`'s
@@ -341,15 +388,18 @@ impl TestLink {
             .unwrap();
     }
 
-    /// "I receive: send me your share", as a node says it once per link.
+    /// "I receive: send me your share as transfer 1", as a node says it on a new link: its
+    /// info, then a fetch.
     async fn ask_for_the_share(&self) {
         self.say(LinkMessage::Info(Info {
             boot: 1,
             name: "test".into(),
             share: false,
             receive: true,
+            share_version: 0,
         }))
         .await;
+        self.say(LinkMessage::Fetch(TRANSFER_ID)).await;
     }
 
     async fn chat(&self, text: &str) {

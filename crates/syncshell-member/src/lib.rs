@@ -26,7 +26,7 @@ pub use link::{
 pub use member::{
     Config, ConnId, Event, LinkEnd, LinkView, Member, MemberRng, Output, Shell, Stored, Transfer,
     TransferFrame, TransferRole, ACCEPT_RATE, ADMISSION_RECHECK, DIAL_TIMEOUT, HANDSHAKE_LIMIT,
-    INFO_WAIT, PING_TIMEOUT, RING_GRACE, RING_TIMEOUT, TRANSFER_ID,
+    INFO_WAIT, PING_TIMEOUT, RING_GRACE, RING_TIMEOUT,
 };
 #[cfg(feature = "tokio")]
 pub use node::{wall_clock, Folders, Node, Storage};

@@ -45,6 +45,9 @@ pub struct Info {
     pub share: bool,
     /// The sender receives shared folders.
     pub receive: bool,
+    /// The version of the sender's shared folder, raised at each change (0: none); a
+    /// receiver that has not fetched this version fetches it.
+    pub share_version: u64,
 }
 
 /// Which way a transfer's frame goes.
@@ -95,6 +98,9 @@ pub enum LinkMessage {
     Ping(u64),
     /// Answers a [`LinkMessage::Ping`].
     Pong(u64),
+    /// From a receiver to a sharer: send the shared folder now, as the transfer with this
+    /// number (larger than every number fetched before on the link).
+    Fetch(u64),
 }
 
 /// Whether a length is within `max`; checked before anything is decoded.
@@ -125,6 +131,7 @@ impl LinkMessage {
                 name: info.name.clone(),
                 share: info.share,
                 receive: info.receive,
+                share_version: info.share_version,
             }),
             LinkMessage::Sync(bytes) => link_message::Body::Sync(bytes.clone()),
             LinkMessage::Transfer {
@@ -149,6 +156,7 @@ impl LinkMessage {
             }),
             LinkMessage::Ping(n) => link_message::Body::Ping(*n),
             LinkMessage::Pong(n) => link_message::Body::Pong(*n),
+            LinkMessage::Fetch(id) => link_message::Body::Fetch(*id),
         };
         proto::LinkMessage {
             version: VERSION,
@@ -177,6 +185,7 @@ impl LinkMessage {
                     name: info.name,
                     share: info.share,
                     receive: info.receive,
+                    share_version: info.share_version,
                 })
             }
             link_message::Body::Sync(bytes) => LinkMessage::Sync(bytes),
@@ -201,6 +210,7 @@ impl LinkMessage {
             }
             link_message::Body::Ping(n) => LinkMessage::Ping(n),
             link_message::Body::Pong(n) => LinkMessage::Pong(n),
+            link_message::Body::Fetch(id) => LinkMessage::Fetch(id),
         }))
     }
 }
@@ -279,8 +289,10 @@ mod tests {
                 name: "é".repeat(32),
                 share: true,
                 receive: true,
+                share_version: u64::MAX,
             }),
             LinkMessage::Sync(vec![1, 2, 3]),
+            LinkMessage::Fetch(u64::MAX),
             LinkMessage::Transfer {
                 id: 3,
                 direction: Direction::ToSender,

@@ -44,9 +44,6 @@ pub const ACCEPT_RATE: u32 = 10;
 /// How often links are re-checked against the revocation set and their expiry when no
 /// admission ends sooner (each expiry is also checked at its own time).
 pub const ADMISSION_RECHECK: Duration = Duration::from_secs(5);
-/// The number of the one transfer each way a link carries (docs/spec/link.md: a sender
-/// numbers its transfers on a link from 1).
-pub const TRANSFER_ID: u64 = 1;
 
 /// Randomness for a member: a cryptographic generator it keeps.
 pub trait MemberRng: RngCore + CryptoRng + Send {}
@@ -268,6 +265,11 @@ pub enum Event {
     },
     /// The relay admitted this member (again).
     RelayUp,
+    /// The shared folder changed: its new version goes to every linked member.
+    ShareChanged {
+        /// The folder's version now.
+        version: u64,
+    },
     /// A transfer of the shared folder to a member started.
     Sending {
         /// The member.
@@ -403,10 +405,19 @@ struct Link {
     handshake: Duration,
     /// A ping not answered yet, with when the link ends without an answer.
     ping: Option<(u64, Timestamp)>,
+    /// The transfer this member sends on the link, and the one it receives.
     sending: Option<u64>,
     receiving: Option<u64>,
-    asked_to_send: bool,
-    asked_to_receive: bool,
+    /// What the peer's latest info says of its share.
+    peer_shares: bool,
+    peer_version: u64,
+    /// The version this member last fetched on the link (`None`: nothing yet), and the
+    /// number of its last fetch.
+    fetched: Option<u64>,
+    fetch_seq: u64,
+    /// The largest number the peer fetched, and a fetch waiting for the running send.
+    fetched_by_peer: u64,
+    pending_fetch: Option<u64>,
 }
 
 enum Conn {
@@ -449,8 +460,10 @@ pub struct Member {
     /// Members due for an attempt while the relay was down.
     parked: BTreeSet<PeerId>,
     names: HashMap<PeerId, String>,
-    /// Members a folder is being sent to (one transfer each), with the newer link waiting.
-    sending: HashMap<PeerId, Option<ConnId>>,
+    /// Members a folder is being sent to (one transfer each).
+    sending: BTreeSet<PeerId>,
+    /// The version of the shared folder (0 when sharing nothing).
+    share_version: u64,
     /// The one transfer being received, and the links waiting their turn.
     receiving: Option<ConnId>,
     to_receive: VecDeque<ConnId>,
@@ -506,6 +519,7 @@ impl Member {
         if config.name.len() > MAX_NAME_LEN {
             return Err(Error::Invalid("a name over 64 bytes"));
         }
+        let config_shares = config.share;
         let mut rng: Box<dyn MemberRng> = Box::new(rng);
         let me = identity.peer_id();
         shell
@@ -532,7 +546,8 @@ impl Member {
             ringing: HashMap::new(),
             parked: BTreeSet::new(),
             names: HashMap::new(),
-            sending: HashMap::new(),
+            sending: BTreeSet::new(),
+            share_version: u64::from(config_shares),
             receiving: None,
             to_receive: VecDeque::new(),
             accept_tokens: ACCEPT_RATE,
@@ -890,7 +905,8 @@ impl Member {
     }
 
     /// A transfer started by [`Output::StartTransfer`] ended (done, failed, or its link
-    /// closed). A send that waited for it starts if its link is still up.
+    /// closed). A fetch that waited for it is served; a receiver fetches again if the
+    /// sharer's folder changed meanwhile.
     pub fn handle_transfer_done(
         &mut self,
         now: Timestamp,
@@ -907,22 +923,43 @@ impl Member {
         }
         match role {
             TransferRole::Send => {
-                let waiting = self.sending.get_mut(&peer).and_then(Option::take);
-                match waiting {
-                    Some(next) if self.links.get(&peer) == Some(&next) => {
-                        self.start_transfer(next, TransferRole::Send);
-                    }
-                    _ => {
-                        self.sending.remove(&peer);
-                    }
+                self.sending.remove(&peer);
+                // A fetch that waited, on the member's current link.
+                let current = self.links.get(&peer).copied();
+                let waiting = current.and_then(|c| match self.conns.get_mut(&c) {
+                    Some(Conn::Link(l)) => l.pending_fetch.take().map(|id| (c, id)),
+                    _ => None,
+                });
+                if let Some((c, id)) = waiting {
+                    self.serve_fetch(c, peer, id);
                 }
             }
             TransferRole::Receive => {
                 if self.receiving == Some(conn) {
                     self.receiving = None;
                 }
+                self.want_receive(conn);
                 self.next_receive();
             }
+        }
+    }
+
+    /// Raises the shared folder's version (its content changed) and tells every linked
+    /// member, so those that receive fetch it. Nothing happens when this member shares
+    /// nothing.
+    pub fn share_changed(&mut self, now: Timestamp) {
+        self.observe(now);
+        if !self.config.share {
+            return;
+        }
+        self.share_version += 1;
+        self.event(Event::ShareChanged {
+            version: self.share_version,
+        });
+        let info = self.info().encode();
+        let conns: Vec<ConnId> = self.links.values().copied().collect();
+        for conn in conns {
+            self.transmit(conn, info.clone());
         }
     }
 
@@ -1352,17 +1389,16 @@ impl Member {
                 ping: None,
                 sending: None,
                 receiving: None,
-                asked_to_send: false,
-                asked_to_receive: false,
+                peer_shares: false,
+                peer_version: 0,
+                fetched: None,
+                fetch_seq: 0,
+                fetched_by_peer: 0,
+                pending_fetch: None,
             })),
         );
         self.next_check = now;
-        let info = LinkMessage::Info(Info {
-            boot: self.boot,
-            name: self.config.name.clone(),
-            share: self.config.share,
-            receive: self.config.receive,
-        });
+        let info = self.info();
         self.transmit(conn, info.encode());
         self.transmit(conn, LinkMessage::Sync(self.book.sync_start()).encode());
     }
@@ -1506,6 +1542,7 @@ impl Member {
                     text,
                 });
             }
+            LinkMessage::Fetch(id) => self.on_fetch(conn, peer, id),
             LinkMessage::Ping(n) => self.transmit(conn, LinkMessage::Pong(n).encode()),
             LinkMessage::Pong(n) => {
                 if let Some(Conn::Link(l)) = self.conns.get_mut(&conn) {
@@ -1518,65 +1555,108 @@ impl Member {
         None
     }
 
+    /// This member's info: its run, name, and what it offers.
+    fn info(&self) -> LinkMessage {
+        LinkMessage::Info(Info {
+            boot: self.boot,
+            name: self.config.name.clone(),
+            share: self.config.share,
+            receive: self.config.receive,
+            share_version: self.share_version,
+        })
+    }
+
     fn on_info(&mut self, conn: ConnId, peer: PeerId, info: Info, now: Timestamp) {
         self.names.insert(peer, info.name);
-        let (send, receive) = {
-            let Some(Conn::Link(l)) = self.conns.get_mut(&conn) else {
-                return;
-            };
+        if let Some(Conn::Link(l)) = self.conns.get_mut(&conn) {
             l.peer_boot = Some(info.boot);
-            // Each link asks for at most one transfer each way: repeated infos are not
-            // requests.
-            let send = self.config.share && info.receive && !l.asked_to_send;
-            let receive = self.config.receive && info.share && !l.asked_to_receive;
-            l.asked_to_send |= send;
-            l.asked_to_receive |= receive;
-            (send, receive)
-        };
-        self.announce(conn, now);
-        if send {
-            // A member has at most one sender: a newer link's request waits for the running
-            // transfer to end (replacing an older waiting one).
-            match self.sending.get_mut(&peer) {
-                Some(waiting) => *waiting = Some(conn),
-                None => {
-                    self.sending.insert(peer, None);
-                    self.start_transfer(conn, TransferRole::Send);
-                }
-            }
+            l.peer_shares = info.share;
+            l.peer_version = info.share_version;
         }
-        if receive {
+        self.announce(conn, now);
+        self.want_receive(conn);
+        self.next_receive();
+    }
+
+    /// Queues `conn` for a fetch if its peer shares a version this member has not fetched
+    /// (a peer that gives no version is fetched once per link).
+    fn want_receive(&mut self, conn: ConnId) {
+        if !self.config.receive || self.to_receive.contains(&conn) {
+            return;
+        }
+        let Some(Conn::Link(l)) = self.conns.get(&conn) else {
+            return;
+        };
+        let newer = match l.fetched {
+            None => true,
+            Some(v) => l.peer_version > v,
+        };
+        if l.peer_shares && newer && l.receiving.is_none() {
             self.to_receive.push_back(conn);
-            self.next_receive();
         }
     }
 
-    /// Starts receiving on the next waiting link, if nothing is being received.
+    /// Fetches on the next waiting link, if nothing is being received: one transfer is
+    /// received at a time, whoever sends it.
     fn next_receive(&mut self) {
         if self.receiving.is_some() {
             return;
         }
         while let Some(conn) = self.to_receive.pop_front() {
-            if matches!(self.conns.get(&conn), Some(Conn::Link(_))) {
-                self.receiving = Some(conn);
-                self.start_transfer(conn, TransferRole::Receive);
-                return;
-            }
+            let Some(Conn::Link(l)) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            let id = l.fetch_seq + 1;
+            l.fetch_seq = id;
+            l.fetched = Some(l.peer_version);
+            self.receiving = Some(conn);
+            // The receiving end is ready before the fetch goes out.
+            self.start_transfer(conn, id, TransferRole::Receive);
+            self.transmit(conn, LinkMessage::Fetch(id).encode());
+            return;
         }
     }
 
-    fn start_transfer(&mut self, conn: ConnId, role: TransferRole) {
+    /// The peer fetches this member's folder as transfer `id`: it is sent now, or when the
+    /// send to that member running now ends (a member has at most one sender, so the folder
+    /// is read once per transfer however often it asks).
+    fn on_fetch(&mut self, conn: ConnId, peer: PeerId, id: u64) {
+        if !self.config.share {
+            tracing::debug!(peer = %peer.short(), "a fetch, but this member shares nothing");
+            return;
+        }
+        let Some(Conn::Link(l)) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if id <= l.fetched_by_peer {
+            tracing::debug!(peer = %peer.short(), transfer = id, "a fetch of an old number; ignored");
+            return;
+        }
+        l.fetched_by_peer = id;
+        if l.sending.is_some() || self.sending.contains(&peer) {
+            l.pending_fetch = Some(id);
+            return;
+        }
+        self.serve_fetch(conn, peer, id);
+    }
+
+    fn serve_fetch(&mut self, conn: ConnId, peer: PeerId, id: u64) {
+        self.sending.insert(peer);
+        self.start_transfer(conn, id, TransferRole::Send);
+    }
+
+    fn start_transfer(&mut self, conn: ConnId, id: u64, role: TransferRole) {
         let Some(Conn::Link(l)) = self.conns.get_mut(&conn) else {
             return;
         };
         match role {
-            TransferRole::Send => l.sending = Some(TRANSFER_ID),
-            TransferRole::Receive => l.receiving = Some(TRANSFER_ID),
+            TransferRole::Send => l.sending = Some(id),
+            TransferRole::Receive => l.receiving = Some(id),
         }
         let transfer = Transfer {
             conn,
             peer: *l.session.peer(),
-            id: TRANSFER_ID,
+            id,
             role,
             key: SessionKey::from_bytes(*l.session.key()),
         };

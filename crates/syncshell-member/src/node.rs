@@ -41,6 +41,11 @@ const ACCEPTORS: usize = 3;
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// How long a dial's transport connect may take (the member times the whole dial too).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// A change of the shared folder is announced once it has been quiet this long (a copy of
+/// many files is one change)...
+const SHARE_QUIET: Duration = Duration::from_millis(300);
+/// ...or at the latest this long after the first event of a busy stretch.
+const SHARE_SETTLE_MAX: Duration = Duration::from_secs(5);
 
 /// The wall clock, as the member takes it.
 pub fn wall_clock() -> Timestamp {
@@ -87,6 +92,8 @@ struct Inner<T: Transport> {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     events: mpsc::Sender<Event>,
     wake: Notify,
+    /// The watcher of the shared folder (dropped at shutdown, which ends its thread).
+    watcher: Mutex<Option<notify::RecommendedWatcher>>,
 }
 
 /// A running member: [`Member`] driven over a transport and a relay on tokio. Cloning
@@ -135,6 +142,7 @@ impl<T: Transport + 'static> Node<T> {
                 tasks: Mutex::new(Vec::new()),
                 events,
                 wake: Notify::new(),
+                watcher: Mutex::new(None),
             }),
         };
         let up = node.inner.signal.status() == Status::Connected;
@@ -148,6 +156,21 @@ impl<T: Transport + 'static> Node<T> {
         ];
         for _ in 0..ACCEPTORS {
             tasks.push(tokio::spawn(node.clone().accept()));
+        }
+        if let Some(share) = node.inner.folders.share.clone() {
+            let changed = Arc::new(Notify::new());
+            match watch(&share, changed.clone()) {
+                Ok(w) => {
+                    *lock(&node.inner.watcher) = Some(w);
+                    tasks.push(tokio::spawn(node.clone().share_changes(changed)));
+                }
+                Err(e) => node.emit(Event::Error {
+                    message: format!(
+                        "{}: changes are not watched (a restart sends them): {e}",
+                        share.display()
+                    ),
+                }),
+            }
         }
         lock(&node.inner.tasks).extend(tasks);
         (node, receiver)
@@ -190,6 +213,7 @@ impl<T: Transport + 'static> Node<T> {
 
     /// Stops the node: ends its tasks, closes every connection and the relay client.
     pub async fn shutdown(&self) {
+        lock(&self.inner.watcher).take();
         for task in lock(&self.inner.tasks).drain(..) {
             task.abort();
         }
@@ -480,6 +504,20 @@ impl<T: Transport + 'static> Node<T> {
         }
     }
 
+    /// Tells the member when the shared folder changed, once a burst of changes settles.
+    async fn share_changes(self, changed: Arc<Notify>) {
+        loop {
+            changed.notified().await;
+            let started = tokio::time::Instant::now();
+            while started.elapsed() < SHARE_SETTLE_MAX
+                && tokio::time::timeout(SHARE_QUIET, changed.notified())
+                    .await
+                    .is_ok()
+            {}
+            self.with_member(|m, now| m.share_changed(now));
+        }
+    }
+
     async fn relay_blobs(self) {
         while let Some((from, blob)) = self.inner.signal.recv_app().await {
             self.with_member(|m, now| m.handle_relay(now, from, &blob));
@@ -522,6 +560,22 @@ impl<T: Transport + 'static> Node<T> {
             self.with_member(|m, now| m.handle_presence(now, &listed));
         }
     }
+}
+
+/// Watches `folder` and everything in it; `changed` is told of every change.
+fn watch(
+    folder: &std::path::Path,
+    changed: Arc<Notify>,
+) -> Result<notify::RecommendedWatcher, notify::Error> {
+    use notify::Watcher;
+    let mut watcher =
+        notify::recommended_watcher(move |e: notify::Result<notify::Event>| match e {
+            Ok(e) if !e.kind.is_access() => changed.notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "watching the shared folder"),
+        })?;
+    watcher.watch(folder, notify::RecursiveMode::Recursive)?;
+    Ok(watcher)
 }
 
 fn drain(m: &mut Member) -> Vec<Output> {

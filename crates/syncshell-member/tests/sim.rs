@@ -314,8 +314,8 @@ fn a_join_waits_for_an_offline_inviter_then_gives_up_with_a_clear_error() {
     assert!(e.to_string().contains("ask for a new one"), "{e}");
 }
 
-#[test]
-fn a_sharer_sends_once_per_member_and_a_newer_link_waits_for_the_running_transfer() {
+/// The sharer (0) and a receiver (1), linked.
+fn sharing() -> Sim {
     let test = TestShell::new("share");
     let mut sim = Sim::new(now());
     sim.add(
@@ -327,7 +327,7 @@ fn a_sharer_sends_once_per_member_and_a_newer_link_waits_for_the_running_transfe
         },
     );
     let (id, chain) = test.member();
-    let r = sim.add(
+    sim.add(
         id,
         shell(&test, chain),
         Config {
@@ -337,27 +337,105 @@ fn a_sharer_sends_once_per_member_and_a_newer_link_waits_for_the_running_transfe
     );
     sim.advance(Duration::from_secs(10));
     assert!(sim.fully_linked());
-    let send = sim.member(0).transfers.clone();
-    let receive = sim.member(r).transfers.clone();
-    assert_eq!(send.len(), 1);
-    assert_eq!(send[0].role, TransferRole::Send);
-    assert_eq!(receive.len(), 1);
-    assert_eq!(receive[0].role, TransferRole::Receive);
-    assert_eq!(send[0].peer, sim.member(r).member.peer_id());
-    assert_eq!(receive[0].peer, sim.member(0).member.peer_id());
-    assert_eq!((send[0].id, receive[0].id), (1, 1));
+    sim
+}
 
-    // The link breaks and comes back while the first send still runs: the new link's
-    // request waits, and starts when the first ends.
-    sim.partition(0, r);
-    sim.heal(0, r);
+fn roles(sim: &Sim, i: usize) -> Vec<(TransferRole, u64)> {
+    sim.member(i)
+        .transfers
+        .iter()
+        .map(|t| (t.role, t.id))
+        .collect()
+}
+
+#[test]
+fn a_receiver_fetches_each_new_version_of_the_share_once() {
+    let mut sim = sharing();
+    // On the new link the receiver fetches the share as transfer 1.
+    assert_eq!(roles(&sim, 0), vec![(TransferRole::Send, 1)]);
+    assert_eq!(roles(&sim, 1), vec![(TransferRole::Receive, 1)]);
+    let send = sim.member(0).transfers[0].clone();
+    assert_eq!(send.peer, sim.member(1).member.peer_id());
+
+    // The folder changes twice during the transfer: one more fetch, after it.
+    let t = sim.now();
+    sim.member_mut(0).member.share_changed(t);
+    sim.member_mut(0).member.share_changed(t);
+    sim.run();
+    assert_eq!(roles(&sim, 1), vec![(TransferRole::Receive, 1)]);
+    let conn = sim.member(1).transfers[0].conn;
+    sim.transfer_done(1, conn, TransferRole::Receive);
+    assert_eq!(roles(&sim, 1), vec![(TransferRole::Receive, 2)]);
+    // The sharer still sends transfer 1 (its end has not finished): the fetch waits.
+    assert_eq!(roles(&sim, 0), vec![(TransferRole::Send, 1)]);
+    sim.transfer_done(0, send.conn, TransferRole::Send);
+    assert_eq!(roles(&sim, 0), vec![(TransferRole::Send, 2)]);
+    sim.transfer_done(0, send.conn, TransferRole::Send);
+    sim.transfer_done(1, conn, TransferRole::Receive);
+    // Nothing changed since: nothing more is fetched, however long they stay linked.
+    sim.advance(Duration::from_secs(120));
+    assert!(roles(&sim, 0).is_empty() && roles(&sim, 1).is_empty());
+    // A receiver that does not receive, or a sharer told of no change, starts nothing: a
+    // change of a member that shares nothing is nothing.
+    let t = sim.now();
+    sim.member_mut(1).member.share_changed(t);
+    sim.run();
+    assert!(roles(&sim, 0).is_empty() && roles(&sim, 1).is_empty());
+}
+
+#[test]
+fn a_newer_link_fetches_again_and_waits_for_the_running_send() {
+    let mut sim = sharing();
+    let old = sim.member(0).transfers[0].conn;
+    // The link breaks and comes back while the first send still runs (the sharer's driver
+    // has not seen it fail yet); the receiver's end failed with its link.
+    sim.partition(0, 1);
+    let conn = sim.member(1).transfers[0].conn;
+    sim.transfer_done(1, conn, TransferRole::Receive);
+    sim.heal(0, 1);
     sim.advance(Duration::from_secs(11));
-    assert!(sim.linked(0, r));
-    assert_eq!(sim.member(0).transfers.len(), 1, "the new request waits");
-    let old: ConnId = send[0].conn;
+    assert!(sim.linked(0, 1));
+    assert_eq!(
+        roles(&sim, 1),
+        vec![(TransferRole::Receive, 1)],
+        "fetched on the new link"
+    );
+    assert_eq!(sim.member(0).transfers.len(), 1, "the new fetch waits");
     sim.transfer_done(0, old, TransferRole::Send);
-    assert_eq!(sim.member(0).transfers.len(), 1, "the waiting send started");
-    assert_ne!(sim.member(0).transfers[0].conn, old);
+    assert_eq!(roles(&sim, 0), vec![(TransferRole::Send, 1)]);
+    assert_ne!(sim.member(0).transfers[0].conn, old, "on the new link");
+}
+
+#[test]
+fn one_transfer_is_received_at_a_time_whoever_shares() {
+    let test = TestShell::new("two sharers");
+    let mut sim = Sim::new(now());
+    sim.add(
+        copy(&test.owner),
+        shell(&test, TokenChain::owner()),
+        Config {
+            receive: true,
+            ..config("receiver")
+        },
+    );
+    for name in ["s1", "s2"] {
+        let (id, chain) = test.member();
+        sim.add(
+            id,
+            shell(&test, chain),
+            Config {
+                share: true,
+                ..config(name)
+            },
+        );
+    }
+    sim.advance(Duration::from_secs(10));
+    assert!(sim.fully_linked());
+    assert_eq!(sim.member(0).transfers.len(), 1, "one at a time");
+    let first = sim.member(0).transfers[0].clone();
+    sim.transfer_done(0, first.conn, TransferRole::Receive);
+    assert_eq!(sim.member(0).transfers.len(), 1, "then the other");
+    assert_ne!(sim.member(0).transfers[0].peer, first.peer);
 }
 
 #[test]

@@ -52,7 +52,13 @@ fn link_fields(m: &LinkMessage) -> (&'static str, Value) {
     match m {
         LinkMessage::Info(i) => (
             "info",
-            json!({ "boot": i.boot, "name": i.name, "share": i.share, "receive": i.receive }),
+            json!({
+                "boot": i.boot,
+                "name": i.name,
+                "share": i.share,
+                "receive": i.receive,
+                "share_version": i.share_version,
+            }),
         ),
         LinkMessage::Sync(b) => ("sync", json!({ "sync": hex::encode(b) })),
         LinkMessage::Transfer {
@@ -68,6 +74,7 @@ fn link_fields(m: &LinkMessage) -> (&'static str, Value) {
         }
         LinkMessage::Ping(n) => ("ping", json!({ "number": n })),
         LinkMessage::Pong(n) => ("pong", json!({ "number": n })),
+        LinkMessage::Fetch(id) => ("fetch", json!({ "id": id })),
     }
 }
 
@@ -81,6 +88,7 @@ fn link_from(kind: &str, f: &Value) -> LinkMessage {
             name: s("name"),
             share: f["share"].as_bool().unwrap(),
             receive: f["receive"].as_bool().unwrap(),
+            share_version: u("share_version"),
         }),
         "sync" => LinkMessage::Sync(h(&f["sync"])),
         "transfer" => LinkMessage::Transfer {
@@ -103,6 +111,7 @@ fn link_from(kind: &str, f: &Value) -> LinkMessage {
         },
         "ping" => LinkMessage::Ping(u("number")),
         "pong" => LinkMessage::Pong(u("number")),
+        "fetch" => LinkMessage::Fetch(u("id")),
         other => panic!("link message kind {other}"),
     }
 }
@@ -167,6 +176,7 @@ fn generate() -> Value {
                 name: "Ava".into(),
                 share: true,
                 receive: false,
+                share_version: 3,
             }),
         ),
         (
@@ -213,6 +223,7 @@ fn generate() -> Value {
         ),
         ("ping 0 (the oneof field is written)", LinkMessage::Ping(0)),
         ("pong", LinkMessage::Pong(u64::MAX)),
+        ("fetch: transfer 2", LinkMessage::Fetch(2)),
     ];
     let link_messages: Vec<Value> = links
         .iter()

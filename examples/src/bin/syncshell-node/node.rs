@@ -320,6 +320,7 @@ fn event_fields(node: &Node, event: Event) -> (&'static str, Value) {
             json!({ "peer": peer.to_string(), "failures": failures }),
         ),
         Event::RelayUp => ("signal-up", json!({})),
+        Event::ShareChanged { version } => ("share-changed", json!({ "version": version })),
         Event::Sending { to } => ("sending", json!({ "to": to.to_string() })),
         Event::Sent { to, files, bytes } => (
             "sent",
