@@ -47,7 +47,7 @@ fn list(s: &Value, key: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_file_added_to_the_share_reaches_a_linked_member_alone() {
+fn changes_to_the_share_reach_a_linked_member_file_by_file() {
     let work = tempfile::tempdir().unwrap();
     let pack_dir = work.path().join("pack");
     make_pack(
@@ -89,6 +89,32 @@ fn a_file_added_to_the_share_reaches_a_linked_member_alone() {
     assert_eq!(second["files_present"], 2, "{second}");
     assert_eq!(second["bytes_received"], 100_000, "{second}");
     assert_eq!(std::fs::read(got.join("mods/new.pak")).unwrap(), added);
+
+    // A file removed on the sharer leaves the receive folder for the versions folder; a
+    // file the receiver changed itself is left alone.
+    let b_before = std::fs::read(got.join("mods/b.pak")).unwrap();
+    std::fs::write(got.join("mods/a.pak"), b"changed here").unwrap();
+    std::fs::remove_file(pack_dir.join("mods/b.pak")).unwrap();
+    std::fs::remove_file(pack_dir.join("mods/a.pak")).unwrap();
+    a.event("share-changed");
+    let removed = b.event("removed");
+    assert_eq!(
+        removed["paths"],
+        serde_json::json!(["mods/b.pak"]),
+        "{removed}"
+    );
+    b.event("received");
+    assert!(!got.join("mods/b.pak").exists());
+    let kept = Path::new(removed["folder"].as_str().unwrap()).join("mods/b.pak");
+    assert!(
+        kept.starts_with(work.path().join("mira").join("versions")),
+        "{kept:?}"
+    );
+    assert_eq!(std::fs::read(kept).unwrap(), b_before);
+    assert_eq!(
+        std::fs::read(got.join("mods/a.pak")).unwrap(),
+        b"changed here"
+    );
     a.quit();
     b.quit();
 }

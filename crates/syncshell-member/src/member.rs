@@ -313,6 +313,15 @@ pub enum Event {
         /// The folder's size.
         total: u64,
     },
+    /// Files a member removed from its share were moved out of the receive folder.
+    Removed {
+        /// The member.
+        from: PeerId,
+        /// Their paths, relative to the receive folder.
+        paths: Vec<String>,
+        /// The folder they were moved into, under the same paths.
+        folder: std::path::PathBuf,
+    },
     /// A transfer from a member failed (its partial files are kept for the next one).
     ReceiveFailed {
         /// The member.

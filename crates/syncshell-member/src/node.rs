@@ -12,7 +12,8 @@ use bytes::Bytes;
 use syncshell_identity::{PeerId, Timestamp};
 use syncshell_signal::{NoticeCode, SignalClient, Status};
 use syncshell_stream::{
-    receive_folder, send_folder, MessageConnection, Progress, ReceiveOptions, SendOptions,
+    receive_folder, retire_removed, send_folder, Manifest, MessageConnection, Progress,
+    ReceiveOptions, SendOptions,
 };
 use syncshell_transport::{Connection, Transport};
 use tokio::sync::{mpsc, watch, Notify};
@@ -52,10 +53,15 @@ pub fn wall_clock() -> Timestamp {
     Timestamp::from_system_time(SystemTime::now())
 }
 
-/// Where the member's state goes when it changes (its phonebook, its ledger).
+/// Where the member's state goes when it changes (its phonebook, its ledger), and the
+/// node's own records (what each member last sent).
 pub trait Storage: Send + Sync + 'static {
     /// Stores `what` of `member`.
     fn save(&self, what: Stored, member: &Member) -> Result<(), String>;
+    /// The record stored under `name` by [`Storage::put`], if any.
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
+    /// Stores a record under `name` (a file name: letters, digits and `-`).
+    fn put(&self, name: &str, bytes: &[u8]) -> Result<(), String>;
 }
 
 /// The folders a node shares and receives, and how fast it sends.
@@ -67,6 +73,10 @@ pub struct Folders {
     pub receive: Option<PathBuf>,
     /// Cap on bytes per second per outgoing transfer.
     pub send_rate: Option<u64>,
+    /// Where files a sharer removed are moved from the receive folder (under a folder named
+    /// by the time, in unix milliseconds, then their paths); `None`: removals are not
+    /// applied.
+    pub versions: Option<PathBuf>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -471,6 +481,9 @@ impl<T: Transport + 'static> Node<T> {
         let r = receive_folder(&mut lane, &t.key, &dest, &options).await;
         drop(options);
         let _ = reporter.await;
+        if let Ok(report) = &r {
+            self.apply_removals(t.peer, &dest, &report.manifest).await;
+        }
         self.emit(match r {
             Ok(r) => Event::Received {
                 from: t.peer,
@@ -484,6 +497,39 @@ impl<T: Transport + 'static> Node<T> {
                 error: e.to_string(),
             },
         });
+    }
+
+    /// Moves out of `dest` what `peer`'s previous complete transfer placed and `manifest`
+    /// no longer has (into [`Folders::versions`]), and records `manifest` for next time.
+    async fn apply_removals(&self, peer: PeerId, dest: &std::path::Path, manifest: &Manifest) {
+        let Some(versions) = self.inner.folders.versions.clone() else {
+            return;
+        };
+        let name = format!("received-{peer}");
+        let before = match self.inner.storage.get(&name) {
+            Ok(b) => b.and_then(|b| Manifest::decode(&b).ok()),
+            Err(message) => {
+                self.emit(Event::Error { message });
+                return;
+            }
+        };
+        if let Some(before) = before {
+            let folder = versions.join(wall_clock().as_millis().to_string());
+            match retire_removed(dest, &before, manifest, &folder).await {
+                Ok(paths) if paths.is_empty() => {}
+                Ok(paths) => self.emit(Event::Removed {
+                    from: peer,
+                    paths: paths.iter().map(ToString::to_string).collect(),
+                    folder,
+                }),
+                Err(e) => self.emit(Event::Error {
+                    message: format!("moving files {} removed: {e}", peer.short()),
+                }),
+            }
+        }
+        if let Err(message) = self.inner.storage.put(&name, manifest.encoded()) {
+            self.emit(Event::Error { message });
+        }
     }
 
     /// Runs the member's timers.

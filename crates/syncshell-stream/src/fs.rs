@@ -638,6 +638,49 @@ pub async fn receive_folder<C: MessageConnection>(
     })
 }
 
+/// After a complete transfer from one sender into `dest`, moves the files its previous
+/// complete transfer (`before`) placed and this one (`after`) no longer offers — the sender
+/// removed them — out of `dest` into `versions`, under the same relative paths, instead of
+/// deleting them. A file is moved only while it still holds exactly what the sender had sent
+/// (its size and BLAKE3 hash): a file changed here since stays, and so does a path this
+/// transfer offers again (compared as on a case-insensitive file system). Nothing is looked
+/// at or moved through a symbolic link. Returns the paths moved, in `before`'s order.
+pub async fn retire_removed(
+    dest: &Path,
+    before: &Manifest,
+    after: &Manifest,
+    versions: &Path,
+) -> Result<Vec<crate::RelativePath>> {
+    let offered: std::collections::HashSet<String> =
+        after.files().iter().map(|f| f.path().fold()).collect();
+    let mut moved = Vec::new();
+    for f in before.files() {
+        if offered.contains(&f.path().fold()) {
+            continue;
+        }
+        let local = match local_path(dest, f.path(), false).await {
+            Ok(p) => p,
+            // A folder on the way is no longer a real folder: not ours to touch.
+            Err(Error::UnsafePath { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        if !matches(&local, f.size(), f.hash()).await {
+            continue;
+        }
+        fs::create_dir_all(versions).await?;
+        let target = local_path(versions, f.path(), true).await?;
+        remove_if_present(&target).await?;
+        if let Err(e) = fs::rename(&local, &target).await {
+            // Another file system: a checked copy, then the original goes.
+            debug!(error = %e, "stream: moving a removed file by copying it");
+            copy_checked(&local, &target, f.size(), f.hash()).await?;
+            fs::remove_file(&local).await?;
+        }
+        moved.push(f.path().clone());
+    }
+    Ok(moved)
+}
+
 async fn copy_duplicates(
     rx: &Receiver,
     dest: &Path,

@@ -28,7 +28,7 @@ pub use error::{Error, Result};
 pub use frame::{AbortReason, Frame, Want, FRAME_VERSION, MAX_ABORT_MESSAGE_LEN, MAX_FRAME_LEN};
 #[cfg(feature = "tokio")]
 pub use fs::{
-    build_manifest, receive_folder, send_folder, ChannelConnection, LengthPrefixed,
+    build_manifest, receive_folder, retire_removed, send_folder, ChannelConnection, LengthPrefixed,
     MessageConnection, ReceiveOptions, ReceiveReport, SendOptions, SendReport,
 };
 pub use key::{

@@ -381,3 +381,75 @@ pub(crate) async fn send_and_receive(
         },
     )
 }
+
+/// Sends `src` into `dest` over a pipe; the manifest that was sent.
+async fn transfer(src: &std::path::Path, dest: &std::path::Path) -> syncshell_stream::Manifest {
+    let (mut a, mut b) = ChannelConnection::pair(16);
+    let k = session(5);
+    let (send, receive) = (SendOptions::default(), ReceiveOptions::default());
+    let (sent, got) = tokio::join!(
+        send_folder(&mut a, &k, src, &send),
+        receive_folder(&mut b, &k, dest, &receive),
+    );
+    sent.unwrap();
+    got.unwrap().manifest
+}
+
+#[tokio::test]
+async fn files_the_sender_removed_move_to_the_versions_folder_unless_changed_here() {
+    let (src, dest, versions) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    fill(src.path());
+    let before = transfer(src.path(), dest.path()).await;
+    // The sender removes three files; here one of them was changed since it arrived.
+    std::fs::remove_file(src.path().join("c.bin")).unwrap();
+    std::fs::remove_file(src.path().join("pack/a.tex")).unwrap();
+    std::fs::remove_file(src.path().join("pack/sub/b.json")).unwrap();
+    std::fs::write(dest.path().join("pack/sub/b.json"), b"mine now").unwrap();
+    let after = transfer(src.path(), dest.path()).await;
+    let old_c = std::fs::read(dest.path().join("copy-of-c.bin")).unwrap();
+    let moved = syncshell_stream::retire_removed(dest.path(), &before, &after, versions.path())
+        .await
+        .unwrap();
+    let moved: Vec<String> = moved.iter().map(ToString::to_string).collect();
+    assert_eq!(moved, vec!["c.bin".to_owned(), "pack/a.tex".to_owned()]);
+    assert!(!dest.path().join("c.bin").exists());
+    assert!(!dest.path().join("pack/a.tex").exists());
+    assert_eq!(std::fs::read(versions.path().join("c.bin")).unwrap(), old_c);
+    assert_eq!(
+        std::fs::read(dest.path().join("pack/sub/b.json")).unwrap(),
+        b"mine now"
+    );
+    // What is still offered stays, and running it again moves nothing more.
+    assert!(dest.path().join("copy-of-c.bin").exists());
+    let again = syncshell_stream::retire_removed(dest.path(), &before, &after, versions.path())
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_removal_is_not_followed_through_a_symbolic_link() {
+    let (src, dest, versions, outside) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    fill(src.path());
+    let before = transfer(src.path(), dest.path()).await;
+    std::fs::remove_dir_all(src.path().join("pack")).unwrap();
+    let after = transfer(src.path(), dest.path()).await;
+    // `pack` here became a link to a folder elsewhere holding the same files.
+    std::fs::rename(dest.path().join("pack"), outside.path().join("pack")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("pack"), dest.path().join("pack")).unwrap();
+    let moved = syncshell_stream::retire_removed(dest.path(), &before, &after, versions.path())
+        .await
+        .unwrap();
+    assert!(moved.is_empty(), "{moved:?}");
+    assert!(outside.path().join("pack/a.tex").exists());
+}

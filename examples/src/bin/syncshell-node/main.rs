@@ -286,6 +286,7 @@ async fn run(args: Args) -> Result<(), String> {
         share: args.share.clone(),
         receive: args.receive.clone(),
         send_rate: args.send_rate,
+        versions: Some(args.data.join("versions")),
     };
     let node = node::start(member, signal.clone(), webrtc, folders, store).await;
     if let Some(inviter) = inviter {

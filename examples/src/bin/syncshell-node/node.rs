@@ -210,6 +210,14 @@ impl Storage for Store {
             _ => Ok(()),
         }
     }
+
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        self.read(name)
+    }
+
+    fn put(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        self.write(name, bytes)
+    }
 }
 
 /// Starts the node: the WebRTC transport through the relay (with the STUN and TURN servers
@@ -348,6 +356,18 @@ fn event_fields(node: &Node, event: Event) -> (&'static str, Value) {
                 "files_present": files_present,
                 "bytes_received": bytes_received,
                 "total": total,
+            }),
+        ),
+        Event::Removed {
+            from,
+            paths,
+            folder,
+        } => (
+            "removed",
+            json!({
+                "from": from.to_string(),
+                "paths": paths,
+                "folder": folder.display().to_string(),
             }),
         ),
         Event::ReceiveFailed { from, error } => (

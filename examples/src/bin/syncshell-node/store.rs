@@ -1,7 +1,10 @@
 //! What a node keeps under its data directory, each in its own file written atomically
 //! (a temporary file, then a rename): the key file, the shell's genesis, the token chain,
-//! the phonebook snapshot, the revocation set, the invite ledger and the relays last used. Partial transfers live
-//! in the receive folder's `.syncshell-partial/` (the stream crate's).
+//! the phonebook snapshot, the revocation set, the invite ledger, the relays last used, and
+//! for each member it received from the manifest of its last complete transfer
+//! (`received-<peer id>`, to tell what that member removed since); files a sharer removed
+//! are moved into `versions/<unix ms>/`. Partial transfers live in the receive folder's
+//! `.syncshell-partial/` (the stream crate's).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
