@@ -120,6 +120,89 @@ fn changes_to_the_share_reach_a_linked_member_file_by_file() {
 }
 
 #[test]
+fn a_paused_member_receives_nothing_until_resumed_even_after_a_restart() {
+    let work = tempfile::tempdir().unwrap();
+    let pack_dir = work.path().join("pack");
+    make_pack(&pack_dir, &[("mods/big.pak", 3_000_000)]);
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let mut a = node(
+        "Ava",
+        &work.path().join("ava"),
+        &url,
+        &[
+            "--create-shell",
+            "Paced",
+            "--share",
+            pack_dir.to_str().unwrap(),
+        ],
+    );
+    a.event("ready");
+    // One budget for all of Ava's uploads: 300 kB/s, so the pack takes about ten seconds.
+    a.cmd("budget 300000");
+    assert_eq!(a.event("budget")["bytes_per_second"], 300_000);
+    a.cmd("budget fast");
+    assert!(a.event("error")["message"]
+        .as_str()
+        .unwrap()
+        .contains("positive number"));
+    a.cmd("invite");
+    let invite = a.event("invite")["text"].as_str().unwrap().to_owned();
+    let got = work.path().join("got");
+    let mira_data = work.path().join("mira");
+    let got_s = got.to_str().unwrap().to_owned();
+    let mut b = node(
+        "Mira",
+        &mira_data,
+        &url,
+        &["--invite", &invite, "--receive", &got_s],
+    );
+    b.wait("some progress", |v| {
+        v["event"] == "progress" && v["done"].as_u64().unwrap() > 0
+    });
+    b.cmd("pause");
+    // The command's answer and the stopped transfer's event come in either order.
+    b.event("paused");
+    let stopped = match b.seen.iter().find(|v| v["event"] == "receive-failed") {
+        Some(v) => v.clone(),
+        None => b.event("receive-failed"),
+    };
+    assert!(
+        stopped["error"].as_str().unwrap().contains("paused"),
+        "{stopped}"
+    );
+    a.event("send-failed");
+    b.quit();
+
+    // Still paused after a restart: linked, but nothing is fetched.
+    let mut b = node("Mira", &mira_data, &url, &["--receive", &got_s]);
+    b.event("link-up");
+    assert_eq!(b.status()["paused"], true);
+    // Ava's events up to now: no transfer started on the new link.
+    a.status();
+    let sending = a.seen.iter().filter(|v| v["event"] == "sending").count();
+    assert_eq!(sending, 1, "only the first, paused transfer");
+    a.cmd("budget off");
+    assert_eq!(a.event("budget")["bytes_per_second"], Value::Null);
+    b.cmd("resume");
+    b.event("resumed");
+    let done = b.event("received");
+    assert!(
+        done["bytes_received"].as_u64().unwrap() < 3_000_000,
+        "the transfer resumed from its partial file: {done}"
+    );
+    a.status();
+    assert_eq!(a.seen.iter().filter(|v| v["event"] == "sending").count(), 2);
+    assert_eq!(
+        std::fs::read(got.join("mods/big.pak")).unwrap(),
+        std::fs::read(pack_dir.join("mods/big.pak")).unwrap()
+    );
+    assert_eq!(a.status()["budget"], Value::Null);
+    a.quit();
+    b.quit();
+}
+
+#[test]
 fn three_nodes_share_resume_after_a_kill_and_revoke_a_member() {
     let started = Instant::now();
     let work = tempfile::tempdir().unwrap();

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde_json::json;
 use syncshell_identity::{InviteLedger, TokenChain};
-use syncshell_member::{ChatKind, Config, Shell};
+use syncshell_member::{ChatKind, Config, Settings, Shell};
 use syncshell_phonebook::Phonebook;
 use syncshell_stream::{
     receive_folder, send_folder, ChannelConnection, MessageConnection, ReceiveOptions, SendOptions,
@@ -81,6 +81,7 @@ fn shell(test: &TestShell, chain: TokenChain) -> Shell {
         chain,
         phonebook: Phonebook::new(test.genesis.clone()),
         ledger: InviteLedger::new(),
+        settings: Settings::default(),
     }
 }
 

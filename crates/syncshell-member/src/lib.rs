@@ -6,6 +6,7 @@ mod link;
 mod member;
 #[cfg(feature = "tokio")]
 mod node;
+mod settings;
 
 #[allow(
     missing_docs,
@@ -30,3 +31,4 @@ pub use member::{
 };
 #[cfg(feature = "tokio")]
 pub use node::{wall_clock, Folders, Node, Storage};
+pub use settings::{Settings, MAX_PAUSED_MEMBERS};

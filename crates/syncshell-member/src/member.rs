@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::link::{
     ChatKind, Direction, Info, LinkMessage, RelayMessage, MAX_CHAT_TEXT_LEN, MAX_NAME_LEN,
 };
+use crate::settings::{Settings, MAX_PAUSED_MEMBERS};
 
 /// How long `link-up` waits for the peer's info (and its name).
 pub const INFO_WAIT: Duration = Duration::from_secs(2);
@@ -100,6 +101,8 @@ pub struct Shell {
     pub phonebook: Phonebook,
     /// The invites this member issued and who used them.
     pub ledger: InviteLedger,
+    /// The host's transfer settings (pauses, budget).
+    pub settings: Settings,
 }
 
 /// Why a link ended.
@@ -196,6 +199,8 @@ pub enum Stored {
     Phonebook,
     /// The invite ledger ([`Member::ledger`]).
     Ledger,
+    /// The transfer settings ([`Member::settings`]).
+    Settings,
 }
 
 /// Something that happened, for the embedder.
@@ -377,6 +382,10 @@ pub enum Output {
     Save(Stored),
     /// Run a transfer.
     StartTransfer(Transfer),
+    /// Stop a running transfer (its member was paused): send the peer the stream's abort
+    /// (`Cancelled`) as a frame of the transfer, then report it done with
+    /// [`Member::handle_transfer_done`] as if it had ended.
+    StopTransfer(Transfer),
     /// Tell the embedder.
     Event(Event),
 }
@@ -456,6 +465,7 @@ pub struct Member {
     book: Phonebook,
     clock: Clock,
     ledger: InviteLedger,
+    settings: Settings,
     reconnector: Reconnector,
     config: Config,
     boot: u64,
@@ -489,6 +499,7 @@ pub struct Member {
 enum StoredKey {
     Phonebook,
     Ledger,
+    Settings,
 }
 
 impl fmt::Debug for Member {
@@ -543,6 +554,7 @@ impl Member {
             book: shell.phonebook,
             clock: Clock::new(),
             ledger: shell.ledger,
+            settings: shell.settings,
             reconnector: Reconnector::new(config.policy),
             config,
             boot,
@@ -623,6 +635,90 @@ impl Member {
     /// What this member is set to do.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The host's transfer settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Pauses transfers: every one (`None`) or those with one member. Running ones stop
+    /// ([`Output::StopTransfer`]; the stream resumes from its partial files later), no new
+    /// one starts, and fetches from a paused member wait. Kept across restarts
+    /// ([`Stored::Settings`]).
+    pub fn pause(&mut self, member: Option<PeerId>, now: Timestamp) {
+        self.observe(now);
+        match member {
+            None => self.settings.paused = true,
+            Some(p) => {
+                if self.settings.paused_members.len() >= MAX_PAUSED_MEMBERS {
+                    return;
+                }
+                self.settings.paused_members.insert(p);
+            }
+        }
+        self.unsaved.insert(StoredKey::Settings);
+        let running: Vec<Transfer> = self
+            .links
+            .iter()
+            .filter(|(p, _)| self.settings.is_paused(p))
+            .filter_map(|(_, c)| match self.conns.get(c) {
+                Some(Conn::Link(l)) => Some((*c, l)),
+                _ => None,
+            })
+            .flat_map(|(c, l)| {
+                let send = l
+                    .sending
+                    .map(|id| self.transfer(c, l, id, TransferRole::Send));
+                let receive = l
+                    .receiving
+                    .map(|id| self.transfer(c, l, id, TransferRole::Receive));
+                send.into_iter().chain(receive)
+            })
+            .collect();
+        for t in running {
+            self.outputs.push_back(Output::StopTransfer(t));
+        }
+    }
+
+    /// Resumes transfers paused by [`Member::pause`] (`None`: the pause of every transfer
+    /// and of every member). Waiting fetches are served and changed shares fetched.
+    pub fn resume(&mut self, member: Option<PeerId>, now: Timestamp) {
+        self.observe(now);
+        match member {
+            None => {
+                self.settings.paused = false;
+                self.settings.paused_members.clear();
+            }
+            Some(p) => {
+                self.settings.paused_members.remove(&p);
+            }
+        }
+        self.unsaved.insert(StoredKey::Settings);
+        let links: Vec<(PeerId, ConnId)> = self.links.iter().map(|(p, c)| (*p, *c)).collect();
+        for (peer, conn) in links {
+            if self.settings.is_paused(&peer) {
+                continue;
+            }
+            let waiting = match self.conns.get_mut(&conn) {
+                Some(Conn::Link(l)) if l.sending.is_none() && !self.sending.contains(&peer) => {
+                    l.pending_fetch.take()
+                }
+                _ => None,
+            };
+            if let Some(id) = waiting {
+                self.serve_fetch(conn, peer, id);
+            }
+            self.want_receive(conn);
+        }
+        self.next_receive();
+    }
+
+    /// Sets the bandwidth all outgoing transfers share, in bytes per second (`None` or 0:
+    /// no cap). Kept across restarts.
+    pub fn set_budget(&mut self, bytes_per_second: Option<u64>) {
+        self.settings.budget = bytes_per_second.filter(|&b| b > 0);
+        self.unsaved.insert(StoredKey::Settings);
     }
 
     /// This member's role in the shell at `now`, or why it is not admitted (revoked, or its
@@ -934,7 +1030,11 @@ impl Member {
             TransferRole::Send => {
                 self.sending.remove(&peer);
                 // A fetch that waited, on the member's current link.
-                let current = self.links.get(&peer).copied();
+                let current = self
+                    .links
+                    .get(&peer)
+                    .copied()
+                    .filter(|_| !self.settings.is_paused(&peer));
                 let waiting = current.and_then(|c| match self.conns.get_mut(&c) {
                     Some(Conn::Link(l)) => l.pending_fetch.take().map(|id| (c, id)),
                     _ => None,
@@ -1136,6 +1236,7 @@ impl Member {
         Some(Output::Save(match first {
             StoredKey::Phonebook => Stored::Phonebook,
             StoredKey::Ledger => Stored::Ledger,
+            StoredKey::Settings => Stored::Settings,
         }))
     }
 
@@ -1596,6 +1697,9 @@ impl Member {
         let Some(Conn::Link(l)) = self.conns.get(&conn) else {
             return;
         };
+        if self.settings.is_paused(l.session.peer()) {
+            return;
+        }
         let newer = match l.fetched {
             None => true,
             Some(v) => l.peer_version > v,
@@ -1615,6 +1719,9 @@ impl Member {
             let Some(Conn::Link(l)) = self.conns.get_mut(&conn) else {
                 continue;
             };
+            if self.settings.is_paused(l.session.peer()) {
+                continue;
+            }
             let id = l.fetch_seq + 1;
             l.fetch_seq = id;
             l.fetched = Some(l.peer_version);
@@ -1642,7 +1749,7 @@ impl Member {
             return;
         }
         l.fetched_by_peer = id;
-        if l.sending.is_some() || self.sending.contains(&peer) {
+        if l.sending.is_some() || self.sending.contains(&peer) || self.settings.is_paused(&peer) {
             l.pending_fetch = Some(id);
             return;
         }
@@ -1662,14 +1769,21 @@ impl Member {
             TransferRole::Send => l.sending = Some(id),
             TransferRole::Receive => l.receiving = Some(id),
         }
-        let transfer = Transfer {
+        let Some(Conn::Link(l)) = self.conns.get(&conn) else {
+            return;
+        };
+        let transfer = self.transfer(conn, l, id, role);
+        self.outputs.push_back(Output::StartTransfer(transfer));
+    }
+
+    fn transfer(&self, conn: ConnId, l: &Link, id: u64, role: TransferRole) -> Transfer {
+        Transfer {
             conn,
             peer: *l.session.peer(),
             id,
             role,
             key: SessionKey::from_bytes(*l.session.key()),
-        };
-        self.outputs.push_back(Output::StartTransfer(transfer));
+        }
     }
 
     /// A phonebook sync message: answers it, keeps what is new, spreads news to the other

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use syncshell_identity::{PeerId, Timestamp};
 use syncshell_signal::{NoticeCode, SignalClient, Status};
 use syncshell_stream::{
-    receive_folder, retire_removed, send_folder, Manifest, MessageConnection, Progress,
-    ReceiveOptions, SendOptions,
+    receive_folder, retire_removed, send_folder, AbortReason, Frame, Manifest, MessageConnection,
+    Progress, ReceiveOptions, SendOptions, TokenBucket,
 };
 use syncshell_transport::{Connection, Transport};
 use tokio::sync::{mpsc, watch, Notify};
@@ -40,6 +40,8 @@ const EVENT_QUEUE: usize = 4096;
 const ACCEPTORS: usize = 3;
 /// Most often transfer progress is reported.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// The shared budget's bucket holds at least this much (a chunk and its frame).
+const BUDGET_MIN_BURST: u64 = 1024 * 1024 + 1024;
 /// How long a dial's transport connect may take (the member times the whole dial too).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// A change of the shared folder is announced once it has been quiet this long (a copy of
@@ -100,6 +102,10 @@ struct Inner<T: Transport> {
     held: Mutex<HashMap<ConnId, Held<T::Connection>>>,
     dials: Mutex<HashMap<PeerId, JoinHandle<()>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The running transfers' tasks.
+    transfers: Mutex<HashMap<(ConnId, u64, TransferRole), JoinHandle<()>>>,
+    /// The bandwidth all outgoing transfers share ([`crate::Settings::budget`]).
+    budget: Arc<Mutex<Option<TokenBucket>>>,
     events: mpsc::Sender<Event>,
     wake: Notify,
     /// The watcher of the shared folder (dropped at shutdown, which ends its thread).
@@ -150,11 +156,14 @@ impl<T: Transport + 'static> Node<T> {
                 held: Mutex::new(HashMap::new()),
                 dials: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(Vec::new()),
+                transfers: Mutex::new(HashMap::new()),
+                budget: Arc::new(Mutex::new(None)),
                 events,
                 wake: Notify::new(),
                 watcher: Mutex::new(None),
             }),
         };
+        node.update_budget();
         let up = node.inner.signal.status() == Status::Connected;
         node.with_member(|m, now| m.handle_relay_status(now, up));
         let mut tasks = vec![
@@ -296,8 +305,12 @@ impl<T: Transport + 'static> Node<T> {
                     if let Err(message) = saved {
                         self.emit(Event::Error { message });
                     }
+                    if what == Stored::Settings {
+                        self.update_budget();
+                    }
                 }
                 Output::StartTransfer(t) => self.start_transfer(t),
+                Output::StopTransfer(t) => self.stop_transfer(t),
                 Output::Event(e) => self.emit(e),
             }
         }
@@ -408,6 +421,52 @@ impl<T: Transport + 'static> Node<T> {
         }
     }
 
+    /// Makes the shared budget what the member's settings say (a new rate starts a full
+    /// bucket).
+    fn update_budget(&self) {
+        let rate = lock(&self.inner.member).settings().budget;
+        let mut budget = lock(&self.inner.budget);
+        if budget.as_ref().map(TokenBucket::rate) != rate {
+            *budget = rate
+                .map(|r| TokenBucket::new(r, r.max(BUDGET_MIN_BURST), std::time::Instant::now()));
+        }
+    }
+
+    /// Stops a running transfer: its task ends, the peer is sent the stream's abort, and the
+    /// member is told it is done.
+    fn stop_transfer(&self, t: Transfer) {
+        if let Some(task) = lock(&self.inner.transfers).remove(&(t.conn, t.id, t.role)) {
+            task.abort();
+        }
+        let conn = lock(&self.inner.held).get_mut(&t.conn).map(|h| {
+            h.lanes.remove(&(t.id, t.role));
+            h.conn.clone()
+        });
+        if let Some(conn) = conn {
+            let abort = Frame::Abort {
+                reason: AbortReason::Cancelled,
+                message: "paused".to_owned(),
+            };
+            let m = LinkMessage::Transfer {
+                id: t.id,
+                direction: t.role.outgoing(),
+                frame: abort.encode(),
+            };
+            tokio::spawn(async move {
+                let _ = conn.send(Bytes::from(m.encode())).await;
+            });
+        }
+        let error = "stopped: paused".to_owned();
+        self.emit(match t.role {
+            TransferRole::Send => Event::SendFailed { to: t.peer, error },
+            TransferRole::Receive => Event::ReceiveFailed {
+                from: t.peer,
+                error,
+            },
+        });
+        self.step(|m, now| m.handle_transfer_done(now, t.peer, t.conn, t.role));
+    }
+
     fn start_transfer(&self, t: Transfer) {
         let (tx, rx) = mpsc::channel(match t.role {
             TransferRole::Receive => RECEIVE_QUEUE,
@@ -428,18 +487,24 @@ impl<T: Transport + 'static> Node<T> {
             id: t.id,
             role: t.role,
             inbox: rx,
+            budget: (t.role == TransferRole::Send).then(|| self.inner.budget.clone()),
         };
         let node = self.clone();
-        self.spawn(async move {
+        let key = (t.conn, t.id, t.role);
+        // Registered before it can finish, so its end always finds (and removes) it.
+        let mut transfers = lock(&self.inner.transfers);
+        let task = tokio::spawn(async move {
             match t.role {
                 TransferRole::Send => node.send(&t, lane).await,
                 TransferRole::Receive => node.receive(&t, lane).await,
             }
+            lock(&node.inner.transfers).remove(&key);
             if let Some(h) = lock(&node.inner.held).get_mut(&t.conn) {
                 h.lanes.remove(&(t.id, t.role));
             }
             node.with_member(|m, now| m.handle_transfer_done(now, t.peer, t.conn, t.role));
         });
+        transfers.insert(key, task);
     }
 
     async fn send(&self, t: &Transfer, mut lane: Lane<T::Connection>) {
@@ -665,6 +730,8 @@ struct Lane<C> {
     id: u64,
     role: TransferRole,
     inbox: mpsc::Receiver<Vec<u8>>,
+    /// The budget outgoing frames take from (a sender's lane).
+    budget: Option<Arc<Mutex<Option<TokenBucket>>>>,
 }
 
 impl<C: Connection> MessageConnection for Lane<C> {
@@ -674,8 +741,17 @@ impl<C: Connection> MessageConnection for Lane<C> {
             direction: self.role.outgoing(),
             frame,
         };
+        let bytes = m.encode();
+        let wait = self.budget.as_ref().and_then(|b| {
+            lock(b)
+                .as_mut()
+                .map(|b| b.reserve(std::time::Instant::now(), bytes.len() as u64))
+        });
+        if let Some(wait) = wait.filter(|w| !w.is_zero()) {
+            tokio::time::sleep(wait).await;
+        }
         self.conn
-            .send(Bytes::from(m.encode()))
+            .send(Bytes::from(bytes))
             .await
             .map_err(std::io::Error::other)
     }

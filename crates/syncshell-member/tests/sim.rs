@@ -10,7 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use syncshell_identity::{Identity, InviteLedger, InviteOptions, Role, TokenChain};
 use syncshell_member::{
-    Config, ConnId, Error, Event, Joiner, LinkEnd, Member, Output, Shell, TransferRole,
+    Config, ConnId, Error, Event, Joiner, LinkEnd, Member, Output, Settings, Shell, TransferRole,
     ACCEPT_RATE, PING_TIMEOUT,
 };
 use syncshell_phonebook::Phonebook;
@@ -23,6 +23,7 @@ fn shell(test: &TestShell, chain: TokenChain) -> Shell {
         chain,
         phonebook: Phonebook::new(test.genesis.clone()),
         ledger: InviteLedger::new(),
+        settings: Settings::default(),
     }
 }
 
@@ -381,6 +382,58 @@ fn a_receiver_fetches_each_new_version_of_the_share_once() {
     sim.member_mut(1).member.share_changed(t);
     sim.run();
     assert!(roles(&sim, 0).is_empty() && roles(&sim, 1).is_empty());
+}
+
+#[test]
+fn a_pause_stops_transfers_until_resumed_and_survives_a_restart() {
+    let mut sim = sharing();
+    let receiver = sim.member(1).member.peer_id();
+    // The sharer pauses the receiver: the running send stops, and the receiver's end is
+    // told (by the stream's abort, here by the test).
+    let t = sim.now();
+    sim.member_mut(0).member.pause(Some(receiver), t);
+    sim.run();
+    assert_eq!(sim.member(0).stopped, 1);
+    assert!(roles(&sim, 0).is_empty());
+    let conn = sim.member(1).transfers[0].conn;
+    sim.transfer_done(1, conn, TransferRole::Receive);
+    // The receiver fetches again (its fetch of a version it did not get): it waits.
+    let t = sim.now();
+    sim.member_mut(0).member.share_changed(t);
+    sim.advance(Duration::from_secs(30));
+    assert!(roles(&sim, 0).is_empty(), "nothing is sent while paused");
+    assert_eq!(roles(&sim, 1), vec![(TransferRole::Receive, 2)]);
+    // Kept across a restart of the sharer.
+    assert!(sim.member(0).member.settings().is_paused(&receiver));
+    sim.restart(0);
+    sim.advance(Duration::from_secs(30));
+    assert!(sim.member(0).member.settings().is_paused(&receiver));
+    assert!(roles(&sim, 0).is_empty());
+    // Resumed: the waiting fetch (on the new link) is served.
+    let conn = sim.member(1).transfers[0].conn;
+    sim.transfer_done(1, conn, TransferRole::Receive);
+    sim.advance(Duration::from_secs(1));
+    let t = sim.now();
+    sim.member_mut(0).member.resume(None, t);
+    sim.run();
+    assert_eq!(roles(&sim, 0).len(), 1, "served after the resume");
+    assert!(!sim.member(0).member.settings().is_paused(&receiver));
+
+    // A receiver that pauses everything fetches nothing new.
+    let t = sim.now();
+    sim.member_mut(1).member.pause(None, t);
+    sim.run();
+    assert!(roles(&sim, 1).is_empty(), "its running receive stopped");
+    let conn = sim.member(0).transfers[0].conn;
+    sim.transfer_done(0, conn, TransferRole::Send);
+    let t = sim.now();
+    sim.member_mut(0).member.share_changed(t);
+    sim.advance(Duration::from_secs(30));
+    assert!(roles(&sim, 0).is_empty() && roles(&sim, 1).is_empty());
+    let t = sim.now();
+    sim.member_mut(1).member.resume(None, t);
+    sim.run();
+    assert_eq!(roles(&sim, 1).len(), 1, "fetched once resumed");
 }
 
 #[test]

@@ -35,8 +35,10 @@ pub struct SimMember {
     pub transfers: Vec<Transfer>,
     /// Frames of running transfers that reached it.
     pub frames: Vec<(ConnId, TransferFrame)>,
-    /// How many times it asked for its phonebook or ledger to be stored.
+    /// How many times it asked for its phonebook, ledger or settings to be stored.
     pub saves: usize,
+    /// How many transfers it stopped (paused).
+    pub stopped: usize,
     config: Config,
     seed: u64,
 }
@@ -112,6 +114,7 @@ impl Sim {
             transfers: Vec::new(),
             frames: Vec::new(),
             saves: 0,
+            stopped: 0,
             config,
             seed,
         });
@@ -182,6 +185,7 @@ impl Sim {
             chain: old.member.chain().clone(),
             phonebook: old.member.phonebook().clone(),
             ledger: old.member.ledger().clone(),
+            settings: old.member.settings().clone(),
         };
         let identity = copy(old.member.identity());
         let seed = old.seed.wrapping_add(1);
@@ -360,6 +364,15 @@ impl Sim {
                 }
             }
             Output::StartTransfer(t) => self.members[i].transfers.push(t),
+            // Stopped at once; the peer's end is stopped by the test (its driver would get
+            // the stream's abort).
+            Output::StopTransfer(t) => {
+                let m = &mut self.members[i];
+                m.transfers
+                    .retain(|x| !(x.conn == t.conn && x.id == t.id && x.role == t.role));
+                m.stopped += 1;
+                m.member.handle_transfer_done(now, t.peer, t.conn, t.role);
+            }
             Output::Event(e) => self.members[i].events.push(e),
             Output::Save(_) => self.members[i].saves += 1,
             // Dials complete at once here; the relay's copy of tombstones is not modelled.

@@ -12,9 +12,10 @@
 //! backoff policy when a member or the network goes away.
 //!
 //! Control: one command per line on stdin — `status`, `invite`, `revoke PEER`,
-//! `say TEXT`, `typing`, `away`, `back`, `quit` — and one JSON event per line on stdout
+//! `say TEXT`, `typing`, `away`, `back`, `pause [PEER]`, `resume [PEER]`,
+//! `budget BYTES_PER_SECOND|off`, `help`, `quit` — and one JSON event per line on stdout
 //! (`ready`, `invite`, `joined`, `admitted`, `link-up`, `link-down`, `progress`, `received`,
-//! `sending`, `sent`, `refused`, `chat`, `status`, `error`, ...). With `--chat` it is a terminal chat
+//! `sending`, `sent`, `share-changed`, `removed`, `refused`, `chat`, `status`, `error`, ...). With `--chat` it is a terminal chat
 //! over the shell instead: a typed line is a message to every linked member, `/typing`,
 //! `/away`, `/back` and the other commands start with '/', and the output shows messages,
 //! typing indicators, presence and members coming and going under their phonebook names.
@@ -275,6 +276,7 @@ async fn run(args: Args) -> Result<(), String> {
         chain,
         phonebook: book,
         ledger,
+        settings: store.settings()?,
     };
     let member = Member::new(identity, shell, config, now(), OsRng).map_err(|e| match e {
         syncshell_member::Error::Revocation(syncshell_revocation::Error::Revoked { .. }) => {
@@ -389,6 +391,9 @@ const COMMANDS: &[&str] = &[
      status shows it)",
     "say TEXT: a chat line to linked members",
     "typing, away, back: presence",
+    "pause [NAME|ID], resume [NAME|ID]: stop and restart transfers, of every member or of \
+     one (kept across restarts)",
+    "budget BYTES_PER_SECOND|off: one cap on all outgoing transfers (kept across restarts)",
     "quit: stop",
 ];
 
@@ -514,6 +519,52 @@ async fn commands(node: Node, chat: bool, signal: SignalClient) -> Result<(), St
                 };
                 if let Err(e) = node::set_presence(&node, presence) {
                     emit("error", json!({ "message": e }));
+                }
+            }
+            "pause" | "resume" => {
+                let who = rest.trim();
+                let done = node
+                    .with_member(|m, t| {
+                        let member = if who.is_empty() {
+                            None
+                        } else {
+                            Some(m.find_member(who, t)?)
+                        };
+                        if cmd == "pause" {
+                            m.pause(member, t);
+                        } else {
+                            m.resume(member, t);
+                        }
+                        Ok::<_, syncshell_member::Error>(member)
+                    })
+                    .map_err(|e| e.to_string());
+                match done {
+                    Ok(member) => emit(
+                        if cmd == "pause" { "paused" } else { "resumed" },
+                        json!({ "peer": member.map(|p| p.to_string()) }),
+                    ),
+                    Err(e) => emit("error", json!({ "message": e })),
+                }
+            }
+            "budget" => {
+                let arg = rest.trim();
+                let budget = match arg {
+                    "off" => Ok(None),
+                    n => n
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .map(Some)
+                        .ok_or(format!(
+                            "budget {n:?}: bytes per second (a positive number) or off"
+                        )),
+                };
+                match budget {
+                    Ok(b) => {
+                        node.with_member(|m, _| m.set_budget(b));
+                        emit("budget", json!({ "bytes_per_second": b }));
+                    }
+                    Err(e) => emit("error", json!({ "message": e })),
                 }
             }
             "quit" => break,

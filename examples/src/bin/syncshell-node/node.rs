@@ -17,7 +17,7 @@ use syncshell_signal::{NoticeCode, SignalClient, Status};
 use syncshell_webrtc::WebRtcTransport;
 use tokio::sync::mpsc;
 
-use crate::store::{Store, CHAIN, GENESIS, LEDGER};
+use crate::store::{Store, CHAIN, GENESIS, LEDGER, SETTINGS};
 
 /// How long the WebRTC transport may take to connect or answer: across networks a relayed
 /// connection spends 2 s per side gathering (a TURN server that never answers), 2 s before
@@ -207,6 +207,7 @@ impl Storage for Store {
         match what {
             Stored::Phonebook => self.save_book(member.phonebook()),
             Stored::Ledger => self.write(LEDGER, &member.ledger().encode()),
+            Stored::Settings => self.write(SETTINGS, member.settings().encode().as_bytes()),
             _ => Ok(()),
         }
     }
@@ -459,6 +460,9 @@ pub(crate) fn status(node: &Node) -> Value {
             "presence": presence,
             "revoked": revoked,
             "revocations_digest": hex(&book.revocations().digest()),
+            "paused": m.settings().paused,
+            "paused_members": m.settings().paused_members.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "budget": m.settings().budget,
         });
         (fields, links)
     });

@@ -1,6 +1,7 @@
 //! What a node keeps under its data directory, each in its own file written atomically
 //! (a temporary file, then a rename): the key file, the shell's genesis, the token chain,
-//! the phonebook snapshot, the revocation set, the invite ledger, the relays last used, and
+//! the phonebook snapshot, the revocation set, the invite ledger, the transfer settings
+//! (pauses, bandwidth budget), the relays last used, and
 //! for each member it received from the manifest of its last complete transfer
 //! (`received-<peer id>`, to tell what that member removed since); files a sharer removed
 //! are moved into `versions/<unix ms>/`. Partial transfers live in the receive folder's
@@ -15,6 +16,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use rand_core::OsRng;
 use syncshell_identity::{Identity, InviteLedger, KdfParams, KeyFile, ShellGenesis, TokenChain};
+use syncshell_member::Settings;
 use syncshell_phonebook::Phonebook;
 use syncshell_revocation::RevocationSet;
 
@@ -25,6 +27,8 @@ pub(crate) const CHAIN: &str = "chain";
 pub(crate) const PHONEBOOK: &str = "phonebook";
 pub(crate) const REVOCATIONS: &str = "revocations";
 pub(crate) const LEDGER: &str = "ledger";
+/// Paused transfers and the bandwidth budget (`syncshell_member::Settings`'s text).
+pub(crate) const SETTINGS: &str = "settings";
 /// The relays the node used last, one URL a line.
 const RELAYS: &str = "relays";
 /// Locked (`flock`) by the node using the folder.
@@ -181,6 +185,16 @@ impl Store {
     pub(crate) fn save_book(&self, book: &Phonebook) -> Result<(), String> {
         self.write(PHONEBOOK, &book.encode())?;
         self.write(REVOCATIONS, &book.revocations().encode())
+    }
+
+    pub(crate) fn settings(&self) -> Result<Settings, String> {
+        match self.read(SETTINGS)? {
+            Some(b) => {
+                let text = String::from_utf8(b).map_err(|e| err(SETTINGS, e))?;
+                Settings::decode(&text).map_err(|e| err(SETTINGS, e))
+            }
+            None => Ok(Settings::default()),
+        }
     }
 
     pub(crate) fn ledger(&self) -> Result<InviteLedger, String> {
