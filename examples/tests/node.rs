@@ -97,13 +97,13 @@ fn changes_to_the_share_reach_a_linked_member_file_by_file() {
     std::fs::remove_file(pack_dir.join("mods/b.pak")).unwrap();
     std::fs::remove_file(pack_dir.join("mods/a.pak")).unwrap();
     a.event("share-changed");
+    b.event("received");
     let removed = b.event("removed");
     assert_eq!(
         removed["paths"],
         serde_json::json!(["mods/b.pak"]),
         "{removed}"
     );
-    b.event("received");
     assert!(!got.join("mods/b.pak").exists());
     let kept = Path::new(removed["folder"].as_str().unwrap()).join("mods/b.pak");
     assert!(
@@ -198,6 +198,87 @@ fn a_paused_member_receives_nothing_until_resumed_even_after_a_restart() {
         std::fs::read(pack_dir.join("mods/big.pak")).unwrap()
     );
     assert_eq!(a.status()["budget"], Value::Null);
+    a.quit();
+    b.quit();
+}
+
+#[test]
+fn received_files_wait_for_approval_and_denied_content_never_comes_back() {
+    let work = tempfile::tempdir().unwrap();
+    let pack_dir = work.path().join("pack");
+    let pack = make_pack(
+        &pack_dir,
+        &[("mods/a.pak", 100_000), ("mods/b.pak", 50_000)],
+    );
+    let server = ServerProcess::start(&[]);
+    let url = server.url();
+    let mut a = node(
+        "Ava",
+        &work.path().join("ava"),
+        &url,
+        &[
+            "--create-shell",
+            "Careful",
+            "--share",
+            pack_dir.to_str().unwrap(),
+        ],
+    );
+    a.event("ready");
+    a.cmd("invite");
+    let invite = a.event("invite")["text"].as_str().unwrap().to_owned();
+    let got = work.path().join("got");
+    let got_s = got.to_str().unwrap().to_owned();
+    let mira = work.path().join("mira");
+    let mut b = node(
+        "Mira",
+        &mira,
+        &url,
+        &["--invite", &invite, "--receive", &got_s, "--approval"],
+    );
+    b.event("received");
+    let mut waiting: Vec<String> = (0..2)
+        .map(|_| b.event("waiting")["path"].as_str().unwrap().to_owned())
+        .collect();
+    waiting.sort();
+    assert_eq!(waiting, ["mods/a.pak", "mods/b.pak"]);
+    assert!(
+        !got.join("mods/a.pak").exists(),
+        "nothing is placed before approval"
+    );
+
+    b.cmd("approve mods/a.pak");
+    b.event("approved");
+    assert_eq!(std::fs::read(got.join("mods/a.pak")).unwrap(), pack[0].1);
+    b.cmd("deny mods/b.pak");
+    b.event("denied");
+    b.cmd("approve mods/b.pak");
+    assert!(b.event("error")["message"]
+        .as_str()
+        .unwrap()
+        .contains("no received file waits"));
+    assert!(!got.join("mods/b.pak").exists());
+    assert!(!mira.join("incoming/mods/b.pak").exists());
+
+    // A new file comes: only it travels (the denied one is not fetched again) and waits.
+    std::fs::write(pack_dir.join("mods/c.pak"), vec![3u8; 20_000]).unwrap();
+    let second = b.event("received");
+    assert_eq!(second["bytes_received"], 20_000, "{second}");
+    assert_eq!(b.event("waiting")["path"], "mods/c.pak");
+    b.quit();
+
+    // After a restart the step is still on and the content still refused.
+    let mut b = node("Mira", &mira, &url, &["--receive", &got_s]);
+    let third = b.event("received");
+    assert_eq!(third["bytes_received"], 0, "{third}");
+    assert_eq!(b.event("waiting")["path"], "mods/c.pak");
+    assert_eq!(b.status()["approval"], true);
+    b.cmd("approve mods/c.pak");
+    b.event("approved");
+    assert_eq!(
+        std::fs::read(got.join("mods/c.pak")).unwrap(),
+        vec![3u8; 20_000]
+    );
+    assert!(!got.join("mods/b.pak").exists());
     a.quit();
     b.quit();
 }

@@ -30,5 +30,5 @@ pub use member::{
     INFO_WAIT, PING_TIMEOUT, RING_GRACE, RING_TIMEOUT,
 };
 #[cfg(feature = "tokio")]
-pub use node::{wall_clock, Folders, Node, Storage};
-pub use settings::{Settings, MAX_PAUSED_MEMBERS};
+pub use node::{wall_clock, Folders, Node, Storage, Waiting};
+pub use settings::{Settings, MAX_DENIED, MAX_PAUSED_MEMBERS};

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::link::{
     ChatKind, Direction, Info, LinkMessage, RelayMessage, MAX_CHAT_TEXT_LEN, MAX_NAME_LEN,
 };
-use crate::settings::{Settings, MAX_PAUSED_MEMBERS};
+use crate::settings::{Settings, MAX_DENIED, MAX_PAUSED_MEMBERS};
 
 /// How long `link-up` waits for the peer's info (and its name).
 pub const INFO_WAIT: Duration = Duration::from_secs(2);
@@ -317,6 +317,18 @@ pub enum Event {
         bytes_received: u64,
         /// The folder's size.
         total: u64,
+    },
+    /// A received file waits for the host's approval (the approval step is on): approve or
+    /// deny it by its path.
+    Waiting {
+        /// The member that sent it.
+        from: PeerId,
+        /// Its path, relative to the receive folder.
+        path: String,
+        /// Its content's BLAKE3 hash.
+        hash: [u8; 32],
+        /// Its size in bytes.
+        size: u64,
     },
     /// Files a member removed from its share were moved out of the receive folder.
     Removed {
@@ -712,6 +724,24 @@ impl Member {
             self.want_receive(conn);
         }
         self.next_receive();
+    }
+
+    /// Turns the approval step on or off: with it on, received files wait for the host's
+    /// approval before they are placed. Kept across restarts.
+    pub fn set_approval(&mut self, on: bool) {
+        self.settings.approval = on;
+        self.unsaved.insert(StoredKey::Settings);
+    }
+
+    /// Refuses a content (a BLAKE3 hash) for good: it is never fetched or placed again.
+    /// Returns `false` when the deny list is full ([`MAX_DENIED`]).
+    pub fn deny(&mut self, hash: [u8; 32]) -> bool {
+        if self.settings.denied.len() >= MAX_DENIED && !self.settings.denied.contains(&hash) {
+            return false;
+        }
+        self.settings.denied.insert(hash);
+        self.unsaved.insert(StoredKey::Settings);
+        true
     }
 
     /// Sets the bandwidth all outgoing transfers share, in bytes per second (`None` or 0:

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use syncshell_identity::{PeerId, Timestamp};
 use syncshell_signal::{NoticeCode, SignalClient, Status};
 use syncshell_stream::{
-    receive_folder, retire_removed, send_folder, AbortReason, Frame, Manifest, MessageConnection,
-    Progress, ReceiveOptions, SendOptions, TokenBucket,
+    discard_held, receive_folder, release_held, retire_removed, send_folder, AbortReason, FileHash,
+    Frame, Manifest, MessageConnection, Progress, ReceiveOptions, SendOptions, TokenBucket,
 };
 use syncshell_transport::{Connection, Transport};
 use tokio::sync::{mpsc, watch, Notify};
@@ -79,6 +79,22 @@ pub struct Folders {
     /// by the time, in unix milliseconds, then their paths); `None`: removals are not
     /// applied.
     pub versions: Option<PathBuf>,
+    /// Where received files wait for approval while the approval step is on
+    /// ([`crate::Settings::approval`]); without it the step cannot be on.
+    pub hold: Option<PathBuf>,
+}
+
+/// A received file waiting for the host's approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The member that sent it.
+    pub from: PeerId,
+    /// Its path, relative to the receive folder.
+    pub path: String,
+    /// Its content's BLAKE3 hash.
+    pub hash: [u8; 32],
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -108,6 +124,8 @@ struct Inner<T: Transport> {
     budget: Arc<Mutex<Option<TokenBucket>>>,
     events: mpsc::Sender<Event>,
     wake: Notify,
+    /// Received files waiting for approval, by path.
+    waiting: Mutex<std::collections::BTreeMap<String, Waiting>>,
     /// The watcher of the shared folder (dropped at shutdown, which ends its thread).
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
 }
@@ -161,6 +179,7 @@ impl<T: Transport + 'static> Node<T> {
                 events,
                 wake: Notify::new(),
                 watcher: Mutex::new(None),
+                waiting: Mutex::new(std::collections::BTreeMap::new()),
             }),
         };
         node.update_budget();
@@ -228,6 +247,44 @@ impl<T: Transport + 'static> Node<T> {
     /// The connection the member knows as `conn`, while it is open.
     pub fn connection(&self, conn: ConnId) -> Option<Arc<T::Connection>> {
         lock(&self.inner.held).get(&conn).map(|h| h.conn.clone())
+    }
+
+    /// The received files waiting for approval.
+    pub fn waiting(&self) -> Vec<Waiting> {
+        lock(&self.inner.waiting).values().cloned().collect()
+    }
+
+    /// Approves the waiting file at `path`: it moves into the receive folder. `Ok(false)`
+    /// when no file waits there (any more).
+    pub async fn approve(&self, path: &str) -> Result<bool, String> {
+        let (Some(hold), Some(dest)) = (&self.inner.folders.hold, &self.inner.folders.receive)
+        else {
+            return Ok(false);
+        };
+        let Some(w) = lock(&self.inner.waiting).remove(path) else {
+            return Ok(false);
+        };
+        release_held(hold, dest, &w.path, &FileHash::from_bytes(w.hash))
+            .await
+            .map_err(|e| format!("approving {path}: {e}"))
+    }
+
+    /// Refuses the waiting file at `path`: it is deleted, and its content is denied for
+    /// good (never fetched or placed again, across restarts). `Ok(false)` when no file
+    /// waits there (any more).
+    pub async fn deny(&self, path: &str) -> Result<bool, String> {
+        let Some(hold) = &self.inner.folders.hold else {
+            return Ok(false);
+        };
+        let Some(w) = lock(&self.inner.waiting).remove(path) else {
+            return Ok(false);
+        };
+        if !self.with_member(|m, _| m.deny(w.hash)) {
+            return Err("the deny list is full".to_owned());
+        }
+        discard_held(hold, &w.path, &FileHash::from_bytes(w.hash))
+            .await
+            .map_err(|e| format!("denying {path}: {e}"))
     }
 
     /// Stops the node: ends its tasks, closes every connection and the relay client.
@@ -537,31 +594,77 @@ impl<T: Transport + 'static> Node<T> {
         };
         let (tx, rx) = watch::channel(Progress::default());
         let reporter = tokio::spawn(report_progress(self.clone(), t.peer, rx));
+        let (approval, denied) = {
+            let m = lock(&self.inner.member);
+            (m.settings().approval, m.settings().denied.clone())
+        };
+        let hold = self.inner.folders.hold.clone().filter(|_| approval);
         let options = ReceiveOptions {
             progress: Some(tx),
             // Partial files are resumed only for the member that sent them.
             sender: Some(*t.peer.as_bytes()),
+            hold: hold.clone(),
+            refuse: denied.iter().map(|h| FileHash::from_bytes(*h)).collect(),
             ..ReceiveOptions::default()
         };
         let r = receive_folder(&mut lane, &t.key, &dest, &options).await;
         drop(options);
         let _ = reporter.await;
-        if let Ok(report) = &r {
-            self.apply_removals(t.peer, &dest, &report.manifest).await;
-        }
-        self.emit(match r {
-            Ok(r) => Event::Received {
-                from: t.peer,
-                files_received: r.files_received,
-                files_present: r.files_present,
-                bytes_received: r.bytes_received,
-                total: r.manifest.total_size(),
-            },
-            Err(e) => Event::ReceiveFailed {
+        match r {
+            Ok(r) => {
+                self.emit(Event::Received {
+                    from: t.peer,
+                    files_received: r.files_received,
+                    files_present: r.files_present,
+                    bytes_received: r.bytes_received,
+                    total: r.manifest.total_size(),
+                });
+                self.apply_removals(t.peer, &dest, &r.manifest).await;
+                if let Some(hold) = &hold {
+                    self.announce_waiting(t.peer, hold, &r.manifest, &denied)
+                        .await;
+                }
+            }
+            Err(e) => self.emit(Event::ReceiveFailed {
                 from: t.peer,
                 error: e.to_string(),
-            },
-        });
+            }),
+        }
+    }
+
+    /// Tells the host of each file of `manifest` that waits in `hold` for its approval.
+    async fn announce_waiting(
+        &self,
+        peer: PeerId,
+        hold: &std::path::Path,
+        manifest: &Manifest,
+        denied: &std::collections::BTreeSet<[u8; 32]>,
+    ) {
+        for f in manifest.files() {
+            if denied.contains(f.hash().as_bytes()) {
+                continue;
+            }
+            let held = f.path().under(hold);
+            let here = tokio::fs::symlink_metadata(&held)
+                .await
+                .is_ok_and(|m| m.file_type().is_file() && m.len() == f.size());
+            if !here {
+                continue;
+            }
+            let w = Waiting {
+                from: peer,
+                path: f.path().to_string(),
+                hash: *f.hash().as_bytes(),
+                size: f.size(),
+            };
+            lock(&self.inner.waiting).insert(w.path.clone(), w.clone());
+            self.emit(Event::Waiting {
+                from: w.from,
+                path: w.path,
+                hash: w.hash,
+                size: w.size,
+            });
+        }
     }
 
     /// Moves out of `dest` what `peer`'s previous complete transfer placed and `manifest`

@@ -1,5 +1,6 @@
 //! What the host decided about transfers, kept across restarts: whether they are paused (for
-//! everyone or for some members) and the bandwidth budget.
+//! everyone or for some members), the bandwidth budget, whether received files wait for its
+//! approval, and the content it refused.
 
 use std::collections::BTreeSet;
 
@@ -9,6 +10,8 @@ use crate::error::Error;
 
 /// Most members paused one by one that a settings text may name.
 pub const MAX_PAUSED_MEMBERS: usize = 4096;
+/// Most refused contents the deny list holds.
+pub const MAX_DENIED: usize = 65_536;
 
 /// The host's transfer settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,6 +22,10 @@ pub struct Settings {
     pub paused_members: BTreeSet<PeerId>,
     /// Bytes per second all outgoing transfers share; `None`: no cap.
     pub budget: Option<u64>,
+    /// Received files wait for the host's approval before they are placed.
+    pub approval: bool,
+    /// Contents (BLAKE3 hashes) the host refused: never fetched or placed again.
+    pub denied: BTreeSet<[u8; 32]>,
 }
 
 impl Settings {
@@ -28,7 +35,7 @@ impl Settings {
     }
 
     /// The settings as text: one line each, `paused`, `paused <peer id>`, `budget <bytes per
-    /// second>`; nothing for the defaults.
+    /// second>`, `approval`, `denied <64 hex digits>`; nothing for the defaults.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if self.paused {
@@ -40,6 +47,13 @@ impl Settings {
         if let Some(b) = self.budget {
             out.push_str(&format!("budget {b}\n"));
         }
+        if self.approval {
+            out.push_str("approval\n");
+        }
+        for h in &self.denied {
+            let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+            out.push_str(&format!("denied {hex}\n"));
+        }
         out
     }
 
@@ -50,6 +64,16 @@ impl Settings {
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             match line.split_once(' ') {
                 None if line == "paused" => s.paused = true,
+                None if line == "approval" => s.approval = true,
+                Some(("denied", hex)) => {
+                    s.denied.insert(
+                        hash_from_hex(hex)
+                            .ok_or(Error::Invalid("a denied hash that is not 64 hex digits"))?,
+                    );
+                    if s.denied.len() > MAX_DENIED {
+                        return Err(Error::Invalid("too many denied hashes"));
+                    }
+                }
                 Some(("paused", id)) => {
                     let peer = id
                         .parse::<PeerId>()
@@ -74,6 +98,22 @@ impl Settings {
     }
 }
 
+/// 32 bytes from 64 hexadecimal digits (either case).
+fn hash_from_hex(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        let pair = hex.get(2 * i..2 * i + 2)?;
+        if !pair.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +127,8 @@ mod tests {
             paused: true,
             paused_members: [peer].into(),
             budget: Some(250_000),
+            approval: true,
+            denied: [[0xab; 32], [0; 32]].into(),
         };
         assert_eq!(Settings::decode(&s.encode()), Ok(s));
         assert_eq!(Settings::decode(""), Ok(Settings::default()));
@@ -97,6 +139,8 @@ mod tests {
             "budget -1",
             "budget",
             "x 1",
+            "denied abc",
+            "denied +0000000000000000000000000000000000000000000000000000000000000ab",
         ] {
             assert!(Settings::decode(bad).is_err(), "{bad}");
         }

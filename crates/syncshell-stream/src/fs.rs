@@ -154,6 +154,13 @@ pub struct ReceiveOptions {
     /// content fail at its end. `None` (an unknown sender): nothing is resumed, and this
     /// run's partial files are deleted when it ends.
     pub sender: Option<[u8; 32]>,
+    /// Where completed files are placed instead of the destination, under the same paths, to
+    /// wait for the host's approval ([`release_held`] moves one into place). A file found
+    /// here with the offered content counts as present, like one in the destination.
+    pub hold: Option<PathBuf>,
+    /// Content never wanted (the host denied it): counted as present, so it is neither
+    /// requested nor placed.
+    pub refuse: std::collections::HashSet<FileHash>,
 }
 
 /// What [`receive_folder`] did.
@@ -534,6 +541,11 @@ pub async fn receive_folder<C: MessageConnection>(
         Err(e) => return Err(e.into()),
     }
     let partials = PartialFolder::new(partial_dir, options.sender.as_ref());
+    // Where completed files go: the destination, or the folder they wait in.
+    let placed = options.hold.as_deref().unwrap_or(dest);
+    if let Some(hold) = &options.hold {
+        fs::create_dir_all(hold).await?;
+    }
     let mut rx = Receiver::new(session.clone(), options.config.clone());
     let mut writer: Option<(usize, File, u64)> = None;
     let mut copies: Vec<(usize, usize)> = Vec::new();
@@ -558,7 +570,7 @@ pub async fn receive_folder<C: MessageConnection>(
             }
             ReceiverOutput::Event(Event::FileDone { file }) => {
                 files_received += 1;
-                place(&rx, dest, &partials, &mut writer, file).await
+                place(&rx, placed, &partials, &mut writer, file).await
             }
             ReceiverOutput::Event(Event::PartialDiscarded { file }) => {
                 match rx.manifest().and_then(|m| m.files().get(file)) {
@@ -575,7 +587,7 @@ pub async fn receive_folder<C: MessageConnection>(
             // Before the completion frame leaves: files with the same content as an earlier
             // entry are copied from it.
             ReceiverOutput::Event(Event::Finished) => {
-                copy_duplicates(&rx, dest, &partials, &copies).await
+                copy_duplicates(&rx, dest, placed, &partials, &copies).await
             }
             ReceiverOutput::Idle => match recv_frame(conn).await {
                 Ok(f) => rx.handle_frame(f),
@@ -681,9 +693,12 @@ pub async fn retire_removed(
     Ok(moved)
 }
 
+/// Copies each later entry with the same content as an earlier one from where that one is
+/// (the destination, or `placed` when it was received into a hold folder) to `placed`.
 async fn copy_duplicates(
     rx: &Receiver,
     dest: &Path,
+    placed: &Path,
     partials: &PartialFolder,
     copies: &[(usize, usize)],
 ) -> Result<()> {
@@ -697,11 +712,63 @@ async fn copy_duplicates(
         // Like a received file: the copy is made in the partial folder, checked, and renamed
         // into place, so a symbolic link at the target is replaced, never written through.
         let tmp = partials.dir.join(format!("copy-{to}.part"));
-        copy_checked(&a.path().under(dest), &tmp, a.size(), a.hash()).await?;
-        let target = prepare_parent(dest, b.path()).await?;
+        let mut copied = copy_checked(&a.path().under(placed), &tmp, a.size(), a.hash()).await;
+        if copied.is_err() && placed != dest {
+            copied = copy_checked(&a.path().under(dest), &tmp, a.size(), a.hash()).await;
+        }
+        copied?;
+        let target = prepare_parent(placed, b.path()).await?;
         fs::rename(&tmp, &target).await?;
     }
     Ok(())
+}
+
+/// Moves a file that waits in `hold` (see [`ReceiveOptions::hold`]) to its place in `dest`,
+/// if it still holds the content `hash`: its approval. Returns `false` when no such file
+/// waits there. Nothing is followed through a symbolic link on either side.
+pub async fn release_held(hold: &Path, dest: &Path, path: &str, hash: &FileHash) -> Result<bool> {
+    let rel = crate::RelativePath::parse(path)?;
+    let held = match local_path(hold, &rel, false).await {
+        Ok(p) => p,
+        Err(Error::UnsafePath { .. }) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let size = match fs::symlink_metadata(&held).await {
+        Ok(m) if m.file_type().is_file() => m.len(),
+        _ => return Ok(false),
+    };
+    if !matches(&held, size, hash).await {
+        return Ok(false);
+    }
+    let target = prepare_parent(dest, &rel).await?;
+    if fs::rename(&held, &target).await.is_err() {
+        // Another file system: a checked copy next to the target, renamed over it.
+        let tmp = target.with_extension("syncshell-release.tmp");
+        copy_checked(&held, &tmp, size, hash).await?;
+        fs::rename(&tmp, &target).await?;
+        fs::remove_file(&held).await?;
+    }
+    Ok(true)
+}
+
+/// Removes a file that waits in `hold` with the content `hash` (its refusal). Returns
+/// `false` when no such file waits there.
+pub async fn discard_held(hold: &Path, path: &str, hash: &FileHash) -> Result<bool> {
+    let rel = crate::RelativePath::parse(path)?;
+    let held = match local_path(hold, &rel, false).await {
+        Ok(p) => p,
+        Err(Error::UnsafePath { .. }) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let size = match fs::symlink_metadata(&held).await {
+        Ok(m) if m.file_type().is_file() => m.len(),
+        _ => return Ok(false),
+    };
+    if !matches(&held, size, hash).await {
+        return Ok(false);
+    }
+    fs::remove_file(&held).await?;
+    Ok(true)
 }
 
 /// Copies the regular file `from` to a new file `to` in the partial folder (whatever was at
@@ -791,11 +858,23 @@ async fn decide(
         // Nothing is looked at through a link: a folder on the way that is a symbolic link
         // (to the user's home, say) would otherwise tell the sender, by what is requested,
         // whether a file with a guessed hash exists outside the destination.
+        if options.refuse.contains(f.hash()) {
+            rx.mark_present(i)?;
+            continue;
+        }
         let local = local_path(dest, f.path(), false).await?;
         if matches(&local, f.size(), f.hash()).await {
             rx.mark_present(i)?;
             present += 1;
             continue;
+        }
+        if let Some(hold) = &options.hold {
+            let held = local_path(hold, f.path(), false).await?;
+            if matches(&held, f.size(), f.hash()).await {
+                rx.mark_present(i)?;
+                present += 1;
+                continue;
+            }
         }
         let partial = partials.file(f.hash());
         if let Some(store) = &options.store {

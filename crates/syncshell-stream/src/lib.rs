@@ -28,8 +28,9 @@ pub use error::{Error, Result};
 pub use frame::{AbortReason, Frame, Want, FRAME_VERSION, MAX_ABORT_MESSAGE_LEN, MAX_FRAME_LEN};
 #[cfg(feature = "tokio")]
 pub use fs::{
-    build_manifest, receive_folder, retire_removed, send_folder, ChannelConnection, LengthPrefixed,
-    MessageConnection, ReceiveOptions, ReceiveReport, SendOptions, SendReport,
+    build_manifest, discard_held, receive_folder, release_held, retire_removed, send_folder,
+    ChannelConnection, LengthPrefixed, MessageConnection, ReceiveOptions, ReceiveReport,
+    SendOptions, SendReport,
 };
 pub use key::{
     chunk_nonce, Cipher, SessionKey, StreamKey, AUTH_INFO, AUTH_TAG_LEN, COMPLETE_TAG_LABEL,

@@ -453,3 +453,73 @@ async fn a_removal_is_not_followed_through_a_symbolic_link() {
     assert!(moved.is_empty(), "{moved:?}");
     assert!(outside.path().join("pack/a.tex").exists());
 }
+
+#[tokio::test]
+async fn held_files_wait_outside_the_destination_and_refused_content_is_never_requested() {
+    let (src, dest, hold) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    fill(src.path());
+    let refused = FileHash::of(&std::fs::read(src.path().join("pack/a.tex")).unwrap());
+    let receive = |hold: &std::path::Path| ReceiveOptions {
+        hold: Some(hold.to_path_buf()),
+        refuse: [refused].into(),
+        ..ReceiveOptions::default()
+    };
+    let k = session(9);
+    let (send, options) = (SendOptions::default(), receive(hold.path()));
+    let (mut a, mut b) = ChannelConnection::pair(16);
+    let (sent, got) = tokio::join!(
+        send_folder(&mut a, &k, src.path(), &send),
+        receive_folder(&mut b, &k, dest.path(), &options),
+    );
+    sent.unwrap();
+    let got = got.unwrap();
+    // The refused file was not requested; the rest waits in the hold folder.
+    assert_eq!(got.bytes_received, 10 + 65_536);
+    assert!(!hold.path().join("pack/a.tex").exists());
+    assert!(hold.path().join("c.bin").exists() && hold.path().join("copy-of-c.bin").exists());
+    assert!(!dest.path().join("c.bin").exists());
+    // Again: what waits counts as present.
+    let (mut a, mut b) = ChannelConnection::pair(16);
+    let (sent, again) = tokio::join!(
+        send_folder(&mut a, &k, src.path(), &send),
+        receive_folder(&mut b, &k, dest.path(), &options),
+    );
+    sent.unwrap();
+    assert_eq!(again.unwrap().bytes_received, 0);
+    // Approval places a file; refusal deletes one; a wrong hash or path does nothing.
+    let c = FileHash::of(&std::fs::read(src.path().join("c.bin")).unwrap());
+    assert!(
+        !syncshell_stream::release_held(hold.path(), dest.path(), "c.bin", &refused)
+            .await
+            .unwrap()
+    );
+    assert!(
+        syncshell_stream::release_held(hold.path(), dest.path(), "c.bin", &c)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        std::fs::read(dest.path().join("c.bin")).unwrap(),
+        std::fs::read(src.path().join("c.bin")).unwrap()
+    );
+    assert!(!hold.path().join("c.bin").exists());
+    assert!(
+        syncshell_stream::discard_held(hold.path(), "copy-of-c.bin", &c)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !syncshell_stream::discard_held(hold.path(), "copy-of-c.bin", &c)
+            .await
+            .unwrap()
+    );
+    assert!(
+        syncshell_stream::release_held(hold.path(), dest.path(), "../escape", &c)
+            .await
+            .is_err()
+    );
+}

@@ -13,9 +13,11 @@
 //!
 //! Control: one command per line on stdin — `status`, `invite`, `revoke PEER`,
 //! `say TEXT`, `typing`, `away`, `back`, `pause [PEER]`, `resume [PEER]`,
-//! `budget BYTES_PER_SECOND|off`, `help`, `quit` — and one JSON event per line on stdout
+//! `budget BYTES_PER_SECOND|off`, `approval on|off`, `waiting`, `approve PATH`, `deny PATH`,
+//! `help`, `quit` — and one JSON event per line on stdout
 //! (`ready`, `invite`, `joined`, `admitted`, `link-up`, `link-down`, `progress`, `received`,
-//! `sending`, `sent`, `share-changed`, `removed`, `refused`, `chat`, `status`, `error`, ...). With `--chat` it is a terminal chat
+//! `sending`, `sent`, `share-changed`, `removed`, `waiting`, `refused`, `chat`, `status`,
+//! `error`, ...). With `--chat` it is a terminal chat
 //! over the shell instead: a typed line is a message to every linked member, `/typing`,
 //! `/away`, `/back` and the other commands start with '/', and the output shows messages,
 //! typing indicators, presence and members coming and going under their phonebook names.
@@ -93,6 +95,11 @@ struct Args {
     /// Cap on bytes per second per outgoing transfer.
     #[arg(long)]
     send_rate: Option<u64>,
+    /// Received files wait in the data folder's `incoming/` until `approve PATH` (or `deny
+    /// PATH`) instead of going straight into the receive folder (kept across restarts;
+    /// `approval off` ends it).
+    #[arg(long)]
+    approval: bool,
     /// First reconnection delay ceiling, in milliseconds (doubles per failure).
     #[arg(long, default_value_t = 30_000)]
     backoff_base_ms: u64,
@@ -276,7 +283,11 @@ async fn run(args: Args) -> Result<(), String> {
         chain,
         phonebook: book,
         ledger,
-        settings: store.settings()?,
+        settings: {
+            let mut settings = store.settings()?;
+            settings.approval |= args.approval;
+            settings
+        },
     };
     let member = Member::new(identity, shell, config, now(), OsRng).map_err(|e| match e {
         syncshell_member::Error::Revocation(syncshell_revocation::Error::Revoked { .. }) => {
@@ -289,6 +300,7 @@ async fn run(args: Args) -> Result<(), String> {
         receive: args.receive.clone(),
         send_rate: args.send_rate,
         versions: Some(args.data.join("versions")),
+        hold: Some(args.data.join("incoming")),
     };
     let node = node::start(member, signal.clone(), webrtc, folders, store).await;
     if let Some(inviter) = inviter {
@@ -394,6 +406,9 @@ const COMMANDS: &[&str] = &[
     "pause [NAME|ID], resume [NAME|ID]: stop and restart transfers, of every member or of \
      one (kept across restarts)",
     "budget BYTES_PER_SECOND|off: one cap on all outgoing transfers (kept across restarts)",
+    "approval on|off: received files wait for approve/deny (kept across restarts)",
+    "waiting: the received files waiting for approval",
+    "approve PATH, deny PATH: place a waiting file, or delete it and refuse its content for good",
     "quit: stop",
 ];
 
@@ -564,6 +579,48 @@ async fn commands(node: Node, chat: bool, signal: SignalClient) -> Result<(), St
                         node.with_member(|m, _| m.set_budget(b));
                         emit("budget", json!({ "bytes_per_second": b }));
                     }
+                    Err(e) => emit("error", json!({ "message": e })),
+                }
+            }
+            "approval" => match rest.trim() {
+                "on" | "off" => {
+                    let on = rest.trim() == "on";
+                    node.with_member(|m, _| m.set_approval(on));
+                    emit("approval", json!({ "on": on }));
+                }
+                other => emit(
+                    "error",
+                    json!({ "message": format!("approval {other:?}: on or off") }),
+                ),
+            },
+            "waiting" => {
+                let files: Vec<serde_json::Value> = node
+                    .waiting()
+                    .iter()
+                    .map(|w| json!({ "from": w.from.to_string(), "path": w.path, "size": w.size }))
+                    .collect();
+                emit("waiting-list", json!({ "files": files }));
+            }
+            "approve" | "deny" => {
+                let path = rest.trim();
+                let done = if cmd == "approve" {
+                    node.approve(path).await
+                } else {
+                    node.deny(path).await
+                };
+                match done {
+                    Ok(true) => emit(
+                        if cmd == "approve" {
+                            "approved"
+                        } else {
+                            "denied"
+                        },
+                        json!({ "path": path }),
+                    ),
+                    Ok(false) => emit(
+                        "error",
+                        json!({ "message": format!("{cmd} {path:?}: no received file waits there (`waiting` lists them)") }),
+                    ),
                     Err(e) => emit("error", json!({ "message": e })),
                 }
             }

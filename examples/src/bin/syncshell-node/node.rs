@@ -371,6 +371,15 @@ fn event_fields(node: &Node, event: Event) -> (&'static str, Value) {
                 "folder": folder.display().to_string(),
             }),
         ),
+        Event::Waiting {
+            from,
+            path,
+            hash,
+            size,
+        } => (
+            "waiting",
+            json!({ "from": from.to_string(), "path": path, "hash": hex(&hash), "size": size }),
+        ),
         Event::ReceiveFailed { from, error } => (
             "receive-failed",
             json!({ "from": from.to_string(), "error": error }),
@@ -463,6 +472,7 @@ pub(crate) fn status(node: &Node) -> Value {
             "paused": m.settings().paused,
             "paused_members": m.settings().paused_members.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "budget": m.settings().budget,
+            "approval": m.settings().approval,
         });
         (fields, links)
     });
