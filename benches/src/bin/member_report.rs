@@ -91,6 +91,11 @@ fn simulation(n: usize) -> Sim {
     let mut sim = Sim::new(now());
     let config = |name: String| Config {
         name,
+        // As the node sets it: a member reaches many members at once.
+        policy: syncshell_reconnect::BackoffPolicy {
+            max_attempts_per_minute: 600,
+            ..syncshell_reconnect::BackoffPolicy::default()
+        },
         ..Config::default()
     };
     sim.add(

@@ -39,6 +39,9 @@ pub const HANDSHAKE_LIMIT: Duration = Duration::from_secs(3);
 /// A ring about a link younger than this, whose peer's run is not known yet, was sent
 /// before the link was up: it is ignored.
 pub const RING_GRACE: Duration = Duration::from_secs(2);
+/// Links a member starts a sync on when a sync brought it news (besides the periodic sync
+/// on every link).
+pub const NEWS_FANOUT: usize = 6;
 /// Incoming handshakes accepted per second (burst of the same size): each costs signature
 /// checks, so a peer cannot make a member spend without bound.
 pub const ACCEPT_RATE: u32 = 10;
@@ -862,7 +865,7 @@ impl Member {
         self.book.revoke(tombstone)?;
         self.unsaved.insert(StoredKey::Phonebook);
         self.check_links(now);
-        self.sync_all(None);
+        self.sync_all();
         Ok(())
     }
 
@@ -888,7 +891,7 @@ impl Member {
     pub fn set_presence(&mut self, presence: Presence, now: Timestamp) -> Result<(), Error> {
         self.observe(now);
         self.publish(presence, now)?;
-        self.sync_all(None);
+        self.sync_all();
         self.chat(ChatKind::Presence, presence.as_str())?;
         Ok(())
     }
@@ -1252,7 +1255,7 @@ impl Member {
                     message: format!("renewing this member's entry: {e}"),
                 });
             }
-            self.sync_all(None);
+            self.sync_all();
         }
         self.attempt_due(now);
     }
@@ -1627,15 +1630,10 @@ impl Member {
         self.next_check = next;
     }
 
-    /// Starts a phonebook sync on every link but `except`'s.
-    fn sync_all(&mut self, except: Option<PeerId>) {
+    /// Starts a phonebook sync on every link.
+    fn sync_all(&mut self) {
         let start = LinkMessage::Sync(self.book.sync_start()).encode();
-        let conns: Vec<ConnId> = self
-            .links
-            .iter()
-            .filter(|(p, _)| Some(**p) != except)
-            .map(|(_, c)| *c)
-            .collect();
+        let conns: Vec<ConnId> = self.links.values().copied().collect();
         for conn in conns {
             self.transmit(conn, start.clone());
         }
@@ -1853,8 +1851,32 @@ impl Member {
             }
             self.check_links(now);
         }
-        // Tell the other links, so news spreads without waiting for the periodic sync.
-        self.sync_all(Some(peer));
+        // Tell some other links, so news spreads without waiting for the periodic sync.
+        self.spread(peer);
+    }
+
+    /// Starts a sync on at most [`NEWS_FANOUT`] links other than `from`'s, drawn at random:
+    /// news reaches every member in a few hops (each told member tells others in turn), and
+    /// a shell of `n` linked members exchanges `O(n)` syncs per news, not `O(n²)`. The
+    /// periodic sync covers anyone the draw missed.
+    fn spread(&mut self, from: PeerId) {
+        let mut conns: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(p, _)| **p != from)
+            .map(|(_, c)| *c)
+            .collect();
+        conns.sort();
+        let n = conns.len();
+        for i in 0..n.min(NEWS_FANOUT) {
+            let pick = i + (self.rng.next_u64() % (n - i) as u64) as usize;
+            conns.swap(i, pick);
+        }
+        conns.truncate(NEWS_FANOUT);
+        let start = LinkMessage::Sync(self.book.sync_start()).encode();
+        for conn in conns {
+            self.transmit(conn, start.clone());
+        }
     }
 
     fn on_ring(&mut self, from: PeerId, boot: u64, now: Timestamp) {

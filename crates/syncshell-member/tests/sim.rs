@@ -33,6 +33,7 @@ fn config(name: &str) -> Config {
         policy: BackoffPolicy {
             base: Duration::from_secs(1),
             max: Duration::from_secs(10),
+            max_attempts_per_minute: 600,
             ..BackoffPolicy::default()
         },
         ..Config::default()
@@ -561,4 +562,43 @@ fn a_link_ends_when_the_members_chain_expires_and_no_new_link_is_made() {
     );
     sim.advance(Duration::from_secs(60));
     assert!(!sim.linked(0, 1));
+}
+
+#[test]
+fn news_heard_second_hand_reaches_every_member_without_waiting_for_the_periodic_sync() {
+    let (_test, mut sim) = shell_of(29);
+    sim.advance(Duration::from_secs(60));
+    assert!(sim.fully_linked());
+    // Member 1 can reach member 2 only; its news travels on from there.
+    for i in 3..sim.len() {
+        sim.partition(1, i);
+    }
+    sim.partition(0, 1);
+    let sent_before = sim.sent.0;
+    let t = sim.now();
+    sim.member_mut(1)
+        .member
+        .set_presence(syncshell_phonebook::Presence::Away, t)
+        .unwrap();
+    sim.run();
+    let m1 = sim.member(1).member.peer_id();
+    for i in 0..sim.len() {
+        let seen = sim
+            .member(i)
+            .member
+            .phonebook()
+            .get(&m1, sim.now())
+            .map(|e| e.presence());
+        assert_eq!(
+            seen,
+            Some(syncshell_phonebook::Presence::Away),
+            "member {i}"
+        );
+    }
+    // Each member that heard it told a few others, not all of its 28 links.
+    let messages = sim.sent.0 - sent_before;
+    assert!(
+        messages < 30 * 28,
+        "{messages} messages for one piece of news"
+    );
 }
