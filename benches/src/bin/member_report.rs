@@ -9,7 +9,11 @@
 //!   only the owner;
 //! - `change_bytes_vs_folder`: bytes on the connection when a receiver fetches a folder of
 //!   `--files` files of which one changed, against fetching the whole folder into an empty
-//!   receive folder (the stream crate's folder adapter over an in-process connection).
+//!   receive folder (the stream crate's folder adapter over an in-process connection);
+//! - `change_to_linked_members_ms`: time from writing one file into a sharer's folder until
+//!   each of `--receivers` linked members has received it, with real `Node`s in this process
+//!   (WebRTC on 127.0.0.1, a relay on 127.0.0.1, the folder watcher), as the median and the
+//!   slowest of `--rounds` changes.
 //!
 //! `cargo run --release -p syncshell-benches --bin member_report`
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -20,7 +24,12 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde_json::json;
 use syncshell_identity::{InviteLedger, TokenChain};
-use syncshell_member::{ChatKind, Config, Settings, Shell};
+use rand_core::OsRng;
+use syncshell_member::{
+    wall_clock, ChatKind, Config, Event, Folders, Member, Node, Settings, Shell, Storage, Stored,
+};
+use syncshell_signal::{ClientOptions, Credentials, IceConfig, Limits, Server, SignalClient};
+use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
 use syncshell_phonebook::Phonebook;
 use syncshell_stream::{
     receive_folder, send_folder, ChannelConnection, MessageConnection, ReceiveOptions, SendOptions,
@@ -31,7 +40,7 @@ use syncshell_testkit::{copy, now, Sim, TestShell};
 #[derive(Debug, Parser)]
 struct Args {
     /// Sizes of the fully linked simulations to measure memory with.
-    #[arg(long, value_delimiter = ',', default_value = "10,100,500")]
+    #[arg(long, value_delimiter = ',', default_value = "10,100,200")]
     members: Vec<usize>,
     /// Chat lines for the event rate.
     #[arg(long, default_value_t = 200_000)]
@@ -42,6 +51,12 @@ struct Args {
     /// Bytes of each of those files.
     #[arg(long, default_value_t = 64 * 1024)]
     file_size: usize,
+    /// Members that receive the sharer's changes.
+    #[arg(long, default_value_t = 10)]
+    receivers: usize,
+    /// Changes to time.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
     /// Measure the memory of this many members only (in a fresh process: this program runs
     /// itself so, once for each size).
     #[arg(long, hide = true)]
@@ -66,7 +81,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    match change_ratio(args.files, args.file_size) {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("member_report: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let latency = runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(300),
+            change_latency(args.receivers, args.rounds),
+        )
+        .await
+        .map_err(|_| "the change latency run took over 300 s".to_owned())?
+    });
+    match latency.and_then(|()| change_ratio(args.files, args.file_size)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("member_report: {e}");
@@ -246,6 +276,141 @@ fn change_ratio(files: usize, size: usize) -> Result<(), String> {
             "baseline": full,
             "ratio": change as f64 / full as f64,
             "unit": "bytes",
+        })
+    );
+    Ok(())
+}
+
+/// The node's records in memory.
+#[derive(Default)]
+struct MemStorage(std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>);
+
+impl Storage for MemStorage {
+    fn save(&self, _: Stored, _: &Member) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self
+            .0
+            .lock()
+            .map_err(|e| e.to_string())?
+            .get(name)
+            .cloned())
+    }
+
+    fn put(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        self.0
+            .lock()
+            .map_err(|e| e.to_string())?
+            .insert(name.to_owned(), bytes.to_vec());
+        Ok(())
+    }
+}
+
+/// Waits for a `Received` event with `files_received` at least `files` on `events`.
+async fn received(events: &mut tokio::sync::mpsc::Receiver<Event>, files: usize) -> Result<(), String> {
+    while let Some(e) = events.recv().await {
+        if let Event::Received { files_received, .. } = e {
+            if files_received >= files {
+                return Ok(());
+            }
+        }
+    }
+    Err("a node stopped".to_owned())
+}
+
+async fn change_latency(receivers: usize, rounds: usize) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!("ws://{}/", listener.local_addr().map_err(|e| e.to_string())?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::new(Limits::default(), IceConfig::default());
+    tokio::spawn(server.run(listener, None, async move {
+        let _ = stopped.await;
+    }));
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let share = work.path().join("share");
+    std::fs::create_dir_all(&share).map_err(|e| e.to_string())?;
+    std::fs::write(share.join("first.pak"), vec![1u8; 100_000]).map_err(|e| e.to_string())?;
+    let test = TestShell::new("latency");
+    let mut nodes = Vec::new();
+    let mut events = Vec::new();
+    for i in 0..=receivers {
+        let (identity, chain) = if i == 0 {
+            (copy(&test.owner), TokenChain::owner())
+        } else {
+            test.member()
+        };
+        let signal = SignalClient::connect(
+            &url,
+            copy(&identity),
+            Credentials::Member {
+                genesis: test.genesis.clone(),
+                chain: chain.clone(),
+            },
+            ClientOptions::default(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let net = WebRtcTransport::new(
+            signal.transport(),
+            identity.peer_id().to_string(),
+            WebRtcConfig::default(),
+        );
+        let config = Config {
+            name: format!("n{i}"),
+            share: i == 0,
+            receive: i > 0,
+            policy: syncshell_reconnect::BackoffPolicy {
+                base: Duration::from_millis(500),
+                max: Duration::from_secs(5),
+                max_attempts_per_minute: 600,
+                ..syncshell_reconnect::BackoffPolicy::default()
+            },
+            ..Config::default()
+        };
+        let member = Member::new(identity, shell(&test, chain), config, wall_clock(), OsRng)
+            .map_err(|e| e.to_string())?;
+        let folders = Folders {
+            share: (i == 0).then(|| share.clone()),
+            receive: (i > 0).then(|| work.path().join(format!("got-{i}"))),
+            ..Folders::default()
+        };
+        let (node, ev) = Node::start(member, net, signal, folders, MemStorage::default());
+        nodes.push(node);
+        events.push(ev);
+    }
+    // Everyone has the first file.
+    for ev in events.iter_mut().skip(1) {
+        received(ev, 1).await?;
+    }
+    let mut times = Vec::new();
+    for round in 0..rounds {
+        let started = Instant::now();
+        std::fs::write(share.join(format!("change-{round}.pak")), vec![round as u8; 100_000])
+            .map_err(|e| e.to_string())?;
+        for ev in events.iter_mut().skip(1) {
+            received(ev, 1).await?;
+        }
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    for n in &nodes {
+        n.shutdown().await;
+    }
+    let _ = stop.send(());
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        json!({
+            "name": "change_to_linked_members_ms",
+            "receivers": receivers,
+            "rounds": times,
+            "ours": sorted.get(sorted.len() / 2),
+            "slowest": sorted.last(),
+            "unit": "ms from writing one file (100 kB) until every receiver has it",
         })
     );
     Ok(())
