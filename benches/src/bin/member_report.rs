@@ -22,20 +22,20 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use rand_core::OsRng;
 use serde_json::json;
 use syncshell_identity::{InviteLedger, TokenChain};
-use rand_core::OsRng;
 use syncshell_member::{
     wall_clock, ChatKind, Config, Event, Folders, Member, Node, Settings, Shell, Storage, Stored,
 };
-use syncshell_signal::{ClientOptions, Credentials, IceConfig, Limits, Server, SignalClient};
-use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
 use syncshell_phonebook::Phonebook;
+use syncshell_signal::{ClientOptions, Credentials, IceConfig, Limits, Server, SignalClient};
 use syncshell_stream::{
     receive_folder, send_folder, ChannelConnection, MessageConnection, ReceiveOptions, SendOptions,
     SessionKey,
 };
 use syncshell_testkit::{copy, now, Sim, TestShell};
+use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -291,12 +291,7 @@ impl Storage for MemStorage {
     }
 
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self
-            .0
-            .lock()
-            .map_err(|e| e.to_string())?
-            .get(name)
-            .cloned())
+        Ok(self.0.lock().map_err(|e| e.to_string())?.get(name).cloned())
     }
 
     fn put(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
@@ -309,7 +304,10 @@ impl Storage for MemStorage {
 }
 
 /// Waits for a `Received` event with `files_received` at least `files` on `events`.
-async fn received(events: &mut tokio::sync::mpsc::Receiver<Event>, files: usize) -> Result<(), String> {
+async fn received(
+    events: &mut tokio::sync::mpsc::Receiver<Event>,
+    files: usize,
+) -> Result<(), String> {
     while let Some(e) = events.recv().await {
         if let Event::Received { files_received, .. } = e {
             if files_received >= files {
@@ -324,7 +322,10 @@ async fn change_latency(receivers: usize, rounds: usize) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
-    let url = format!("ws://{}/", listener.local_addr().map_err(|e| e.to_string())?);
+    let url = format!(
+        "ws://{}/",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = Server::new(Limits::default(), IceConfig::default());
     tokio::spawn(server.run(listener, None, async move {
@@ -389,8 +390,11 @@ async fn change_latency(receivers: usize, rounds: usize) -> Result<(), String> {
     let mut times = Vec::new();
     for round in 0..rounds {
         let started = Instant::now();
-        std::fs::write(share.join(format!("change-{round}.pak")), vec![round as u8; 100_000])
-            .map_err(|e| e.to_string())?;
+        std::fs::write(
+            share.join(format!("change-{round}.pak")),
+            vec![round as u8; 100_000],
+        )
+        .map_err(|e| e.to_string())?;
         for ev in events.iter_mut().skip(1) {
             received(ev, 1).await?;
         }

@@ -276,7 +276,7 @@ impl Sim {
     ///
     /// # Panics
     ///
-    /// If the members keep sending for [`MAX_STEPS`] deliveries (a message loop).
+    /// If the members keep sending for a million deliveries (a message loop).
     #[allow(clippy::panic)]
     pub fn run(&mut self) {
         for _ in 0..MAX_STEPS {
