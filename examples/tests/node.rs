@@ -981,7 +981,7 @@ fn one_node_per_data_folder_and_bad_starts_are_refused_without_leftovers() {
     // A second node on the same folder is refused while the first runs.
     let (ok, err) = run_to_exit(&data, "Ava passphrase", &url, &[]);
     assert!(
-        !ok && err.contains("another syncshell-node is using this data folder"),
+        !ok && err.contains("another syncshell member is using this data folder"),
         "{err}"
     );
     ava.quit();

@@ -1,12 +1,16 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+#[cfg(feature = "tokio")]
+mod folder;
 mod join;
 mod link;
 mod member;
 #[cfg(feature = "tokio")]
 mod node;
 mod settings;
+#[cfg(feature = "tokio")]
+mod start;
 
 #[allow(
     missing_docs,
@@ -19,6 +23,8 @@ mod proto {
 }
 
 pub use error::Error;
+#[cfg(feature = "tokio")]
+pub use folder::{DataFolder, FolderLock, KeyError};
 pub use join::{Joiner, JOIN_RETRY};
 pub use link::{
     ChatKind, Direction, Info, LinkMessage, RelayMessage, MAX_CHAT_TEXT_LEN, MAX_DENIED_LEN,
@@ -32,3 +38,8 @@ pub use member::{
 #[cfg(feature = "tokio")]
 pub use node::{wall_clock, Folders, Node, Storage, Waiting};
 pub use settings::{Settings, MAX_DENIED, MAX_PAUSED_MEMBERS};
+#[cfg(feature = "tokio")]
+pub use start::{
+    FirstStart, Key, Opening, StartError, StartOptions, Started, Startup, WebRtcNet, DEFAULT_RELAY,
+    FIRST_ICE_GRANT, WEBRTC_CONNECT_TIMEOUT,
+};

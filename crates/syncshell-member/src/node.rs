@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use syncshell_identity::{PeerId, Timestamp};
-use syncshell_signal::{NoticeCode, SignalClient, Status};
+use syncshell_signal::{NoticeCode, RefuseCode, SignalClient, Status};
 use syncshell_stream::{
     discard_held, receive_folder, release_held, retire_removed, send_folder, AbortReason, FileHash,
     Frame, Manifest, MessageConnection, Progress, ReceiveOptions, SendOptions, TokenBucket,
@@ -296,6 +296,9 @@ impl<T: Transport + 'static> Node<T> {
         for (_, dial) in lock(&self.inner.dials).drain() {
             dial.abort();
         }
+        for (_, transfer) in lock(&self.inner.transfers).drain() {
+            transfer.abort();
+        }
         let conns: Vec<Arc<T::Connection>> = lock(&self.inner.held)
             .drain()
             .map(|(_, h)| h.conn)
@@ -306,7 +309,32 @@ impl<T: Transport + 'static> Node<T> {
         self.inner.signal.close();
     }
 
-    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+    /// Waits until the relay drops this member for good (a refusal, or every relay failing
+    /// for good) and returns its error, with why the member has nothing left to do when it
+    /// is no longer admitted (revoked, or its token expired). A member refused for another
+    /// reason (the relay full) keeps its links.
+    pub async fn relay_lost(&self) -> (syncshell_signal::Error, Option<String>) {
+        let e = self.inner.signal.failed().await;
+        let end = match &e {
+            syncshell_signal::Error::Refused {
+                code: RefuseCode::Revoked,
+                reason,
+            } => Some(format!(
+                "this member was revoked from the shell (the relay says: {reason})"
+            )),
+            syncshell_signal::Error::Refused {
+                code: RefuseCode::NotAdmitted,
+                reason,
+            } => Some(format!(
+                "this member is no longer admitted to the shell (the relay says: {reason})"
+            )),
+            _ => None,
+        };
+        (e, end)
+    }
+
+    /// Runs `task` until it ends or the node shuts down.
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let handle = tokio::spawn(task);
         let mut tasks = lock(&self.inner.tasks);
         tasks.retain(|t| !t.is_finished());

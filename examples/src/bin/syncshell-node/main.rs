@@ -36,31 +36,26 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod node;
-mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use rand_core::OsRng;
 use serde_json::json;
 use syncshell_examples::args::{duration, passphrase};
-use syncshell_examples::wire::now;
-use syncshell_identity::{
-    InviteCode, InviteOptions, PeerId, Role, ShellGenesis, TokenChain, MAX_INVITE_USES,
+use syncshell_identity::{InviteCode, InviteOptions, Role, MAX_INVITE_USES};
+use syncshell_member::{
+    ChatKind, Config, DataFolder, FirstStart, Folders, Key, Opening, StartError, StartOptions,
+    Started, Startup, MAX_CHAT_TEXT_LEN,
 };
-use syncshell_member::{ChatKind, Config, Folders, Member, Shell, MAX_CHAT_TEXT_LEN};
 use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
-use syncshell_signal::{
-    relay_hints, relay_hints_text, ClientOptions, Credentials, RefuseCode, SignalClient, Status,
-};
+use syncshell_signal::ClientOptions;
 use syncshell_webrtc::{IceServer, WebRtcConfig};
 use tokio::io::AsyncBufReadExt;
 
-use crate::node::{emit, Node};
-use crate::store::{Store, CHAIN, GENESIS};
+use crate::node::emit;
 
 /// A long-running syncshell member.
 #[derive(Debug, Parser)]
@@ -169,209 +164,128 @@ fn webrtc_config(args: &Args) -> Result<WebRtcConfig, String> {
     Ok(config)
 }
 
-/// The relay when nothing names one.
-const DEFAULT_RELAY: &str = "ws://127.0.0.1:7447/";
-
-/// The relays to use: `--signal`, else those the data folder used last, else those the
-/// invite names, else [`DEFAULT_RELAY`].
-fn relays(args: &Args, store: &Store, invite: Option<&InviteCode>) -> Result<Vec<String>, String> {
-    if !args.signal.is_empty() {
-        return Ok(args.signal.clone());
-    }
-    let used = store.relays()?;
-    if !used.is_empty() {
-        return Ok(used);
-    }
-    let named = invite.map(|code| relay_hints(code.invite().hints()));
-    Ok(named
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| vec![DEFAULT_RELAY.to_owned()]))
-}
-
 async fn run(args: Args) -> Result<(), String> {
     let webrtc = webrtc_config(&args)?;
-
     if let Some(share) = &args.share {
         if !share.is_dir() {
             return Err(format!("--share {}: not a folder", share.display()));
         }
     }
-    let invite = match &args.invite {
-        Some(text) => Some(
-            text.parse::<InviteCode>()
-                .map_err(|e| format!("the invite: {e}"))?,
+    let first = match (&args.create_shell, &args.invite) {
+        (Some(name), _) => FirstStart::Create(name.clone()),
+        (None, Some(text)) => FirstStart::Join(
+            Box::new(
+                text.parse::<InviteCode>()
+                    .map_err(|e| format!("the invite: {e}"))?,
+            ),
+            Duration::try_from_secs_f64(args.join_timeout)
+                .map_err(|e| format!("--join-timeout: {e}"))?,
         ),
-        None => None,
+        (None, None) => FirstStart::Resume,
     };
-    let join_timeout = Duration::try_from_secs_f64(args.join_timeout)
-        .map_err(|e| format!("--join-timeout: {e}"))?;
-    let store = Store::open(&args.data)?;
-    let _lock = store.lock()?;
-    let relays = relays(&args, &store, invite.as_ref())?;
-    let (signal_url, fallback_urls) = match relays.split_first() {
-        Some((first, rest)) => (first.clone(), rest.to_vec()),
-        None => (DEFAULT_RELAY.to_owned(), Vec::new()),
-    };
-    let options = ClientOptions {
-        ca_file: args.ca_file.clone(),
-        fallback_urls,
-        ..ClientOptions::default()
-    };
-    let new_key = !store.has_key();
-    let key_file = args.data.join("key");
+    let sync_interval = Duration::try_from_secs_f64(args.sync_interval)
+        .map_err(|e| format!("--sync-interval: {e}"))?
+        .max(Duration::from_millis(100));
+    let folder = DataFolder::open(&args.data)?;
+    // The folder is checked for another node before a passphrase is asked for.
+    drop(folder.lock()?);
+    let new_key = !folder.has_key();
+    let key_file = folder.path("key");
     let prompt = if new_key {
         format!("New passphrase for {}: ", key_file.display())
     } else {
         format!("Passphrase for {}: ", key_file.display())
     };
     let passphrase = passphrase(&prompt, new_key)?;
-    let identity = store.identity(passphrase.as_bytes())?;
-    let me = identity.peer_id();
-
-    let joining = invite.map(|code| (code, join_timeout));
-    let first = first_shell(&args, &store, &identity, &signal_url, &options, joining).await;
-    let (genesis, chain, inviter) = match first {
-        Ok(shell) => shell,
-        Err(e) => {
-            // Nothing came of this first start: a retry starts from a fresh key file.
-            if new_key && store.genesis().ok().flatten().is_none() {
-                store.forget_key();
-            }
-            return Err(e);
+    let options = StartOptions {
+        data: args.data.clone(),
+        key: Key::Passphrase(zeroize::Zeroizing::new(passphrase.as_bytes().to_vec())),
+        first,
+        relays: args.signal.clone(),
+        client: ClientOptions {
+            ca_file: args.ca_file.clone(),
+            ..ClientOptions::default()
+        },
+        webrtc,
+        config: Config {
+            name: args.name.clone(),
+            policy: BackoffPolicy {
+                base: Duration::from_millis(args.backoff_base_ms.max(1)),
+                max: Duration::from_millis(args.backoff_max_ms.max(args.backoff_base_ms.max(1))),
+                max_attempts_per_minute: 600,
+                ..BackoffPolicy::default()
+            },
+            sync_interval,
+            ..Config::default()
+        },
+        folders: Folders {
+            share: args.share.clone(),
+            receive: args.receive.clone(),
+            send_rate: args.send_rate,
+            ..Folders::default()
+        },
+        approval: args.approval,
+    };
+    let opening = Opening::open(options).map_err(|e| match e {
+        StartError::Key(text, _) => format!("{text} (SYNCSHELL_PASSPHRASE)"),
+        StartError::Refused(text) if args.create_shell.is_some() || args.invite.is_some() => {
+            let flag = if args.create_shell.is_some() {
+                "--create-shell"
+            } else {
+                "--invite"
+            };
+            format!("{flag}: {text}")
         }
-    };
-    store.set_relays(&relays)?;
-    let book = store.phonebook(&genesis)?;
-    let ledger = store.ledger()?;
-    // A member with a shell starts while no relay answers, and keeps trying.
-    let options = ClientOptions {
-        start_unreachable: true,
-        ..options
-    };
-    let signal = SignalClient::connect(
-        &signal_url,
-        syncshell_identity::Identity::from_secret_bytes(&identity.to_secret_bytes()),
-        Credentials::Member {
-            genesis: genesis.clone(),
-            chain: chain.clone(),
-        },
-        options,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    if signal.status() == Status::Connecting {
-        emit("signal-waiting", json!({ "url": signal_url }));
-    }
-    let sync_interval = Duration::try_from_secs_f64(args.sync_interval)
-        .map_err(|e| format!("--sync-interval: {e}"))?
-        .max(Duration::from_millis(100));
-    let config = Config {
-        name: args.name.clone(),
-        share: args.share.is_some(),
-        receive: args.receive.is_some(),
-        invite_hints: relay_hints_text(&relays),
-        policy: BackoffPolicy {
-            base: Duration::from_millis(args.backoff_base_ms.max(1)),
-            max: Duration::from_millis(args.backoff_max_ms.max(args.backoff_base_ms.max(1))),
-            max_attempts_per_minute: 600,
-            ..BackoffPolicy::default()
-        },
-        sync_interval,
-    };
-    let shell = Shell {
-        genesis: genesis.clone(),
-        chain,
-        phonebook: book,
-        ledger,
-        settings: {
-            let mut settings = store.settings()?;
-            settings.approval |= args.approval;
-            settings
-        },
-    };
-    let member = Member::new(identity, shell, config, now(), OsRng).map_err(|e| match e {
-        syncshell_member::Error::Revocation(syncshell_revocation::Error::Revoked { .. }) => {
-            format!("this member was revoked from the shell ({e})")
+        StartError::Refused(text) if text.contains("holds no shell") => {
+            format!("{text} (--create-shell NAME or --invite TEXT)")
         }
-        e => format!("this member cannot run: {e}"),
+        e => e.to_string(),
     })?;
-    let folders = Folders {
-        share: args.share.clone(),
-        receive: args.receive.clone(),
-        send_rate: args.send_rate,
-        versions: Some(args.data.join("versions")),
-        hold: Some(args.data.join("incoming")),
-    };
-    let node = node::start(member, signal.clone(), webrtc, folders, store).await;
-    if let Some(inviter) = inviter {
-        node.with_member(|m, t| m.reach(inviter, t));
-    }
+    let me = opening.peer_id();
+    let join_timeout = args.join_timeout;
+    let started = opening
+        .start(|note| match note {
+            Startup::JoinWaiting { inviter, .. } => emit(
+                "join-waiting",
+                json!({ "inviter": inviter.to_string(), "timeout_s": join_timeout }),
+            ),
+            Startup::Joined { inviter, shell } => emit(
+                "joined",
+                json!({ "inviter": inviter.to_string(), "shell": shell.to_string() }),
+            ),
+            Startup::RelayWaiting { url } => emit("signal-waiting", json!({ "url": url })),
+            _ => {}
+        })
+        .await
+        .map_err(|e| match e {
+            StartError::Join(syncshell_member::Error::JoinTimedOut { .. }) => {
+                format!("{e} (--join-timeout waits longer)")
+            }
+            StartError::NotAdmitted(
+                e @ syncshell_member::Error::Revocation(syncshell_revocation::Error::Revoked {
+                    ..
+                }),
+            ) => format!("this member was revoked from the shell ({e})"),
+            e => e.to_string(),
+        })?;
+    let shell = started.node.with_member(|m, _| m.genesis().id());
     emit(
         "ready",
-        json!({ "peer": me.to_string(), "shell": genesis.id().to_string() }),
+        json!({ "peer": me.to_string(), "shell": shell.to_string() }),
     );
-    commands(node, args.chat, signal).await
-}
-
-/// The shell the folder holds, or the one this first start creates or joins: the genesis,
-/// this node's chain and, after a join, the inviter. Refuses `--create-shell` and `--invite`
-/// on a folder that already holds a shell.
-async fn first_shell(
-    args: &Args,
-    store: &Store,
-    identity: &syncshell_identity::Identity,
-    signal_url: &str,
-    options: &ClientOptions,
-    joining: Option<(InviteCode, Duration)>,
-) -> Result<(ShellGenesis, TokenChain, Option<PeerId>), String> {
-    if let (Some(genesis), Some(chain)) = (store.genesis()?, store.chain()?) {
-        let flag = match (&args.create_shell, &args.invite) {
-            (Some(_), _) => "--create-shell",
-            (None, Some(_)) => "--invite",
-            (None, None) => return Ok((genesis, chain, None)),
-        };
-        return Err(format!(
-            "{flag}: {} already holds the shell \"{}\"; start without {flag} to run it, \
-             or give another --data folder",
-            args.data.display(),
-            genesis.name()
-        ));
-    }
-    match (&args.create_shell, joining) {
-        (Some(name), _) => {
-            let genesis = ShellGenesis::create(identity, name, now(), &mut OsRng)
-                .map_err(|e| e.to_string())?;
-            store.write(GENESIS, &genesis.encode())?;
-            store.write(CHAIN, &TokenChain::owner().encode())?;
-            Ok((genesis, TokenChain::owner(), None))
-        }
-        (None, Some((code, timeout))) => {
-            let genesis = code.invite().genesis().clone();
-            let (chain, inviter) =
-                node::join(signal_url, options, identity, &code, store, timeout).await?;
-            Ok((genesis, chain, Some(inviter)))
-        }
-        (None, None) => Err("no shell yet: give --create-shell NAME or --invite TEXT".into()),
-    }
+    commands(started, args.chat).await
 }
 
 /// Waits until the relay drops this member for good, and reports it (`signal-lost`);
 /// returns only when the member is no longer admitted (revoked, or its token expired): then
 /// the node has nothing left to do. A member refused for another reason (the relay full) keeps
 /// its links.
-async fn refused_for_good(signal: SignalClient) -> String {
-    let e = signal.failed().await;
+async fn refused_for_good(node: &node::Node) -> String {
+    let (e, end) = node.relay_lost().await;
     emit("signal-lost", json!({ "error": e.to_string() }));
-    match e {
-        syncshell_signal::Error::Refused {
-            code: RefuseCode::Revoked,
-            reason,
-        } => format!("this member was revoked from the shell (the relay says: {reason})"),
-        syncshell_signal::Error::Refused {
-            code: RefuseCode::NotAdmitted,
-            reason,
-        } => format!("this member is no longer admitted to the shell (the relay says: {reason})"),
-        _ => std::future::pending().await,
+    match end {
+        Some(why) => why,
+        None => std::future::pending().await,
     }
 }
 
@@ -453,11 +367,16 @@ fn invite_options(args: &str) -> Result<InviteOptions, String> {
     Ok(options)
 }
 
-async fn commands(node: Node, chat: bool, signal: SignalClient) -> Result<(), String> {
+async fn commands(started: Started, chat: bool) -> Result<(), String> {
+    let Started {
+        node, events, lock, ..
+    } = started;
+    let _lock = lock;
+    node::print_events(node.clone(), events);
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let stop = terminated();
     tokio::pin!(stop);
-    let refused = refused_for_good(signal);
+    let refused = refused_for_good(&node);
     tokio::pin!(refused);
     loop {
         let line = tokio::select! {

@@ -1,6 +1,5 @@
 //! The node's side of a running member: the `Node` of syncshell-member over WebRTC and the
-//! relay, the events it prints (JSON lines, or chat lines for a person), its status, and the
-//! join through the relay.
+//! relay, the events it prints (JSON lines, or chat lines for a person) and its status.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,28 +7,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use syncshell_examples::wire::now;
-use syncshell_identity::{Identity, InviteCode, InviteOptions, PeerId, TokenChain};
-use syncshell_member::{
-    ChatKind, ConnId, Event, Folders, Joiner, Member, Node as Driver, Storage, Stored,
-};
+use syncshell_identity::{InviteOptions, PeerId};
+use syncshell_member::{ChatKind, ConnId, Event, Node as Driver, WebRtcNet};
 use syncshell_phonebook::Presence;
-use syncshell_signal::{NoticeCode, SignalClient, Status};
-use syncshell_webrtc::WebRtcTransport;
+use syncshell_signal::Status;
 use tokio::sync::mpsc;
 
-use crate::store::{Store, CHAIN, GENESIS, LEDGER, SETTINGS};
-
-/// How long the WebRTC transport may take to connect or answer: across networks a relayed
-/// connection spends 2 s per side gathering (a TURN server that never answers), 2 s before
-/// ICE settles for a relay, and several round trips of a relay reached over TCP.
-const WEBRTC_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long the node waits for the signal server's STUN and TURN servers before it dials.
-const FIRST_ICE_GRANT: Duration = Duration::from_secs(3);
-
-pub(crate) type Net = WebRtcTransport<syncshell_signal::TransportSignaling>;
-
 /// The running node.
-pub(crate) type Node = Driver<Net>;
+pub(crate) type Node = Driver<WebRtcNet>;
 
 /// Milliseconds, with a fraction, for events.
 fn millis(d: Duration) -> f64 {
@@ -202,86 +187,14 @@ fn human(event: &str, f: &Value) -> Option<String> {
     })
 }
 
-impl Storage for Store {
-    fn save(&self, what: Stored, member: &Member) -> Result<(), String> {
-        match what {
-            Stored::Phonebook => self.save_book(member.phonebook()),
-            Stored::Ledger => self.write(LEDGER, &member.ledger().encode()),
-            Stored::Settings => self.write(SETTINGS, member.settings().encode().as_bytes()),
-            _ => Ok(()),
-        }
-    }
-
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        self.read(name)
-    }
-
-    fn put(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
-        self.write(name, bytes)
-    }
-}
-
-/// Starts the node: the WebRTC transport through the relay (with the STUN and TURN servers
-/// the relay hands out, waiting a little for the first grant so the first dials can use a
-/// relay), the member's driver, and the printing of its events.
-pub(crate) async fn start(
-    member: Member,
-    signal: SignalClient,
-    mut webrtc: syncshell_webrtc::WebRtcConfig,
-    folders: Folders,
-    store: Store,
-) -> Node {
-    let me = member.peer_id();
-    let given = webrtc.ice_servers.clone();
-    webrtc.connect_timeout = WEBRTC_CONNECT_TIMEOUT;
-    let net = WebRtcTransport::new(signal.transport(), me.to_string(), webrtc);
-    let mut grants = signal.ice_servers();
-    let _ = tokio::time::timeout(FIRST_ICE_GRANT, grants.changed()).await;
-    apply_ice_grant(&net, &given, &grants.borrow_and_update());
-    let (node, events) = Driver::start(member, net, signal, folders, store);
-    let watcher = node.clone();
+/// Prints the member's events as they come.
+pub(crate) fn print_events(node: Node, mut events: mpsc::Receiver<Event>) {
     tokio::spawn(async move {
-        while grants.changed().await.is_ok() {
-            let grant = grants.borrow_and_update().clone();
-            apply_ice_grant(watcher.transport(), &given, &grant);
+        while let Some(e) = events.recv().await {
+            let (name, fields) = event_fields(&node, e);
+            emit(name, fields);
         }
     });
-    tokio::spawn(print_events(node.clone(), events));
-    node
-}
-
-/// Uses the relay's STUN and TURN servers besides those of the command line.
-fn apply_ice_grant(
-    net: &Net,
-    given: &[syncshell_webrtc::IceServer],
-    grant: &syncshell_signal::IceGrant,
-) {
-    let mut servers = given.to_vec();
-    for s in &grant.servers {
-        for url in &s.urls {
-            let server = syncshell_webrtc::IceServer {
-                urls: vec![url.clone()],
-                username: s.username.clone(),
-                credential: s.credential.clone(),
-            };
-            // TLS URLs (turns:) are not supported by the WebRTC backend.
-            match server.check() {
-                Ok(()) => servers.push(server),
-                Err(e) => tracing::debug!(error = %e, "skipping an ICE server of the relay"),
-            }
-        }
-    }
-    if let Err(e) = net.set_ice_servers(servers) {
-        tracing::warn!(error = %e, "cannot use the relay's ICE servers");
-    }
-}
-
-/// Prints the member's events as they come.
-async fn print_events(node: Node, mut events: mpsc::Receiver<Event>) {
-    while let Some(e) = events.recv().await {
-        let (name, fields) = event_fields(&node, e);
-        emit(name, fields);
-    }
 }
 
 /// An event's name and fields as the node prints them.
@@ -522,90 +435,6 @@ fn chat_kind_name(kind: ChatKind) -> &'static str {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Joins the shell of `invite` through the signal server: connects as the invite's guest,
-/// sends the join request to the inviter until it answers, and returns the granted chain.
-pub(crate) async fn join(
-    url: &str,
-    options: &syncshell_signal::ClientOptions,
-    identity: &Identity,
-    invite: &InviteCode,
-    store: &Store,
-    timeout: Duration,
-) -> Result<(TokenChain, PeerId), String> {
-    let mut joiner = Joiner::new(identity, invite.clone(), now(), timeout)
-        .map_err(|e| format!("the invite: {e}"))?;
-    let inviter = joiner.inviter();
-    let genesis = invite.invite().genesis().clone();
-    let guest = SignalClient::connect(
-        url,
-        copy(identity),
-        syncshell_signal::Credentials::Guest {
-            request: joiner.request().clone(),
-        },
-        options.clone(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let chain = loop {
-        joiner.handle_timeout(now()).map_err(|e| match e {
-            syncshell_member::Error::JoinTimedOut { .. } => {
-                format!("{e} (--join-timeout waits longer)")
-            }
-            e => e.to_string(),
-        })?;
-        if let Some(blob) = joiner.poll_transmit(now()) {
-            let _ = guest.send_app(&inviter, &blob);
-        }
-        let wait = Duration::from_millis(
-            joiner
-                .poll_timeout()
-                .as_millis()
-                .saturating_sub(now().as_millis()),
-        );
-        tokio::select! {
-            answer = guest.recv_app() => {
-                let Some((from, blob)) = answer else {
-                    return Err("the relay closed the connection".to_owned());
-                };
-                match joiner.handle_relay(from, &blob, now()) {
-                    Ok(Some(chain)) => break chain,
-                    Ok(None) => {}
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-            notice = guest.next_notice() => {
-                if let Some(n) = notice {
-                    let waiting = n.code == NoticeCode::Unreachable
-                        && n.peer.is_some_and(|p| joiner.handle_unreachable(p));
-                    if waiting {
-                        emit(
-                            "join-waiting",
-                            json!({
-                                "inviter": inviter.to_string(),
-                                "timeout_s": timeout.as_secs_f64(),
-                            }),
-                        );
-                    }
-                }
-            }
-            () = tokio::time::sleep(wait) => {}
-        }
-    };
-    guest.close();
-    store.write(GENESIS, &genesis.encode())?;
-    store.write(CHAIN, &chain.encode())?;
-    emit(
-        "joined",
-        json!({ "inviter": inviter.to_string(), "shell": genesis.id().to_string() }),
-    );
-    Ok((chain, inviter))
-}
-
-/// Another handle on the same key.
-fn copy(identity: &Identity) -> Identity {
-    Identity::from_secret_bytes(&identity.to_secret_bytes())
 }
 
 #[cfg(test)]
