@@ -40,6 +40,89 @@
 // Role of the owner, the key named in the genesis.
 #define SYNCSHELL_ROLE_OWNER 2
 
+// The member runs: `peer` is its id, `text` the shell's id.
+#define SYNCSHELL_EVENT_READY 1
+
+// The start failed and the member stopped: `text` says why, value 0 is the status the
+// failure maps to.
+#define SYNCSHELL_EVENT_START_FAILED 2
+
+// The join waits for the inviter `peer` to come online; value 0 is the join's timeout in
+// milliseconds.
+#define SYNCSHELL_EVENT_JOIN_WAITING 3
+
+// The join succeeded: `peer` is the inviter, `text` the shell's id.
+#define SYNCSHELL_EVENT_JOINED 4
+
+// No relay answers yet; the member keeps trying: `text` is the relay's URL.
+#define SYNCSHELL_EVENT_RELAY_WAITING 5
+
+// The relay admitted the member (again).
+#define SYNCSHELL_EVENT_RELAY_UP 6
+
+// A link to `peer` (`name`) is up. Values: 0 whether this member dialled (0/1), 1 the
+// peer's role (0 member, 1 admin, 2 owner), 2 the handshake's milliseconds, 3 the
+// round-trip time in microseconds (0: not measured yet). `text` is the network path
+// (`direct host 10.0.0.2:5000 -> srflx 203.0.113.9:6000`, or with `relay`), or empty.
+#define SYNCSHELL_EVENT_LINK_UP 7
+
+// The link to `peer` (`name`) ended: `text` says why (`closed`, `revoked`, `expired`, `no
+// answer`, `overloaded`, `stale`).
+#define SYNCSHELL_EVENT_LINK_DOWN 8
+
+// A connection's handshake failed: `text` says why; value 0 whether this member dialled.
+#define SYNCSHELL_EVENT_REFUSED 9
+
+// A chat line from `peer` (`name`): `text`; value 0 its kind (0 text, 1 typing, 2 presence,
+// whose text is `online` or `away`).
+#define SYNCSHELL_EVENT_CHAT 10
+
+// `peer` joined with one of this member's invites.
+#define SYNCSHELL_EVENT_ADMITTED 11
+
+// A join request of `peer` was refused: `text` says why.
+#define SYNCSHELL_EVENT_JOIN_REFUSED 12
+
+// `peer` failed value 0 times in a row and probably needs a new invite.
+#define SYNCSHELL_EVENT_NEEDS_INVITE 13
+
+// The shared folder changed: value 0 is its version.
+#define SYNCSHELL_EVENT_SHARE_CHANGED 14
+
+// A transfer of the shared folder to `peer` started.
+#define SYNCSHELL_EVENT_SENDING 15
+
+// The shared folder reached `peer`: value 0 files sent, value 1 bytes sent.
+#define SYNCSHELL_EVENT_SENT 16
+
+// A transfer to `peer` failed (it resumes on the next link): `text` says why.
+#define SYNCSHELL_EVENT_SEND_FAILED 17
+
+// A transfer from `peer`: value 0 bytes in place, value 1 bytes in all.
+#define SYNCSHELL_EVENT_PROGRESS 18
+
+// `peer`'s shared folder was received: values 0 files received, 1 files already in place,
+// 2 bytes received, 3 the folder's size.
+#define SYNCSHELL_EVENT_RECEIVED 19
+
+// A file from `peer` waits for approval (`syncshell_member_approve` or `_deny`): `text` is
+// its path in the receive folder, value 0 its size.
+#define SYNCSHELL_EVENT_WAITING 20
+
+// Files `peer` removed from its share were moved out of the receive folder: `text` is their
+// paths, one per line, `name` the folder they were moved into.
+#define SYNCSHELL_EVENT_REMOVED 21
+
+// A transfer from `peer` failed (its partial files are kept): `text` says why.
+#define SYNCSHELL_EVENT_RECEIVE_FAILED 22
+
+// Something went wrong that is not about one member: `text` says what.
+#define SYNCSHELL_EVENT_ERROR 23
+
+// The member stopped for good (revoked, or its token expired): `text` says why. Nothing
+// follows.
+#define SYNCSHELL_EVENT_STOPPED 24
+
 // Presence: connected and reachable.
 #define SYNCSHELL_PRESENCE_ONLINE 0
 
@@ -206,18 +289,28 @@ typedef syncshell_handle syncshell_invite;
 // A handle to an invite ledger: the use counts of the invites its holder accepts.
 typedef syncshell_handle syncshell_ledger;
 
-// A handle to a phonebook (with the clock that stamps this member's own entries).
-typedef syncshell_handle syncshell_phonebook;
+// A handle to the settings of a member to start (its data folder, key, shell, relays,
+// folders).
+typedef syncshell_handle syncshell_member_options;
 
-// A handle to one verified phonebook entry.
-typedef syncshell_handle syncshell_entry;
+// A handle to WebRTC settings.
+typedef syncshell_handle syncshell_webrtc_config;
 
 // A handle to an async runtime (tokio, with its own worker threads). Transports made on it
 // keep it running until they are freed too.
 typedef syncshell_handle syncshell_runtime;
 
-// A handle to WebRTC settings.
-typedef syncshell_handle syncshell_webrtc_config;
+// A handle to a running member.
+typedef syncshell_handle syncshell_member;
+
+// A handle to one event of a member.
+typedef syncshell_handle syncshell_event;
+
+// A handle to a phonebook (with the clock that stamps this member's own entries).
+typedef syncshell_handle syncshell_phonebook;
+
+// A handle to one verified phonebook entry.
+typedef syncshell_handle syncshell_entry;
 
 // A handle to an in-memory network (tests and demos without sockets).
 typedef syncshell_handle syncshell_mem_network;
@@ -259,6 +352,14 @@ uint64_t syncshell_now_ms(void);
 // Writes the number of live handles of every kind in the process: a host's leak check
 // (0 once everything it made is freed).
 syncshell_status syncshell_live_handles(size_t *out_count);
+
+// Stops everything the library runs and frees every handle: members stop (each waiting at
+// most `timeout_ms` for its links and transfers to end), then every runtime ends and its
+// threads are joined (each waits at most 5 s for its tasks). Afterwards no library thread or
+// socket is left, and every handle is invalid; the library can be used afresh. For a host
+// that unloads while the library stays loaded (a Dalamud plugin). No other call may run
+// while it does.
+syncshell_status syncshell_shutdown(uint32_t timeout_ms);
 
 // Panics on purpose inside the library, so a host can check that a panic comes back as
 // `SYNCSHELL_ERR_PANIC` and the process lives on. Always returns that status.
@@ -557,6 +658,202 @@ syncshell_status syncshell_ledger_accept(syncshell_ledger ledger,
 
 // Frees an invite ledger handle.
 syncshell_status syncshell_ledger_free(syncshell_ledger ledger);
+
+// New member settings for the data folder `data_dir` (made if missing). Give a key
+// (`_set_passphrase` or `_set_secret`), then create a shell, join one, or resume the one
+// the folder holds (the default).
+//
+// # Safety
+// `data_dir` must be a NUL-terminated string.
+syncshell_status syncshell_member_options_new(const char *data_dir,
+                                              syncshell_member_options *out_options);
+
+// The key is the data folder's key file, sealed with this passphrase (made on the first
+// start; opening it takes about a second on purpose).
+//
+// # Safety
+// `passphrase` must point to `len` readable bytes.
+syncshell_status syncshell_member_options_set_passphrase(syncshell_member_options options,
+                                                         const uint8_t *passphrase,
+                                                         size_t len);
+
+// The key is this 32-byte secret, which the host keeps (for example under DPAPI): the
+// folder gets no key file.
+//
+// # Safety
+// `secret` must point to `len` readable bytes.
+syncshell_status syncshell_member_options_set_secret(syncshell_member_options options,
+                                                     const uint8_t *secret,
+                                                     size_t len);
+
+// Creates a shell named `shell_name` on start (the folder must hold none).
+//
+// # Safety
+// `shell_name` must be a NUL-terminated string.
+syncshell_status syncshell_member_options_create_shell(syncshell_member_options options,
+                                                       const char *shell_name);
+
+// Joins the shell of `invite_text` on start, waiting up to `timeout_ms` for the inviter
+// (0: 120 s). The relays the invite names are used unless `_add_relay` gives others.
+//
+// # Safety
+// `invite_text` must be a NUL-terminated string.
+syncshell_status syncshell_member_options_join(syncshell_member_options options,
+                                               const char *invite_text,
+                                               uint32_t timeout_ms);
+
+// Adds a relay (`ws://` or `wss://` URL), tried in the order added. Without one: the
+// relays the folder used last, else those the invite names, else ws://127.0.0.1:7447/.
+//
+// # Safety
+// `url` must be a NUL-terminated string.
+syncshell_status syncshell_member_options_add_relay(syncshell_member_options options,
+                                                    const char *url);
+
+// Trusts the CA certificates of this PEM file for `wss://` relays, besides the system's.
+//
+// # Safety
+// `pem_path` must be a NUL-terminated string.
+syncshell_status syncshell_member_options_set_ca_file(syncshell_member_options options,
+                                                      const char *pem_path);
+
+// Sets the display name the member shows in the phonebook.
+//
+// # Safety
+// `name` must be a NUL-terminated string.
+syncshell_status syncshell_member_options_set_name(syncshell_member_options options,
+                                                   const char *name);
+
+// Shares the folder `path` with members that receive (it must exist), watching it for
+// changes.
+//
+// # Safety
+// `path` must be a NUL-terminated string.
+syncshell_status syncshell_member_options_set_share(syncshell_member_options options,
+                                                    const char *path);
+
+// Receives members' shared folders into the folder `path`.
+//
+// # Safety
+// `path` must be a NUL-terminated string.
+syncshell_status syncshell_member_options_set_receive(syncshell_member_options options,
+                                                      const char *path);
+
+// Turns the approval step on at start: received files wait (SYNCSHELL_EVENT_WAITING)
+// until approved or denied. It stays on across restarts until `syncshell_member_set_approval`
+// turns it off.
+syncshell_status syncshell_member_options_set_approval(syncshell_member_options options, bool on);
+
+// Uses these WebRTC settings (copied; by default: 127.0.0.1 only, and the STUN and TURN
+// servers the relay hands out).
+syncshell_status syncshell_member_options_set_webrtc(syncshell_member_options options,
+                                                     syncshell_webrtc_config config);
+
+// Frees member settings.
+syncshell_status syncshell_member_options_free(syncshell_member_options options);
+
+// Starts a member on `runtime`. The local part runs in this call: the data folder is
+// locked (`SYNCSHELL_ERR_STATE` while another process uses it), the key opened
+// (`SYNCSHELL_ERR_WRONG_PASSPHRASE`) or made, the shell created or checked. The rest — the
+// join, the relay — runs on the runtime and reports through `syncshell_member_poll_event`:
+// `SYNCSHELL_EVENT_READY`, or `SYNCSHELL_EVENT_START_FAILED`.
+syncshell_status syncshell_member_start(syncshell_runtime runtime,
+                                        syncshell_member_options options,
+                                        syncshell_member *out_member);
+
+// Waits up to `timeout_ms` for the member's next event and writes a handle to it
+// (free it with `syncshell_event_free`). `SYNCSHELL_ERR_TIMEOUT` when none came (0 does not
+// wait); `SYNCSHELL_ERR_CLOSED` once the member stopped and every event was taken. Call it
+// from one thread (a plugin: once per framework tick, with timeout 0, until it times out).
+syncshell_status syncshell_member_poll_event(syncshell_member member,
+                                             uint32_t timeout_ms,
+                                             syncshell_event *out_event);
+
+// Writes the event's kind (`SYNCSHELL_EVENT_*`) to `*out_kind`.
+syncshell_status syncshell_event_kind(syncshell_event event, uint32_t *out_kind);
+
+// Writes the id (text) of the member the event is about as new bytes, or 0 when it names
+// none.
+syncshell_status syncshell_event_peer(syncshell_event event, syncshell_bytes *out_peer);
+
+// Writes the name of the member the event is about (its phonebook name) as new UTF-8
+// bytes, or 0 when the event has none. Names come from other members: show them as text,
+// never interpret them.
+syncshell_status syncshell_event_name(syncshell_event event, syncshell_bytes *out_name);
+
+// Writes the event's text (a chat line, a path, why something failed; see its kind) as
+// new UTF-8 bytes, or 0 when it has none.
+syncshell_status syncshell_event_text(syncshell_event event, syncshell_bytes *out_text);
+
+// Writes the event's value `index` (0 to 3; their meaning depends on the kind, unused ones
+// are 0) to `*out_value`.
+syncshell_status syncshell_event_value(syncshell_event event, uint32_t index, uint64_t *out_value);
+
+// Frees an event handle.
+syncshell_status syncshell_event_free(syncshell_event event);
+
+// Writes the member's id (text) as new bytes.
+syncshell_status syncshell_member_peer_id(syncshell_member member, syncshell_bytes *out_peer);
+
+// Writes the number of members linked now to `*out_count`.
+syncshell_status syncshell_member_link_count(syncshell_member member, size_t *out_count);
+
+// Writes a new invite's text (UTF-8 bytes, secret: give it to one person) for `role`
+// (0 member, 1 admin), usable `max_uses` times (0: once) for `valid_for_ms` (0: 30 minutes).
+// The member must be an admin or the owner (`SYNCSHELL_ERR_NOT_ALLOWED`).
+syncshell_status syncshell_member_invite(syncshell_member member,
+                                         uint32_t role,
+                                         uint32_t max_uses,
+                                         uint64_t valid_for_ms,
+                                         syncshell_bytes *out_text);
+
+// Revokes the member `who` (a display name, an id, or the start of one) for good: every
+// member drops its links, the relay refuses it. The member must be an admin or the owner.
+//
+// # Safety
+// `who` must be a NUL-terminated string.
+syncshell_status syncshell_member_revoke(syncshell_member member, const char *who);
+
+// Sends a chat line to every linked member; writes how many it went to.
+//
+// # Safety
+// `text` must be a NUL-terminated string.
+syncshell_status syncshell_member_say(syncshell_member member, const char *text, size_t *out_count);
+
+// Pauses (`pause` true) or resumes transfers, of every member (`who` NULL) or of the member
+// `who` names. Kept across restarts.
+//
+// # Safety
+// `who` must be NULL or a NUL-terminated string.
+syncshell_status syncshell_member_pause(syncshell_member member, const char *who, bool pause);
+
+// Sets one bandwidth budget, in bytes per second, for all outgoing transfers (0: none).
+// Kept across restarts.
+syncshell_status syncshell_member_set_budget(syncshell_member member, uint64_t bytes_per_second);
+
+// Turns the approval step on or off (kept across restarts).
+syncshell_status syncshell_member_set_approval(syncshell_member member, bool on);
+
+// Approves (`approve` true) the received file waiting at `path` (as its
+// SYNCSHELL_EVENT_WAITING named it): it moves into the receive folder. Or denies it: it is
+// deleted and its content refused for good (across restarts). `SYNCSHELL_ERR_INVALID_ARGUMENT`
+// when no file waits there. Waits at most `timeout_ms` for the file to move.
+//
+// # Safety
+// `path` must be a NUL-terminated string.
+syncshell_status syncshell_member_decide(syncshell_member member,
+                                         const char *path,
+                                         bool approve,
+                                         uint32_t timeout_ms);
+
+// Stops the member: its links, transfers and relay connection end (waiting at most
+// `timeout_ms`), and its data folder is released. Events already queued can still be
+// polled; then `syncshell_member_poll_event` says `SYNCSHELL_ERR_CLOSED`.
+syncshell_status syncshell_member_stop(syncshell_member member, uint32_t timeout_ms);
+
+// Frees a member handle, stopping the member if it runs (without waiting: call
+// `syncshell_member_stop` first to wait).
+syncshell_status syncshell_member_free(syncshell_member member);
 
 // A new, empty phonebook for the shell of `genesis`.
 syncshell_status syncshell_phonebook_new(syncshell_genesis genesis, syncshell_phonebook *out_book);

@@ -54,6 +54,30 @@ namespace Syncshell
         public const uint SYNCSHELL_ROLE_MEMBER = 0;
         public const uint SYNCSHELL_ROLE_ADMIN = 1;
         public const uint SYNCSHELL_ROLE_OWNER = 2;
+        public const uint SYNCSHELL_EVENT_READY = 1;
+        public const uint SYNCSHELL_EVENT_START_FAILED = 2;
+        public const uint SYNCSHELL_EVENT_JOIN_WAITING = 3;
+        public const uint SYNCSHELL_EVENT_JOINED = 4;
+        public const uint SYNCSHELL_EVENT_RELAY_WAITING = 5;
+        public const uint SYNCSHELL_EVENT_RELAY_UP = 6;
+        public const uint SYNCSHELL_EVENT_LINK_UP = 7;
+        public const uint SYNCSHELL_EVENT_LINK_DOWN = 8;
+        public const uint SYNCSHELL_EVENT_REFUSED = 9;
+        public const uint SYNCSHELL_EVENT_CHAT = 10;
+        public const uint SYNCSHELL_EVENT_ADMITTED = 11;
+        public const uint SYNCSHELL_EVENT_JOIN_REFUSED = 12;
+        public const uint SYNCSHELL_EVENT_NEEDS_INVITE = 13;
+        public const uint SYNCSHELL_EVENT_SHARE_CHANGED = 14;
+        public const uint SYNCSHELL_EVENT_SENDING = 15;
+        public const uint SYNCSHELL_EVENT_SENT = 16;
+        public const uint SYNCSHELL_EVENT_SEND_FAILED = 17;
+        public const uint SYNCSHELL_EVENT_PROGRESS = 18;
+        public const uint SYNCSHELL_EVENT_RECEIVED = 19;
+        public const uint SYNCSHELL_EVENT_WAITING = 20;
+        public const uint SYNCSHELL_EVENT_REMOVED = 21;
+        public const uint SYNCSHELL_EVENT_RECEIVE_FAILED = 22;
+        public const uint SYNCSHELL_EVENT_ERROR = 23;
+        public const uint SYNCSHELL_EVENT_STOPPED = 24;
         public const uint SYNCSHELL_PRESENCE_ONLINE = 0;
         public const uint SYNCSHELL_PRESENCE_AWAY = 1;
         public const uint SYNCSHELL_PRESENCE_OFFLINE = 2;
@@ -90,6 +114,9 @@ namespace Syncshell
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_live_handles(UIntPtr* out_count);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_shutdown(uint timeout_ms);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_debug_panic();
@@ -237,6 +264,102 @@ namespace Syncshell
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_ledger_free(ulong ledger);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_new(byte* data_dir, ulong* out_options);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_set_passphrase(ulong options, byte* passphrase, UIntPtr len);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_set_secret(ulong options, byte* secret, UIntPtr len);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_create_shell(ulong options, byte* shell_name);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_join(ulong options, byte* invite_text, uint timeout_ms);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_add_relay(ulong options, byte* url);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_set_ca_file(ulong options, byte* pem_path);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_set_name(ulong options, byte* name);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_set_share(ulong options, byte* path);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_set_receive(ulong options, byte* path);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_set_approval(ulong options, [MarshalAs(UnmanagedType.U1)] bool on);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_set_webrtc(ulong options, ulong config);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_options_free(ulong options);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_start(ulong runtime, ulong options, ulong* out_member);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_poll_event(ulong member, uint timeout_ms, ulong* out_event);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_event_kind(ulong @event, uint* out_kind);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_event_peer(ulong @event, ulong* out_peer);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_event_name(ulong @event, ulong* out_name);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_event_text(ulong @event, ulong* out_text);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_event_value(ulong @event, uint index, ulong* out_value);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_event_free(ulong @event);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_peer_id(ulong member, ulong* out_peer);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_link_count(ulong member, UIntPtr* out_count);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_invite(ulong member, uint role, uint max_uses, ulong valid_for_ms, ulong* out_text);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_revoke(ulong member, byte* who);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_say(ulong member, byte* text, UIntPtr* out_count);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_pause(ulong member, byte* who, [MarshalAs(UnmanagedType.U1)] bool pause);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_set_budget(ulong member, ulong bytes_per_second);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_set_approval(ulong member, [MarshalAs(UnmanagedType.U1)] bool on);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_decide(ulong member, byte* path, [MarshalAs(UnmanagedType.U1)] bool approve, uint timeout_ms);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_stop(ulong member, uint timeout_ms);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern Status syncshell_member_free(ulong member);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_phonebook_new(ulong genesis, ulong* out_book);

@@ -54,6 +54,9 @@ pub(crate) enum Kind {
     Transport,
     Connection,
     Transfer,
+    MemberOptions,
+    Member,
+    Event,
 }
 
 impl Kind {
@@ -89,6 +92,9 @@ impl Kind {
             Transport => "transport",
             Connection => "connection",
             Transfer => "transfer",
+            MemberOptions => "member options",
+            Member => "member",
+            Event => "event",
         }
     }
 }
@@ -264,6 +270,29 @@ pub(crate) fn remove<T: Object>(handle: syncshell_handle) -> Outcome {
     let removed = table().remove(handle, T::KIND)?;
     drop(removed);
     Ok(())
+}
+
+/// Takes every live object out of the table: all handles become invalid.
+pub(crate) fn drain() -> Vec<AnyObject> {
+    let mut table = table();
+    let mut objects = Vec::new();
+    for (index, slot) in table.slots.iter_mut().enumerate() {
+        if let Some(object) = slot.object.take() {
+            objects.push((index, object));
+        }
+    }
+    table.live -= objects.len();
+    let mut out = Vec::with_capacity(objects.len());
+    for (index, object) in objects {
+        if let Some(slot) = table.slots.get_mut(index) {
+            if let Some(next) = slot.generation.checked_add(1) {
+                slot.generation = next;
+                table.free.push_back(index as u32);
+            }
+        }
+        out.push(object);
+    }
+    out
 }
 
 /// The number of live handles.

@@ -7,6 +7,7 @@ mod buffer;
 mod handle;
 mod handshake;
 mod identity;
+mod member;
 mod phonebook;
 mod revocation;
 mod runtime;
@@ -20,6 +21,7 @@ pub use buffer::*;
 pub use handle::syncshell_handle;
 pub use handshake::*;
 pub use identity::*;
+pub use member::*;
 pub use phonebook::*;
 pub use revocation::*;
 pub use runtime::*;
@@ -133,6 +135,29 @@ pub extern "C" fn syncshell_live_handles(out_count: *mut usize) -> syncshell_sta
     boundary(|| {
         let out = Out::new(out_count, "out_count")?;
         out.write(handle::live());
+        Ok(())
+    })
+}
+
+/// Stops everything the library runs and frees every handle: members stop (each waiting at
+/// most `timeout_ms` for its links and transfers to end), then every runtime ends and its
+/// threads are joined (each waits at most 5 s for its tasks). Afterwards no library thread or
+/// socket is left, and every handle is invalid; the library can be used afresh. For a host
+/// that unloads while the library stays loaded (a Dalamud plugin). No other call may run
+/// while it does.
+#[no_mangle]
+pub extern "C" fn syncshell_shutdown(timeout_ms: u32) -> syncshell_status {
+    boundary(|| {
+        let objects = handle::drain();
+        for (kind, object) in &objects {
+            if *kind == handle::Kind::Member {
+                if let Some(member) = object.downcast_ref::<member::MemberObject>() {
+                    // A member that does not stop in time is dropped all the same.
+                    let _ = member.stop(timeout_ms);
+                }
+            }
+        }
+        drop(objects);
         Ok(())
     })
 }

@@ -138,6 +138,30 @@ impl From<::syncshell_identity::Error> for Failure {
     }
 }
 
+impl From<::syncshell_member::Error> for Failure {
+    fn from(e: ::syncshell_member::Error) -> Self {
+        use ::syncshell_member::Error as E;
+        match e {
+            E::Identity(e) => e.into(),
+            E::Revocation(e) => e.into(),
+            E::Phonebook(e) => e.into(),
+            e => {
+                let status = match &e {
+                    E::UnknownMember(_) | E::AmbiguousMember { .. } => {
+                        S::SYNCSHELL_ERR_INVALID_ARGUMENT
+                    }
+                    E::InviteExpired { .. } => S::SYNCSHELL_ERR_EXPIRED,
+                    E::JoinTimedOut { .. } => S::SYNCSHELL_ERR_TIMEOUT,
+                    E::JoinDenied(_) => S::SYNCSHELL_ERR_NOT_ALLOWED,
+                    E::TooLarge { .. } => S::SYNCSHELL_ERR_LIMIT,
+                    _ => S::SYNCSHELL_ERR_DECODE,
+                };
+                Failure::new(status, e.to_string())
+            }
+        }
+    }
+}
+
 impl From<::syncshell_revocation::Error> for Failure {
     fn from(e: ::syncshell_revocation::Error) -> Self {
         use ::syncshell_revocation::Error as E;

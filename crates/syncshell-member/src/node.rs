@@ -16,7 +16,7 @@ use syncshell_stream::{
     Frame, Manifest, MessageConnection, Progress, ReceiveOptions, SendOptions, TokenBucket,
 };
 use syncshell_transport::{Connection, Transport};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::link::LinkMessage;
@@ -127,7 +127,7 @@ struct Inner<T: Transport> {
     /// Received files waiting for approval, by path.
     waiting: Mutex<std::collections::BTreeMap<String, Waiting>>,
     /// The watcher of the shared folder (dropped at shutdown, which ends its thread).
-    watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    watcher: Mutex<Option<Watching>>,
 }
 
 /// A running member: [`Member`] driven over a transport and a relay on tokio. Cloning
@@ -289,7 +289,10 @@ impl<T: Transport + 'static> Node<T> {
 
     /// Stops the node: ends its tasks, closes every connection and the relay client.
     pub async fn shutdown(&self) {
-        lock(&self.inner.watcher).take();
+        let watcher = lock(&self.inner.watcher).take();
+        if let Some(w) = watcher {
+            stop_watcher(w).await;
+        }
         for task in lock(&self.inner.tasks).drain(..) {
             task.abort();
         }
@@ -805,19 +808,65 @@ impl<T: Transport + 'static> Node<T> {
 }
 
 /// Watches `folder` and everything in it; `changed` is told of every change.
-fn watch(
-    folder: &std::path::Path,
-    changed: Arc<Notify>,
-) -> Result<notify::RecommendedWatcher, notify::Error> {
+/// Reports the end of the watcher's thread: the watcher's event handler owns it, and the
+/// handler is dropped on that thread as its last act.
+struct WatcherEnd(Option<oneshot::Sender<Option<i32>>>);
+
+impl Drop for WatcherEnd {
+    fn drop(&mut self) {
+        if let Some(end) = self.0.take() {
+            let _ = end.send(thread_id());
+        }
+    }
+}
+
+/// The calling thread's id, where the system lists threads by it (Linux: /proc/self/task).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn thread_id() -> Option<i32> {
+    Some(nix::unistd::gettid().as_raw())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn thread_id() -> Option<i32> {
+    None
+}
+
+/// Drops the watcher and waits (a bounded time) until its thread has ended, so a stopped
+/// node leaves no thread behind.
+async fn stop_watcher(watcher: Watching) {
+    let (watcher, end) = watcher;
+    drop(watcher);
+    let Ok(Ok(thread)) = tokio::time::timeout(Duration::from_secs(2), end).await else {
+        return;
+    };
+    // The handler was dropped; the thread is leaving. Where threads are listed, wait until
+    // it is gone.
+    if let Some(tid) = thread {
+        let listed = std::path::PathBuf::from(format!("/proc/self/task/{tid}"));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while listed.exists() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// A watcher of the shared folder and the report of its thread's end.
+type Watching = (notify::RecommendedWatcher, oneshot::Receiver<Option<i32>>);
+
+fn watch(folder: &std::path::Path, changed: Arc<Notify>) -> Result<Watching, notify::Error> {
     use notify::Watcher;
-    let mut watcher =
-        notify::recommended_watcher(move |e: notify::Result<notify::Event>| match e {
+    let (tx, end) = oneshot::channel();
+    let guard = WatcherEnd(Some(tx));
+    let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+        let _owned = &guard;
+        match e {
             Ok(e) if !e.kind.is_access() => changed.notify_one(),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "watching the shared folder"),
-        })?;
+        }
+    })?;
     watcher.watch(folder, notify::RecursiveMode::Recursive)?;
-    Ok(watcher)
+    Ok((watcher, end))
 }
 
 fn drain(m: &mut Member) -> Vec<Output> {
