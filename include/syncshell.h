@@ -41,87 +41,87 @@
 #define SYNCSHELL_ROLE_OWNER 2
 
 // The member runs: `peer` is its id, `text` the shell's id.
-#define SYNCSHELL_EVENT_READY 1
+#define SYNCSHELL_MEMBER_EVENT_READY 1
 
 // The start failed and the member stopped: `text` says why, value 0 is the status the
 // failure maps to.
-#define SYNCSHELL_EVENT_START_FAILED 2
+#define SYNCSHELL_MEMBER_EVENT_START_FAILED 2
 
 // The join waits for the inviter `peer` to come online; value 0 is the join's timeout in
 // milliseconds.
-#define SYNCSHELL_EVENT_JOIN_WAITING 3
+#define SYNCSHELL_MEMBER_EVENT_JOIN_WAITING 3
 
 // The join succeeded: `peer` is the inviter, `text` the shell's id.
-#define SYNCSHELL_EVENT_JOINED 4
+#define SYNCSHELL_MEMBER_EVENT_JOINED 4
 
 // No relay answers yet; the member keeps trying: `text` is the relay's URL.
-#define SYNCSHELL_EVENT_RELAY_WAITING 5
+#define SYNCSHELL_MEMBER_EVENT_RELAY_WAITING 5
 
 // The relay admitted the member (again).
-#define SYNCSHELL_EVENT_RELAY_UP 6
+#define SYNCSHELL_MEMBER_EVENT_RELAY_UP 6
 
 // A link to `peer` (`name`) is up. Values: 0 whether this member dialled (0/1), 1 the
 // peer's role (0 member, 1 admin, 2 owner), 2 the handshake's milliseconds, 3 the
 // round-trip time in microseconds (0: not measured yet). `text` is the network path
 // (`direct host 10.0.0.2:5000 -> srflx 203.0.113.9:6000`, or with `relay`), or empty.
-#define SYNCSHELL_EVENT_LINK_UP 7
+#define SYNCSHELL_MEMBER_EVENT_LINK_UP 7
 
 // The link to `peer` (`name`) ended: `text` says why (`closed`, `revoked`, `expired`, `no
 // answer`, `overloaded`, `stale`).
-#define SYNCSHELL_EVENT_LINK_DOWN 8
+#define SYNCSHELL_MEMBER_EVENT_LINK_DOWN 8
 
 // A connection's handshake failed: `text` says why; value 0 whether this member dialled.
-#define SYNCSHELL_EVENT_REFUSED 9
+#define SYNCSHELL_MEMBER_EVENT_REFUSED 9
 
 // A chat line from `peer` (`name`): `text`; value 0 its kind (0 text, 1 typing, 2 presence,
 // whose text is `online` or `away`).
-#define SYNCSHELL_EVENT_CHAT 10
+#define SYNCSHELL_MEMBER_EVENT_CHAT 10
 
 // `peer` joined with one of this member's invites.
-#define SYNCSHELL_EVENT_ADMITTED 11
+#define SYNCSHELL_MEMBER_EVENT_ADMITTED 11
 
 // A join request of `peer` was refused: `text` says why.
-#define SYNCSHELL_EVENT_JOIN_REFUSED 12
+#define SYNCSHELL_MEMBER_EVENT_JOIN_REFUSED 12
 
 // `peer` failed value 0 times in a row and probably needs a new invite.
-#define SYNCSHELL_EVENT_NEEDS_INVITE 13
+#define SYNCSHELL_MEMBER_EVENT_NEEDS_INVITE 13
 
 // The shared folder changed: value 0 is its version.
-#define SYNCSHELL_EVENT_SHARE_CHANGED 14
+#define SYNCSHELL_MEMBER_EVENT_SHARE_CHANGED 14
 
 // A transfer of the shared folder to `peer` started.
-#define SYNCSHELL_EVENT_SENDING 15
+#define SYNCSHELL_MEMBER_EVENT_SENDING 15
 
 // The shared folder reached `peer`: value 0 files sent, value 1 bytes sent.
-#define SYNCSHELL_EVENT_SENT 16
+#define SYNCSHELL_MEMBER_EVENT_SENT 16
 
 // A transfer to `peer` failed (it resumes on the next link): `text` says why.
-#define SYNCSHELL_EVENT_SEND_FAILED 17
+#define SYNCSHELL_MEMBER_EVENT_SEND_FAILED 17
 
 // A transfer from `peer`: value 0 bytes in place, value 1 bytes in all.
-#define SYNCSHELL_EVENT_PROGRESS 18
+#define SYNCSHELL_MEMBER_EVENT_PROGRESS 18
 
 // `peer`'s shared folder was received: values 0 files received, 1 files already in place,
 // 2 bytes received, 3 the folder's size.
-#define SYNCSHELL_EVENT_RECEIVED 19
+#define SYNCSHELL_MEMBER_EVENT_RECEIVED 19
 
 // A file from `peer` waits for approval (`syncshell_member_approve` or `_deny`): `text` is
 // its path in the receive folder, value 0 its size.
-#define SYNCSHELL_EVENT_WAITING 20
+#define SYNCSHELL_MEMBER_EVENT_WAITING 20
 
 // Files `peer` removed from its share were moved out of the receive folder: `text` is their
 // paths, one per line, `name` the folder they were moved into.
-#define SYNCSHELL_EVENT_REMOVED 21
+#define SYNCSHELL_MEMBER_EVENT_REMOVED 21
 
 // A transfer from `peer` failed (its partial files are kept): `text` says why.
-#define SYNCSHELL_EVENT_RECEIVE_FAILED 22
+#define SYNCSHELL_MEMBER_EVENT_RECEIVE_FAILED 22
 
 // Something went wrong that is not about one member: `text` says what.
-#define SYNCSHELL_EVENT_ERROR 23
+#define SYNCSHELL_MEMBER_EVENT_ERROR 23
 
 // The member stopped for good (revoked, or its token expired): `text` says why. Nothing
 // follows.
-#define SYNCSHELL_EVENT_STOPPED 24
+#define SYNCSHELL_MEMBER_EVENT_STOPPED 24
 
 // Presence: connected and reachable.
 #define SYNCSHELL_PRESENCE_ONLINE 0
@@ -304,7 +304,7 @@ typedef syncshell_handle syncshell_runtime;
 typedef syncshell_handle syncshell_member;
 
 // A handle to one event of a member.
-typedef syncshell_handle syncshell_event;
+typedef syncshell_handle syncshell_member_event;
 
 // A handle to a phonebook (with the clock that stamps this member's own entries).
 typedef syncshell_handle syncshell_phonebook;
@@ -739,7 +739,7 @@ syncshell_status syncshell_member_options_set_share(syncshell_member_options opt
 syncshell_status syncshell_member_options_set_receive(syncshell_member_options options,
                                                       const char *path);
 
-// Turns the approval step on at start: received files wait (SYNCSHELL_EVENT_WAITING)
+// Turns the approval step on at start: received files wait (SYNCSHELL_MEMBER_EVENT_WAITING)
 // until approved or denied. It stays on across restarts until `syncshell_member_set_approval`
 // turns it off.
 syncshell_status syncshell_member_options_set_approval(syncshell_member_options options, bool on);
@@ -756,41 +756,46 @@ syncshell_status syncshell_member_options_free(syncshell_member_options options)
 // locked (`SYNCSHELL_ERR_STATE` while another process uses it), the key opened
 // (`SYNCSHELL_ERR_WRONG_PASSPHRASE`) or made, the shell created or checked. The rest — the
 // join, the relay — runs on the runtime and reports through `syncshell_member_poll_event`:
-// `SYNCSHELL_EVENT_READY`, or `SYNCSHELL_EVENT_START_FAILED`.
+// `SYNCSHELL_MEMBER_EVENT_READY`, or `SYNCSHELL_MEMBER_EVENT_START_FAILED`.
 syncshell_status syncshell_member_start(syncshell_runtime runtime,
                                         syncshell_member_options options,
                                         syncshell_member *out_member);
 
 // Waits up to `timeout_ms` for the member's next event and writes a handle to it
-// (free it with `syncshell_event_free`). `SYNCSHELL_ERR_TIMEOUT` when none came (0 does not
+// (free it with `syncshell_member_event_free`). `SYNCSHELL_ERR_TIMEOUT` when none came (0 does not
 // wait); `SYNCSHELL_ERR_CLOSED` once the member stopped and every event was taken. Call it
 // from one thread (a plugin: once per framework tick, with timeout 0, until it times out).
 syncshell_status syncshell_member_poll_event(syncshell_member member,
                                              uint32_t timeout_ms,
-                                             syncshell_event *out_event);
+                                             syncshell_member_event *out_event);
 
-// Writes the event's kind (`SYNCSHELL_EVENT_*`) to `*out_kind`.
-syncshell_status syncshell_event_kind(syncshell_event event, uint32_t *out_kind);
+// Writes the event's kind (`SYNCSHELL_MEMBER_EVENT_*`) to `*out_kind`.
+syncshell_status syncshell_member_event_kind(syncshell_member_event event, uint32_t *out_kind);
 
 // Writes the id (text) of the member the event is about as new bytes, or 0 when it names
 // none.
-syncshell_status syncshell_event_peer(syncshell_event event, syncshell_bytes *out_peer);
+syncshell_status syncshell_member_event_peer(syncshell_member_event event,
+                                             syncshell_bytes *out_peer);
 
 // Writes the name of the member the event is about (its phonebook name) as new UTF-8
 // bytes, or 0 when the event has none. Names come from other members: show them as text,
 // never interpret them.
-syncshell_status syncshell_event_name(syncshell_event event, syncshell_bytes *out_name);
+syncshell_status syncshell_member_event_name(syncshell_member_event event,
+                                             syncshell_bytes *out_name);
 
 // Writes the event's text (a chat line, a path, why something failed; see its kind) as
 // new UTF-8 bytes, or 0 when it has none.
-syncshell_status syncshell_event_text(syncshell_event event, syncshell_bytes *out_text);
+syncshell_status syncshell_member_event_text(syncshell_member_event event,
+                                             syncshell_bytes *out_text);
 
 // Writes the event's value `index` (0 to 3; their meaning depends on the kind, unused ones
 // are 0) to `*out_value`.
-syncshell_status syncshell_event_value(syncshell_event event, uint32_t index, uint64_t *out_value);
+syncshell_status syncshell_member_event_value(syncshell_member_event event,
+                                              uint32_t index,
+                                              uint64_t *out_value);
 
 // Frees an event handle.
-syncshell_status syncshell_event_free(syncshell_event event);
+syncshell_status syncshell_member_event_free(syncshell_member_event event);
 
 // Writes the member's id (text) as new bytes.
 syncshell_status syncshell_member_peer_id(syncshell_member member, syncshell_bytes *out_peer);
@@ -835,7 +840,7 @@ syncshell_status syncshell_member_set_budget(syncshell_member member, uint64_t b
 syncshell_status syncshell_member_set_approval(syncshell_member member, bool on);
 
 // Approves (`approve` true) the received file waiting at `path` (as its
-// SYNCSHELL_EVENT_WAITING named it): it moves into the receive folder. Or denies it: it is
+// SYNCSHELL_MEMBER_EVENT_WAITING named it): it moves into the receive folder. Or denies it: it is
 // deleted and its content refused for good (across restarts). `SYNCSHELL_ERR_INVALID_ARGUMENT`
 // when no file waits there. Waits at most `timeout_ms` for the file to move.
 //

@@ -54,30 +54,30 @@ namespace Syncshell
         public const uint SYNCSHELL_ROLE_MEMBER = 0;
         public const uint SYNCSHELL_ROLE_ADMIN = 1;
         public const uint SYNCSHELL_ROLE_OWNER = 2;
-        public const uint SYNCSHELL_EVENT_READY = 1;
-        public const uint SYNCSHELL_EVENT_START_FAILED = 2;
-        public const uint SYNCSHELL_EVENT_JOIN_WAITING = 3;
-        public const uint SYNCSHELL_EVENT_JOINED = 4;
-        public const uint SYNCSHELL_EVENT_RELAY_WAITING = 5;
-        public const uint SYNCSHELL_EVENT_RELAY_UP = 6;
-        public const uint SYNCSHELL_EVENT_LINK_UP = 7;
-        public const uint SYNCSHELL_EVENT_LINK_DOWN = 8;
-        public const uint SYNCSHELL_EVENT_REFUSED = 9;
-        public const uint SYNCSHELL_EVENT_CHAT = 10;
-        public const uint SYNCSHELL_EVENT_ADMITTED = 11;
-        public const uint SYNCSHELL_EVENT_JOIN_REFUSED = 12;
-        public const uint SYNCSHELL_EVENT_NEEDS_INVITE = 13;
-        public const uint SYNCSHELL_EVENT_SHARE_CHANGED = 14;
-        public const uint SYNCSHELL_EVENT_SENDING = 15;
-        public const uint SYNCSHELL_EVENT_SENT = 16;
-        public const uint SYNCSHELL_EVENT_SEND_FAILED = 17;
-        public const uint SYNCSHELL_EVENT_PROGRESS = 18;
-        public const uint SYNCSHELL_EVENT_RECEIVED = 19;
-        public const uint SYNCSHELL_EVENT_WAITING = 20;
-        public const uint SYNCSHELL_EVENT_REMOVED = 21;
-        public const uint SYNCSHELL_EVENT_RECEIVE_FAILED = 22;
-        public const uint SYNCSHELL_EVENT_ERROR = 23;
-        public const uint SYNCSHELL_EVENT_STOPPED = 24;
+        public const uint SYNCSHELL_MEMBER_EVENT_READY = 1;
+        public const uint SYNCSHELL_MEMBER_EVENT_START_FAILED = 2;
+        public const uint SYNCSHELL_MEMBER_EVENT_JOIN_WAITING = 3;
+        public const uint SYNCSHELL_MEMBER_EVENT_JOINED = 4;
+        public const uint SYNCSHELL_MEMBER_EVENT_RELAY_WAITING = 5;
+        public const uint SYNCSHELL_MEMBER_EVENT_RELAY_UP = 6;
+        public const uint SYNCSHELL_MEMBER_EVENT_LINK_UP = 7;
+        public const uint SYNCSHELL_MEMBER_EVENT_LINK_DOWN = 8;
+        public const uint SYNCSHELL_MEMBER_EVENT_REFUSED = 9;
+        public const uint SYNCSHELL_MEMBER_EVENT_CHAT = 10;
+        public const uint SYNCSHELL_MEMBER_EVENT_ADMITTED = 11;
+        public const uint SYNCSHELL_MEMBER_EVENT_JOIN_REFUSED = 12;
+        public const uint SYNCSHELL_MEMBER_EVENT_NEEDS_INVITE = 13;
+        public const uint SYNCSHELL_MEMBER_EVENT_SHARE_CHANGED = 14;
+        public const uint SYNCSHELL_MEMBER_EVENT_SENDING = 15;
+        public const uint SYNCSHELL_MEMBER_EVENT_SENT = 16;
+        public const uint SYNCSHELL_MEMBER_EVENT_SEND_FAILED = 17;
+        public const uint SYNCSHELL_MEMBER_EVENT_PROGRESS = 18;
+        public const uint SYNCSHELL_MEMBER_EVENT_RECEIVED = 19;
+        public const uint SYNCSHELL_MEMBER_EVENT_WAITING = 20;
+        public const uint SYNCSHELL_MEMBER_EVENT_REMOVED = 21;
+        public const uint SYNCSHELL_MEMBER_EVENT_RECEIVE_FAILED = 22;
+        public const uint SYNCSHELL_MEMBER_EVENT_ERROR = 23;
+        public const uint SYNCSHELL_MEMBER_EVENT_STOPPED = 24;
         public const uint SYNCSHELL_PRESENCE_ONLINE = 0;
         public const uint SYNCSHELL_PRESENCE_AWAY = 1;
         public const uint SYNCSHELL_PRESENCE_OFFLINE = 2;
@@ -311,22 +311,22 @@ namespace Syncshell
         public static extern Status syncshell_member_poll_event(ulong member, uint timeout_ms, ulong* out_event);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_event_kind(ulong @event, uint* out_kind);
+        public static extern Status syncshell_member_event_kind(ulong @event, uint* out_kind);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_event_peer(ulong @event, ulong* out_peer);
+        public static extern Status syncshell_member_event_peer(ulong @event, ulong* out_peer);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_event_name(ulong @event, ulong* out_name);
+        public static extern Status syncshell_member_event_name(ulong @event, ulong* out_name);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_event_text(ulong @event, ulong* out_text);
+        public static extern Status syncshell_member_event_text(ulong @event, ulong* out_text);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_event_value(ulong @event, uint index, ulong* out_value);
+        public static extern Status syncshell_member_event_value(ulong @event, uint index, ulong* out_value);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        public static extern Status syncshell_event_free(ulong @event);
+        public static extern Status syncshell_member_event_free(ulong @event);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern Status syncshell_member_peer_id(ulong member, ulong* out_peer);

@@ -94,7 +94,7 @@ impl Kind {
             Transfer => "transfer",
             MemberOptions => "member options",
             Member => "member",
-            Event => "event",
+            Event => "member event",
         }
     }
 }

@@ -34,67 +34,67 @@ pub type syncshell_member_options = syncshell_handle;
 pub type syncshell_member = syncshell_handle;
 /// A handle to one event of a member.
 #[allow(non_camel_case_types)]
-pub type syncshell_event = syncshell_handle;
+pub type syncshell_member_event = syncshell_handle;
 
 /// The member runs: `peer` is its id, `text` the shell's id.
-pub const SYNCSHELL_EVENT_READY: u32 = 1;
+pub const SYNCSHELL_MEMBER_EVENT_READY: u32 = 1;
 /// The start failed and the member stopped: `text` says why, value 0 is the status the
 /// failure maps to.
-pub const SYNCSHELL_EVENT_START_FAILED: u32 = 2;
+pub const SYNCSHELL_MEMBER_EVENT_START_FAILED: u32 = 2;
 /// The join waits for the inviter `peer` to come online; value 0 is the join's timeout in
 /// milliseconds.
-pub const SYNCSHELL_EVENT_JOIN_WAITING: u32 = 3;
+pub const SYNCSHELL_MEMBER_EVENT_JOIN_WAITING: u32 = 3;
 /// The join succeeded: `peer` is the inviter, `text` the shell's id.
-pub const SYNCSHELL_EVENT_JOINED: u32 = 4;
+pub const SYNCSHELL_MEMBER_EVENT_JOINED: u32 = 4;
 /// No relay answers yet; the member keeps trying: `text` is the relay's URL.
-pub const SYNCSHELL_EVENT_RELAY_WAITING: u32 = 5;
+pub const SYNCSHELL_MEMBER_EVENT_RELAY_WAITING: u32 = 5;
 /// The relay admitted the member (again).
-pub const SYNCSHELL_EVENT_RELAY_UP: u32 = 6;
+pub const SYNCSHELL_MEMBER_EVENT_RELAY_UP: u32 = 6;
 /// A link to `peer` (`name`) is up. Values: 0 whether this member dialled (0/1), 1 the
 /// peer's role (0 member, 1 admin, 2 owner), 2 the handshake's milliseconds, 3 the
 /// round-trip time in microseconds (0: not measured yet). `text` is the network path
 /// (`direct host 10.0.0.2:5000 -> srflx 203.0.113.9:6000`, or with `relay`), or empty.
-pub const SYNCSHELL_EVENT_LINK_UP: u32 = 7;
+pub const SYNCSHELL_MEMBER_EVENT_LINK_UP: u32 = 7;
 /// The link to `peer` (`name`) ended: `text` says why (`closed`, `revoked`, `expired`, `no
 /// answer`, `overloaded`, `stale`).
-pub const SYNCSHELL_EVENT_LINK_DOWN: u32 = 8;
+pub const SYNCSHELL_MEMBER_EVENT_LINK_DOWN: u32 = 8;
 /// A connection's handshake failed: `text` says why; value 0 whether this member dialled.
-pub const SYNCSHELL_EVENT_REFUSED: u32 = 9;
+pub const SYNCSHELL_MEMBER_EVENT_REFUSED: u32 = 9;
 /// A chat line from `peer` (`name`): `text`; value 0 its kind (0 text, 1 typing, 2 presence,
 /// whose text is `online` or `away`).
-pub const SYNCSHELL_EVENT_CHAT: u32 = 10;
+pub const SYNCSHELL_MEMBER_EVENT_CHAT: u32 = 10;
 /// `peer` joined with one of this member's invites.
-pub const SYNCSHELL_EVENT_ADMITTED: u32 = 11;
+pub const SYNCSHELL_MEMBER_EVENT_ADMITTED: u32 = 11;
 /// A join request of `peer` was refused: `text` says why.
-pub const SYNCSHELL_EVENT_JOIN_REFUSED: u32 = 12;
+pub const SYNCSHELL_MEMBER_EVENT_JOIN_REFUSED: u32 = 12;
 /// `peer` failed value 0 times in a row and probably needs a new invite.
-pub const SYNCSHELL_EVENT_NEEDS_INVITE: u32 = 13;
+pub const SYNCSHELL_MEMBER_EVENT_NEEDS_INVITE: u32 = 13;
 /// The shared folder changed: value 0 is its version.
-pub const SYNCSHELL_EVENT_SHARE_CHANGED: u32 = 14;
+pub const SYNCSHELL_MEMBER_EVENT_SHARE_CHANGED: u32 = 14;
 /// A transfer of the shared folder to `peer` started.
-pub const SYNCSHELL_EVENT_SENDING: u32 = 15;
+pub const SYNCSHELL_MEMBER_EVENT_SENDING: u32 = 15;
 /// The shared folder reached `peer`: value 0 files sent, value 1 bytes sent.
-pub const SYNCSHELL_EVENT_SENT: u32 = 16;
+pub const SYNCSHELL_MEMBER_EVENT_SENT: u32 = 16;
 /// A transfer to `peer` failed (it resumes on the next link): `text` says why.
-pub const SYNCSHELL_EVENT_SEND_FAILED: u32 = 17;
+pub const SYNCSHELL_MEMBER_EVENT_SEND_FAILED: u32 = 17;
 /// A transfer from `peer`: value 0 bytes in place, value 1 bytes in all.
-pub const SYNCSHELL_EVENT_PROGRESS: u32 = 18;
+pub const SYNCSHELL_MEMBER_EVENT_PROGRESS: u32 = 18;
 /// `peer`'s shared folder was received: values 0 files received, 1 files already in place,
 /// 2 bytes received, 3 the folder's size.
-pub const SYNCSHELL_EVENT_RECEIVED: u32 = 19;
+pub const SYNCSHELL_MEMBER_EVENT_RECEIVED: u32 = 19;
 /// A file from `peer` waits for approval (`syncshell_member_approve` or `_deny`): `text` is
 /// its path in the receive folder, value 0 its size.
-pub const SYNCSHELL_EVENT_WAITING: u32 = 20;
+pub const SYNCSHELL_MEMBER_EVENT_WAITING: u32 = 20;
 /// Files `peer` removed from its share were moved out of the receive folder: `text` is their
 /// paths, one per line, `name` the folder they were moved into.
-pub const SYNCSHELL_EVENT_REMOVED: u32 = 21;
+pub const SYNCSHELL_MEMBER_EVENT_REMOVED: u32 = 21;
 /// A transfer from `peer` failed (its partial files are kept): `text` says why.
-pub const SYNCSHELL_EVENT_RECEIVE_FAILED: u32 = 22;
+pub const SYNCSHELL_MEMBER_EVENT_RECEIVE_FAILED: u32 = 22;
 /// Something went wrong that is not about one member: `text` says what.
-pub const SYNCSHELL_EVENT_ERROR: u32 = 23;
+pub const SYNCSHELL_MEMBER_EVENT_ERROR: u32 = 23;
 /// The member stopped for good (revoked, or its token expired): `text` says why. Nothing
 /// follows.
-pub const SYNCSHELL_EVENT_STOPPED: u32 = 24;
+pub const SYNCSHELL_MEMBER_EVENT_STOPPED: u32 = 24;
 
 /// Events waiting for the host; beyond this the member's own queue holds them back.
 const HOST_EVENTS: usize = 1024;
@@ -173,17 +173,17 @@ fn host_event(node: &Node<WebRtcNet>, event: Event) -> HostEvent {
                 .and_then(|s| s.path)
                 .map(|p| p.to_string())
                 .unwrap_or_default();
-            H::new(SYNCSHELL_EVENT_LINK_UP)
+            H::new(SYNCSHELL_MEMBER_EVENT_LINK_UP)
                 .peer(peer)
                 .name(name)
                 .text(path)
                 .values(&[initiator.into(), role, millis(handshake), rtt])
         }
-        Event::LinkDown { peer, name, why } => H::new(SYNCSHELL_EVENT_LINK_DOWN)
+        Event::LinkDown { peer, name, why } => H::new(SYNCSHELL_MEMBER_EVENT_LINK_DOWN)
             .peer(peer)
             .name(name)
             .text(why.as_str()),
-        Event::Refused { initiator, error } => H::new(SYNCSHELL_EVENT_REFUSED)
+        Event::Refused { initiator, error } => H::new(SYNCSHELL_MEMBER_EVENT_REFUSED)
             .text(error)
             .values(&[initiator.into()]),
         Event::Chat {
@@ -197,27 +197,31 @@ fn host_event(node: &Node<WebRtcNet>, event: Event) -> HostEvent {
                 ChatKind::Typing => 1,
                 ChatKind::Presence => 2,
             };
-            H::new(SYNCSHELL_EVENT_CHAT)
+            H::new(SYNCSHELL_MEMBER_EVENT_CHAT)
                 .peer(from)
                 .name(name)
                 .text(text)
                 .values(&[kind])
         }
-        Event::Admitted { peer } => H::new(SYNCSHELL_EVENT_ADMITTED).peer(peer),
-        Event::JoinRefused { peer, error } => {
-            H::new(SYNCSHELL_EVENT_JOIN_REFUSED).peer(peer).text(error)
-        }
-        Event::NeedsInvite { peer, failures } => H::new(SYNCSHELL_EVENT_NEEDS_INVITE)
+        Event::Admitted { peer } => H::new(SYNCSHELL_MEMBER_EVENT_ADMITTED).peer(peer),
+        Event::JoinRefused { peer, error } => H::new(SYNCSHELL_MEMBER_EVENT_JOIN_REFUSED)
+            .peer(peer)
+            .text(error),
+        Event::NeedsInvite { peer, failures } => H::new(SYNCSHELL_MEMBER_EVENT_NEEDS_INVITE)
             .peer(peer)
             .values(&[failures.into()]),
-        Event::RelayUp => H::new(SYNCSHELL_EVENT_RELAY_UP),
-        Event::ShareChanged { version } => H::new(SYNCSHELL_EVENT_SHARE_CHANGED).values(&[version]),
-        Event::Sending { to } => H::new(SYNCSHELL_EVENT_SENDING).peer(to),
-        Event::Sent { to, files, bytes } => H::new(SYNCSHELL_EVENT_SENT)
+        Event::RelayUp => H::new(SYNCSHELL_MEMBER_EVENT_RELAY_UP),
+        Event::ShareChanged { version } => {
+            H::new(SYNCSHELL_MEMBER_EVENT_SHARE_CHANGED).values(&[version])
+        }
+        Event::Sending { to } => H::new(SYNCSHELL_MEMBER_EVENT_SENDING).peer(to),
+        Event::Sent { to, files, bytes } => H::new(SYNCSHELL_MEMBER_EVENT_SENT)
             .peer(to)
             .values(&[files as u64, bytes]),
-        Event::SendFailed { to, error } => H::new(SYNCSHELL_EVENT_SEND_FAILED).peer(to).text(error),
-        Event::Progress { from, done, total } => H::new(SYNCSHELL_EVENT_PROGRESS)
+        Event::SendFailed { to, error } => H::new(SYNCSHELL_MEMBER_EVENT_SEND_FAILED)
+            .peer(to)
+            .text(error),
+        Event::Progress { from, done, total } => H::new(SYNCSHELL_MEMBER_EVENT_PROGRESS)
             .peer(from)
             .values(&[done, total]),
         Event::Received {
@@ -226,7 +230,7 @@ fn host_event(node: &Node<WebRtcNet>, event: Event) -> HostEvent {
             files_present,
             bytes_received,
             total,
-        } => H::new(SYNCSHELL_EVENT_RECEIVED).peer(from).values(&[
+        } => H::new(SYNCSHELL_MEMBER_EVENT_RECEIVED).peer(from).values(&[
             files_received as u64,
             files_present as u64,
             bytes_received,
@@ -234,7 +238,7 @@ fn host_event(node: &Node<WebRtcNet>, event: Event) -> HostEvent {
         ]),
         Event::Waiting {
             from, path, size, ..
-        } => H::new(SYNCSHELL_EVENT_WAITING)
+        } => H::new(SYNCSHELL_MEMBER_EVENT_WAITING)
             .peer(from)
             .text(path)
             .values(&[size]),
@@ -242,32 +246,32 @@ fn host_event(node: &Node<WebRtcNet>, event: Event) -> HostEvent {
             from,
             paths,
             folder,
-        } => H::new(SYNCSHELL_EVENT_REMOVED)
+        } => H::new(SYNCSHELL_MEMBER_EVENT_REMOVED)
             .peer(from)
             .text(paths.join("\n"))
             .name(folder.display().to_string()),
-        Event::ReceiveFailed { from, error } => H::new(SYNCSHELL_EVENT_RECEIVE_FAILED)
+        Event::ReceiveFailed { from, error } => H::new(SYNCSHELL_MEMBER_EVENT_RECEIVE_FAILED)
             .peer(from)
             .text(error),
-        Event::Error { message } => H::new(SYNCSHELL_EVENT_ERROR).text(message),
+        Event::Error { message } => H::new(SYNCSHELL_MEMBER_EVENT_ERROR).text(message),
         // A kind this version does not know yet.
         #[allow(unreachable_patterns)]
-        other => H::new(SYNCSHELL_EVENT_ERROR).text(format!("{other:?}")),
+        other => H::new(SYNCSHELL_MEMBER_EVENT_ERROR).text(format!("{other:?}")),
     }
 }
 
 fn startup_event(note: Startup) -> HostEvent {
     use HostEvent as H;
     match note {
-        Startup::JoinWaiting { inviter, timeout } => H::new(SYNCSHELL_EVENT_JOIN_WAITING)
+        Startup::JoinWaiting { inviter, timeout } => H::new(SYNCSHELL_MEMBER_EVENT_JOIN_WAITING)
             .peer(inviter)
             .values(&[millis(timeout)]),
-        Startup::Joined { inviter, shell } => H::new(SYNCSHELL_EVENT_JOINED)
+        Startup::Joined { inviter, shell } => H::new(SYNCSHELL_MEMBER_EVENT_JOINED)
             .peer(inviter)
             .text(shell.to_string()),
-        Startup::RelayWaiting { url } => H::new(SYNCSHELL_EVENT_RELAY_WAITING).text(url),
+        Startup::RelayWaiting { url } => H::new(SYNCSHELL_MEMBER_EVENT_RELAY_WAITING).text(url),
         #[allow(unreachable_patterns)]
-        other => H::new(SYNCSHELL_EVENT_ERROR).text(format!("{other:?}")),
+        other => H::new(SYNCSHELL_MEMBER_EVENT_ERROR).text(format!("{other:?}")),
     }
 }
 
@@ -330,7 +334,7 @@ impl MemberObject {
             Phase::Running(node, _) => Ok(node.clone()),
             Phase::Starting => Err(Failure::new(
                 S::SYNCSHELL_ERR_STATE,
-                "the member is still starting (wait for SYNCSHELL_EVENT_READY)",
+                "the member is still starting (wait for SYNCSHELL_MEMBER_EVENT_READY)",
             )),
             Phase::Stopped => Err(Failure::new(S::SYNCSHELL_ERR_CLOSED, "the member stopped")),
         }
@@ -599,7 +603,7 @@ pub unsafe extern "C" fn syncshell_member_options_set_receive(
     })
 }
 
-/// Turns the approval step on at start: received files wait (SYNCSHELL_EVENT_WAITING)
+/// Turns the approval step on at start: received files wait (SYNCSHELL_MEMBER_EVENT_WAITING)
 /// until approved or denied. It stays on across restarts until `syncshell_member_set_approval`
 /// turns it off.
 #[no_mangle]
@@ -639,7 +643,7 @@ pub extern "C" fn syncshell_member_options_free(
 /// locked (`SYNCSHELL_ERR_STATE` while another process uses it), the key opened
 /// (`SYNCSHELL_ERR_WRONG_PASSPHRASE`) or made, the shell created or checked. The rest — the
 /// join, the relay — runs on the runtime and reports through `syncshell_member_poll_event`:
-/// `SYNCSHELL_EVENT_READY`, or `SYNCSHELL_EVENT_START_FAILED`.
+/// `SYNCSHELL_MEMBER_EVENT_READY`, or `SYNCSHELL_MEMBER_EVENT_START_FAILED`.
 #[no_mangle]
 pub extern "C" fn syncshell_member_start(
     runtime: syncshell_runtime,
@@ -738,7 +742,7 @@ async fn run(opening: Opening, tx: mpsc::Sender<HostEvent>, phase: Arc<Mutex<Pha
             set(Phase::Stopped);
             let _ = tx
                 .send(
-                    HostEvent::new(SYNCSHELL_EVENT_START_FAILED)
+                    HostEvent::new(SYNCSHELL_MEMBER_EVENT_START_FAILED)
                         .text(failure.message)
                         .values(&[failure.status as u64]),
                 )
@@ -750,7 +754,7 @@ async fn run(opening: Opening, tx: mpsc::Sender<HostEvent>, phase: Arc<Mutex<Pha
     set(Phase::Running(node.clone(), lock));
     let _ = tx
         .send(
-            HostEvent::new(SYNCSHELL_EVENT_READY)
+            HostEvent::new(SYNCSHELL_MEMBER_EVENT_READY)
                 .peer(peer)
                 .text(shell.to_string()),
         )
@@ -773,7 +777,7 @@ async fn run(opening: Opening, tx: mpsc::Sender<HostEvent>, phase: Arc<Mutex<Pha
                 if let Some(why) = end {
                     node.shutdown().await;
                     set(Phase::Stopped);
-                    let _ = tx.send(HostEvent::new(SYNCSHELL_EVENT_STOPPED).text(why)).await;
+                    let _ = tx.send(HostEvent::new(SYNCSHELL_MEMBER_EVENT_STOPPED).text(why)).await;
                     return;
                 }
             }
@@ -782,14 +786,14 @@ async fn run(opening: Opening, tx: mpsc::Sender<HostEvent>, phase: Arc<Mutex<Pha
 }
 
 /// Waits up to `timeout_ms` for the member's next event and writes a handle to it
-/// (free it with `syncshell_event_free`). `SYNCSHELL_ERR_TIMEOUT` when none came (0 does not
+/// (free it with `syncshell_member_event_free`). `SYNCSHELL_ERR_TIMEOUT` when none came (0 does not
 /// wait); `SYNCSHELL_ERR_CLOSED` once the member stopped and every event was taken. Call it
 /// from one thread (a plugin: once per framework tick, with timeout 0, until it times out).
 #[no_mangle]
 pub extern "C" fn syncshell_member_poll_event(
     member: syncshell_member,
     timeout_ms: u32,
-    out_event: *mut syncshell_event,
+    out_event: *mut syncshell_member_event,
 ) -> syncshell_status {
     boundary(|| {
         let out = Out::new(out_event, "out_event")?;
@@ -815,10 +819,10 @@ pub extern "C" fn syncshell_member_poll_event(
     })
 }
 
-/// Writes the event's kind (`SYNCSHELL_EVENT_*`) to `*out_kind`.
+/// Writes the event's kind (`SYNCSHELL_MEMBER_EVENT_*`) to `*out_kind`.
 #[no_mangle]
-pub extern "C" fn syncshell_event_kind(
-    event: syncshell_event,
+pub extern "C" fn syncshell_member_event_kind(
+    event: syncshell_member_event,
     out_kind: *mut u32,
 ) -> syncshell_status {
     boundary(|| {
@@ -841,8 +845,8 @@ fn text_out(out: Out<syncshell_bytes>, text: Option<&str>) -> Outcome {
 /// Writes the id (text) of the member the event is about as new bytes, or 0 when it names
 /// none.
 #[no_mangle]
-pub extern "C" fn syncshell_event_peer(
-    event: syncshell_event,
+pub extern "C" fn syncshell_member_event_peer(
+    event: syncshell_member_event,
     out_peer: *mut syncshell_bytes,
 ) -> syncshell_status {
     boundary(|| {
@@ -856,8 +860,8 @@ pub extern "C" fn syncshell_event_peer(
 /// bytes, or 0 when the event has none. Names come from other members: show them as text,
 /// never interpret them.
 #[no_mangle]
-pub extern "C" fn syncshell_event_name(
-    event: syncshell_event,
+pub extern "C" fn syncshell_member_event_name(
+    event: syncshell_member_event,
     out_name: *mut syncshell_bytes,
 ) -> syncshell_status {
     boundary(|| {
@@ -869,8 +873,8 @@ pub extern "C" fn syncshell_event_name(
 /// Writes the event's text (a chat line, a path, why something failed; see its kind) as
 /// new UTF-8 bytes, or 0 when it has none.
 #[no_mangle]
-pub extern "C" fn syncshell_event_text(
-    event: syncshell_event,
+pub extern "C" fn syncshell_member_event_text(
+    event: syncshell_member_event,
     out_text: *mut syncshell_bytes,
 ) -> syncshell_status {
     boundary(|| {
@@ -882,8 +886,8 @@ pub extern "C" fn syncshell_event_text(
 /// Writes the event's value `index` (0 to 3; their meaning depends on the kind, unused ones
 /// are 0) to `*out_value`.
 #[no_mangle]
-pub extern "C" fn syncshell_event_value(
-    event: syncshell_event,
+pub extern "C" fn syncshell_member_event_value(
+    event: syncshell_member_event,
     index: u32,
     out_value: *mut u64,
 ) -> syncshell_status {
@@ -901,7 +905,7 @@ pub extern "C" fn syncshell_event_value(
 
 /// Frees an event handle.
 #[no_mangle]
-pub extern "C" fn syncshell_event_free(event: syncshell_event) -> syncshell_status {
+pub extern "C" fn syncshell_member_event_free(event: syncshell_member_event) -> syncshell_status {
     boundary(|| handle::remove::<HostEvent>(event))
 }
 
@@ -1080,7 +1084,7 @@ pub extern "C" fn syncshell_member_set_approval(
 }
 
 /// Approves (`approve` true) the received file waiting at `path` (as its
-/// SYNCSHELL_EVENT_WAITING named it): it moves into the receive folder. Or denies it: it is
+/// SYNCSHELL_MEMBER_EVENT_WAITING named it): it moves into the receive folder. Or denies it: it is
 /// deleted and its content refused for good (across restarts). `SYNCSHELL_ERR_INVALID_ARGUMENT`
 /// when no file waits there. Waits at most `timeout_ms` for the file to move.
 ///

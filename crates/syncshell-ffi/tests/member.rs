@@ -66,23 +66,23 @@ struct Ev {
     values: [u64; 4],
 }
 
-fn read(event: syncshell_event) -> Ev {
+fn read(event: syncshell_member_event) -> Ev {
     let mut kind = 0;
-    ok(syncshell_event_kind(event, &mut kind));
+    ok(syncshell_member_event_kind(event, &mut kind));
     let (mut peer, mut name, mut text) = (0, 0, 0);
-    ok(syncshell_event_peer(event, &mut peer));
-    ok(syncshell_event_name(event, &mut name));
-    ok(syncshell_event_text(event, &mut text));
+    ok(syncshell_member_event_peer(event, &mut peer));
+    ok(syncshell_member_event_name(event, &mut name));
+    ok(syncshell_member_event_text(event, &mut text));
     let mut values = [0u64; 4];
     for (i, v) in values.iter_mut().enumerate() {
-        ok(syncshell_event_value(event, i as u32, v));
+        ok(syncshell_member_event_value(event, i as u32, v));
     }
     let mut over = 0;
     assert_eq!(
-        syncshell_event_value(event, 4, &mut over),
+        syncshell_member_event_value(event, 4, &mut over),
         SYNCSHELL_ERR_INVALID_ARGUMENT
     );
-    ok(syncshell_event_free(event));
+    ok(syncshell_member_event_free(event));
     Ev {
         kind,
         peer: take(peer),
@@ -108,7 +108,7 @@ fn wait_for(member: syncshell_member, kind: u32, log: &mut Vec<Ev>) -> Ev {
         if ev.kind == kind {
             return ev;
         }
-        assert_ne!(ev.kind, SYNCSHELL_EVENT_START_FAILED, "{ev:?}");
+        assert_ne!(ev.kind, SYNCSHELL_MEMBER_EVENT_START_FAILED, "{ev:?}");
         log.push(ev);
     }
     panic!("no event of kind {kind} within 60 s (seen: {log:#?})");
@@ -178,7 +178,7 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
     let mut owner = 0;
     ok(syncshell_member_start(runtime, o, &mut owner));
     let mut owner_log = Vec::new();
-    let ready = wait_for(owner, SYNCSHELL_EVENT_READY, &mut owner_log);
+    let ready = wait_for(owner, SYNCSHELL_MEMBER_EVENT_READY, &mut owner_log);
     let mut id = 0;
     ok(syncshell_member_peer_id(owner, &mut id));
     let owner_id = take(id).unwrap();
@@ -243,16 +243,16 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
         "a raw secret leaves no key file"
     );
     let mut guest_log = Vec::new();
-    let joined = wait_for(guest, SYNCSHELL_EVENT_JOINED, &mut guest_log);
+    let joined = wait_for(guest, SYNCSHELL_MEMBER_EVENT_JOINED, &mut guest_log);
     assert_eq!(joined.peer.as_deref(), Some(owner_id.as_str()));
-    wait_for(guest, SYNCSHELL_EVENT_READY, &mut guest_log);
-    let up = wait_for(guest, SYNCSHELL_EVENT_LINK_UP, &mut guest_log);
+    wait_for(guest, SYNCSHELL_MEMBER_EVENT_READY, &mut guest_log);
+    let up = wait_for(guest, SYNCSHELL_MEMBER_EVENT_LINK_UP, &mut guest_log);
     assert_eq!(up.name.as_deref(), Some("Ava"));
     assert_eq!(up.values[1], 2, "the owner's role");
-    let admitted = wait_for(owner, SYNCSHELL_EVENT_ADMITTED, &mut owner_log);
+    let admitted = wait_for(owner, SYNCSHELL_MEMBER_EVENT_ADMITTED, &mut owner_log);
 
     // The shared file waits for approval, then is placed.
-    let waiting = wait_for(guest, SYNCSHELL_EVENT_WAITING, &mut guest_log);
+    let waiting = wait_for(guest, SYNCSHELL_MEMBER_EVENT_WAITING, &mut guest_log);
     assert_eq!(waiting.text.as_deref(), Some("first.pak"));
     assert_eq!(waiting.values[0], 13);
     assert!(
@@ -271,7 +271,7 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
 
     // A file added to the share while linked arrives; this one is denied and never placed.
     std::fs::write(share.join("crash.pak"), b"a mod that crashes").unwrap();
-    let waiting = wait_for(guest, SYNCSHELL_EVENT_WAITING, &mut guest_log);
+    let waiting = wait_for(guest, SYNCSHELL_MEMBER_EVENT_WAITING, &mut guest_log);
     assert_eq!(waiting.text.as_deref(), Some("crash.pak"));
     ok(unsafe { syncshell_member_decide(guest, c("crash.pak").as_ptr(), false, 5000) });
     assert!(!receive.join("crash.pak").exists());
@@ -285,10 +285,10 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
         SYNCSHELL_ERR_INVALID_ARGUMENT
     );
     ok(unsafe { syncshell_member_revoke(owner, c("Bo").as_ptr()) });
-    let down = wait_for(owner, SYNCSHELL_EVENT_LINK_DOWN, &mut owner_log);
+    let down = wait_for(owner, SYNCSHELL_MEMBER_EVENT_LINK_DOWN, &mut owner_log);
     assert_eq!(down.peer, admitted.peer);
     assert_eq!(down.text.as_deref(), Some("revoked"));
-    let stopped = wait_for(guest, SYNCSHELL_EVENT_STOPPED, &mut guest_log);
+    let stopped = wait_for(guest, SYNCSHELL_MEMBER_EVENT_STOPPED, &mut guest_log);
     assert!(
         stopped.text.as_deref().unwrap_or("").contains("revoked"),
         "{stopped:?}"
@@ -304,13 +304,13 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
     );
     // Nothing more reaches it.
     std::fs::write(share.join("later.pak"), b"after the revocation").unwrap();
-    wait_for(owner, SYNCSHELL_EVENT_SHARE_CHANGED, &mut owner_log);
+    wait_for(owner, SYNCSHELL_MEMBER_EVENT_SHARE_CHANGED, &mut owner_log);
     assert!(!receive.join("later.pak").exists());
     assert!(
         guest_log
             .iter()
             .chain(&owner_log)
-            .all(|e| e.kind != SYNCSHELL_EVENT_ERROR),
+            .all(|e| e.kind != SYNCSHELL_MEMBER_EVENT_ERROR),
         "{guest_log:#?} {owner_log:#?}"
     );
 

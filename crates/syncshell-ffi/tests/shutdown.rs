@@ -75,17 +75,20 @@ fn shutdown_stops_every_library_thread_and_frees_every_handle() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut kinds = Vec::new();
-    while !kinds.contains(&SYNCSHELL_EVENT_READY) {
+    while !kinds.contains(&SYNCSHELL_MEMBER_EVENT_READY) {
         assert!(Instant::now() < deadline, "not ready: {kinds:?}");
         let mut event = 0;
         if syncshell_member_poll_event(member, 500, &mut event) == SYNCSHELL_OK {
             let mut kind = 0;
-            assert_eq!(syncshell_event_kind(event, &mut kind), SYNCSHELL_OK);
-            assert_eq!(syncshell_event_free(event), SYNCSHELL_OK);
+            assert_eq!(syncshell_member_event_kind(event, &mut kind), SYNCSHELL_OK);
+            assert_eq!(syncshell_member_event_free(event), SYNCSHELL_OK);
             kinds.push(kind);
         }
     }
-    assert!(kinds.contains(&SYNCSHELL_EVENT_RELAY_WAITING), "{kinds:?}");
+    assert!(
+        kinds.contains(&SYNCSHELL_MEMBER_EVENT_RELAY_WAITING),
+        "{kinds:?}"
+    );
     let running = threads();
     assert!(
         running.len() > before.len(),
