@@ -42,8 +42,8 @@ namespace Syncshell
         ErrNotAllowed = 7322,
     }
 
-    /// <summary>The C functions, as declared in include/syncshell.h.</summary>
-    public static unsafe partial class Native
+    /// <summary>The C functions, as declared in include/syncshell.h (internal: hosts use the wrappers).</summary>
+    internal static unsafe partial class Native
     {
         /// <summary>The library: syncshell_ffi.dll, libsyncshell_ffi.so or libsyncshell_ffi.dylib.</summary>
         public const string Library = "syncshell_ffi";
@@ -567,14 +567,81 @@ namespace Syncshell
             Status = status;
         }
 
-        /// <summary>Throws a SyncshellException with the last error message unless the status is Ok.</summary>
+        /// <summary>Throws the SyncshellException of the status's family, with the last error message, unless the status is Ok.</summary>
         public static void Check(Status status)
         {
             if (status != Status.Ok)
             {
-                throw new SyncshellException(status, Library.LastError());
+                throw Of(status, Library.LastError());
             }
         }
+
+        /// <summary>The exception for <paramref name="status"/>: a subclass per family of statuses.</summary>
+        public static SyncshellException Of(Status status, string message)
+        {
+            switch (status)
+            {
+                case Status.ErrNullArgument:
+                case Status.ErrInvalidHandle:
+                case Status.ErrWrongHandleKind:
+                case Status.ErrInvalidArgument:
+                case Status.ErrBufferTooSmall:
+                    return new SyncshellArgumentException(status, message);
+                case Status.ErrDecode:
+                case Status.ErrVerify:
+                case Status.ErrRevoked:
+                case Status.ErrExpired:
+                case Status.ErrWrongPassphrase:
+                case Status.ErrHandshake:
+                case Status.ErrNotAllowed:
+                    return new SyncshellTrustException(status, message);
+                case Status.ErrIo:
+                    return new SyncshellIoException(status, message);
+                case Status.ErrTimeout:
+                case Status.ErrClosed:
+                case Status.ErrWouldBlock:
+                case Status.ErrTransfer:
+                case Status.ErrTransport:
+                    return new SyncshellNetworkException(status, message);
+                default:
+                    return new SyncshellStateException(status, message);
+            }
+        }
+    }
+
+    /// <summary>The host passed something wrong: NULL, a freed or wrong-kind handle, an argument out of range, a buffer too small.</summary>
+    public class SyncshellArgumentException : SyncshellException
+    {
+        /// <summary>An exception for <paramref name="status"/>.</summary>
+        public SyncshellArgumentException(Status status, string message) : base(status, message) { }
+    }
+
+    /// <summary>Something is not trusted or not allowed: bad bytes, a failed signature or handshake, a revoked or expired member, a wrong passphrase.</summary>
+    public class SyncshellTrustException : SyncshellException
+    {
+        /// <summary>An exception for <paramref name="status"/>.</summary>
+        public SyncshellTrustException(Status status, string message) : base(status, message) { }
+    }
+
+    /// <summary>A file system operation failed.</summary>
+    public class SyncshellIoException : SyncshellException
+    {
+        /// <summary>An exception for <paramref name="status"/>.</summary>
+        public SyncshellIoException(Status status, string message) : base(status, message) { }
+    }
+
+    /// <summary>The network or a transfer failed, closed, timed out or is busy.</summary>
+    public class SyncshellNetworkException : SyncshellException
+    {
+        /// <summary>An exception for <paramref name="status"/>.</summary>
+        public SyncshellNetworkException(Status status, string message) : base(status, message) { }
+    }
+
+    /// <summary>The object is not in a state for the call (still starting, stopped, poisoned), a limit was hit, or the library panicked.</summary>
+    public class SyncshellStateException : SyncshellException
+    {
+        /// <summary>An exception for <paramref name="status"/>.</summary>
+        public SyncshellStateException(Status status, string message) : base(status, message) { }
     }
 
     /// <summary>Library-wide calls: version, clock, status names, last error.</summary>
@@ -597,6 +664,14 @@ namespace Syncshell
                     "the syncshell library has ABI {0}.{1}; these bindings need major {2}",
                     loaded >> 16, loaded & 0xffff, Native.SYNCSHELL_ABI_VERSION >> 16));
             }
+        }
+
+        /// <summary>Stops every member and runtime of the library and frees every handle: no library
+        /// thread or socket is left when it returns. Call it from a plugin's Dispose (the DLL stays
+        /// loaded after the plugin unloads); no other call may run meanwhile.</summary>
+        public static void Shutdown(uint timeoutMs = 5000)
+        {
+            SyncshellException.Check(Native.syncshell_shutdown(timeoutMs));
         }
 
         /// <summary>Milliseconds since the Unix epoch by the library's clock (the now_ms the calls take).</summary>
@@ -2211,6 +2286,521 @@ namespace Syncshell
             }
             SyncshellException.Check(s);
             return true;
+        }
+    }
+    /// <summary>The kind of a member's event (SYNCSHELL_MEMBER_EVENT_*).</summary>
+    public enum MemberEventKind : uint
+    {
+        /// <summary>The member runs: Peer is its id, Text the shell's id.</summary>
+        Ready = Native.SYNCSHELL_MEMBER_EVENT_READY,
+        /// <summary>The start failed and the member stopped: Text says why, Value(0) is the Status.</summary>
+        StartFailed = Native.SYNCSHELL_MEMBER_EVENT_START_FAILED,
+        /// <summary>The join waits for the inviter Peer to come online; Value(0) is the timeout in ms.</summary>
+        JoinWaiting = Native.SYNCSHELL_MEMBER_EVENT_JOIN_WAITING,
+        /// <summary>The join succeeded: Peer is the inviter, Text the shell's id.</summary>
+        Joined = Native.SYNCSHELL_MEMBER_EVENT_JOINED,
+        /// <summary>No relay answers yet (Text: its URL); the member keeps trying.</summary>
+        RelayWaiting = Native.SYNCSHELL_MEMBER_EVENT_RELAY_WAITING,
+        /// <summary>The relay admitted the member.</summary>
+        RelayUp = Native.SYNCSHELL_MEMBER_EVENT_RELAY_UP,
+        /// <summary>A link to Peer (Name) is up: Value(0) dialled, Value(1) role, Value(2) handshake ms, Value(3) RTT µs; Text the network path.</summary>
+        LinkUp = Native.SYNCSHELL_MEMBER_EVENT_LINK_UP,
+        /// <summary>The link to Peer (Name) ended; Text says why (closed, revoked, expired, no answer, overloaded, stale).</summary>
+        LinkDown = Native.SYNCSHELL_MEMBER_EVENT_LINK_DOWN,
+        /// <summary>A connection's handshake failed: Text says why.</summary>
+        Refused = Native.SYNCSHELL_MEMBER_EVENT_REFUSED,
+        /// <summary>A chat line from Peer (Name): Text; Value(0) 0 text, 1 typing, 2 presence.</summary>
+        Chat = Native.SYNCSHELL_MEMBER_EVENT_CHAT,
+        /// <summary>Peer joined with one of this member's invites.</summary>
+        Admitted = Native.SYNCSHELL_MEMBER_EVENT_ADMITTED,
+        /// <summary>A join request of Peer was refused: Text says why.</summary>
+        JoinRefused = Native.SYNCSHELL_MEMBER_EVENT_JOIN_REFUSED,
+        /// <summary>Peer failed Value(0) times in a row and probably needs a new invite.</summary>
+        NeedsInvite = Native.SYNCSHELL_MEMBER_EVENT_NEEDS_INVITE,
+        /// <summary>The shared folder changed: Value(0) is its version.</summary>
+        ShareChanged = Native.SYNCSHELL_MEMBER_EVENT_SHARE_CHANGED,
+        /// <summary>A transfer of the shared folder to Peer started.</summary>
+        Sending = Native.SYNCSHELL_MEMBER_EVENT_SENDING,
+        /// <summary>The shared folder reached Peer: Value(0) files, Value(1) bytes.</summary>
+        Sent = Native.SYNCSHELL_MEMBER_EVENT_SENT,
+        /// <summary>A transfer to Peer failed (it resumes on the next link): Text says why.</summary>
+        SendFailed = Native.SYNCSHELL_MEMBER_EVENT_SEND_FAILED,
+        /// <summary>A transfer from Peer: Value(0) bytes done of Value(1).</summary>
+        Progress = Native.SYNCSHELL_MEMBER_EVENT_PROGRESS,
+        /// <summary>Peer's shared folder was received: Value(0) files received, Value(1) already there, Value(2) bytes, Value(3) size.</summary>
+        Received = Native.SYNCSHELL_MEMBER_EVENT_RECEIVED,
+        /// <summary>A file from Peer waits for approval: Text is its path, Value(0) its size.</summary>
+        Waiting = Native.SYNCSHELL_MEMBER_EVENT_WAITING,
+        /// <summary>Files Peer removed were moved out of the receive folder: Text their paths (one a line), Name the folder they went to.</summary>
+        Removed = Native.SYNCSHELL_MEMBER_EVENT_REMOVED,
+        /// <summary>A transfer from Peer failed (partial files are kept): Text says why.</summary>
+        ReceiveFailed = Native.SYNCSHELL_MEMBER_EVENT_RECEIVE_FAILED,
+        /// <summary>Something went wrong that is not about one member: Text.</summary>
+        Error = Native.SYNCSHELL_MEMBER_EVENT_ERROR,
+        /// <summary>The member stopped for good (revoked, expired): Text says why. Nothing follows.</summary>
+        Stopped = Native.SYNCSHELL_MEMBER_EVENT_STOPPED,
+    }
+
+    /// <summary>One event of a member, copied out of the library.</summary>
+    public sealed class MemberEvent
+    {
+        private readonly ulong[] values;
+
+        internal MemberEvent(MemberEventKind kind, string peer, string name, string text, ulong[] values)
+        {
+            Kind = kind;
+            Peer = peer;
+            Name = name;
+            Text = text;
+            this.values = values;
+        }
+
+        /// <summary>What happened.</summary>
+        public MemberEventKind Kind { get; private set; }
+        /// <summary>The id of the member it is about, or null.</summary>
+        public string Peer { get; private set; }
+        /// <summary>That member's phonebook name, or null. It comes from another member: show it, never interpret it.</summary>
+        public string Name { get; private set; }
+        /// <summary>The event's text (see its kind), or null.</summary>
+        public string Text { get; private set; }
+
+        /// <summary>Value <paramref name="index"/> (0 to 3; see the kind).</summary>
+        public ulong Value(int index)
+        {
+            return values[index];
+        }
+
+        /// <inheritdoc/>
+        public override string ToString()
+        {
+            return string.Format("{0} peer={1} name={2} text={3} values={4},{5},{6},{7}",
+                Kind, Peer, Name, Text, values[0], values[1], values[2], values[3]);
+        }
+    }
+
+    /// <summary>How a member starts: its data folder, its key, its shell, relays and folders.</summary>
+    public sealed class MemberOptions
+    {
+        /// <summary>The data folder (made if missing; one process at a time).</summary>
+        public string DataFolder;
+        /// <summary>The passphrase of the folder's key file (made on the first start). Or set Secret.</summary>
+        public byte[] Passphrase;
+        /// <summary>A 32-byte secret key the host keeps (for example under DPAPI): no key file is written.</summary>
+        public byte[] Secret;
+        /// <summary>Create a shell of this name (first start only).</summary>
+        public string CreateShell;
+        /// <summary>Join with this invite text (first start only).</summary>
+        public string Invite;
+        /// <summary>How long a join waits for the inviter, in ms (0: 120 s).</summary>
+        public uint JoinTimeoutMs;
+        /// <summary>The relays (ws:// or wss://), in order; none: those used last, then the invite's.</summary>
+        public List<string> Relays = new List<string>();
+        /// <summary>A PEM file of CA certificates for a wss:// relay with a private CA.</summary>
+        public string CaFile;
+        /// <summary>The name shown to other members.</summary>
+        public string Name;
+        /// <summary>The folder shared with members that receive (must exist).</summary>
+        public string Share;
+        /// <summary>The folder members' shared folders are received into.</summary>
+        public string Receive;
+        /// <summary>Received files wait for Approve/Deny (kept across restarts).</summary>
+        public bool Approval;
+        /// <summary>WebRTC settings (default: 127.0.0.1 only, plus the relay's STUN and TURN servers).</summary>
+        public WebRtcConfig WebRtc;
+    }
+
+    /// <summary>A member of a shell, running on the library's own threads. Call Pump() once per
+    /// framework tick: it raises the .NET events on the calling thread (no native thread ever
+    /// enters managed code). Dispose stops the member; a plugin's own Dispose then calls
+    /// Library.Shutdown().</summary>
+    public sealed unsafe class SyncshellMember : IDisposable
+    {
+        private sealed class MemberHandle : Handle
+        {
+            internal MemberHandle(ulong raw) : base(raw) { }
+
+            protected override Status Free(ulong raw) { return Native.syncshell_member_free(raw); }
+        }
+
+        private sealed class OptionsHandle : Handle
+        {
+            internal OptionsHandle(ulong raw) : base(raw) { }
+
+            protected override Status Free(ulong raw) { return Native.syncshell_member_options_free(raw); }
+        }
+
+        private readonly Runtime runtime;
+        private readonly MemberHandle member;
+        private bool stopped;
+
+        /// <summary>Every event, before its own event below.</summary>
+        public event Action<MemberEvent> Event;
+        /// <summary>The member runs.</summary>
+        public event Action<MemberEvent> Ready;
+        /// <summary>The start failed; the member stopped.</summary>
+        public event Action<MemberEvent> StartFailed;
+        /// <summary>The join waits for the inviter.</summary>
+        public event Action<MemberEvent> JoinWaiting;
+        /// <summary>The join succeeded.</summary>
+        public event Action<MemberEvent> Joined;
+        /// <summary>A link is up.</summary>
+        public event Action<MemberEvent> LinkUp;
+        /// <summary>A link ended.</summary>
+        public event Action<MemberEvent> LinkDown;
+        /// <summary>A chat line, typing or presence.</summary>
+        public event Action<MemberEvent> Chat;
+        /// <summary>A joiner used one of this member's invites.</summary>
+        public event Action<MemberEvent> Admitted;
+        /// <summary>A received file waits for Approve or Deny.</summary>
+        public event Action<MemberEvent> FileWaiting;
+        /// <summary>A transfer's progress.</summary>
+        public event Action<MemberEvent> Progress;
+        /// <summary>A member's shared folder was received.</summary>
+        public event Action<MemberEvent> Received;
+        /// <summary>The member stopped for good (revoked, expired).</summary>
+        public event Action<MemberEvent> Stopped;
+        /// <summary>Something went wrong (a failed transfer, a file not stored).</summary>
+        public event Action<MemberEvent> Error;
+
+        private SyncshellMember(Runtime runtime, MemberHandle member)
+        {
+            this.runtime = runtime;
+            this.member = member;
+        }
+
+        private static void Set(OptionsHandle o, Func<ulong, byte[], Status> call, string text)
+        {
+            if (text == null)
+            {
+                return;
+            }
+            using (var l = o.Use())
+            {
+                SyncshellException.Check(call(l.Raw, Utf8.NulTerminated(text)));
+            }
+        }
+
+        private static Status WithText(byte[] text, Func<IntPtr, Status> call)
+        {
+            fixed (byte* t = text)
+            {
+                return call(new IntPtr(t));
+            }
+        }
+
+        /// <summary>Starts a member. The local part runs now (the folder is locked, the key opened:
+        /// throws SyncshellTrustException on a wrong passphrase, SyncshellStateException while another
+        /// process uses the folder); the rest reports through Pump: Ready, or StartFailed.</summary>
+        public static SyncshellMember Start(MemberOptions options, uint workerThreads = 2)
+        {
+            Library.EnsureCompatible();
+            if (options == null || options.DataFolder == null)
+            {
+                throw new ArgumentException("options.DataFolder is required");
+            }
+            ulong raw;
+            byte[] dir = Utf8.NulTerminated(options.DataFolder);
+            fixed (byte* d = dir)
+            {
+                SyncshellException.Check(Native.syncshell_member_options_new(d, &raw));
+            }
+            using (var o = new OptionsHandle(raw))
+            {
+                using (var l = o.Use())
+                {
+                    if (options.Secret != null)
+                    {
+                        fixed (byte* k = options.Secret)
+                        {
+                            SyncshellException.Check(Native.syncshell_member_options_set_secret(l.Raw, k, NativeBytes.Len(options.Secret)));
+                        }
+                    }
+                    else if (options.Passphrase != null)
+                    {
+                        fixed (byte* k = options.Passphrase)
+                        {
+                            SyncshellException.Check(Native.syncshell_member_options_set_passphrase(l.Raw, k, NativeBytes.Len(options.Passphrase)));
+                        }
+                    }
+                    if (options.Invite != null)
+                    {
+                        SyncshellException.Check(WithText(Utf8.NulTerminated(options.Invite),
+                            t => Native.syncshell_member_options_join(l.Raw, (byte*)t, options.JoinTimeoutMs)));
+                    }
+                    foreach (string relay in options.Relays)
+                    {
+                        SyncshellException.Check(WithText(Utf8.NulTerminated(relay),
+                            t => Native.syncshell_member_options_add_relay(l.Raw, (byte*)t)));
+                    }
+                    SyncshellException.Check(Native.syncshell_member_options_set_approval(l.Raw, options.Approval));
+                    if (options.WebRtc != null)
+                    {
+                        using (var w = options.WebRtc.Use())
+                        {
+                            SyncshellException.Check(Native.syncshell_member_options_set_webrtc(l.Raw, w.Raw));
+                        }
+                    }
+                }
+                Set(o, (h, t) => WithText(t, p => Native.syncshell_member_options_create_shell(h, (byte*)p)), options.CreateShell);
+                Set(o, (h, t) => WithText(t, p => Native.syncshell_member_options_set_ca_file(h, (byte*)p)), options.CaFile);
+                Set(o, (h, t) => WithText(t, p => Native.syncshell_member_options_set_name(h, (byte*)p)), options.Name);
+                Set(o, (h, t) => WithText(t, p => Native.syncshell_member_options_set_share(h, (byte*)p)), options.Share);
+                Set(o, (h, t) => WithText(t, p => Native.syncshell_member_options_set_receive(h, (byte*)p)), options.Receive);
+                Runtime runtime = Runtime.New(workerThreads);
+                try
+                {
+                    ulong m;
+                    using (var l = o.Use())
+                    using (var r = runtime.Use())
+                    {
+                        SyncshellException.Check(Native.syncshell_member_start(r.Raw, l.Raw, &m));
+                    }
+                    return new SyncshellMember(runtime, new MemberHandle(m));
+                }
+                catch
+                {
+                    runtime.Dispose();
+                    throw;
+                }
+            }
+        }
+
+        /// <summary>This member's id.</summary>
+        public string PeerId
+        {
+            get
+            {
+                ulong text;
+                using (var l = member.Use())
+                {
+                    SyncshellException.Check(Native.syncshell_member_peer_id(l.Raw, &text));
+                }
+                return NativeBytes.TakeString(text);
+            }
+        }
+
+        /// <summary>The number of members linked now.</summary>
+        public int LinkCount
+        {
+            get
+            {
+                UIntPtr n;
+                using (var l = member.Use())
+                {
+                    SyncshellException.Check(Native.syncshell_member_link_count(l.Raw, &n));
+                }
+                return (int)n.ToUInt64();
+            }
+        }
+
+        /// <summary>Raises the events that arrived since the last call, at most <paramref name="max"/>,
+        /// on this thread; returns how many. Call it once per framework tick.</summary>
+        public int Pump(int max = 256)
+        {
+            int handled = 0;
+            while (handled < max && !stopped)
+            {
+                ulong ev;
+                Status s;
+                using (var l = member.Use())
+                {
+                    s = Native.syncshell_member_poll_event(l.Raw, 0, &ev);
+                }
+                if (s == Status.ErrTimeout)
+                {
+                    break;
+                }
+                if (s == Status.ErrClosed)
+                {
+                    stopped = true;
+                    break;
+                }
+                SyncshellException.Check(s);
+                MemberEvent e = Read(ev);
+                handled++;
+                Raise(e);
+            }
+            return handled;
+        }
+
+        /// <summary>Whether the member stopped and every event was raised.</summary>
+        public bool HasStopped
+        {
+            get { return stopped; }
+        }
+
+        private static MemberEvent Read(ulong ev)
+        {
+            try
+            {
+                uint kind;
+                ulong peer, name, text;
+                SyncshellException.Check(Native.syncshell_member_event_kind(ev, &kind));
+                SyncshellException.Check(Native.syncshell_member_event_peer(ev, &peer));
+                string p = NativeBytes.TakeString(peer);
+                SyncshellException.Check(Native.syncshell_member_event_name(ev, &name));
+                string n = NativeBytes.TakeString(name);
+                SyncshellException.Check(Native.syncshell_member_event_text(ev, &text));
+                string t = NativeBytes.TakeString(text);
+                var values = new ulong[4];
+                for (uint i = 0; i < 4; i++)
+                {
+                    ulong v;
+                    SyncshellException.Check(Native.syncshell_member_event_value(ev, i, &v));
+                    values[i] = v;
+                }
+                return new MemberEvent((MemberEventKind)kind, p, n, t, values);
+            }
+            finally
+            {
+                Native.syncshell_member_event_free(ev);
+            }
+        }
+
+        private void Raise(MemberEvent e)
+        {
+            Fire(Event, e);
+            switch (e.Kind)
+            {
+                case MemberEventKind.Ready: Fire(Ready, e); break;
+                case MemberEventKind.StartFailed: Fire(StartFailed, e); break;
+                case MemberEventKind.JoinWaiting: Fire(JoinWaiting, e); break;
+                case MemberEventKind.Joined: Fire(Joined, e); break;
+                case MemberEventKind.LinkUp: Fire(LinkUp, e); break;
+                case MemberEventKind.LinkDown: Fire(LinkDown, e); break;
+                case MemberEventKind.Chat: Fire(Chat, e); break;
+                case MemberEventKind.Admitted: Fire(Admitted, e); break;
+                case MemberEventKind.Waiting: Fire(FileWaiting, e); break;
+                case MemberEventKind.Progress: Fire(Progress, e); break;
+                case MemberEventKind.Received: Fire(Received, e); break;
+                case MemberEventKind.Stopped: Fire(Stopped, e); break;
+                case MemberEventKind.Error:
+                case MemberEventKind.SendFailed:
+                case MemberEventKind.ReceiveFailed:
+                    Fire(Error, e);
+                    break;
+            }
+        }
+
+        private static void Fire(Action<MemberEvent> handler, MemberEvent e)
+        {
+            if (handler != null)
+            {
+                handler(e);
+            }
+        }
+
+        /// <summary>A new invite's text for <paramref name="role"/> (Member or Admin), usable
+        /// <paramref name="maxUses"/> times (0: once) for <paramref name="validForMs"/> (0: 30 minutes).
+        /// It is a secret: give it to one person.</summary>
+        public string Invite(Role role = Role.Member, uint maxUses = 0, ulong validForMs = 0)
+        {
+            ulong text;
+            using (var l = member.Use())
+            {
+                SyncshellException.Check(Native.syncshell_member_invite(l.Raw, (uint)role, maxUses, validForMs, &text));
+            }
+            return NativeBytes.TakeString(text);
+        }
+
+        /// <summary>Revokes the member <paramref name="who"/> names (a name, an id or its start) for good.</summary>
+        public void Revoke(string who)
+        {
+            using (var l = member.Use())
+            {
+                SyncshellException.Check(WithText(Utf8.NulTerminated(who), t => Native.syncshell_member_revoke(l.Raw, (byte*)t)));
+            }
+        }
+
+        /// <summary>Sends a chat line to every linked member; returns to how many.</summary>
+        public int Say(string text)
+        {
+            UIntPtr n = UIntPtr.Zero;
+            using (var l = member.Use())
+            {
+                SyncshellException.Check(WithText(Utf8.NulTerminated(text), t =>
+                {
+                    UIntPtr count;
+                    Status s = Native.syncshell_member_say(l.Raw, (byte*)t, &count);
+                    n = count;
+                    return s;
+                }));
+            }
+            return (int)n.ToUInt64();
+        }
+
+        /// <summary>Pauses transfers of every member (<paramref name="who"/> null) or of one (kept across restarts).</summary>
+        public void Pause(string who = null)
+        {
+            PauseOrResume(who, true);
+        }
+
+        /// <summary>Resumes transfers of every member (<paramref name="who"/> null) or of one.</summary>
+        public void Resume(string who = null)
+        {
+            PauseOrResume(who, false);
+        }
+
+        private void PauseOrResume(string who, bool pause)
+        {
+            using (var l = member.Use())
+            {
+                SyncshellException.Check(WithText(Utf8.NulTerminated(who), t => Native.syncshell_member_pause(l.Raw, (byte*)t, pause)));
+            }
+        }
+
+        /// <summary>One bandwidth budget for all outgoing transfers, in bytes per second (0: none; kept across restarts).</summary>
+        public void SetBudget(ulong bytesPerSecond)
+        {
+            using (var l = member.Use())
+            {
+                SyncshellException.Check(Native.syncshell_member_set_budget(l.Raw, bytesPerSecond));
+            }
+        }
+
+        /// <summary>Turns the approval step on or off (kept across restarts).</summary>
+        public void SetApproval(bool on)
+        {
+            using (var l = member.Use())
+            {
+                SyncshellException.Check(Native.syncshell_member_set_approval(l.Raw, on));
+            }
+        }
+
+        /// <summary>Places the waiting file at <paramref name="path"/> (as FileWaiting named it) in the receive folder.</summary>
+        public void Approve(string path, uint timeoutMs = 10000)
+        {
+            Decide(path, true, timeoutMs);
+        }
+
+        /// <summary>Deletes the waiting file at <paramref name="path"/> and refuses its content for good.</summary>
+        public void Deny(string path, uint timeoutMs = 10000)
+        {
+            Decide(path, false, timeoutMs);
+        }
+
+        private void Decide(string path, bool approve, uint timeoutMs)
+        {
+            using (var l = member.Use())
+            {
+                SyncshellException.Check(WithText(Utf8.NulTerminated(path), t => Native.syncshell_member_decide(l.Raw, (byte*)t, approve, timeoutMs)));
+            }
+        }
+
+        /// <summary>Stops the member (its links, transfers and relay connection end; its folder is
+        /// released) and frees it and its runtime, whose threads end before this returns.</summary>
+        public void Dispose()
+        {
+            if (!member.IsClosed)
+            {
+                using (var l = member.Use())
+                {
+                    Native.syncshell_member_stop(l.Raw, 5000);
+                }
+                member.Dispose();
+            }
+            runtime.Dispose();
+            stopped = true;
         }
     }
 }

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use syncshell_ffi::syncshell_status::*;
 use syncshell_ffi::*;
-use syncshell_signal::{IceConfig, Limits, Server};
+
+#[path = "support/relay.rs"]
+mod relay;
 
 #[track_caller]
 fn ok(status: syncshell_status) {
@@ -114,32 +116,6 @@ fn wait_for(member: syncshell_member, kind: u32, log: &mut Vec<Ev>) -> Ev {
     panic!("no event of kind {kind} within 60 s (seen: {log:#?})");
 }
 
-/// A relay on 127.0.0.1 for the test's lifetime.
-fn relay() -> (
-    String,
-    std::thread::JoinHandle<()>,
-    tokio::sync::oneshot::Sender<()>,
-) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let server = Server::new(Limits::default(), IceConfig::default());
-        runtime
-            .block_on(server.run(listener, None, async move {
-                let _ = stopped.await;
-            }))
-            .unwrap();
-    });
-    (url, thread, stop)
-}
-
 fn options(data: &Path, relay: &str, name: &str) -> syncshell_member_options {
     let mut options = 0;
     ok(unsafe { syncshell_member_options_new(c(data.to_str().unwrap()).as_ptr(), &mut options) });
@@ -160,7 +136,8 @@ fn start(runtime: syncshell_runtime, options: syncshell_member_options) -> syncs
 
 #[test]
 fn two_members_share_through_approval_and_a_revoked_one_stops() {
-    let (url, relay_thread, stop_relay) = relay();
+    let relay = relay::Relay::start();
+    let url = relay.url.clone();
     let work = tempfile::tempdir().unwrap();
     let share = work.path().join("share");
     let receive = work.path().join("receive");
@@ -337,6 +314,5 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
     let mut live = usize::MAX;
     ok(syncshell_live_handles(&mut live));
     assert_eq!(live, 0);
-    stop_relay.send(()).unwrap();
-    relay_thread.join().unwrap();
+    drop(relay);
 }

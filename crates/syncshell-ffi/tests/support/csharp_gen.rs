@@ -172,10 +172,10 @@ pub(crate) fn native_methods(header: &str) -> String {
     writeln!(s).unwrap();
     writeln!(
         s,
-        "    /// <summary>The C functions, as declared in include/syncshell.h.</summary>"
+        "    /// <summary>The C functions, as declared in include/syncshell.h (internal: hosts use the wrappers).</summary>"
     )
     .unwrap();
-    writeln!(s, "    public static unsafe partial class Native").unwrap();
+    writeln!(s, "    internal static unsafe partial class Native").unwrap();
     writeln!(s, "    {{").unwrap();
     writeln!(s, "        /// <summary>The library: syncshell_ffi.dll, libsyncshell_ffi.so or libsyncshell_ffi.dylib.</summary>").unwrap();
     writeln!(
