@@ -4,12 +4,17 @@
  * transfer whose frames the host carries, misuse that must come back as errors, cleanup.
  *
  * Usage: flow <scratch folder>. Exits 0 when every check passed. Run under valgrind by
- * crates/syncshell-ffi/tests/c.rs.
+ * crates/syncshell-ffi/tests/c.rs, and built with mingw-w64 against the Windows DLL and run
+ * under wine by crates/syncshell-ffi/tests/windows.rs.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef _WIN32
+#include <direct.h>
+#define mkdir(path, mode) _mkdir(path)
+#endif
 
 #include "syncshell.h"
 
