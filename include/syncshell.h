@@ -19,8 +19,10 @@
 #include <stdint.h>
 
 // The ABI version: `major << 16 | minor`. A host refuses a library whose major differs
-// from the one its header or bindings were generated for.
-#define SYNCSHELL_ABI_VERSION (2 << 16)
+// from the one its header or bindings were generated for. Minor 1 added the member
+// (`syncshell_member_*`) and `syncshell_shutdown`, and gave each handle kind its own C type
+// (the same 64 bits in every call).
+#define SYNCSHELL_ABI_VERSION ((2 << 16) | 1)
 
 // Handshake state: still running.
 #define SYNCSHELL_HANDSHAKE_RUNNING 0
@@ -253,76 +255,142 @@ typedef uint32_t syncshell_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// A handle as the C ABI sees it.
-typedef uint64_t syncshell_handle;
-
 // A handle to bytes the library returned (encodings, text in UTF-8 without a NUL, keys).
 // Read with `syncshell_bytes_len` and `syncshell_bytes_copy`; free with
 // `syncshell_bytes_free`. The memory is wiped when freed.
-typedef syncshell_handle syncshell_bytes;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_bytes;
 
 // A handle to a list of handles (phonebook entries, sync replies). Free with
 // `syncshell_list_free`; the handles `syncshell_list_get` returns are freed on their own.
-typedef syncshell_handle syncshell_list;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_list;
+
+// A handle of any kind, as `syncshell_list_get` returns them: wrap it in the struct of the
+// kind the list holds (`(syncshell_entry){ h }`). Every other function takes and gives a
+// struct of its own kind (`syncshell_identity`, `syncshell_genesis`, ...), so C catches a
+// handle of the wrong kind at compile time.
+typedef uint64_t syncshell_handle;
 
 // A handle to a replay guard: share one between all the handshakes of a node.
-typedef syncshell_handle syncshell_replay_guard;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_replay_guard;
 
 // A handle to an Ed25519 identity (its secret key stays inside the library).
-typedef syncshell_handle syncshell_identity;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_identity;
 
 // A handle to a token chain (the owner's is empty).
-typedef syncshell_handle syncshell_chain;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_chain;
 
 // A handle to a revocation set: the grow-only set of a shell's tombstones.
-typedef syncshell_handle syncshell_revocations;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_revocations;
 
 // A handle to one handshake.
-typedef syncshell_handle syncshell_handshake;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_handshake;
 
 // A handle to a shell genesis.
-typedef syncshell_handle syncshell_genesis;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_genesis;
 
 // A handle to an invite code (it holds the invite secret).
-typedef syncshell_handle syncshell_invite;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_invite;
 
 // A handle to an invite ledger: the use counts of the invites its holder accepts.
-typedef syncshell_handle syncshell_ledger;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_ledger;
 
 // A handle to the settings of a member to start (its data folder, key, shell, relays,
 // folders).
-typedef syncshell_handle syncshell_member_options;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_member_options;
 
 // A handle to WebRTC settings.
-typedef syncshell_handle syncshell_webrtc_config;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_webrtc_config;
 
 // A handle to an async runtime (tokio, with its own worker threads). Transports made on it
 // keep it running until they are freed too.
-typedef syncshell_handle syncshell_runtime;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_runtime;
 
 // A handle to a running member.
-typedef syncshell_handle syncshell_member;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_member;
 
 // A handle to one event of a member.
-typedef syncshell_handle syncshell_member_event;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_member_event;
 
 // A handle to a phonebook (with the clock that stamps this member's own entries).
-typedef syncshell_handle syncshell_phonebook;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_phonebook;
 
 // A handle to one verified phonebook entry.
-typedef syncshell_handle syncshell_entry;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_entry;
 
 // A handle to an in-memory network (tests and demos without sockets).
-typedef syncshell_handle syncshell_mem_network;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_mem_network;
 
 // A handle to a connection to one peer.
-typedef syncshell_handle syncshell_connection;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_connection;
 
 // A handle to a transfer in progress (sending or receiving one folder).
-typedef syncshell_handle syncshell_transfer;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_transfer;
 
 // A handle to a transport: this endpoint's way to connect to peers and accept them.
-typedef syncshell_handle syncshell_transport;
+typedef struct {
+  // The handle's value; 0 names no object.
+  uint64_t h;
+} syncshell_transport;
 
 #ifdef __cplusplus
 extern "C" {

@@ -47,7 +47,7 @@ namespace Syncshell
     {
         /// <summary>The library: syncshell_ffi.dll, libsyncshell_ffi.so or libsyncshell_ffi.dylib.</summary>
         public const string Library = "syncshell_ffi";
-        public const uint SYNCSHELL_ABI_VERSION = (2 << 16);
+        public const uint SYNCSHELL_ABI_VERSION = ((2 << 16) | 1);
         public const uint SYNCSHELL_HANDSHAKE_RUNNING = 0;
         public const uint SYNCSHELL_HANDSHAKE_DONE = 1;
         public const uint SYNCSHELL_HANDSHAKE_FAILED = 2;

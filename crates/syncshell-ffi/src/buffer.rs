@@ -13,13 +13,24 @@ use crate::status::{boundary, syncshell_status, syncshell_status as S, Failure, 
 /// A handle to bytes the library returned (encodings, text in UTF-8 without a NUL, keys).
 /// Read with `syncshell_bytes_len` and `syncshell_bytes_copy`; free with
 /// `syncshell_bytes_free`. The memory is wiped when freed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_bytes = syncshell_handle;
+pub struct syncshell_bytes {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 
 /// A handle to a list of handles (phonebook entries, sync replies). Free with
 /// `syncshell_list_free`; the handles `syncshell_list_get` returns are freed on their own.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_list = syncshell_handle;
+pub struct syncshell_list {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
+handle::raw_handles!(syncshell_bytes, syncshell_list);
 
 pub(crate) struct Buffer(Zeroizing<Vec<u8>>);
 object!(Buffer, Bytes);

@@ -14,9 +14,47 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::status::{syncshell_status as S, Failure, Outcome};
 
-/// A handle as the C ABI sees it.
+/// A handle of any kind, as `syncshell_list_get` returns them: wrap it in the struct of the
+/// kind the list holds (`(syncshell_entry){ h }`). Every other function takes and gives a
+/// struct of its own kind (`syncshell_identity`, `syncshell_genesis`, ...), so C catches a
+/// handle of the wrong kind at compile time.
 #[allow(non_camel_case_types)]
 pub type syncshell_handle = u64;
+
+/// A handle type of the C ABI: one `#[repr(C)]` struct around the 64-bit value per kind.
+pub(crate) trait Raw: Copy {
+    /// The handle's value.
+    fn raw(self) -> u64;
+    /// The handle of this type with value `raw`.
+    fn from_raw(raw: u64) -> Self;
+}
+
+impl Raw for u64 {
+    fn raw(self) -> u64 {
+        self
+    }
+
+    fn from_raw(raw: u64) -> Self {
+        raw
+    }
+}
+
+/// Implements [`Raw`] for handle structs (`struct { pub h: u64 }`). The structs themselves are
+/// written out: the header generator does not expand macros.
+macro_rules! raw_handles {
+    ($($ty:ident),* $(,)?) => {
+        $(impl $crate::handle::Raw for $ty {
+            fn raw(self) -> u64 {
+                self.h
+            }
+
+            fn from_raw(raw: u64) -> Self {
+                $ty { h: raw }
+            }
+        })*
+    };
+}
+pub(crate) use raw_handles;
 
 /// Slots, and so live handles, are capped so a leaking host gets an error instead of
 /// exhausting memory; slot numbers `1..=MAX_SLOTS` fit the handle's 24 bits.
@@ -232,13 +270,13 @@ pub(crate) fn insert_any(object: AnyObject) -> Outcome<syncshell_handle> {
 }
 
 /// Registers `object` and returns its new handle.
-pub(crate) fn insert<T: Object>(object: T) -> Outcome<syncshell_handle> {
-    insert_any((T::KIND, Arc::new(object)))
+pub(crate) fn insert<H: Raw, T: Object>(object: T) -> Outcome<H> {
+    insert_any((T::KIND, Arc::new(object))).map(H::from_raw)
 }
 
 /// The object behind a live handle, whatever its kind.
-pub(crate) fn get_any(handle: syncshell_handle) -> Outcome<AnyObject> {
-    table().get(handle)
+pub(crate) fn get_any(handle: impl Raw) -> Outcome<AnyObject> {
+    table().get(handle.raw())
 }
 
 fn typed<T: Object>(handle: syncshell_handle, (kind, object): AnyObject) -> Outcome<Arc<T>> {
@@ -257,13 +295,14 @@ fn typed<T: Object>(handle: syncshell_handle, (kind, object): AnyObject) -> Outc
 }
 
 /// The object behind a live handle of kind `T`.
-pub(crate) fn get<T: Object>(handle: syncshell_handle) -> Outcome<Arc<T>> {
-    typed(handle, get_any(handle)?)
+pub(crate) fn get<T: Object>(handle: impl Raw) -> Outcome<Arc<T>> {
+    typed(handle.raw(), get_any(handle)?)
 }
 
 /// Frees a handle of kind `T`; 0 is accepted and does nothing. The object is dropped here,
 /// outside the table's lock, unless a call in flight still uses it.
-pub(crate) fn remove<T: Object>(handle: syncshell_handle) -> Outcome {
+pub(crate) fn remove<T: Object>(handle: impl Raw) -> Outcome {
+    let handle = handle.raw();
     if handle == 0 {
         return Ok(());
     }

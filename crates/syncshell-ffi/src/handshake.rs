@@ -8,17 +8,28 @@ use rand_core::OsRng;
 
 use crate::args::{self, Out};
 use crate::buffer::{new_bytes, syncshell_bytes};
-use crate::handle::{self, lock, object, syncshell_handle};
+use crate::handle::{self, lock, object};
 use crate::identity::{put, put_bytes, role_code, syncshell_chain, syncshell_identity};
 use crate::revocation::{set, syncshell_revocations};
 use crate::status::{boundary, syncshell_status, syncshell_status as S, Failure, Outcome};
 
 /// A handle to a replay guard: share one between all the handshakes of a node.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_replay_guard = syncshell_handle;
+pub struct syncshell_replay_guard {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 /// A handle to one handshake.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_handshake = syncshell_handle;
+pub struct syncshell_handshake {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
+handle::raw_handles!(syncshell_replay_guard, syncshell_handshake);
 
 /// Handshake state: still running.
 pub const SYNCSHELL_HANDSHAKE_RUNNING: u32 = 0;
@@ -174,7 +185,7 @@ pub extern "C" fn syncshell_handshake_poll_transmit(
         let message = lock(&*self::handshake(handshake)?)?.poll_transmit();
         out.write(match message {
             Some(m) => new_bytes(m)?,
-            None => 0,
+            None => syncshell_bytes::default(),
         });
         Ok(())
     })

@@ -12,25 +12,57 @@ use rand_core::OsRng;
 
 use crate::args::{self, Out};
 use crate::buffer::{new_bytes, syncshell_bytes};
-use crate::handle::{self, lock, object, syncshell_handle};
+use crate::handle::{self, lock, object};
 use crate::revocation::syncshell_revocations;
 use crate::status::{boundary, syncshell_status, syncshell_status as S, Failure, Outcome};
 
 /// A handle to an Ed25519 identity (its secret key stays inside the library).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_identity = syncshell_handle;
+pub struct syncshell_identity {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 /// A handle to a shell genesis.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_genesis = syncshell_handle;
+pub struct syncshell_genesis {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 /// A handle to a token chain (the owner's is empty).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_chain = syncshell_handle;
+pub struct syncshell_chain {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 /// A handle to an invite code (it holds the invite secret).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_invite = syncshell_handle;
+pub struct syncshell_invite {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 /// A handle to an invite ledger: the use counts of the invites its holder accepts.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_ledger = syncshell_handle;
+pub struct syncshell_ledger {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
+handle::raw_handles!(
+    syncshell_identity,
+    syncshell_genesis,
+    syncshell_chain,
+    syncshell_invite,
+    syncshell_ledger
+);
 
 /// Role of a member: shares and receives files.
 pub const SYNCSHELL_ROLE_MEMBER: u32 = 0;
@@ -74,7 +106,7 @@ pub(crate) unsafe fn peer_arg(ptr: *const c_char, what: &str) -> Outcome<PeerId>
 }
 
 /// Writes a new handle for `value` to `out`.
-pub(crate) fn put<T: handle::Object>(out: Out<syncshell_handle>, value: T) -> Outcome {
+pub(crate) fn put<H: handle::Raw, T: handle::Object>(out: Out<H>, value: T) -> Outcome {
     out.write(handle::insert(value)?);
     Ok(())
 }

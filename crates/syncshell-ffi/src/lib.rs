@@ -33,8 +33,10 @@ use args::Out;
 use status::{boundary, syncshell_status as S, Failure};
 
 /// The ABI version: `major << 16 | minor`. A host refuses a library whose major differs
-/// from the one its header or bindings were generated for.
-pub const SYNCSHELL_ABI_VERSION: u32 = 2 << 16;
+/// from the one its header or bindings were generated for. Minor 1 added the member
+/// (`syncshell_member_*`) and `syncshell_shutdown`, and gave each handle kind its own C type
+/// (the same 64 bits in every call).
+pub const SYNCSHELL_ABI_VERSION: u32 = (2 << 16) | 1;
 
 /// The ABI version of the loaded library (`major << 16 | minor`).
 #[no_mangle]

@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::args::{self, Out};
 use crate::buffer::{new_bytes, syncshell_bytes};
-use crate::handle::{self, lock, object, syncshell_handle};
+use crate::handle::{self, lock, object};
 use crate::identity::{put, put_bytes};
 use crate::runtime::{
     config_snapshot, runtime, syncshell_runtime, syncshell_webrtc_config, Runtime,
@@ -27,14 +27,34 @@ use crate::status::{boundary, syncshell_status, syncshell_status as S, Failure, 
 
 /// A handle to the settings of a member to start (its data folder, key, shell, relays,
 /// folders).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_member_options = syncshell_handle;
+pub struct syncshell_member_options {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 /// A handle to a running member.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_member = syncshell_handle;
+pub struct syncshell_member {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 /// A handle to one event of a member.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_member_event = syncshell_handle;
+pub struct syncshell_member_event {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
+handle::raw_handles!(
+    syncshell_member_options,
+    syncshell_member,
+    syncshell_member_event
+);
 
 /// The member runs: `peer` is its id, `text` the shell's id.
 pub const SYNCSHELL_MEMBER_EVENT_READY: u32 = 1;
@@ -836,7 +856,7 @@ fn text_out(out: Out<syncshell_bytes>, text: Option<&str>) -> Outcome {
     match text {
         Some(t) => put_bytes(out, t.as_bytes()),
         None => {
-            out.write(0);
+            out.write(syncshell_bytes::default());
             Ok(())
         }
     }

@@ -9,18 +9,29 @@ use ::syncshell_phonebook::{Change, Clock, Entry, Phonebook, Presence, Profile, 
 
 use crate::args::{self, Out};
 use crate::buffer::{new_bytes_list, new_list, syncshell_bytes, syncshell_list};
-use crate::handle::{self, lock, object, syncshell_handle};
+use crate::handle::{self, lock, object};
 use crate::identity::{
     put, put_bytes, role_code, syncshell_chain, syncshell_genesis, syncshell_identity,
 };
 use crate::status::{boundary, syncshell_status, syncshell_status as S, Failure, Outcome};
 
 /// A handle to a phonebook (with the clock that stamps this member's own entries).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_phonebook = syncshell_handle;
+pub struct syncshell_phonebook {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 /// A handle to one verified phonebook entry.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_entry = syncshell_handle;
+pub struct syncshell_entry {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
+handle::raw_handles!(syncshell_phonebook, syncshell_entry);
 
 /// Presence: connected and reachable.
 pub const SYNCSHELL_PRESENCE_ONLINE: u32 = 0;

@@ -8,15 +8,21 @@ use ::syncshell_revocation::{Reason, RevocationSet, Tombstone};
 
 use crate::args::{self, Out};
 use crate::buffer::syncshell_bytes;
-use crate::handle::{self, lock, object, syncshell_handle};
+use crate::handle::{self, lock, object};
 use crate::identity::{
     peer_arg, put, put_bytes, syncshell_chain, syncshell_genesis, syncshell_identity,
 };
 use crate::status::{boundary, syncshell_status, syncshell_status as S, Failure, Outcome};
 
 /// A handle to a revocation set: the grow-only set of a shell's tombstones.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_revocations = syncshell_handle;
+pub struct syncshell_revocations {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
+handle::raw_handles!(syncshell_revocations);
 
 /// Revocation reason: thrown out by an admin or the owner.
 pub const SYNCSHELL_REASON_REMOVED: u32 = 0;

@@ -9,20 +9,40 @@ use ::syncshell_transport::{Faults, MemNetwork};
 use ::syncshell_webrtc::WebRtcConfig;
 
 use crate::args::{self, Out};
-use crate::handle::{self, lock, object, syncshell_handle};
+use crate::handle::{self, lock, object};
 use crate::identity::put;
 use crate::status::{boundary, syncshell_status, syncshell_status as S, Failure, Outcome};
 
 /// A handle to an async runtime (tokio, with its own worker threads). Transports made on it
 /// keep it running until they are freed too.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_runtime = syncshell_handle;
+pub struct syncshell_runtime {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 /// A handle to WebRTC settings.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_webrtc_config = syncshell_handle;
+pub struct syncshell_webrtc_config {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 /// A handle to an in-memory network (tests and demos without sockets).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_mem_network = syncshell_handle;
+pub struct syncshell_mem_network {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
+handle::raw_handles!(
+    syncshell_runtime,
+    syncshell_webrtc_config,
+    syncshell_mem_network
+);
 
 /// Owns the tokio runtime; dropping it stops the runtime's tasks within a bounded time.
 #[derive(Debug)]
@@ -240,7 +260,7 @@ pub extern "C" fn syncshell_webrtc_config_set_connect_timeout(
 
 /// The settings behind a handle, copied.
 pub(crate) fn config_snapshot(handle: syncshell_webrtc_config) -> Outcome<WebRtcConfig> {
-    if handle == 0 {
+    if handle.h == 0 {
         return Ok(WebRtcConfig::default());
     }
     Ok(lock(&*config(handle)?)?.clone())

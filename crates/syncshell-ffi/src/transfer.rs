@@ -15,15 +15,21 @@ use tokio::task::JoinHandle;
 
 use crate::args::{self, Out};
 use crate::buffer::syncshell_bytes;
-use crate::handle::{self, lock, object, syncshell_handle};
+use crate::handle::{self, lock, object};
 use crate::identity::{peer_arg, put, put_bytes};
 use crate::runtime::{runtime, syncshell_runtime, Runtime};
 use crate::status::{boundary, syncshell_status, syncshell_status as S, Failure, Outcome};
 use crate::transport::{connection, syncshell_connection, Inbound};
 
 /// A handle to a transfer in progress (sending or receiving one folder).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_transfer = syncshell_handle;
+pub struct syncshell_transfer {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
+handle::raw_handles!(syncshell_transfer);
 
 /// Frames queued between the host and a transfer in each direction.
 const FRAME_QUEUE: usize = 64;

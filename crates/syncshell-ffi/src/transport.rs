@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::args::{self, Out};
 use crate::buffer::{new_bytes, syncshell_bytes, Buffer};
-use crate::handle::{self, lock, object, syncshell_handle};
+use crate::handle::{self, lock, object};
 use crate::identity::{put, put_bytes};
 use crate::runtime::{
     config_snapshot, runtime, syncshell_mem_network, syncshell_runtime, syncshell_webrtc_config,
@@ -24,11 +24,22 @@ use crate::runtime::{
 use crate::status::{boundary, syncshell_status, syncshell_status as S, Failure, Outcome};
 
 /// A handle to a transport: this endpoint's way to connect to peers and accept them.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_transport = syncshell_handle;
+pub struct syncshell_transport {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
 /// A handle to a connection to one peer.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(non_camel_case_types)]
-pub type syncshell_connection = syncshell_handle;
+pub struct syncshell_connection {
+    /// The handle's value; 0 names no object.
+    pub h: u64,
+}
+handle::raw_handles!(syncshell_transport, syncshell_connection);
 
 /// Event: send the signaling blob in `data` to the peer whose address is in `peer`, by any
 /// means (a relay, a chat, a file); the peer hands it to `syncshell_transport_signal`.
@@ -447,13 +458,13 @@ pub extern "C" fn syncshell_transport_poll(
         // Register everything before writing anything; on failure, undo what was registered.
         let mut made = Vec::new();
         let registered = (|| -> Outcome<_> {
-            let peer = peer.map(new_bytes).transpose()?.unwrap_or(0);
+            let peer = peer.map(new_bytes).transpose()?.unwrap_or_default();
             made.push(peer);
-            let data = data.map(new_bytes).transpose()?.unwrap_or(0);
+            let data = data.map(new_bytes).transpose()?.unwrap_or_default();
             made.push(data);
             let conn = match conn {
                 Some(c) => handle::insert(ConnectionObject::new(Arc::clone(runtime), c)?)?,
-                None => 0,
+                None => syncshell_connection::default(),
             };
             Ok((peer, data, conn))
         })();

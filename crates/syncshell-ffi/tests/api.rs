@@ -34,10 +34,10 @@ fn last_error() -> String {
 
 /// Copies and frees a bytes handle.
 fn take(bytes: syncshell_bytes) -> Vec<u8> {
-    let mut len = 0;
+    let mut len = Default::default();
     ok(syncshell_bytes_len(bytes, &mut len));
     let mut out = vec![0u8; len];
-    let mut written = 0;
+    let mut written = Default::default();
     ok(unsafe { syncshell_bytes_copy(bytes, out.as_mut_ptr(), out.len(), &mut written) });
     assert_eq!(written, len);
     ok(syncshell_bytes_free(bytes));
@@ -53,13 +53,13 @@ fn c(s: &str) -> CString {
 }
 
 fn identity() -> syncshell_identity {
-    let mut id = 0;
+    let mut id = Default::default();
     ok(syncshell_identity_generate(&mut id));
     id
 }
 
 fn peer_id(identity: syncshell_identity) -> CString {
-    let mut out = 0;
+    let mut out = Default::default();
     ok(syncshell_identity_peer_id(identity, &mut out));
     c(&text(out))
 }
@@ -76,11 +76,11 @@ struct Shell {
 
 fn shell() -> Shell {
     let owner = identity();
-    let mut genesis = 0;
+    let mut genesis = Default::default();
     ok(unsafe { syncshell_genesis_create(owner, c("Weekend raid").as_ptr(), NOW, &mut genesis) });
-    let mut owner_chain = 0;
+    let mut owner_chain = Default::default();
     ok(syncshell_chain_owner(&mut owner_chain));
-    let mut revocations = 0;
+    let mut revocations = Default::default();
     ok(syncshell_revocations_new(genesis, &mut revocations));
     Shell {
         owner,
@@ -92,7 +92,7 @@ fn shell() -> Shell {
 
 fn member_of(shell: &Shell, role: u32) -> (syncshell_identity, syncshell_chain) {
     let member = identity();
-    let mut chain = 0;
+    let mut chain = Default::default();
     ok(unsafe {
         syncshell_chain_issue(
             shell.revocations,
@@ -133,17 +133,18 @@ fn null_pointers_and_zero_handles_are_errors() {
         SYNCSHELL_ERR_NULL_ARGUMENT
     );
     assert!(last_error().contains("out_identity is NULL"));
-    let mut out = 0;
+    let mut out = syncshell_bytes::default();
     assert_eq!(
-        syncshell_identity_peer_id(0, &mut out),
+        syncshell_identity_peer_id(syncshell_identity::default(), &mut out),
+        SYNCSHELL_ERR_NULL_ARGUMENT
+    );
+    let mut genesis = syncshell_genesis::default();
+    assert_eq!(
+        unsafe { syncshell_genesis_create(identity(), ptr::null(), NOW, &mut genesis) },
         SYNCSHELL_ERR_NULL_ARGUMENT
     );
     assert_eq!(
-        unsafe { syncshell_genesis_create(identity(), ptr::null(), NOW, &mut out) },
-        SYNCSHELL_ERR_NULL_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { syncshell_genesis_decode(ptr::null(), 10, &mut out) },
+        unsafe { syncshell_genesis_decode(ptr::null(), 10, &mut genesis) },
         SYNCSHELL_ERR_NULL_ARGUMENT
     );
     // A NULL out-parameter is caught before anything happens: no handle is leaked.
@@ -154,8 +155,9 @@ fn null_pointers_and_zero_handles_are_errors() {
     );
     ok(syncshell_identity_free(id));
     // Freeing 0 is allowed, as free(NULL) is.
-    ok(syncshell_identity_free(0));
-    assert_eq!(out, 0, "no out-parameter is written on failure");
+    ok(syncshell_identity_free(syncshell_identity::default()));
+    assert_eq!(out.h, 0, "no out-parameter is written on failure");
+    assert_eq!(genesis.h, 0, "no out-parameter is written on failure");
 }
 
 #[test]
@@ -164,7 +166,7 @@ fn double_free_use_after_free_and_wrong_kinds_are_errors() {
     ok(syncshell_identity_free(id));
     assert_eq!(syncshell_identity_free(id), SYNCSHELL_ERR_INVALID_HANDLE);
     assert!(last_error().contains("was freed or never issued"));
-    let mut out = 0;
+    let mut out = Default::default();
     assert_eq!(
         syncshell_identity_peer_id(id, &mut out),
         SYNCSHELL_ERR_INVALID_HANDLE
@@ -176,11 +178,12 @@ fn double_free_use_after_free_and_wrong_kinds_are_errors() {
         syncshell_identity_peer_id(id, &mut out),
         SYNCSHELL_ERR_INVALID_HANDLE
     );
-    // A live handle of another kind.
-    let mut chain = 0;
+    // A live handle of another kind (C would not compile this; a host mixing raw values
+    // up at run time could).
+    let mut chain = syncshell_chain::default();
     ok(syncshell_chain_owner(&mut chain));
     assert_eq!(
-        syncshell_identity_peer_id(chain, &mut out),
+        syncshell_identity_peer_id(syncshell_identity { h: chain.h }, &mut out),
         SYNCSHELL_ERR_WRONG_HANDLE_KIND
     );
     assert!(
@@ -189,20 +192,23 @@ fn double_free_use_after_free_and_wrong_kinds_are_errors() {
         last_error()
     );
     assert_eq!(
-        syncshell_identity_free(chain),
+        syncshell_identity_free(syncshell_identity { h: chain.h }),
         SYNCSHELL_ERR_WRONG_HANDLE_KIND
     );
     // ...which the wrong free did not free.
     ok(syncshell_chain_free(chain));
     // Handles that were never issued.
-    for fake in [1u64, 0xdead_beef, u64::MAX, next ^ (1 << 40), next + 1] {
+    for fake in [1u64, 0xdead_beef, u64::MAX, next.h ^ (1 << 40), next.h + 1] {
         assert_eq!(
-            syncshell_identity_peer_id(fake, &mut out),
+            syncshell_identity_peer_id(syncshell_identity { h: fake }, &mut out),
             SYNCSHELL_ERR_INVALID_HANDLE
         );
-        assert_eq!(syncshell_bytes_free(fake), SYNCSHELL_ERR_INVALID_HANDLE);
+        assert_eq!(
+            syncshell_bytes_free(syncshell_bytes { h: fake }),
+            SYNCSHELL_ERR_INVALID_HANDLE
+        );
     }
-    assert_eq!(out, 0);
+    assert_eq!(out.h, 0);
     ok(syncshell_identity_free(next));
 }
 
@@ -214,7 +220,7 @@ fn handles_survive_being_freed_and_used_from_many_threads_at_once() {
             std::thread::spawn(move || {
                 let mut freed = 0;
                 for _ in 0..200 {
-                    let mut out = 0;
+                    let mut out = Default::default();
                     match syncshell_identity_peer_id(id, &mut out) {
                         SYNCSHELL_OK => ok(syncshell_bytes_free(out)),
                         status => assert_eq!(status, SYNCSHELL_ERR_INVALID_HANDLE),
@@ -234,7 +240,7 @@ fn handles_survive_being_freed_and_used_from_many_threads_at_once() {
 #[test]
 fn bad_input_gets_a_clear_status_and_changes_nothing() {
     let shell = shell();
-    let mut out = 0;
+    let mut out = Default::default();
     // Not UTF-8.
     assert_eq!(
         unsafe { syncshell_genesis_create(shell.owner, c"\xff\xfe".as_ptr(), NOW, &mut out) },
@@ -246,7 +252,12 @@ fn bad_input_gets_a_clear_status_and_changes_nothing() {
         SYNCSHELL_ERR_DECODE
     );
     assert_eq!(
-        unsafe { syncshell_invite_parse(c("syncshell-invite-AAAA").as_ptr(), &mut out) },
+        unsafe {
+            syncshell_invite_parse(
+                c("syncshell-invite-AAAA").as_ptr(),
+                &mut syncshell_invite::default(),
+            )
+        },
         SYNCSHELL_ERR_DECODE
     );
     assert_eq!(
@@ -259,14 +270,20 @@ fn bad_input_gets_a_clear_status_and_changes_nothing() {
                 0,
                 NOW,
                 0,
-                &mut out,
+                &mut syncshell_chain::default(),
             )
         },
         SYNCSHELL_ERR_DECODE
     );
     // A wrong-length key.
     assert_eq!(
-        unsafe { syncshell_identity_from_secret([1u8; 31].as_ptr(), 31, &mut out) },
+        unsafe {
+            syncshell_identity_from_secret(
+                [1u8; 31].as_ptr(),
+                31,
+                &mut syncshell_identity::default(),
+            )
+        },
         SYNCSHELL_ERR_INVALID_ARGUMENT
     );
     // A role that cannot be issued.
@@ -281,13 +298,13 @@ fn bad_input_gets_a_clear_status_and_changes_nothing() {
                 SYNCSHELL_ROLE_OWNER,
                 NOW,
                 0,
-                &mut out,
+                &mut syncshell_chain::default(),
             )
         },
         SYNCSHELL_ERR_INVALID_ARGUMENT
     );
     // A garbage tombstone leaves the set as it was.
-    let mut set = 0;
+    let mut set = Default::default();
     ok(syncshell_revocations_new(shell.genesis, &mut set));
     let mut added = false;
     assert_eq!(
@@ -298,7 +315,7 @@ fn bad_input_gets_a_clear_status_and_changes_nothing() {
     ok(syncshell_revocations_len(set, &mut len));
     assert_eq!(len, 0);
     // A buffer too small for the bytes.
-    let mut id_text = 0;
+    let mut id_text = Default::default();
     ok(syncshell_identity_peer_id(member, &mut id_text));
     let mut small = [0u8; 4];
     let mut written = 77;
@@ -308,7 +325,7 @@ fn bad_input_gets_a_clear_status_and_changes_nothing() {
     );
     assert_eq!((written, small), (77, [0u8; 4]));
     ok(syncshell_bytes_free(id_text));
-    assert_eq!(out, 0);
+    assert_eq!(out, syncshell_genesis::default());
 }
 
 #[test]
@@ -317,7 +334,7 @@ fn key_files_round_trip_and_tell_a_wrong_passphrase_from_damage() {
     let path = c(dir.path().join("me.key").to_str().unwrap());
     let id = identity();
     ok(unsafe { syncshell_identity_save(id, path.as_ptr(), c("hunter2").as_ptr(), 64, 1, 1) });
-    let mut loaded = 0;
+    let mut loaded = Default::default();
     ok(unsafe { syncshell_identity_load(path.as_ptr(), c("hunter2").as_ptr(), &mut loaded) });
     assert_eq!(peer_id(loaded), peer_id(id));
     assert_eq!(
@@ -338,10 +355,10 @@ fn key_files_round_trip_and_tell_a_wrong_passphrase_from_damage() {
         SYNCSHELL_ERR_IO
     );
     // Raw export and import for a host that protects keys itself.
-    let mut secret = 0;
+    let mut secret = Default::default();
     ok(syncshell_identity_secret(id, &mut secret));
     let secret = take(secret);
-    let mut again = 0;
+    let mut again = Default::default();
     ok(unsafe { syncshell_identity_from_secret(secret.as_ptr(), secret.len(), &mut again) });
     assert_eq!(peer_id(again), peer_id(id));
 }
@@ -350,7 +367,7 @@ fn key_files_round_trip_and_tell_a_wrong_passphrase_from_damage() {
 fn invite_join_revoke_and_phonebook_flow() {
     let shell = shell();
     // Invite, as text, parsed back, and a join request accepted through a ledger.
-    let mut invite = 0;
+    let mut invite = Default::default();
     ok(unsafe {
         syncshell_invite_create(
             shell.revocations,
@@ -365,14 +382,14 @@ fn invite_join_revoke_and_phonebook_flow() {
             &mut invite,
         )
     });
-    let mut invite_text = 0;
+    let mut invite_text = Default::default();
     ok(syncshell_invite_text(invite, &mut invite_text));
     let invite_text = text(invite_text);
     assert!(invite_text.starts_with("syncshell-invite-"));
-    let mut parsed = 0;
+    let mut parsed = Default::default();
     ok(unsafe { syncshell_invite_parse(c(&invite_text.to_lowercase()).as_ptr(), &mut parsed) });
     let joiner = identity();
-    let mut request = 0;
+    let mut request = Default::default();
     ok(syncshell_invite_join_request(
         parsed,
         joiner,
@@ -380,9 +397,9 @@ fn invite_join_revoke_and_phonebook_flow() {
         &mut request,
     ));
     let request = take(request);
-    let mut ledger = 0;
+    let mut ledger = Default::default();
     ok(syncshell_ledger_new(&mut ledger));
-    let mut chain = 0;
+    let mut chain = Default::default();
     ok(unsafe {
         syncshell_ledger_accept(
             ledger,
@@ -408,7 +425,7 @@ fn invite_join_revoke_and_phonebook_flow() {
     assert_eq!(role, SYNCSHELL_ROLE_MEMBER);
     // The invite allowed one use.
     let other = identity();
-    let mut second = 0;
+    let mut second = Default::default();
     ok(syncshell_invite_join_request(
         parsed,
         other,
@@ -416,7 +433,7 @@ fn invite_join_revoke_and_phonebook_flow() {
         &mut second,
     ));
     let second = take(second);
-    let mut refused = 0;
+    let mut refused = Default::default();
     assert_eq!(
         unsafe {
             syncshell_ledger_accept(
@@ -433,17 +450,17 @@ fn invite_join_revoke_and_phonebook_flow() {
         SYNCSHELL_ERR_NOT_ALLOWED
     );
     // The joiner's chain travels as bytes.
-    let mut encoded = 0;
+    let mut encoded = Default::default();
     ok(syncshell_chain_encode(chain, &mut encoded));
     let encoded = take(encoded);
-    let mut decoded = 0;
+    let mut decoded = Default::default();
     ok(unsafe { syncshell_chain_decode(encoded.as_ptr(), encoded.len(), &mut decoded) });
 
     // Phonebooks: both publish, sync by delta messages, both list both.
-    let (mut a, mut b) = (0, 0);
+    let (mut a, mut b) = Default::default();
     ok(syncshell_phonebook_new(shell.genesis, &mut a));
     ok(syncshell_phonebook_new(shell.genesis, &mut b));
-    let mut entry = 0;
+    let mut entry = Default::default();
     ok(unsafe {
         syncshell_phonebook_publish(
             a,
@@ -474,7 +491,7 @@ fn invite_join_revoke_and_phonebook_flow() {
         )
     });
     ok(syncshell_bytes_free(entry));
-    let mut message = 0;
+    let mut message = Default::default();
     ok(syncshell_phonebook_sync_start(a, &mut message));
     let mut inbox = vec![take(message)];
     let mut turn = [b, a].into_iter().cycle();
@@ -485,30 +502,33 @@ fn invite_join_revoke_and_phonebook_flow() {
         let book = turn.next().unwrap();
         let mut next = Vec::new();
         for m in inbox {
-            let mut replies = 0;
+            let mut replies = Default::default();
             ok(unsafe { syncshell_phonebook_sync_handle(book, m.as_ptr(), m.len(), &mut replies) });
-            let mut n = 0;
+            let mut n = Default::default();
             ok(syncshell_list_len(replies, &mut n));
             for i in 0..n {
-                let mut reply = 0;
+                let mut reply = Default::default();
                 ok(syncshell_list_get(replies, i, &mut reply));
-                next.push(take(reply));
+                // The list holds bytes.
+                next.push(take(syncshell_bytes { h: reply }));
             }
             ok(syncshell_list_free(replies));
         }
         inbox = next;
     }
     for book in [a, b] {
-        let mut list = 0;
+        let mut list = Default::default();
         ok(syncshell_phonebook_entries(book, NOW + 1000, &mut list));
-        let mut n = 0;
+        let mut n = Default::default();
         ok(syncshell_list_len(list, &mut n));
         assert_eq!(n, 2);
         let mut names = Vec::new();
         for i in 0..n {
-            let mut e = 0;
-            ok(syncshell_list_get(list, i, &mut e));
-            let mut name = 0;
+            let mut item = 0;
+            ok(syncshell_list_get(list, i, &mut item));
+            // The list holds phonebook entries.
+            let e = syncshell_entry { h: item };
+            let mut name = Default::default();
             ok(syncshell_entry_name(e, &mut name));
             names.push(text(name));
             let (mut presence, mut role, mut seen) = (9, 9, 0);
@@ -527,7 +547,7 @@ fn invite_join_revoke_and_phonebook_flow() {
 
     // The owner revokes the joiner: the chain no longer verifies against the set, and the
     // phonebook hides the entry.
-    let mut tombstone = 0;
+    let mut tombstone = Default::default();
     ok(unsafe {
         syncshell_tombstone_issue(
             shell.revocations,
@@ -540,7 +560,7 @@ fn invite_join_revoke_and_phonebook_flow() {
         )
     });
     let tombstone = take(tombstone);
-    let mut set = 0;
+    let mut set = Default::default();
     ok(syncshell_revocations_new(shell.genesis, &mut set));
     let mut added = false;
     ok(unsafe {
@@ -557,22 +577,22 @@ fn invite_join_revoke_and_phonebook_flow() {
         SYNCSHELL_ERR_REVOKED
     );
     ok(unsafe { syncshell_phonebook_revoke(a, tombstone.as_ptr(), tombstone.len(), &mut added) });
-    let mut list = 0;
+    let mut list = Default::default();
     ok(syncshell_phonebook_entries(a, NOW + 1000, &mut list));
-    let mut n = 0;
+    let mut n = Default::default();
     ok(syncshell_list_len(list, &mut n));
     assert_eq!(n, 1);
     // A snapshot carries the tombstone to the other book.
-    let mut snapshot = 0;
+    let mut snapshot = Default::default();
     ok(syncshell_phonebook_encode(a, &mut snapshot));
     let snapshot = take(snapshot);
-    let mut changed = 0;
+    let mut changed = Default::default();
     ok(unsafe { syncshell_phonebook_merge(b, snapshot.as_ptr(), snapshot.len(), &mut changed) });
     ok(syncshell_phonebook_entries(b, NOW + 1000, &mut list));
     ok(syncshell_list_len(list, &mut n));
     assert_eq!(n, 1);
     // Nobody can revoke the owner.
-    let mut t = 0;
+    let mut t = Default::default();
     assert_eq!(
         unsafe {
             syncshell_tombstone_issue(
@@ -592,7 +612,7 @@ fn invite_join_revoke_and_phonebook_flow() {
 /// Pumps `transport` until an event of `kind` comes; relays signaling on the way.
 fn wait_event(transport: syncshell_transport, kind: u32) -> syncshell_connection {
     for _ in 0..200 {
-        let (mut k, mut peer, mut data, mut conn) = (0, 0, 0, 0);
+        let (mut k, mut peer, mut data, mut conn) = Default::default();
         match syncshell_transport_poll(transport, 50, &mut k, &mut peer, &mut data, &mut conn) {
             SYNCSHELL_ERR_TIMEOUT => continue,
             status => ok(status),
@@ -613,15 +633,15 @@ fn run_handshake(
     set: syncshell_revocations,
 ) -> (syncshell_status, syncshell_handshake, syncshell_handshake) {
     let binding = |conn| {
-        let mut b = 0;
+        let mut b = Default::default();
         ok(syncshell_connection_channel_binding(conn, &mut b));
         take(b)
     };
     let (a_bind, b_bind) = (binding(a_conn), binding(b_conn));
     assert_eq!(a_bind, b_bind);
-    let mut guard = 0;
+    let mut guard = Default::default();
     ok(syncshell_replay_guard_new(&mut guard));
-    let (mut a_hs, mut b_hs) = (0, 0);
+    let (mut a_hs, mut b_hs) = Default::default();
     ok(unsafe {
         syncshell_handshake_initiate(
             a_id,
@@ -642,14 +662,14 @@ fn run_handshake(
         let (hs, _, _, from, to) = sides[round % 2];
         let (peer_hs, peer_id, peer_chain, _, _) = sides[(round + 1) % 2];
         loop {
-            let mut m = 0;
+            let mut m = Default::default();
             ok(syncshell_handshake_poll_transmit(hs, &mut m));
-            if m == 0 {
+            if m == syncshell_bytes::default() {
                 break;
             }
             let m = take(m);
             ok(unsafe { syncshell_connection_send(from, m.as_ptr(), m.len()) });
-            let mut got = 0;
+            let mut got = Default::default();
             ok(syncshell_connection_recv(to, 5000, &mut got));
             let got = take(got);
             let status = unsafe {
@@ -678,11 +698,11 @@ fn run_handshake(
 fn handshake_and_transfers_over_the_in_memory_transport() {
     let shell = shell();
     let (member, member_chain) = member_of(&shell, SYNCSHELL_ROLE_MEMBER);
-    let mut runtime = 0;
+    let mut runtime = Default::default();
     ok(syncshell_runtime_new(2, &mut runtime));
-    let mut net = 0;
+    let mut net = Default::default();
     ok(syncshell_mem_network_new(runtime, 7, 1, 0, 0, &mut net));
-    let (mut owner_t, mut member_t) = (0, 0);
+    let (mut owner_t, mut member_t) = Default::default();
     ok(unsafe { syncshell_transport_new_mem(net, c("owner").as_ptr(), &mut owner_t) });
     ok(unsafe { syncshell_transport_new_mem(net, c("member").as_ptr(), &mut member_t) });
     // No signaling on the in-memory backend.
@@ -694,7 +714,7 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
     let m_conn = wait_event(member_t, SYNCSHELL_EVENT_CONNECTED);
     let o_conn = wait_event(owner_t, SYNCSHELL_EVENT_ACCEPTED);
     // Nothing to receive yet: a timeout, and nothing lost.
-    let mut msg = 0;
+    let mut msg = Default::default();
     assert_eq!(
         syncshell_connection_recv(o_conn, 0, &mut msg),
         SYNCSHELL_ERR_TIMEOUT
@@ -703,7 +723,7 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
     ok(syncshell_connection_recv(o_conn, 5000, &mut msg));
     assert_eq!(take(msg), b"hello");
 
-    let mut set = 0;
+    let mut set = Default::default();
     ok(syncshell_revocations_new(shell.genesis, &mut set));
     let (status, m_hs, o_hs) = run_handshake(
         (member, member_chain, m_conn),
@@ -712,14 +732,14 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
     );
     ok(status);
     let key = |hs| {
-        let mut k = 0;
+        let mut k = Default::default();
         ok(syncshell_handshake_session_key(hs, &mut k));
         take(k)
     };
     let (m_key, o_key) = (key(m_hs), key(o_hs));
     assert_eq!(m_key, o_key);
     assert_eq!(m_key.len(), 32);
-    let mut peer = 0;
+    let mut peer = Default::default();
     let mut role = 9;
     ok(syncshell_handshake_peer(o_hs, &mut peer, &mut role));
     // Who the owner received from: the peer its handshake authenticated.
@@ -733,7 +753,7 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
     std::fs::write(src.path().join("mods/a/one.bin"), vec![1u8; 300_000]).unwrap();
     std::fs::write(src.path().join("readme.txt"), b"hi").unwrap();
     let dst = tempfile::tempdir().unwrap();
-    let (mut send, mut recv) = (0, 0);
+    let (mut send, mut recv) = Default::default();
     ok(unsafe {
         syncshell_transfer_send(
             m_conn,
@@ -760,7 +780,7 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
         "{}",
         last_error()
     );
-    assert_eq!(recv, 0);
+    assert_eq!(recv, syncshell_transfer::default());
     ok(unsafe {
         syncshell_transfer_receive(
             o_conn,
@@ -780,7 +800,7 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
     ok(syncshell_transfer_wait(recv, 20_000));
     ok(syncshell_transfer_wait(send, 20_000));
     ok(syncshell_transfer_wait(send, 0));
-    let (mut done, mut total) = (0, 0);
+    let (mut done, mut total) = Default::default();
     ok(syncshell_transfer_progress(recv, &mut done, &mut total));
     assert_eq!((done, total), (300_002, 300_002));
     assert_eq!(
@@ -830,7 +850,7 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
     ok(syncshell_transfer_free(recv));
 
     // Revoked: the next handshake is refused by the owner's side.
-    let mut tombstone = 0;
+    let mut tombstone = Default::default();
     ok(unsafe {
         syncshell_tombstone_issue(
             shell.revocations,
@@ -875,10 +895,10 @@ fn handshake_and_transfers_over_the_in_memory_transport() {
 fn connect_pair(
     transports: [(syncshell_transport, &CString); 2],
 ) -> (syncshell_connection, syncshell_connection) {
-    let (mut connected, mut accepted) = (0, 0);
+    let (mut connected, mut accepted) = Default::default();
     for _ in 0..400 {
         for (i, (t, _)) in transports.iter().enumerate() {
-            let (mut k, mut peer, mut data, mut conn) = (0, 0, 0, 0);
+            let (mut k, mut peer, mut data, mut conn) = Default::default();
             match syncshell_transport_poll(*t, 10, &mut k, &mut peer, &mut data, &mut conn) {
                 SYNCSHELL_ERR_TIMEOUT => continue,
                 status => ok(status),
@@ -906,7 +926,9 @@ fn connect_pair(
                 other => panic!("unexpected event {other}: {}", text(data)),
             }
         }
-        if connected != 0 && accepted != 0 {
+        if connected != syncshell_connection::default()
+            && accepted != syncshell_connection::default()
+        {
             return (connected, accepted);
         }
     }
@@ -915,9 +937,9 @@ fn connect_pair(
 
 #[test]
 fn webrtc_peers_connect_through_host_relayed_signaling_on_loopback() {
-    let mut runtime = 0;
+    let mut runtime = Default::default();
     ok(syncshell_runtime_new(2, &mut runtime));
-    let mut config = 0;
+    let mut config = Default::default();
     ok(syncshell_webrtc_config_new(&mut config));
     assert_eq!(
         unsafe { syncshell_webrtc_config_set_bind(config, c("not an address").as_ptr()) },
@@ -925,13 +947,20 @@ fn webrtc_peers_connect_through_host_relayed_signaling_on_loopback() {
     );
     ok(unsafe { syncshell_webrtc_config_set_bind(config, c("127.0.0.1:0").as_ptr()) });
     let (alice, bob) = (c("alice"), c("bob"));
-    let (mut a, mut b) = (0, 0);
+    let (mut a, mut b) = Default::default();
     ok(unsafe { syncshell_transport_new_webrtc(runtime, config, alice.as_ptr(), &mut a) });
-    ok(unsafe { syncshell_transport_new_webrtc(runtime, 0, bob.as_ptr(), &mut b) });
+    ok(unsafe {
+        syncshell_transport_new_webrtc(
+            runtime,
+            syncshell_webrtc_config::default(),
+            bob.as_ptr(),
+            &mut b,
+        )
+    });
     ok(unsafe { syncshell_transport_connect(a, bob.as_ptr()) });
     let (a_conn, b_conn) = connect_pair([(a, &alice), (b, &bob)]);
     let binding = |conn| {
-        let mut out = 0;
+        let mut out = Default::default();
         ok(syncshell_connection_channel_binding(conn, &mut out));
         take(out)
     };
@@ -939,12 +968,12 @@ fn webrtc_peers_connect_through_host_relayed_signaling_on_loopback() {
     let big = vec![0x5au8; 3 * 1024 * 1024];
     ok(unsafe { syncshell_connection_send(a_conn, big.as_ptr(), big.len()) });
     ok(unsafe { syncshell_connection_try_send(b_conn, b"pong".as_ptr(), 4) });
-    let mut msg = 0;
+    let mut msg = Default::default();
     ok(syncshell_connection_recv(b_conn, 10_000, &mut msg));
     assert_eq!(take(msg), big);
     ok(syncshell_connection_recv(a_conn, 10_000, &mut msg));
     assert_eq!(take(msg), b"pong");
-    let (mut sent, mut received) = (0, 0);
+    let (mut sent, mut received) = Default::default();
     ok(syncshell_connection_stats(a_conn, &mut sent, &mut received));
     assert_eq!((sent, received), (big.len() as u64, 4));
     // On loopback both ends of the path are host candidates.
@@ -989,13 +1018,13 @@ fn carry(
     recv: syncshell_transfer,
     frames: Option<usize>,
 ) -> (Option<syncshell_status>, usize) {
-    let mut delivered = 0;
+    let mut delivered = Default::default();
     for _ in 0..20_000 {
         for (from, to) in [(send, recv), (recv, send)] {
             if from == send && frames.is_some_and(|n| delivered >= n) {
                 continue;
             }
-            let mut frame = 0;
+            let mut frame = Default::default();
             if syncshell_transfer_next_frame(from, 1, &mut frame) == SYNCSHELL_OK {
                 let f = take(frame);
                 if from == send {
@@ -1011,7 +1040,7 @@ fn carry(
             SYNCSHELL_ERR_TIMEOUT => {}
             status => {
                 // What the receiver sent last (its completion) still goes to the sender.
-                let mut frame = 0;
+                let mut frame = Default::default();
                 while syncshell_transfer_next_frame(recv, 0, &mut frame) == SYNCSHELL_OK {
                     let f = take(frame);
                     let _ = unsafe { syncshell_transfer_handle_frame(send, f.as_ptr(), f.len()) };
@@ -1038,7 +1067,7 @@ fn partial_files(dest: &std::path::Path) -> usize {
 /// Waits until the receiver has reported progress after a chunk; returns its bytes done.
 fn first_progress(recv: syncshell_transfer) -> u64 {
     for _ in 0..500 {
-        let (mut done, mut total) = (0, 0);
+        let (mut done, mut total) = Default::default();
         ok(syncshell_transfer_progress(recv, &mut done, &mut total));
         if done > 0 {
             return done;
@@ -1050,7 +1079,7 @@ fn first_progress(recv: syncshell_transfer) -> u64 {
 
 #[test]
 fn an_interrupted_host_carried_transfer_resumes_from_the_partial_files() {
-    let mut runtime = 0;
+    let mut runtime = Default::default();
     ok(syncshell_runtime_new(2, &mut runtime));
     let src = tempfile::tempdir().unwrap();
     let big: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
@@ -1064,7 +1093,7 @@ fn an_interrupted_host_carried_transfer_resumes_from_the_partial_files() {
     let (alice, bob) = (identity(), identity());
     let (alice_id, bob_id) = (peer_id(alice), peer_id(bob));
     let start = |key: &[u8; 32], sender: *const std::ffi::c_char| {
-        let (mut send, mut recv) = (0, 0);
+        let (mut send, mut recv) = Default::default();
         ok(unsafe {
             syncshell_transfer_send_frames(runtime, key.as_ptr(), 32, src_c.as_ptr(), &mut send)
         });
@@ -1085,7 +1114,7 @@ fn an_interrupted_host_carried_transfer_resumes_from_the_partial_files() {
     // host gives up (as after a lost connection) and frees both ends.
     let (send, recv) = start(&[1; 32], alice_id.as_ptr());
     assert_eq!(carry(send, recv, Some(16)).0, None);
-    let (mut done, mut total) = (0, 0);
+    let (mut done, mut total) = Default::default();
     ok(syncshell_transfer_progress(recv, &mut done, &mut total));
     ok(syncshell_transfer_free(send));
     ok(syncshell_transfer_free(recv));
@@ -1117,7 +1146,7 @@ fn an_interrupted_host_carried_transfer_resumes_from_the_partial_files() {
         "{frames} frames: the partial file was not resumed"
     );
     ok(syncshell_transfer_wait(send, 5_000));
-    let mut done_after = 0;
+    let mut done_after = Default::default();
     ok(syncshell_transfer_progress(
         recv,
         &mut done_after,
@@ -1152,9 +1181,9 @@ fn connect_and_authenticate(
         shell.revocations,
     );
     ok(status);
-    let mut key = 0;
+    let mut key = Default::default();
     ok(syncshell_handshake_session_key(o_hs, &mut key));
-    let (mut peer, mut role) = (0, 0);
+    let (mut peer, mut role) = Default::default();
     ok(syncshell_handshake_peer(o_hs, &mut peer, &mut role));
     let peer = c(&text(peer));
     ok(syncshell_handshake_free(m_hs));
@@ -1166,14 +1195,14 @@ fn connect_and_authenticate(
 fn a_transfer_killed_with_its_connection_resumes_after_a_new_handshake() {
     let shell = shell();
     let member = member_of(&shell, SYNCSHELL_ROLE_MEMBER);
-    let mut runtime = 0;
+    let mut runtime = Default::default();
     ok(syncshell_runtime_new(2, &mut runtime));
     // 1 MB/s each way: the 2 MB file takes about two seconds, time to kill it half way.
-    let mut net = 0;
+    let mut net = Default::default();
     ok(syncshell_mem_network_new(
         runtime, 3, 1, 0, 1_000_000, &mut net,
     ));
-    let (mut owner_t, mut member_t) = (0, 0);
+    let (mut owner_t, mut member_t) = Default::default();
     ok(unsafe { syncshell_transport_new_mem(net, c("owner").as_ptr(), &mut owner_t) });
     ok(unsafe { syncshell_transport_new_mem(net, c("member").as_ptr(), &mut member_t) });
     let src = tempfile::tempdir().unwrap();
@@ -1187,7 +1216,7 @@ fn a_transfer_killed_with_its_connection_resumes_after_a_new_handshake() {
     );
     // The member sends, the owner receives from the peer its handshake authenticated.
     let start = |m_conn, o_conn, key: &[u8], sender: &CString| {
-        let (mut send, mut recv) = (0, 0);
+        let (mut send, mut recv) = Default::default();
         ok(unsafe { syncshell_transfer_send(m_conn, key.as_ptr(), 32, src_c.as_ptr(), &mut send) });
         ok(unsafe {
             syncshell_transfer_receive(
@@ -1207,7 +1236,7 @@ fn a_transfer_killed_with_its_connection_resumes_after_a_new_handshake() {
         connect_and_authenticate(&shell, member, (member_t, owner_t));
     assert_eq!(sender, peer_id(member.0));
     let (send, recv) = start(m_conn, o_conn, &key1, &sender);
-    let (mut done, mut total) = (0, 0);
+    let (mut done, mut total) = Default::default();
     for _ in 0..1_000 {
         ok(syncshell_transfer_progress(recv, &mut done, &mut total));
         if done >= len / 3 {
@@ -1236,7 +1265,7 @@ fn a_transfer_killed_with_its_connection_resumes_after_a_new_handshake() {
         connect_and_authenticate(&shell, member, (member_t, owner_t));
     assert_ne!(key1, key2);
     let (_, received_before) = {
-        let (mut s, mut r) = (0, 0);
+        let (mut s, mut r) = Default::default();
         ok(syncshell_connection_stats(o_conn, &mut s, &mut r));
         (s, r)
     };
@@ -1244,7 +1273,7 @@ fn a_transfer_killed_with_its_connection_resumes_after_a_new_handshake() {
     ok(syncshell_transfer_wait(recv, 30_000));
     ok(syncshell_transfer_wait(send, 10_000));
     assert_eq!(std::fs::read(dst.path().join("big.pak")).unwrap(), big);
-    let (mut sent, mut received) = (0, 0);
+    let (mut sent, mut received) = Default::default();
     ok(syncshell_connection_stats(o_conn, &mut sent, &mut received));
     let received = received - received_before;
     // What the first attempt kept, in whole 64 KiB chunks, does not cross again (frames add

@@ -85,3 +85,50 @@ fn c_flow_under_valgrind() {
         );
     }
 }
+
+/// Each handle kind is a type of its own in C: passing a genesis where an identity is taken
+/// does not compile, while the right kind does.
+#[test]
+fn c_refuses_a_handle_of_the_wrong_kind_at_compile_time() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = tempfile::tempdir().unwrap();
+    let compile = |call: &str| {
+        let source = scratch.path().join("kinds.c");
+        std::fs::write(
+            &source,
+            format!(
+                "#include \"syncshell.h\"\n\
+                 int main(void) {{\n\
+                 syncshell_genesis genesis = {{0}};\n\
+                 syncshell_identity identity = {{0}};\n\
+                 syncshell_bytes peer = {{0}};\n\
+                 (void)genesis; (void)identity;\n\
+                 return (int){call};\n\
+                 }}\n"
+            ),
+        )
+        .unwrap();
+        Command::new("gcc")
+            .args(["-std=c11", "-Wall", "-Werror", "-fsyntax-only", "-I"])
+            .arg(crate_dir.join("../../include"))
+            .arg(&source)
+            .output()
+            .expect("gcc runs")
+    };
+    let right = compile("syncshell_identity_peer_id(identity, &peer)");
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    let wrong = compile("syncshell_identity_peer_id(genesis, &peer)");
+    assert!(
+        !wrong.status.success(),
+        "a genesis was taken as an identity"
+    );
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("incompatible type"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+}

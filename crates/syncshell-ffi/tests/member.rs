@@ -46,13 +46,13 @@ fn c(s: &str) -> CString {
 
 /// Copies and frees a bytes handle (0: none).
 fn take(bytes: syncshell_bytes) -> Option<String> {
-    if bytes == 0 {
+    if bytes.h == 0 {
         return None;
     }
-    let mut len = 0;
+    let mut len = Default::default();
     ok(syncshell_bytes_len(bytes, &mut len));
     let mut out = vec![0u8; len];
-    let mut written = 0;
+    let mut written = Default::default();
     ok(unsafe { syncshell_bytes_copy(bytes, out.as_mut_ptr(), out.len(), &mut written) });
     ok(syncshell_bytes_free(bytes));
     Some(String::from_utf8(out).unwrap())
@@ -69,9 +69,9 @@ struct Ev {
 }
 
 fn read(event: syncshell_member_event) -> Ev {
-    let mut kind = 0;
+    let mut kind = Default::default();
     ok(syncshell_member_event_kind(event, &mut kind));
-    let (mut peer, mut name, mut text) = (0, 0, 0);
+    let (mut peer, mut name, mut text) = Default::default();
     ok(syncshell_member_event_peer(event, &mut peer));
     ok(syncshell_member_event_name(event, &mut name));
     ok(syncshell_member_event_text(event, &mut text));
@@ -79,7 +79,7 @@ fn read(event: syncshell_member_event) -> Ev {
     for (i, v) in values.iter_mut().enumerate() {
         ok(syncshell_member_event_value(event, i as u32, v));
     }
-    let mut over = 0;
+    let mut over = Default::default();
     assert_eq!(
         syncshell_member_event_value(event, 4, &mut over),
         SYNCSHELL_ERR_INVALID_ARGUMENT
@@ -100,7 +100,7 @@ fn read(event: syncshell_member_event) -> Ev {
 fn wait_for(member: syncshell_member, kind: u32, log: &mut Vec<Ev>) -> Ev {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        let mut event = 0;
+        let mut event = Default::default();
         match syncshell_member_poll_event(member, 500, &mut event) {
             SYNCSHELL_OK => {}
             SYNCSHELL_ERR_TIMEOUT => continue,
@@ -117,7 +117,7 @@ fn wait_for(member: syncshell_member, kind: u32, log: &mut Vec<Ev>) -> Ev {
 }
 
 fn options(data: &Path, relay: &str, name: &str) -> syncshell_member_options {
-    let mut options = 0;
+    let mut options = Default::default();
     ok(unsafe { syncshell_member_options_new(c(data.to_str().unwrap()).as_ptr(), &mut options) });
     ok(unsafe { syncshell_member_options_add_relay(options, c(relay).as_ptr()) });
     ok(unsafe { syncshell_member_options_set_name(options, c(name).as_ptr()) });
@@ -125,7 +125,7 @@ fn options(data: &Path, relay: &str, name: &str) -> syncshell_member_options {
 }
 
 fn start(runtime: syncshell_runtime, options: syncshell_member_options) -> syncshell_status {
-    let mut member = 0;
+    let mut member = Default::default();
     let status = syncshell_member_start(runtime, options, &mut member);
     if status == SYNCSHELL_OK {
         ok(syncshell_member_stop(member, 5000));
@@ -143,7 +143,7 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
     let receive = work.path().join("receive");
     std::fs::create_dir_all(&share).unwrap();
     std::fs::write(share.join("first.pak"), b"the first mod").unwrap();
-    let mut runtime = 0;
+    let mut runtime = Default::default();
     ok(syncshell_runtime_new(2, &mut runtime));
 
     // The owner: a passphrase-sealed key file, a new shell, a shared folder.
@@ -152,11 +152,11 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
     ok(unsafe { syncshell_member_options_set_passphrase(o, b"ava's words".as_ptr(), 11) });
     ok(unsafe { syncshell_member_options_create_shell(o, c("Raid").as_ptr()) });
     ok(unsafe { syncshell_member_options_set_share(o, c(share.to_str().unwrap()).as_ptr()) });
-    let mut owner = 0;
+    let mut owner = Default::default();
     ok(syncshell_member_start(runtime, o, &mut owner));
     let mut owner_log = Vec::new();
     let ready = wait_for(owner, SYNCSHELL_MEMBER_EVENT_READY, &mut owner_log);
-    let mut id = 0;
+    let mut id = Default::default();
     ok(syncshell_member_peer_id(owner, &mut id));
     let owner_id = take(id).unwrap();
     assert_eq!(ready.peer.as_deref(), Some(owner_id.as_str()));
@@ -172,12 +172,12 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
     ok(syncshell_member_options_free(o));
 
     // Bad arguments.
-    let mut invite = 0;
+    let mut invite = Default::default();
     assert_eq!(
         syncshell_member_invite(owner, 7, 1, 0, &mut invite),
         SYNCSHELL_ERR_INVALID_ARGUMENT
     );
-    let mut bad = 0;
+    let mut bad = Default::default();
     ok(unsafe { syncshell_member_options_new(c("x").as_ptr(), &mut bad) });
     assert_eq!(
         unsafe { syncshell_member_options_join(bad, c("not an invite").as_ptr(), 0) },
@@ -192,13 +192,18 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
         SYNCSHELL_ERR_INVALID_ARGUMENT
     );
     assert_eq!(
-        syncshell_member_start(runtime, bad, &mut invite),
+        syncshell_member_start(runtime, bad, &mut syncshell_member::default()),
         SYNCSHELL_ERR_STATE,
         "a start without a key"
     );
     ok(syncshell_member_options_free(bad));
     assert_eq!(
-        syncshell_member_poll_event(o, 0, &mut invite),
+        // An options handle forced in as a member (C would not compile it).
+        syncshell_member_poll_event(
+            syncshell_member { h: o.h },
+            0,
+            &mut syncshell_member_event::default()
+        ),
         SYNCSHELL_ERR_INVALID_HANDLE
     );
 
@@ -212,7 +217,7 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
     ok(unsafe { syncshell_member_options_join(g, c(&invite).as_ptr(), 30_000) });
     ok(unsafe { syncshell_member_options_set_receive(g, c(receive.to_str().unwrap()).as_ptr()) });
     ok(syncshell_member_options_set_approval(g, true));
-    let mut guest = 0;
+    let mut guest = Default::default();
     ok(syncshell_member_start(runtime, g, &mut guest));
     ok(syncshell_member_options_free(g));
     assert!(
@@ -254,7 +259,7 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
     assert!(!receive.join("crash.pak").exists());
 
     // The owner revokes the guest by name: both see the link end, the guest stops.
-    let mut links = 0;
+    let mut links = Default::default();
     ok(syncshell_member_link_count(owner, &mut links));
     assert_eq!(links, 1);
     assert_eq!(
@@ -270,7 +275,7 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
         stopped.text.as_deref().unwrap_or("").contains("revoked"),
         "{stopped:?}"
     );
-    let mut event = 0;
+    let mut event = Default::default();
     assert_eq!(
         syncshell_member_poll_event(guest, 100, &mut event),
         SYNCSHELL_ERR_CLOSED

@@ -42,9 +42,9 @@ fn shutdown_stops_every_library_thread_and_frees_every_handle() {
 
     // A member that runs: workers, a folder watcher, a relay client that keeps retrying (no
     // relay answers at this port).
-    let mut runtime = 0;
+    let mut runtime = Default::default();
     assert_eq!(syncshell_runtime_new(2, &mut runtime), SYNCSHELL_OK);
-    let mut options = 0;
+    let mut options = Default::default();
     let data = work.path().join("data");
     unsafe {
         assert_eq!(
@@ -68,7 +68,7 @@ fn shutdown_stops_every_library_thread_and_frees_every_handle() {
             SYNCSHELL_OK
         );
     }
-    let mut member = 0;
+    let mut member = Default::default();
     assert_eq!(
         syncshell_member_start(runtime, options, &mut member),
         SYNCSHELL_OK
@@ -77,9 +77,9 @@ fn shutdown_stops_every_library_thread_and_frees_every_handle() {
     let mut kinds = Vec::new();
     while !kinds.contains(&SYNCSHELL_MEMBER_EVENT_READY) {
         assert!(Instant::now() < deadline, "not ready: {kinds:?}");
-        let mut event = 0;
+        let mut event = Default::default();
         if syncshell_member_poll_event(member, 500, &mut event) == SYNCSHELL_OK {
-            let mut kind = 0;
+            let mut kind = Default::default();
             assert_eq!(syncshell_member_event_kind(event, &mut kind), SYNCSHELL_OK);
             assert_eq!(syncshell_member_event_free(event), SYNCSHELL_OK);
             kinds.push(kind);
@@ -106,14 +106,14 @@ fn shutdown_stops_every_library_thread_and_frees_every_handle() {
     let mut live = usize::MAX;
     assert_eq!(syncshell_live_handles(&mut live), SYNCSHELL_OK);
     assert_eq!(live, 0);
-    let mut event = 0;
+    let mut event = Default::default();
     assert_eq!(
         syncshell_member_poll_event(member, 0, &mut event),
         SYNCSHELL_ERR_INVALID_HANDLE
     );
     // The folder is free again, and the library works afresh.
     assert_eq!(syncshell_runtime_new(1, &mut runtime), SYNCSHELL_OK);
-    let mut again = 0;
+    let mut again = Default::default();
     unsafe {
         assert_eq!(
             syncshell_member_options_new(c(data.to_str().unwrap()).as_ptr(), &mut again),

@@ -18,7 +18,26 @@ pub(crate) struct Function {
 
 fn typedefs(header: &str) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
+    // Handle structs (`typedef struct { uint64_t h; } syncshell_identity;`) are passed and
+    // laid out exactly as their one uint64_t on every 64-bit ABI, so C# takes them as ulong.
+    let mut fields: Option<Vec<String>> = None;
     for line in header.lines() {
+        let t = line.trim();
+        if t == "typedef struct {" {
+            fields = Some(Vec::new());
+            continue;
+        }
+        if let Some(f) = fields.as_mut() {
+            if let Some(name) = t.strip_prefix("} ").and_then(|n| n.strip_suffix(';')) {
+                if f.len() == 1 && f[0] == "uint64_t h;" {
+                    map.insert(name.to_owned(), "uint64_t".to_owned());
+                }
+                fields = None;
+            } else if !t.starts_with("//") && !t.is_empty() {
+                f.push(t.to_owned());
+            }
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("typedef ") {
             let rest = rest.trim_end_matches(';');
             if let Some((base, name)) = rest.rsplit_once(' ') {
