@@ -2,13 +2,16 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Sends `tracing` logs to stderr, filtered by `RUST_LOG` or else by `default_filter`.
+/// Sends `tracing` logs to stderr, filtered by `RUST_LOG` or else by `default_filter`, in
+/// colour only when stderr is a terminal.
 pub fn logs(default_filter: &str) {
+    use std::io::IsTerminal;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

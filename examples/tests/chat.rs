@@ -95,6 +95,26 @@ impl Proc {
         serde_json::from_str(&l).unwrap()
     }
 
+    /// Asks `/who` (chat mode) and returns the members it lists.
+    fn who(&mut self) -> String {
+        self.send("/who");
+        let l = self.line("the members", |l| l.starts_with("* members: "));
+        l.trim_start_matches("* members: ").to_owned()
+    }
+
+    /// Waits for the chat's goodbye and a clean exit; the chat showed no JSON and no log
+    /// line on the way.
+    fn exits_cleanly_after_bye(mut self) {
+        self.line("bye", |l| l == "* bye");
+        let raw: Vec<&String> = self
+            .seen
+            .iter()
+            .filter(|l| l.starts_with('{') || l.starts_with('#'))
+            .collect();
+        assert!(raw.is_empty(), "JSON in the chat: {raw:#?}");
+        self.exits_cleanly();
+    }
+
     fn exits_cleanly(mut self) {
         let deadline = Instant::now() + WAIT;
         loop {
@@ -165,27 +185,21 @@ fn members_chat_with_typing_and_presence_under_phonebook_names() {
     // Names come from the phonebook: wait until each side has the other's entry.
     let deadline = Instant::now() + WAIT;
     loop {
-        mira.send("/status");
-        let l = mira.line("a status", |l| l.starts_with("# status "));
-        let status: Value = serde_json::from_str(l.trim_start_matches("# status ")).unwrap();
+        let who = mira.who();
         ava.send("status");
         let a = ava.event("a status", |v| v["event"] == "status");
-        let names = |s: &Value| {
-            s["members"]
-                .as_object()
-                .unwrap()
-                .values()
-                .map(|v| v.as_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        };
-        let mut got = names(&status);
-        got.sort();
-        if got == ["Ava", "Mira"] && names(&a).len() == 2 {
+        if who == "Ava (online), Mira (you)" && a["members"].as_object().unwrap().len() == 2 {
             break;
         }
-        assert!(Instant::now() < deadline, "phonebooks never synced");
+        assert!(Instant::now() < deadline, "phonebooks never synced: {who}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The commands, for a person.
+    mira.send("/help");
+    mira.line("the help", |l| {
+        l.starts_with("* a line is a message to everyone online")
+    });
+    mira.line("/who in the help", |l| l.starts_with("  /who: "));
 
     // Messages both ways, under phonebook names.
     ava.send("say hello Mira");
@@ -210,34 +224,25 @@ fn members_chat_with_typing_and_presence_under_phonebook_names() {
     ava.send("away");
     mira.line("Ava away", |l| l == "* Ava is away");
     let deadline = Instant::now() + WAIT;
-    loop {
-        mira.send("/status");
-        let l = mira.line("a status", |l| l.starts_with("# status "));
-        let s: Value = serde_json::from_str(l.trim_start_matches("# status ")).unwrap();
-        let ava_peer = s["members"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .find(|(_, n)| *n == "Ava")
-            .map(|(p, _)| p.clone())
-            .unwrap();
-        if s["presence"][&ava_peer] == "away" {
-            break;
-        }
+    while mira.who() != "Ava (away), Mira (you)" {
         assert!(Instant::now() < deadline, "Ava's entry never showed away");
         std::thread::sleep(Duration::from_millis(100));
     }
     ava.send("back");
     mira.line("Ava back", |l| l == "* Ava is online");
 
-    // Mira leaves; Ava sees her go by name.
-    mira.send("/quit");
-    let gone = ava.event("Mira leaving", |v| v["event"] == "link-down");
-    assert_eq!(gone["name"], "Mira");
-    mira.exits_cleanly();
+    // Ava leaves; Mira sees her go by name, and a message with nobody online is not lost
+    // silently.
     ava.send("quit");
     ava.event("bye", |v| v["event"] == "bye");
     ava.exits_cleanly();
+    mira.line("Ava leaving", |l| l == "* Ava went offline");
+    mira.send("anyone there?");
+    mira.line("that nobody read it", |l| {
+        l == "* nobody is online to read it: the message was not sent"
+    });
+    mira.send("/quit");
+    mira.exits_cleanly_after_bye();
     let _ = server.child.kill();
     println!("chat run {:?}", started.elapsed());
 }
@@ -249,20 +254,10 @@ fn chat_strips_terminal_control_characters() {
     // move the cursor, recolour, ring, and the 8-bit C1 forms of the same.
     let name = "Eve\u{1b}]0;owned\u{7}\u{1b}[31m\u{9b}2J\u{7f}\u{85}";
     let (mut server, mut eve, mut mira) = shell_with_mira_chatting(work.path(), "Eve", name);
-    // Wait until Mira has Eve's phonebook entry, so lines show the name Eve chose.
+    // Wait until Mira has Eve's phonebook entry, so lines show the name Eve chose (with what a
+    // terminal would act on removed).
     let deadline = Instant::now() + WAIT;
-    loop {
-        mira.send("/status");
-        let l = mira.line("a status", |l| l.starts_with("# status "));
-        let status: Value = serde_json::from_str(l.trim_start_matches("# status ")).unwrap();
-        let has_eve = status["members"]
-            .as_object()
-            .unwrap()
-            .values()
-            .any(|n| n.as_str().unwrap().starts_with("Eve\u{1b}"));
-        if has_eve {
-            break;
-        }
+    while !mira.who().starts_with("Eve (online)") {
         assert!(Instant::now() < deadline, "Mira never got Eve's entry");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -297,7 +292,7 @@ fn chat_strips_terminal_control_characters() {
     assert!(raw.is_empty(), "{raw:?}");
 
     mira.send("/quit");
-    mira.exits_cleanly();
+    mira.exits_cleanly_after_bye();
     eve.exits_cleanly();
     let _ = server.child.kill();
 }

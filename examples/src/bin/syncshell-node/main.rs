@@ -11,16 +11,19 @@
 //! and receives into `--receive DIR`, resuming partial transfers, and reconnects with the
 //! backoff policy when a member or the network goes away.
 //!
-//! Control: one command per line on stdin — `status`, `invite`, `revoke PEER`,
+//! Control: one command per line on stdin — `status`, `who`, `invite`, `revoke PEER`,
 //! `say TEXT`, `typing`, `away`, `back`, `pause [PEER]`, `resume [PEER]`,
 //! `budget BYTES_PER_SECOND|off`, `approval on|off`, `waiting`, `approve PATH`, `deny PATH`,
 //! `help`, `quit` — and one JSON event per line on stdout
 //! (`ready`, `invite`, `joined`, `admitted`, `link-up`, `link-down`, `progress`, `received`,
 //! `sending`, `sent`, `share-changed`, `removed`, `waiting`, `refused`, `chat`, `status`,
-//! `error`, ...). With `--chat` it is a terminal chat
-//! over the shell instead: a typed line is a message to every linked member, `/typing`,
-//! `/away`, `/back` and the other commands start with '/', and the output shows messages,
-//! typing indicators, presence and members coming and going under their phonebook names.
+//! `who`, `error`, ...). With `--chat` it is a terminal chat
+//! over the shell instead: a typed line is a message to every linked member, `/help`, `/who`,
+//! `/typing`, `/away`, `/back` and the other commands start with '/', and the output shows
+//! messages, typing indicators, presence, members coming and going under their phonebook
+//! names, and the other events as sentences (never JSON, and library logs only at `error`
+//! unless `RUST_LOG` asks). On a terminal a line editor keeps the line being typed below what
+//! arrives meanwhile; a message nobody is linked to read is reported as not sent.
 //! Names and text come from other members, so the chat lines are printed without control
 //! characters or terminal escape sequences, and JSON events escape every control character.
 //!
@@ -101,8 +104,9 @@ struct Args {
     /// Largest reconnection delay ceiling, in milliseconds.
     #[arg(long, default_value_t = 3_600_000)]
     backoff_max_ms: u64,
-    /// Chat mode: stdin lines are messages (commands start with '/'), and stdout shows
-    /// messages, typing, presence and members coming and going as lines for a person.
+    /// Chat mode: typed lines are messages (commands start with '/': /help lists them), and
+    /// the output shows messages, typing, presence and members coming and going as lines for a
+    /// person; on a terminal the line being typed stays put while messages arrive.
     #[arg(long)]
     chat: bool,
     /// Seconds between phonebook syncs on every link.
@@ -305,12 +309,52 @@ async fn terminated() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The lines typed: in chat mode on a terminal from a line editor (rustyline) that keeps the
+/// line being typed below whatever is printed meanwhile; otherwise stdin's lines as they come.
+/// Ends (`None`) at the end of the input; Ctrl-C or Ctrl-D in the editor is `/quit`.
+fn input(chat: bool) -> tokio::sync::mpsc::Receiver<String> {
+    use std::io::IsTerminal;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if chat && terminal {
+        if let Ok(mut editor) = rustyline::DefaultEditor::new() {
+            if let Ok(printer) = editor.create_external_printer() {
+                node::print_through(Box::new(printer));
+            }
+            std::thread::spawn(move || loop {
+                let line = match editor.readline("> ") {
+                    Ok(line) => {
+                        let _ = editor.add_history_entry(line.as_str());
+                        line
+                    }
+                    Err(_) => "/quit".to_owned(),
+                };
+                let last = line == "/quit";
+                if tx.blocking_send(line).is_err() || last {
+                    return;
+                }
+            });
+            return rx;
+        }
+    }
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if tx.send(line).await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// Runs commands from stdin until `quit`, SIGTERM or Ctrl-C. A node without a terminal
 /// (stdin at its end) keeps running until it is told to stop.
 /// The commands on stdin (in chat mode after a `/`), as `help` lists them.
 const COMMANDS: &[&str] = &[
     "help: this list",
     "status: the shell, members, links and transfers",
+    "who: the members, who is online and who is linked",
     "invite [member|admin] [--uses N] [--valid-for 30m|6h|7d]: an invite to paste to someone \
      (default: member, 1 use, 30 minutes)",
     "revoke NAME|ID: throw a member out for good (a display name, or the id or its start as \
@@ -373,7 +417,7 @@ async fn commands(started: Started, chat: bool) -> Result<(), String> {
     } = started;
     let _lock = lock;
     node::print_events(node.clone(), events);
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = input(chat);
     let stop = terminated();
     tokio::pin!(stop);
     let refused = refused_for_good(&node);
@@ -385,9 +429,9 @@ async fn commands(started: Started, chat: bool) -> Result<(), String> {
                 node.shutdown().await;
                 return Err(why);
             }
-            line = lines.next_line() => match line {
-                Ok(Some(line)) => line,
-                Ok(None) | Err(_) => {
+            line = lines.recv() => match line {
+                Some(line) => line,
+                None => {
                     (&mut stop).await;
                     break;
                 }
@@ -408,6 +452,7 @@ async fn commands(started: Started, chat: bool) -> Result<(), String> {
         match cmd {
             "" => {}
             "status" => emit("status", node::status(&node)),
+            "who" => emit("who", node::who(&node)),
             "help" => emit("help", json!({ "commands": COMMANDS })),
             "invite" => match invite_options(rest).and_then(|o| {
                 let (uses, role) = (o.max_uses, o.role);
@@ -558,7 +603,8 @@ async fn commands(started: Started, chat: bool) -> Result<(), String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     node::HUMAN.store(args.chat, std::sync::atomic::Ordering::Relaxed);
-    syncshell_examples::setup::logs("warn");
+    // A person chatting sees the chat, not the library's warnings (RUST_LOG still shows them).
+    syncshell_examples::setup::logs(if args.chat { "error" } else { "warn" });
     let runtime = match syncshell_examples::setup::runtime() {
         Ok(r) => r,
         Err(e) => {

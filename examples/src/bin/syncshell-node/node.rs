@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -46,8 +47,11 @@ pub(crate) static HUMAN: AtomicBool = AtomicBool::new(false);
 /// chat lines go through [`printable`], and JSON lines escape every control character.
 pub(crate) fn emit(event: &str, mut fields: Value) {
     if HUMAN.load(Ordering::Relaxed) {
-        if let Some(line) = human(event, &fields) {
-            print_line(&printable(&line));
+        if let Some(lines) = human(event, &fields) {
+            // Lines of our own; a line feed inside member text was made a space by now.
+            for line in lines.split('\n') {
+                print_line(&printable(line));
+            }
         }
         return;
     }
@@ -143,15 +147,33 @@ fn escape_controls(json: &str) -> String {
     out
 }
 
+/// Where lines go instead of stdout while a line editor owns the terminal: it prints them
+/// above the line being typed.
+static PRINTER: Mutex<Option<Box<dyn rustyline::ExternalPrinter + Send>>> = Mutex::new(None);
+
+/// Prints every line from now on through the line editor's `printer`.
+pub(crate) fn print_through(printer: Box<dyn rustyline::ExternalPrinter + Send>) {
+    *PRINTER.lock().unwrap_or_else(PoisonError::into_inner) = Some(printer);
+}
+
 /// One line on stdout; a closed stdout is not an error worth dying for.
 fn print_line(line: &str) {
     use std::io::Write;
+    if let Some(printer) = PRINTER
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_mut()
+    {
+        let _ = printer.print(format!("{line}\n"));
+        return;
+    }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
 
 /// The chat-mode line for an event; `None` for events a person does not need to see.
+/// Chat mode shows no JSON: every event a person acts on has a line of its own.
 fn human(event: &str, f: &Value) -> Option<String> {
     let text = |k: &str| {
         f.get(k)
@@ -159,6 +181,7 @@ fn human(event: &str, f: &Value) -> Option<String> {
             .unwrap_or_default()
             .to_owned()
     };
+    let number = |k: &str| f.get(k).and_then(Value::as_u64).unwrap_or_default();
     let name = text("name");
     Some(match event {
         "chat" => match text("kind").as_str() {
@@ -167,7 +190,8 @@ fn human(event: &str, f: &Value) -> Option<String> {
             "presence" => format!("* {name} is {}", text("text")),
             _ => return None,
         },
-        "link-up" => format!("* {name} is online"),
+        "ready" => "* connected; type a message, or /help for the commands".to_owned(),
+        "joined" => "* you joined the shell".to_owned(),
         "join-waiting" => format!(
             "* waiting for the inviter {} to come online (up to {} s)",
             text("inviter"),
@@ -175,15 +199,73 @@ fn human(event: &str, f: &Value) -> Option<String> {
                 .and_then(Value::as_f64)
                 .unwrap_or_default()
         ),
+        "signal-waiting" => format!("* the relay {} does not answer; still trying", text("url")),
+        "signal-lost" => format!("* lost the relay: {}", text("error")),
+        "link-up" => format!("* {name} is online"),
         "link-down" => format!("* {name} went offline"),
-        "said" | "progress" => return None,
-        _ => {
-            let mut rest = f.clone();
-            if let Value::Object(m) = &mut rest {
-                m.remove("ms");
-            }
-            format!("# {event} {rest}")
+        "admitted" => "* a new member joined with your invite".to_owned(),
+        "invite" => format!(
+            "* an invite ({}, {} use(s)); give it to one person:\n{}",
+            text("role"),
+            number("uses"),
+            text("text")
+        ),
+        "revoked" => format!("* revoked {}", text("peer")),
+        "said" if number("to") == 0 => {
+            "* nobody is online to read it: the message was not sent".to_owned()
         }
+        "received" => format!(
+            "* received {} file(s) from {name}",
+            number("files_received")
+        ),
+        "waiting" => format!(
+            "* {} from {name} waits for you: /approve {} or /deny {}",
+            text("path"),
+            text("path"),
+            text("path")
+        ),
+        "approved" | "denied" => format!("* {event} {}", text("path")),
+        "paused" | "resumed" => format!("* transfers {event}"),
+        "error" => format!("! {}", text("message")),
+        "help" => {
+            let commands: Vec<String> = f
+                .get("commands")
+                .and_then(Value::as_array)
+                .map(|c| {
+                    c.iter()
+                        .filter_map(Value::as_str)
+                        .map(|c| format!("  /{c}"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "* a line is a message to everyone online; commands:\n{}",
+                commands.join("\n")
+            )
+        }
+        "who" => {
+            let members: Vec<String> = f
+                .get("members")
+                .and_then(Value::as_array)
+                .map(|m| {
+                    m.iter()
+                        .map(|m| {
+                            let name = m["name"].as_str().unwrap_or_default();
+                            if m["you"].as_bool().unwrap_or_default() {
+                                format!("{name} (you)")
+                            } else if m["linked"].as_bool().unwrap_or_default() {
+                                format!("{name} ({})", m["presence"].as_str().unwrap_or_default())
+                            } else {
+                                format!("{name} (offline)")
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!("* members: {}", members.join(", "))
+        }
+        "bye" => "* bye".to_owned(),
+        _ => return None,
     })
 }
 
@@ -266,6 +348,7 @@ fn event_fields(node: &Node, event: Event) -> (&'static str, Value) {
             "received",
             json!({
                 "from": from.to_string(),
+                "name": node.with_member(|m, t| m.name_of(&from, t)),
                 "files_received": files_received,
                 "files_present": files_present,
                 "bytes_received": bytes_received,
@@ -291,7 +374,13 @@ fn event_fields(node: &Node, event: Event) -> (&'static str, Value) {
             size,
         } => (
             "waiting",
-            json!({ "from": from.to_string(), "path": path, "hash": hex(&hash), "size": size }),
+            json!({
+                "from": from.to_string(),
+                "name": node.with_member(|m, t| m.name_of(&from, t)),
+                "path": path,
+                "hash": hex(&hash),
+                "size": size,
+            }),
         ),
         Event::ReceiveFailed { from, error } => (
             "receive-failed",
@@ -339,6 +428,30 @@ fn link_up(
         }
     }
     fields
+}
+
+/// The `who` event: every member of the phonebook (by name) with its presence, whether it
+/// is linked now, and which is this member.
+pub(crate) fn who(node: &Node) -> Value {
+    node.with_member(|m, t| {
+        let me = m.peer_id();
+        let linked: std::collections::BTreeSet<PeerId> = m.links().map(|(p, _)| p).collect();
+        let mut entries: Vec<_> = m.phonebook().entries(t).collect();
+        entries.sort_by_key(|e| (e.shown_name(), *e.peer()));
+        let members: Vec<Value> = entries
+            .into_iter()
+            .map(|e| {
+                json!({
+                    "peer": e.peer().to_string(),
+                    "name": e.shown_name(),
+                    "presence": e.presence().as_str(),
+                    "linked": linked.contains(e.peer()),
+                    "you": *e.peer() == me,
+                })
+            })
+            .collect();
+        json!({ "members": members })
+    })
 }
 
 /// The `status` event: what the tests compare between nodes.
