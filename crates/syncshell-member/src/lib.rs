@@ -33,7 +33,7 @@ pub use link::{
 pub use member::{
     Config, ConnId, Event, LinkEnd, LinkView, Member, MemberRng, Output, Shell, Stored, Transfer,
     TransferFrame, TransferRole, ACCEPT_RATE, ADMISSION_RECHECK, DIAL_TIMEOUT, HANDSHAKE_LIMIT,
-    INFO_WAIT, NEWS_FANOUT, PING_TIMEOUT, RING_GRACE, RING_TIMEOUT,
+    INFO_WAIT, MAX_RECEIVES, NEWS_FANOUT, PING_TIMEOUT, RING_GRACE, RING_TIMEOUT,
 };
 #[cfg(feature = "tokio")]
 pub use node::{wall_clock, Folders, Node, Storage, Waiting};

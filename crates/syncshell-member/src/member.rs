@@ -23,6 +23,10 @@ use crate::link::{
 };
 use crate::settings::{Settings, MAX_DENIED, MAX_PAUSED_MEMBERS};
 
+/// Transfers a member receives at once, each from another member; more sharers wait their
+/// turn. A slow sharer no longer holds up every other one.
+pub const MAX_RECEIVES: usize = 3;
+
 /// How long `link-up` waits for the peer's info (and its name).
 pub const INFO_WAIT: Duration = Duration::from_secs(2);
 /// How long a pinged member has to answer before its link is ended.
@@ -498,8 +502,9 @@ pub struct Member {
     sending: BTreeSet<PeerId>,
     /// The version of the shared folder (0 when sharing nothing).
     share_version: u64,
-    /// The one transfer being received, and the links waiting their turn.
-    receiving: Option<ConnId>,
+    /// The transfers being received (at most [`MAX_RECEIVES`], from as many members), and
+    /// the links waiting their turn.
+    receiving: BTreeSet<ConnId>,
     to_receive: VecDeque<ConnId>,
     accept_tokens: u32,
     accept_refill: Timestamp,
@@ -584,7 +589,7 @@ impl Member {
             names: HashMap::new(),
             sending: BTreeSet::new(),
             share_version: u64::from(config_shares),
-            receiving: None,
+            receiving: BTreeSet::new(),
             to_receive: VecDeque::new(),
             accept_tokens: ACCEPT_RATE,
             accept_refill: now,
@@ -1077,9 +1082,7 @@ impl Member {
                 }
             }
             TransferRole::Receive => {
-                if self.receiving == Some(conn) {
-                    self.receiving = None;
-                }
+                self.receiving.remove(&conn);
                 self.want_receive(conn);
                 self.next_receive();
             }
@@ -1737,13 +1740,13 @@ impl Member {
         }
     }
 
-    /// Fetches on the next waiting link, if nothing is being received: one transfer is
-    /// received at a time, whoever sends it.
+    /// Fetches on the next waiting links while fewer than [`MAX_RECEIVES`] transfers are
+    /// being received (each from another member: a link has one receive at a time).
     fn next_receive(&mut self) {
-        if self.receiving.is_some() {
-            return;
-        }
-        while let Some(conn) = self.to_receive.pop_front() {
+        while self.receiving.len() < MAX_RECEIVES {
+            let Some(conn) = self.to_receive.pop_front() else {
+                return;
+            };
             let Some(Conn::Link(l)) = self.conns.get_mut(&conn) else {
                 continue;
             };
@@ -1753,11 +1756,10 @@ impl Member {
             let id = l.fetch_seq + 1;
             l.fetch_seq = id;
             l.fetched = Some(l.peer_version);
-            self.receiving = Some(conn);
+            self.receiving.insert(conn);
             // The receiving end is ready before the fetch goes out.
             self.start_transfer(conn, id, TransferRole::Receive);
             self.transmit(conn, LinkMessage::Fetch(id).encode());
-            return;
         }
     }
 

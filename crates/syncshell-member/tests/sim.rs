@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use syncshell_identity::{Identity, InviteLedger, InviteOptions, Role, TokenChain};
+use syncshell_identity::{Identity, InviteLedger, InviteOptions, PeerId, Role, TokenChain};
 use syncshell_member::{
     Config, ConnId, Error, Event, Joiner, LinkEnd, Member, Output, Settings, Shell, TransferRole,
-    ACCEPT_RATE, PING_TIMEOUT,
+    ACCEPT_RATE, MAX_RECEIVES, PING_TIMEOUT,
 };
 use syncshell_phonebook::Phonebook;
 use syncshell_reconnect::BackoffPolicy;
@@ -461,8 +461,8 @@ fn a_newer_link_fetches_again_and_waits_for_the_running_send() {
 }
 
 #[test]
-fn one_transfer_is_received_at_a_time_whoever_shares() {
-    let test = TestShell::new("two sharers");
+fn up_to_max_receives_transfers_run_at_once_and_the_other_sharers_wait_their_turn() {
+    let test = TestShell::new("many sharers");
     let mut sim = Sim::new(now());
     sim.add(
         copy(&test.owner),
@@ -472,24 +472,41 @@ fn one_transfer_is_received_at_a_time_whoever_shares() {
             ..config("receiver")
         },
     );
-    for name in ["s1", "s2"] {
+    let sharers = MAX_RECEIVES + 2;
+    for i in 0..sharers {
         let (id, chain) = test.member();
         sim.add(
             id,
             shell(&test, chain),
             Config {
                 share: true,
-                ..config(name)
+                ..config(&format!("s{i}"))
             },
         );
     }
     sim.advance(Duration::from_secs(10));
     assert!(sim.fully_linked());
-    assert_eq!(sim.member(0).transfers.len(), 1, "one at a time");
-    let first = sim.member(0).transfers[0].clone();
-    sim.transfer_done(0, first.conn, TransferRole::Receive);
-    assert_eq!(sim.member(0).transfers.len(), 1, "then the other");
-    assert_ne!(sim.member(0).transfers[0].peer, first.peer);
+    let peers = |sim: &Sim| -> BTreeSet<PeerId> {
+        sim.member(0).transfers.iter().map(|t| t.peer).collect()
+    };
+    // As many as allowed at once, each from another sharer; the others wait.
+    let running = peers(&sim);
+    assert_eq!(sim.member(0).transfers.len(), MAX_RECEIVES);
+    assert_eq!(running.len(), MAX_RECEIVES, "one transfer per sharer");
+    // Each that ends lets a waiting sharer in, until every sharer's folder came.
+    let mut served = running.clone();
+    while served.len() < sharers {
+        let done = sim.member(0).transfers[0].clone();
+        sim.transfer_done(0, done.conn, TransferRole::Receive);
+        let now_running = peers(&sim);
+        assert!(now_running.len() <= MAX_RECEIVES);
+        assert!(
+            !now_running.contains(&done.peer),
+            "a finished sharer came back"
+        );
+        served.extend(now_running);
+    }
+    assert_eq!(served.len(), sharers);
 }
 
 #[test]

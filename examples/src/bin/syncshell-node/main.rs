@@ -32,7 +32,7 @@
 //! infos, phonebook sync, transfers, chat and pings), who dials whom (the smaller id; the
 //! other rings through the relay), links that last as long as the peer's admission (ended
 //! with `why` `revoked` or `expired` at the moment it ends), at most one sender per member
-//! and one transfer received at a time, bounded queues (a peer that does not read is
+//! and at most 3 transfers received at once (one per sharer), bounded queues (a peer that does not read is
 //! disconnected: `why` `overloaded`), and the join through the relay (`join-waiting` while
 //! the inviter is not connected, until `--join-timeout`). This program adds the flags, the
 //! data folder, the WebRTC transport with the relay's STUN and TURN servers, and the output.
