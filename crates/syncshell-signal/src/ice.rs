@@ -163,7 +163,7 @@ impl IceConfig {
     /// The servers for `peer` at `now`, with TURN credentials that expire after the lifetime
     /// or when the admission ends (`until`), whichever is first; and that expiry in unix
     /// seconds (0 without TURN).
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn grant(
         &self,
         peer: &PeerId,

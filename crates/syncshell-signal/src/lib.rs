@@ -1,21 +1,23 @@
 #![doc = include_str!("../README.md")]
 
-#[cfg(feature = "tokio")]
+#[cfg(feature = "client")]
 mod client;
-#[cfg(feature = "tokio")]
+#[cfg(feature = "server")]
 mod cluster;
 mod error;
 mod frame;
 mod hints;
 mod ice;
-#[cfg(feature = "tokio")]
+#[cfg(feature = "server")]
+mod listener;
+#[cfg(feature = "server")]
 mod server;
-#[cfg(feature = "tokio")]
+#[cfg(feature = "client")]
 mod tls;
 
-#[cfg(feature = "tokio")]
+#[cfg(feature = "client")]
 pub use client::{ClientOptions, Credentials, Notice, SignalClient, Status, TransportSignaling};
-#[cfg(feature = "tokio")]
+#[cfg(feature = "server")]
 pub use cluster::RedisConfig;
 pub use error::Error;
 pub use frame::{
@@ -28,7 +30,7 @@ pub use ice::{
     turn_password, turn_username, IceConfig, IceGrant, TurnSecret, DEFAULT_TURN_TTL, MAX_TURN_TTL,
     MIN_TURN_TTL,
 };
-#[cfg(feature = "tokio")]
+#[cfg(feature = "server")]
+pub use listener::ServerTls;
+#[cfg(feature = "server")]
 pub use server::{Limits, Server};
-#[cfg(feature = "tokio")]
-pub use tls::ServerTls;

@@ -32,7 +32,7 @@ use crate::frame::{
     MAX_PRESENCE_PEERS, NONCE_LEN, SESSION_LEN,
 };
 use crate::ice::IceConfig;
-use crate::tls::{ServerTls, TlsListener};
+use crate::listener::{ServerTls, TlsListener};
 
 /// The server's limits; every one is a command-line flag of `syncshell-signal`.
 #[derive(Debug, Clone)]
