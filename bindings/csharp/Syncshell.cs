@@ -45,8 +45,8 @@ namespace Syncshell
     /// <summary>The C functions, as declared in include/syncshell.h (internal: hosts use the wrappers).</summary>
     internal static unsafe partial class Native
     {
-        /// <summary>The library: syncshell_ffi.dll, libsyncshell_ffi.so or libsyncshell_ffi.dylib.</summary>
-        public const string Library = "syncshell_ffi";
+        /// <summary>The library, named as Windows names the module: syncshell_ffi.dll (mono maps it to libsyncshell_ffi.so on Linux).</summary>
+        public const string Library = "syncshell_ffi.dll";
         public const uint SYNCSHELL_ABI_VERSION = ((2 << 16) | 1);
         public const uint SYNCSHELL_HANDSHAKE_RUNNING = 0;
         public const uint SYNCSHELL_HANDSHAKE_DONE = 1;

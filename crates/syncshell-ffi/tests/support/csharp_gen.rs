@@ -196,10 +196,10 @@ pub(crate) fn native_methods(header: &str) -> String {
     .unwrap();
     writeln!(s, "    internal static unsafe partial class Native").unwrap();
     writeln!(s, "    {{").unwrap();
-    writeln!(s, "        /// <summary>The library: syncshell_ffi.dll, libsyncshell_ffi.so or libsyncshell_ffi.dylib.</summary>").unwrap();
+    writeln!(s, "        /// <summary>The library, named as Windows names the module: syncshell_ffi.dll (mono maps it to libsyncshell_ffi.so on Linux).</summary>").unwrap();
     writeln!(
         s,
-        "        public const string Library = \"syncshell_ffi\";"
+        "        public const string Library = \"syncshell_ffi.dll\";"
     )
     .unwrap();
     for line in header.lines() {
