@@ -15,41 +15,13 @@ use std::ptr;
 use syncshell_ffi::syncshell_status::*;
 use syncshell_ffi::*;
 
-#[track_caller]
-fn ok(status: syncshell_status) {
-    assert_eq!(status, SYNCSHELL_OK, "{}", last_error());
-}
+#[path = "support/calls.rs"]
+mod calls;
 
-fn last_error() -> String {
-    let mut len = 0usize;
-    unsafe { syncshell_last_error(ptr::null_mut(), 0, &mut len) };
-    let mut buf = vec![0u8; len + 1];
-    ok(unsafe { syncshell_last_error(buf.as_mut_ptr().cast(), buf.len(), &mut len) });
-    CStr::from_bytes_until_nul(&buf)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// Copies and frees a bytes handle.
-fn take(bytes: syncshell_bytes) -> Vec<u8> {
-    let mut len = Default::default();
-    ok(syncshell_bytes_len(bytes, &mut len));
-    let mut out = vec![0u8; len];
-    let mut written = Default::default();
-    ok(unsafe { syncshell_bytes_copy(bytes, out.as_mut_ptr(), out.len(), &mut written) });
-    assert_eq!(written, len);
-    ok(syncshell_bytes_free(bytes));
-    out
-}
+use calls::{c, last_error, ok, take};
 
 fn text(bytes: syncshell_bytes) -> String {
     String::from_utf8(take(bytes)).unwrap()
-}
-
-fn c(s: &str) -> CString {
-    CString::new(s).unwrap()
 }
 
 fn identity() -> syncshell_identity {

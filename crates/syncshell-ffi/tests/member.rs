@@ -12,50 +12,22 @@
     clippy::undocumented_unsafe_blocks
 )]
 
-use std::ffi::{CStr, CString};
 use std::path::Path;
-use std::ptr;
 use std::time::{Duration, Instant};
 
 use syncshell_ffi::syncshell_status::*;
 use syncshell_ffi::*;
 
+#[path = "support/calls.rs"]
+mod calls;
 #[path = "support/relay.rs"]
 mod relay;
 
-#[track_caller]
-fn ok(status: syncshell_status) {
-    assert_eq!(status, SYNCSHELL_OK, "{}", last_error());
-}
+use calls::{c, last_error, ok};
 
-fn last_error() -> String {
-    let mut len = 0usize;
-    unsafe { syncshell_last_error(ptr::null_mut(), 0, &mut len) };
-    let mut buf = vec![0u8; len + 1];
-    ok(unsafe { syncshell_last_error(buf.as_mut_ptr().cast(), buf.len(), &mut len) });
-    CStr::from_bytes_until_nul(&buf)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn c(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
-
-/// Copies and frees a bytes handle (0: none).
+/// Copies and frees a bytes handle of text (0: none).
 fn take(bytes: syncshell_bytes) -> Option<String> {
-    if bytes.h == 0 {
-        return None;
-    }
-    let mut len = Default::default();
-    ok(syncshell_bytes_len(bytes, &mut len));
-    let mut out = vec![0u8; len];
-    let mut written = Default::default();
-    ok(unsafe { syncshell_bytes_copy(bytes, out.as_mut_ptr(), out.len(), &mut written) });
-    ok(syncshell_bytes_free(bytes));
-    Some(String::from_utf8(out).unwrap())
+    (bytes.h != 0).then(|| String::from_utf8(calls::take(bytes)).unwrap())
 }
 
 /// An event, read whole and freed.
