@@ -37,22 +37,27 @@ fn assert_story(args: &[&str], receivers: usize, revoked: &str) {
             "{args:?}: no {needle:?} in\n{stdout}"
         );
     };
-    expect("joined over the transport as Member");
+    expect("joined through the relay as Admin");
+    expect("joined through the relay as Member");
     expect("phonebooks agree on");
     assert_eq!(
         stdout.matches("all hashes match").count(),
         receivers,
         "{stdout}"
     );
-    expect("connection died after");
-    expect("reconnected with a new session key and resumes from its partial files");
+    expect("link died (closed) after");
+    expect("linked again (a new handshake and session key) and fetches what it lacks");
     expect("(killed, resumed)");
-    // The second attempt resumed the file in flight (the demo fails the row otherwise).
-    expect("MiB resumed from a partial file");
-    expect(&format!("Mira refused {revoked}: the peer is revoked"));
+    // The second attempt did not fetch again what the first placed (the demo fails the row
+    // otherwise).
+    expect("files already in place");
     expect(&format!(
-        "{revoked} has no connection and no key, and did not get it"
+        "every member ended its link to {revoked} (revoked)"
     ));
+    expect(&format!(
+        "the relay refuses {revoked}: this member was revoked"
+    ));
+    expect(&format!("{revoked} has no link and did not get it"));
     expect("steps passed");
     assert!(!stdout.contains("FAILED"), "{stdout}");
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -15,6 +15,7 @@ use syncshell_signal::{
     relay_hints, relay_hints_text, ClientOptions, Credentials, IceGrant, NoticeCode, SignalClient,
     Status, TransportSignaling,
 };
+use syncshell_transport::Transport;
 use syncshell_webrtc::{IceServer, WebRtcConfig, WebRtcTransport};
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
@@ -171,9 +172,9 @@ pub struct Opening {
 
 /// A running member.
 #[derive(Debug)]
-pub struct Started {
+pub struct Started<T: Transport + 'static = WebRtcNet> {
     /// The node.
-    pub node: Node<WebRtcNet>,
+    pub node: Node<T>,
     /// Its events.
     pub events: mpsc::Receiver<Event>,
     /// After a join, the inviter (already being reached).
@@ -285,19 +286,74 @@ impl Opening {
         &self.relays
     }
 
-    /// Joins if asked to, connects to the relay and starts the node; `notes` hears of the
-    /// steps that wait. A first start that fails before the member has a shell forgets the
-    /// key it made, so a retry (with another passphrase) starts afresh.
+    /// Joins if asked to, connects to the relay and starts the node over WebRTC (with the
+    /// STUN and TURN servers the relay hands out, waiting a little for the first grant so the
+    /// first dials can use a relay); `notes` hears of the steps that wait. A first start that
+    /// fails before the member has a shell forgets the key it made, so a retry (with another
+    /// passphrase) starts afresh.
     pub async fn start(self, notes: impl FnMut(Startup)) -> Result<Started, StartError> {
+        let mut webrtc = self.options.webrtc.clone();
+        let given = webrtc.ice_servers.clone();
+        webrtc.connect_timeout = WEBRTC_CONNECT_TIMEOUT;
+        let me = self.identity.peer_id().to_string();
+        let first = given.clone();
+        let started = self
+            .start_on(notes, move |signal| {
+                let net = WebRtcTransport::new(signal.transport(), me, webrtc);
+                let mut grants = signal.ice_servers();
+                async move {
+                    let _ = tokio::time::timeout(FIRST_ICE_GRANT, grants.changed()).await;
+                    use_ice_grant(&net, &first, &grants.borrow_and_update());
+                    net
+                }
+            })
+            .await?;
+        let watcher = started.node.clone();
+        let mut grants = started.node.signal().ice_servers();
+        started.node.spawn(async move {
+            // The grant in force now (it may have changed since the first was used), then
+            // each new one.
+            loop {
+                let grant = grants.borrow_and_update().clone();
+                use_ice_grant(watcher.transport(), &given, &grant);
+                if grants.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(started)
+    }
+
+    /// [`Opening::start`] over the transport `transport` makes from the member's relay client
+    /// (its addresses are peer ids as text): the in-memory backend, for one.
+    pub async fn start_on<T, F, Fut>(
+        self,
+        notes: impl FnMut(Startup),
+        transport: F,
+    ) -> Result<Started<T>, StartError>
+    where
+        T: Transport + 'static,
+        F: FnOnce(&SignalClient) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
         let (folder, new_key) = (self.folder.clone(), self.new_key);
-        let started = self.run(notes).await;
+        let started = self.run(notes, transport).await;
         if started.is_err() && new_key && folder.genesis().ok().flatten().is_none() {
             folder.forget_key();
         }
         started
     }
 
-    async fn run(self, mut notes: impl FnMut(Startup)) -> Result<Started, StartError> {
+    async fn run<T, F, Fut>(
+        self,
+        mut notes: impl FnMut(Startup),
+        transport: F,
+    ) -> Result<Started<T>, StartError>
+    where
+        T: Transport + 'static,
+        F: FnOnce(&SignalClient) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
         let Opening {
             folder,
             lock,
@@ -367,26 +423,13 @@ impl Opening {
         if signal.status() == Status::Connecting {
             notes(Startup::RelayWaiting { url: url.clone() });
         }
-        let mut webrtc = options.webrtc;
-        let given = webrtc.ice_servers.clone();
-        webrtc.connect_timeout = WEBRTC_CONNECT_TIMEOUT;
-        let net = WebRtcTransport::new(signal.transport(), identity.peer_id().to_string(), webrtc);
-        let mut grants = signal.ice_servers();
-        let _ = tokio::time::timeout(FIRST_ICE_GRANT, grants.changed()).await;
-        use_ice_grant(&net, &given, &grants.borrow_and_update());
+        let net = transport(&signal).await;
         let folders = Folders {
             versions: Some(folder.path(VERSIONS)),
             hold: Some(folder.path(INCOMING)),
             ..options.folders
         };
         let (node, events) = Node::start(member, net, signal, folders, folder.clone());
-        let watcher = node.clone();
-        node.spawn(async move {
-            while grants.changed().await.is_ok() {
-                let grant = grants.borrow_and_update().clone();
-                use_ice_grant(watcher.transport(), &given, &grant);
-            }
-        });
         if let Some(inviter) = inviter {
             node.with_member(|m, t| m.reach(inviter, t));
         }

@@ -1,15 +1,16 @@
 //! The syncshell demo: one command, no arguments, nothing beyond 127.0.0.1.
 //!
-//! Four nodes in one process, over real WebRTC data channels on 127.0.0.1 with in-process
-//! signaling (or the in-memory backend with injected faults). The owner creates a shell and
-//! makes a member an admin; invites are pasted through a simulated chat; members join over
-//! the transport and get tokens; everyone authenticates with the mutual handshake; the
-//! phonebooks sync over the connections and converge; one member shares a generated mod
-//! pack (many files, 64 MiB by default) with progress bars, the others receive it and check
-//! every hash; one connection is killed mid-transfer and the transfer resumes on a new
-//! connection with a new session key; the owner revokes a member, the tombstone spreads,
-//! the revoked member is refused at its next handshake and does not get the pack update
-//! the others receive. It ends with a summary table and exits non-zero if any check failed.
+//! Four members in one process, each a `syncshell_member::Node` — the composition a plugin
+//! or `syncshell-node` runs — over real WebRTC data channels on 127.0.0.1 (or the in-memory
+//! backend with injected faults), finding each other through a relay on 127.0.0.1. The story
+//! is commands to members and what their events say: the owner creates a shell and invites a
+//! member as an admin; invites are pasted through a simulated chat and joined through the
+//! relay; every member links to every other with the mutual handshake; the phonebooks
+//! converge; the admin shares a generated mod pack (many files, 64 MiB by default) with
+//! progress bars, under a bandwidth budget until one receiver's link is killed part way; that
+//! receiver links again and fetches only what it lacks; every hash is checked; the owner
+//! revokes a member, every link to it ends and the relay refuses it, and a pack update reaches
+//! only the others. It ends with a summary table and exits non-zero if any check failed.
 #![allow(clippy::print_stdout)]
 
 mod pack;
@@ -20,11 +21,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser, ValueEnum};
+use syncshell_signal::{IceConfig, Limits, Server};
 use syncshell_transport::{Faults, MemNetwork, Transport};
-use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
 
 use crate::pack::WorkDir;
-use crate::story::{Cut, Node, Settings, Story, NAMES};
+use crate::story::{launch_webrtc, launch_with, Settings, Story, NAMES};
 
 /// Which backend the nodes talk over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,15 +36,15 @@ enum Backend {
     Mem,
 }
 
-/// Runs a whole syncshell story in one process: join, handshake, phonebook sync, a mod
-/// pack shared through a killed connection, and a revocation.
+/// Runs a whole syncshell story in one process: members join, link, sync phonebooks, share a
+/// mod pack through a killed link, and throw one member out.
 #[derive(Debug, Parser)]
 #[command(name = "syncshell-demo", version)]
 struct Args {
     /// The backend the nodes talk over.
     #[arg(long, value_enum, default_value_t = Backend::Webrtc)]
     transport: Backend,
-    /// Nodes in the shell: the owner, the member who shares, and the others; the last one
+    /// Members in the shell: the owner, the admin who shares, and the others; the last one
     /// is revoked.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(3..=12))]
     nodes: u8,
@@ -53,7 +54,8 @@ struct Args {
     /// Seed of the mod pack's contents and of the in-memory network's faults.
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Kill one connection after this share of the transfer, in percent.
+    /// Kill one receiver's link after this share of its transfer, in percent (at the next
+    /// file in flight).
     #[arg(long, value_name = "PERCENT", default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=95))]
     kill_at: u64,
     /// In-memory backend: one-way latency of every message, in milliseconds.
@@ -128,44 +130,40 @@ fn main() -> ExitCode {
     };
     let names = NAMES.get(..usize::from(args.nodes)).unwrap_or(&NAMES);
     let passed = runtime.block_on(async {
+        // The relay members find each other through (joins, rings), on 127.0.0.1.
+        let relay = match relay().await {
+            Ok(r) => r,
+            Err(e) => {
+                println!("cannot start the relay on 127.0.0.1: {e}");
+                return false;
+            }
+        };
         match args.transport {
             Backend::Webrtc => {
                 println!(
-                    "syncshell demo: {} nodes over WebRTC data channels on 127.0.0.1 (in-process signaling), {} MiB mod pack",
+                    "syncshell demo: {} members over WebRTC data channels on 127.0.0.1 (signaling through a relay on {}), {} MiB mod pack",
                     names.len(),
+                    relay,
                     args.size
                 );
-                // The hub only carries signaling blobs; the data flows over DTLS/SCTP on
-                // 127.0.0.1 (the default configuration binds nothing else and asks no
-                // STUN server).
-                let hub = MemNetwork::new(args.seed, Faults::default());
-                let nodes = names
-                    .iter()
-                    .map(|n| {
-                        let address = n.to_lowercase();
-                        Node::new(
-                            n,
-                            WebRtcTransport::new(hub.signaling(&address), address, WebRtcConfig::default()),
-                        )
-                    })
-                    .collect();
-                tell(Story::new(nodes, Cut::Close, settings, work)).await
+                // The relay only carries signaling blobs; the data flows over DTLS/SCTP on
+                // 127.0.0.1 (the default configuration binds nothing else and asks no STUN
+                // server).
+                tell(Story::new(launch_webrtc(), relay, names, settings, work)).await
             }
             Backend::Mem => {
                 println!(
-                    "syncshell demo: {} nodes over the in-memory backend (latency {} ms, jitter {} ms, bandwidth {}), {} MiB mod pack",
+                    "syncshell demo: {} members over the in-memory backend (latency {} ms, jitter {} ms, bandwidth {}), relay on {}, {} MiB mod pack",
                     names.len(),
                     faults.latency.as_millis(),
                     faults.jitter.as_millis(),
                     args.bandwidth.map_or("unlimited".to_owned(), |b| format!("{b} MiB/s")),
+                    relay,
                     args.size
                 );
                 let net = MemNetwork::new(args.seed, faults);
-                let nodes = names
-                    .iter()
-                    .map(|n| Node::new(n, net.endpoint(&n.to_lowercase())))
-                    .collect();
-                tell(Story::new(nodes, Cut::Partition(net), settings, work)).await
+                let launch = launch_with(move |peer| net.endpoint(&peer.to_string()));
+                tell(Story::new(launch, relay, names, settings, work)).await
             }
         }
     });
@@ -177,8 +175,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Starts a relay on 127.0.0.1 for the rest of the run; its URL.
+async fn relay() -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("ws://{}/", listener.local_addr()?);
+    let server = Server::new(Limits::default(), IceConfig::default());
+    tokio::spawn(server.run(listener, None, std::future::pending()));
+    Ok(url)
+}
+
 /// Runs the story and prints the summary; whether every check passed.
-async fn tell<T: Transport>(mut story: Story<T>) -> bool {
+async fn tell<T: Transport + 'static>(mut story: Story<T>) -> bool {
     let finished = story.run().await.is_some();
     story.report.print();
     finished && story.report.all_ok()

@@ -59,18 +59,6 @@ impl Report {
         });
     }
 
-    /// Records a check that failed outside any step (the run could not go on).
-    pub(crate) fn fail(&mut self, name: impl Into<String>, why: &str) {
-        let name = name.into();
-        println!("  FAILED ({name}): {why}");
-        self.rows.push(Row {
-            name,
-            took: Duration::ZERO,
-            ok: false,
-            bytes: None,
-        });
-    }
-
     /// Whether every step passed.
     pub(crate) fn all_ok(&self) -> bool {
         !self.rows.is_empty() && self.rows.iter().all(|r| r.ok)
