@@ -429,7 +429,12 @@ impl<T: Transport + 'static> Story<T> {
                         "  {:>5} -> {:<5} handshake {}; {} verified {} as {role:?}",
                         self.name(a),
                         self.name(b),
-                        shown(handshake),
+                        // The member times it in whole milliseconds.
+                        if handshake.is_zero() {
+                            "under 1 ms".to_owned()
+                        } else {
+                            shown(handshake)
+                        },
                         self.name(i),
                         self.name(j),
                     );
