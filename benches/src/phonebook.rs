@@ -2,10 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain};
+use syncshell_identity::{ShellGenesis, Timestamp};
 use syncshell_phonebook::{sync_in_memory, Entry, Phonebook, Profile, Stamp};
+use syncshell_testkit::SeededShell;
 
-use crate::{rng, Ratio};
+use crate::Ratio;
 
 /// The time every fixture is built at.
 pub const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
@@ -23,29 +24,12 @@ pub struct BookFixture {
 
 /// Builds a [`BookFixture`] of `n` members.
 pub fn book_fixture(n: usize, seed: u64) -> BookFixture {
-    let mut r = rng(seed);
-    let owner = Identity::generate(&mut r);
-    let genesis = match ShellGenesis::create(&owner, "bench", NOW, &mut r) {
-        Ok(g) => g,
-        Err(e) => unreachable!("fixture genesis: {e}"),
-    };
+    let mut shell = SeededShell::new("bench", seed, NOW);
+    let genesis = shell.genesis.clone();
     let mut first = Vec::with_capacity(n);
     let mut second = Vec::with_capacity(n);
     for i in 0..n {
-        let id = Identity::generate(&mut r);
-        let chain = match TokenChain::issue(
-            &syncshell_revocation::RevocationSet::new(genesis.clone()),
-            &owner,
-            &TokenChain::owner(),
-            id.peer_id(),
-            Role::Member,
-            NOW,
-            None,
-            &mut r,
-        ) {
-            Ok(c) => c,
-            Err(e) => unreachable!("fixture chain: {e}"),
-        };
+        let (id, chain) = shell.member();
         for (version, out) in [(0u64, &mut first), (1, &mut second)] {
             let profile = Profile {
                 display_name: format!("member {i} v{version}"),

@@ -3,9 +3,10 @@
 use std::hint::black_box;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain};
+use syncshell_identity::{Identity, Timestamp, TokenChain};
 use syncshell_reconnect::{drive_in_memory, Local, ReplayGuard};
 use syncshell_revocation::RevocationSet;
+use syncshell_testkit::SeededShell;
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::{compare, rng, Ratio};
@@ -25,34 +26,13 @@ pub struct HandshakeFixture {
 
 /// Builds a [`HandshakeFixture`].
 pub fn handshake_fixture(seed: u64) -> HandshakeFixture {
-    let mut r = rng(seed);
-    let owner = Identity::generate(&mut r);
-    let genesis = match ShellGenesis::create(&owner, "bench", NOW, &mut r) {
-        Ok(g) => g,
-        Err(e) => unreachable!("fixture genesis: {e}"),
-    };
-    let mut member = || {
-        let id = Identity::generate(&mut r);
-        match TokenChain::issue(
-            &syncshell_revocation::RevocationSet::new(genesis.clone()),
-            &owner,
-            &TokenChain::owner(),
-            id.peer_id(),
-            Role::Member,
-            NOW,
-            None,
-            &mut r,
-        ) {
-            Ok(chain) => (id, chain),
-            Err(e) => unreachable!("fixture chain: {e}"),
-        }
-    };
-    let a = member();
-    let b = member();
+    let mut shell = SeededShell::new("bench", seed, NOW);
+    let a = shell.member();
+    let b = shell.member();
     HandshakeFixture {
         a,
         b,
-        revocations: RevocationSet::new(genesis),
+        revocations: RevocationSet::new(shell.genesis),
     }
 }
 

@@ -5,6 +5,8 @@
 
 mod sim;
 
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 use rand_core::OsRng;
 use syncshell_identity::{Identity, PeerId, Role, ShellGenesis, Timestamp, TokenChain};
 use syncshell_revocation::{Reason, RevocationSet, Tombstone};
@@ -92,5 +94,61 @@ impl TestShell {
             now(),
         )
         .expect("the owner revokes a member")
+    }
+}
+
+/// A shell made from a seed at a fixed time: the same seed gives the same owner, shell and
+/// members, for benches whose inputs must not change between runs.
+#[derive(Debug)]
+pub struct SeededShell {
+    /// The owner's key.
+    pub owner: Identity,
+    /// The shell.
+    pub genesis: ShellGenesis,
+    /// When everything was made.
+    pub at: Timestamp,
+    rng: ChaCha20Rng,
+}
+
+impl SeededShell {
+    /// The shell `name` from `seed`, created at `at`.
+    ///
+    /// # Panics
+    ///
+    /// Never with a valid name (1 to 64 bytes).
+    #[allow(clippy::expect_used)]
+    pub fn new(name: &str, seed: u64, at: Timestamp) -> SeededShell {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let owner = Identity::generate(&mut rng);
+        let genesis = ShellGenesis::create(&owner, name, at, &mut rng).expect("a valid shell name");
+        SeededShell {
+            owner,
+            genesis,
+            at,
+            rng,
+        }
+    }
+
+    /// The next member from the seed: its key and a member chain from the owner, issued at
+    /// the shell's time, that never expires.
+    ///
+    /// # Panics
+    ///
+    /// Never: the owner may always issue a member token.
+    #[allow(clippy::expect_used)]
+    pub fn member(&mut self) -> (Identity, TokenChain) {
+        let id = Identity::generate(&mut self.rng);
+        let chain = TokenChain::issue(
+            &RevocationSet::new(self.genesis.clone()),
+            &self.owner,
+            &TokenChain::owner(),
+            id.peer_id(),
+            Role::Member,
+            self.at,
+            None,
+            &mut self.rng,
+        )
+        .expect("the owner issues a token");
+        (id, chain)
     }
 }
