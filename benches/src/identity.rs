@@ -3,12 +3,13 @@
 use std::hint::black_box;
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain, TOKEN_CONTEXT};
+use syncshell_identity::{Identity, Role, ShellGenesis, TokenChain, TOKEN_CONTEXT};
+use syncshell_testkit::{copy, SeededShell};
 
-use crate::{compare, rng, Ratio};
+use crate::{compare, Ratio};
 
 /// The time every fixture is built and checked at.
-pub const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+pub use syncshell_testkit::T0 as NOW;
 
 /// A shell and a valid chain `depth` tokens deep (owner -> admins -> member), encoded.
 #[derive(Debug)]
@@ -25,43 +26,22 @@ pub struct ChainFixture {
 
 /// Builds a [`ChainFixture`]; `depth` must be 1 to `MAX_CHAIN_DEPTH`.
 pub fn chain_fixture(depth: usize, seed: u64) -> ChainFixture {
-    let mut r = rng(seed);
-    let owner = Identity::generate(&mut r);
-    let genesis = match ShellGenesis::create(&owner, "bench", NOW, &mut r) {
-        Ok(g) => g,
-        Err(e) => unreachable!("fixture genesis: {e}"),
-    };
-    let keys: Vec<Identity> = (0..depth).map(|_| Identity::generate(&mut r)).collect();
+    let mut shell = SeededShell::new("bench", seed, NOW);
     let mut chain = TokenChain::owner();
-    let mut issuer = &owner;
-    for (i, key) in keys.iter().enumerate() {
+    let mut issuer = copy(&shell.owner);
+    for i in 0..depth {
         let role = if i + 1 == depth {
             Role::Member
         } else {
             Role::Admin
         };
-        chain = match TokenChain::issue(
-            &syncshell_revocation::RevocationSet::new(genesis.clone()),
-            issuer,
-            &chain,
-            key.peer_id(),
-            role,
-            NOW,
-            None,
-            &mut r,
-        ) {
-            Ok(c) => c,
-            Err(e) => unreachable!("fixture chain: {e}"),
-        };
-        issuer = key;
+        (issuer, chain) = shell.issue(&issuer, &chain, role, None);
     }
-    let encoded = chain.encode();
-    let member = Identity::from_secret_bytes(&issuer.to_secret_bytes());
     ChainFixture {
-        genesis,
-        owner,
-        encoded,
-        member,
+        genesis: shell.genesis,
+        owner: shell.owner,
+        encoded: chain.encode(),
+        member: issuer,
     }
 }
 

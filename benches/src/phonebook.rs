@@ -2,14 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use syncshell_identity::{ShellGenesis, Timestamp};
+use syncshell_identity::ShellGenesis;
 use syncshell_phonebook::{sync_in_memory, Entry, Phonebook, Profile, Stamp};
 use syncshell_testkit::SeededShell;
 
 use crate::Ratio;
 
 /// The time every fixture is built at.
-pub const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+pub use syncshell_testkit::T0 as NOW;
 
 /// A shell with `n` members (tokens from the owner), each with two versions of its entry.
 #[derive(Debug)]

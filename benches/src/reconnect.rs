@@ -3,7 +3,7 @@
 use std::hint::black_box;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use syncshell_identity::{Identity, Timestamp, TokenChain};
+use syncshell_identity::{Identity, TokenChain};
 use syncshell_reconnect::{drive_in_memory, Local, ReplayGuard};
 use syncshell_revocation::RevocationSet;
 use syncshell_testkit::SeededShell;
@@ -11,7 +11,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::{compare, rng, Ratio};
 
-const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+use syncshell_testkit::T0 as NOW;
 
 /// Two members issued by the owner (depth-1 chains), and the shell's revocation set.
 #[derive(Debug)]

@@ -5,11 +5,10 @@
 
 use std::sync::OnceLock;
 
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha20Rng;
-use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain};
+use syncshell_identity::{Identity, ShellGenesis, TokenChain};
 use syncshell_phonebook::{Clock, Entry, Phonebook, Profile};
 use syncshell_revocation::{RevocationSet, Tombstone};
+use syncshell_testkit::SeededShell;
 
 /// A fuzz target's check.
 pub type Check = fn(&[u8]);
@@ -36,32 +35,15 @@ pub struct Fixture {
 }
 
 /// The fixture's time.
-pub const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+pub use syncshell_testkit::T0 as NOW;
 
 /// Builds (once) the fixed shell.
 pub fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let mut rng = ChaCha20Rng::seed_from_u64(7);
-        let owner = Identity::generate(&mut rng);
-        let genesis = ShellGenesis::create(&owner, "fuzz", NOW, &mut rng).expect("genesis");
-        let members: Vec<_> = (0..3)
-            .map(|_| {
-                let id = Identity::generate(&mut rng);
-                let chain = TokenChain::issue(
-                    &syncshell_revocation::RevocationSet::new(genesis.clone()),
-                    &owner,
-                    &TokenChain::owner(),
-                    id.peer_id(),
-                    Role::Member,
-                    NOW,
-                    None,
-                    &mut rng,
-                )
-                .expect("chain");
-                (id, chain)
-            })
-            .collect();
+        let mut shell = SeededShell::new("fuzz", 7, NOW);
+        let members: Vec<_> = (0..3).map(|_| shell.member()).collect();
+        let SeededShell { owner, genesis, .. } = shell;
         let mut book = Phonebook::new(genesis.clone());
         let (id, chain) = &members[0];
         let e = Entry::publish(

@@ -5,9 +5,10 @@ use std::sync::OnceLock;
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain};
+use syncshell_identity::{Identity, TokenChain};
 use syncshell_reconnect::{Handshake, Local, ReplayGuard};
 use syncshell_revocation::RevocationSet;
+use syncshell_testkit::SeededShell;
 
 /// A fuzz target's check.
 pub type Check = fn(&[u8]);
@@ -18,7 +19,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("reconnect_initiator", initiator),
 ];
 
-const NOW: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+use syncshell_testkit::T0 as NOW;
 
 struct Fixture {
     a: Identity,
@@ -31,32 +32,15 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let mut r = ChaCha20Rng::seed_from_u64(9);
-        let owner = Identity::generate(&mut r);
-        let genesis = ShellGenesis::create(&owner, "fuzz", NOW, &mut r).expect("genesis");
-        let member = |r: &mut ChaCha20Rng| {
-            let id = Identity::generate(r);
-            let chain = TokenChain::issue(
-                &syncshell_revocation::RevocationSet::new(genesis.clone()),
-                &owner,
-                &TokenChain::owner(),
-                id.peer_id(),
-                Role::Member,
-                NOW,
-                None,
-                r,
-            )
-            .expect("chain");
-            (id, chain)
-        };
-        let (a, a_chain) = member(&mut r);
-        let (b, b_chain) = member(&mut r);
+        let mut shell = SeededShell::new("fuzz", 9, NOW);
+        let (a, a_chain) = shell.member();
+        let (b, b_chain) = shell.member();
         Fixture {
             a,
             b,
             a_chain,
             b_chain,
-            revocations: RevocationSet::new(genesis),
+            revocations: RevocationSet::new(shell.genesis),
         }
     })
 }

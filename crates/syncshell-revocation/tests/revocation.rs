@@ -11,17 +11,15 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use syncshell_identity::{
-    Context, Identity, Role, ShellGenesis, SignedEnvelope, Timestamp, TokenChain,
-};
+use syncshell_identity::{Context, Identity, Role, ShellGenesis, SignedEnvelope, TokenChain};
 use syncshell_revocation::{Error, Reason, RevocationSet, Tombstone, TOMBSTONE_CONTEXT};
+use syncshell_testkit::{copy, SeededShell, T0};
 
 /// The revocations of a shell that has revoked nobody yet.
 fn none(genesis: &ShellGenesis) -> RevocationSet {
     RevocationSet::new(genesis.clone())
 }
 
-const T0: Timestamp = Timestamp::from_millis(1_767_225_600_000);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 struct Shell {
@@ -34,50 +32,35 @@ struct Shell {
 /// An owner, `a` admins (30-day tokens from the owner), `m` members issued by admin 0 (or the
 /// owner when there is no admin).
 fn shell(seed: u64, a: usize, m: usize) -> Shell {
-    let mut r = ChaCha20Rng::seed_from_u64(seed);
-    let owner = Identity::generate(&mut r);
-    let genesis = ShellGenesis::create(&owner, "rev", T0, &mut r).unwrap();
+    let mut s = SeededShell::new("rev", seed, T0);
+    let owner = copy(&s.owner);
     let admins: Vec<_> = (0..a)
         .map(|_| {
-            let id = Identity::generate(&mut r);
-            let chain = TokenChain::issue(
-                &none(&genesis),
+            s.issue(
                 &owner,
                 &TokenChain::owner(),
-                id.peer_id(),
                 Role::Admin,
-                T0,
                 Some(T0.saturating_add(DAY * 30)),
-                &mut r,
             )
-            .unwrap();
-            (id, chain)
         })
         .collect();
+    let (issuer, issuer_chain) = match admins.first() {
+        Some((a, c)) => (copy(a), c.clone()),
+        None => (copy(&owner), TokenChain::owner()),
+    };
     let members: Vec<_> = (0..m)
         .map(|_| {
-            let id = Identity::generate(&mut r);
-            let (issuer, issuer_chain) = match admins.first() {
-                Some((a, c)) => (a, c.clone()),
-                None => (&owner, TokenChain::owner()),
-            };
-            let chain = TokenChain::issue(
-                &none(&genesis),
-                issuer,
+            s.issue(
+                &issuer,
                 &issuer_chain,
-                id.peer_id(),
                 Role::Member,
-                T0,
                 Some(T0.saturating_add(DAY * 7)),
-                &mut r,
             )
-            .unwrap();
-            (id, chain)
         })
         .collect();
     Shell {
         owner,
-        genesis,
+        genesis: s.genesis,
         admins,
         members,
     }

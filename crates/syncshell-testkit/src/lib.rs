@@ -1,8 +1,10 @@
 //! Test fixtures of the syncshell workspace, for tests, benches and the programs' tests: a
-//! shell with its owner, members' token chains, tombstones, the clock, and [`Sim`], a
-//! simulated network of members on a simulated clock. Dev-only: nothing published depends on
-//! it (the dependency rule checks that libraries take it as a dev-dependency only).
+//! shell with its owner, members' token chains, tombstones, the clock, a shell made from a
+//! seed at a fixed time, and (feature `sim`) `Sim`, a simulated network of members on a
+//! simulated clock. Dev-only: nothing published depends on it (the dependency rule checks
+//! that libraries take it as a dev-dependency only).
 
+#[cfg(feature = "sim")]
 mod sim;
 
 use rand_chacha::rand_core::SeedableRng;
@@ -11,7 +13,11 @@ use rand_core::OsRng;
 use syncshell_identity::{Identity, PeerId, Role, ShellGenesis, Timestamp, TokenChain};
 use syncshell_revocation::{Reason, RevocationSet, Tombstone};
 
+#[cfg(feature = "sim")]
 pub use sim::{Sim, SimMember};
+
+/// 2026-01-01T00:00:00Z: the fixed time of seeded fixtures.
+pub const T0: Timestamp = Timestamp::from_millis(1_767_225_600_000);
 
 /// The wall clock, as the libraries take it.
 pub fn now() -> Timestamp {
@@ -131,24 +137,38 @@ impl SeededShell {
 
     /// The next member from the seed: its key and a member chain from the owner, issued at
     /// the shell's time, that never expires.
+    pub fn member(&mut self) -> (Identity, TokenChain) {
+        let owner = copy(&self.owner);
+        self.issue(&owner, &TokenChain::owner(), Role::Member, None)
+    }
+
+    /// The next key from the seed, and its chain issued at the shell's time by `issuer`
+    /// (whose own chain is `issuer_chain`) with `role`, valid until `expires_at`.
     ///
     /// # Panics
     ///
-    /// Never: the owner may always issue a member token.
+    /// If the issuer may not issue that token (a member issuing, or a token outliving the
+    /// issuer's): the test's mistake.
     #[allow(clippy::expect_used)]
-    pub fn member(&mut self) -> (Identity, TokenChain) {
+    pub fn issue(
+        &mut self,
+        issuer: &Identity,
+        issuer_chain: &TokenChain,
+        role: Role,
+        expires_at: Option<Timestamp>,
+    ) -> (Identity, TokenChain) {
         let id = Identity::generate(&mut self.rng);
         let chain = TokenChain::issue(
             &RevocationSet::new(self.genesis.clone()),
-            &self.owner,
-            &TokenChain::owner(),
+            issuer,
+            issuer_chain,
             id.peer_id(),
-            Role::Member,
+            role,
             self.at,
-            None,
+            expires_at,
             &mut self.rng,
         )
-        .expect("the owner issues a token");
+        .expect("the issuer may issue the token");
         (id, chain)
     }
 }

@@ -7,7 +7,7 @@
 //! the test's mistake and panics.
 #![allow(clippy::indexing_slicing)]
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
@@ -46,7 +46,11 @@ pub struct SimMember {
 #[derive(Debug)]
 enum Delivery {
     Message(ConnId, Vec<u8>),
+    /// The other end closed the connection: the streams on it fail at once.
     Closed(ConnId),
+    /// The path broke: the member learns it, its driver's streams fail later (the test says
+    /// when, with [`Sim::transfer_done`]).
+    Broken(ConnId),
     Relay(PeerId, Vec<u8>),
     Unreachable(PeerId),
 }
@@ -63,6 +67,14 @@ pub struct Sim {
     /// Pairs that cannot reach each other directly (the relay still reaches both).
     cut: BTreeSet<(usize, usize)>,
     rng: ChaCha20Rng,
+    /// Each member's index by its peer id.
+    index: BTreeMap<PeerId, usize>,
+    /// Members that may have outputs to carry out.
+    busy: BTreeSet<usize>,
+    /// Members whose next timeout may have moved since [`Sim::timeouts`] last read it.
+    changed: BTreeSet<usize>,
+    /// Each member's next timeout, as last read.
+    timeouts: Vec<Option<Timestamp>>,
     /// How many messages went over connections, and their bytes.
     pub sent: (usize, usize),
 }
@@ -81,6 +93,10 @@ impl Sim {
             queue: VecDeque::new(),
             cut: BTreeSet::new(),
             rng: ChaCha20Rng::seed_from_u64(7),
+            index: BTreeMap::new(),
+            busy: BTreeSet::new(),
+            changed: BTreeSet::new(),
+            timeouts: Vec::new(),
             sent: (0, 0),
         }
     }
@@ -119,6 +135,8 @@ impl Sim {
             seed,
         });
         let i = self.members.len() - 1;
+        self.index.insert(self.members[i].member.peer_id(), i);
+        self.timeouts.push(None);
         let now = self.now;
         self.members[i].member.handle_relay_status(now, true);
         self.tell_presence();
@@ -172,7 +190,7 @@ impl Sim {
     }
 
     /// Starts member `i` again from what it stored (its phonebook, ledger and chain), as a
-    /// new run.
+    /// new run. Connections of its previous run go silent, as in [`Sim::kill`].
     ///
     /// # Panics
     ///
@@ -197,6 +215,8 @@ impl Sim {
             ChaCha20Rng::seed_from_u64(seed),
         )
         .expect("the member starts again");
+        self.ends.retain(|(a, _), (b, _)| *a != i && *b != i);
+        self.queue.retain(|(to, _)| *to != i);
         let m = &mut self.members[i];
         m.member = member;
         m.seed = seed;
@@ -220,7 +240,7 @@ impl Sim {
             .collect();
         for (x, _) in broken {
             self.ends.remove(&x);
-            self.queue.push_back((x.0, Delivery::Closed(x.1)));
+            self.queue.push_back((x.0, Delivery::Broken(x.1)));
         }
         self.run();
     }
@@ -248,23 +268,24 @@ impl Sim {
     /// Moves the clock forward by `d`, running every member's timers as they fall due.
     pub fn advance(&mut self, d: Duration) {
         let until = self.now.saturating_add(d);
+        // Any member may have been given a command since the last step.
+        self.changed.extend(0..self.members.len());
         loop {
-            let next = self
-                .members
-                .iter_mut()
-                .filter(|m| m.up)
-                .filter_map(|m| m.member.poll_timeout())
-                .min();
-            match next {
+            for i in std::mem::take(&mut self.changed) {
+                let m = &mut self.members[i];
+                self.timeouts[i] = m.up.then(|| m.member.poll_timeout()).flatten();
+            }
+            match self.timeouts.iter().flatten().min().copied() {
                 Some(at) if at <= until => {
                     self.now = self.now.max(at);
                     let now = self.now;
-                    for m in self.members.iter_mut().filter(|m| m.up) {
-                        if m.member.poll_timeout().is_some_and(|t| t <= now) {
-                            m.member.handle_timeout(now);
+                    for (i, t) in self.timeouts.iter().enumerate() {
+                        if t.is_some_and(|t| t <= now) {
+                            self.members[i].member.handle_timeout(now);
+                            self.busy.insert(i);
                         }
                     }
-                    self.run();
+                    self.settle();
                 }
                 _ => break,
             }
@@ -277,25 +298,33 @@ impl Sim {
     /// # Panics
     ///
     /// If the members keep sending for a million deliveries (a message loop).
-    #[allow(clippy::panic)]
     pub fn run(&mut self) {
-        for _ in 0..MAX_STEPS {
-            let mut moved = false;
-            for i in 0..self.members.len() {
+        // Any member may have been given a command.
+        self.busy.extend(0..self.members.len());
+        self.settle();
+    }
+
+    /// [`Sim::run`] for the members marked busy and those their outputs reach.
+    #[allow(clippy::panic)]
+    fn settle(&mut self) {
+        let mut delivered = 0;
+        loop {
+            if let Some(i) = self.busy.pop_first() {
                 while let Some(o) = self.members[i].member.poll_output() {
-                    moved = true;
                     self.carry_out(i, o);
                 }
-            }
-            if let Some((to, d)) = self.queue.pop_front() {
-                moved = true;
+                self.changed.insert(i);
+            } else if let Some((to, d)) = self.queue.pop_front() {
+                delivered += 1;
+                if delivered > MAX_STEPS {
+                    panic!("the members did not settle within {MAX_STEPS} deliveries");
+                }
                 self.deliver(to, d);
-            }
-            if !moved {
+                self.busy.insert(to);
+            } else {
                 return;
             }
         }
-        panic!("the members did not settle within {MAX_STEPS} steps");
     }
 
     fn tell_presence(&mut self) {
@@ -312,9 +341,7 @@ impl Sim {
     }
 
     fn index_of(&self, peer: &PeerId) -> Option<usize> {
-        self.members
-            .iter()
-            .position(|m| m.member.peer_id() == *peer)
+        self.index.get(peer).copied()
     }
 
     fn carry_out(&mut self, i: usize, output: Output) {
@@ -330,8 +357,11 @@ impl Sim {
                     self.queue.push_back((j, Delivery::Message(other, message)));
                 }
             }
+            // A member closing a working connection: the streams on it fail at both ends (a
+            // broken one's are left to the test, as a driver learns of them later).
             Output::Close { conn } => {
                 if let Some(other) = self.ends.remove(&(i, conn)) {
+                    self.end_transfers(i, conn);
                     self.ends.remove(&other);
                     self.queue.push_back((other.0, Delivery::Closed(other.1)));
                 }
@@ -348,6 +378,7 @@ impl Sim {
                             .member
                             .handle_connected(now, Some(peer), &binding);
                         let b = self.members[j].member.handle_connected(now, None, &binding);
+                        self.busy.insert(j);
                         self.ends.insert((i, a), (j, b));
                         self.ends.insert((j, b), (i, a));
                     }
@@ -380,6 +411,20 @@ impl Sim {
         }
     }
 
+    /// Member `i`'s transfers on `conn` end, as its driver's streams fail with the
+    /// connection.
+    fn end_transfers(&mut self, i: usize, conn: ConnId) {
+        let now = self.now;
+        let m = &mut self.members[i];
+        let (ended, kept) = std::mem::take(&mut m.transfers)
+            .into_iter()
+            .partition(|t| t.conn == conn);
+        m.transfers = kept;
+        for t in ended {
+            m.member.handle_transfer_done(now, t.peer, t.conn, t.role);
+        }
+    }
+
     fn deliver(&mut self, to: usize, delivery: Delivery) {
         let now = self.now;
         let m = &mut self.members[to];
@@ -392,7 +437,11 @@ impl Sim {
                     m.frames.push((conn, frame));
                 }
             }
-            Delivery::Closed(conn) => m.member.handle_closed(now, conn),
+            Delivery::Closed(conn) => {
+                m.member.handle_closed(now, conn);
+                self.end_transfers(to, conn);
+            }
+            Delivery::Broken(conn) => m.member.handle_closed(now, conn),
             Delivery::Relay(from, blob) => m.member.handle_relay(now, from, &blob),
             Delivery::Unreachable(peer) => m.member.handle_unreachable(now, peer),
         }

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain};
+use syncshell_identity::{Identity, Role, ShellGenesis, TokenChain};
 use syncshell_phonebook::{Entry, Profile, Stamp};
+use syncshell_testkit::{copy, SeededShell};
 
-/// 2026-01-01T00:00:00Z.
-pub(crate) const T0: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+pub(crate) use syncshell_testkit::T0;
 pub(crate) const HOUR: Duration = Duration::from_secs(3600);
 
 pub(crate) fn rng(seed: u64) -> ChaCha20Rng {
@@ -41,47 +41,34 @@ pub(crate) struct Shell {
 }
 
 pub(crate) fn shell(seed: u64, n: usize) -> Shell {
-    let mut r = rng(seed);
-    let owner = Identity::generate(&mut r);
-    let genesis = ShellGenesis::create(&owner, "book", T0, &mut r).unwrap();
+    let mut s = SeededShell::new("book", seed, T0);
+    let owner = copy(&s.owner);
     let admins: Vec<Member> = (0..2)
         .map(|_| {
-            let id = Identity::generate(&mut r);
-            let chain = TokenChain::issue(
-                &syncshell_revocation::RevocationSet::new(genesis.clone()),
+            let (id, chain) = s.issue(
                 &owner,
                 &TokenChain::owner(),
-                id.peer_id(),
                 Role::Admin,
-                T0,
                 Some(T0.saturating_add(HOUR * 24 * 90)),
-                &mut r,
-            )
-            .unwrap();
+            );
             Member { id, chain }
         })
         .collect();
     let members = (0..n)
         .map(|i| {
             let admin = &admins[i % 2];
-            let id = Identity::generate(&mut r);
-            let chain = TokenChain::issue(
-                &syncshell_revocation::RevocationSet::new(genesis.clone()),
+            let (id, chain) = s.issue(
                 &admin.id,
                 &admin.chain,
-                id.peer_id(),
                 Role::Member,
-                T0,
                 Some(T0.saturating_add(HOUR * 24 * 60)),
-                &mut r,
-            )
-            .unwrap();
+            );
             Member { id, chain }
         })
         .collect();
     Shell {
         owner,
-        genesis,
+        genesis: s.genesis,
         admins,
         members,
     }

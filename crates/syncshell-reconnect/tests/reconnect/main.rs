@@ -19,8 +19,9 @@ use rand_chacha::ChaCha20Rng;
 use syncshell_identity::{Identity, Role, ShellGenesis, Timestamp, TokenChain};
 use syncshell_reconnect::{Handshake, Local, ReplayGuard};
 use syncshell_revocation::RevocationSet;
+use syncshell_testkit::{copy, SeededShell};
 
-pub(crate) const T0: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+pub(crate) use syncshell_testkit::T0;
 pub(crate) const DAY: Duration = Duration::from_secs(24 * 3600);
 
 pub(crate) fn rng(seed: u64) -> ChaCha20Rng {
@@ -43,45 +44,32 @@ pub(crate) struct Shell {
 }
 
 pub(crate) fn shell(seed: u64) -> Shell {
-    let mut r = rng(seed);
-    let owner = Identity::generate(&mut r);
-    let genesis = ShellGenesis::create(&owner, "reconnect", T0, &mut r).unwrap();
-    let admin = Identity::generate(&mut r);
-    let admin_chain = TokenChain::issue(
-        &syncshell_revocation::RevocationSet::new(genesis.clone()),
+    let mut s = SeededShell::new("reconnect", seed, T0);
+    let owner = copy(&s.owner);
+    let (admin, admin_chain) = s.issue(
         &owner,
         &TokenChain::owner(),
-        admin.peer_id(),
         Role::Admin,
-        T0,
         Some(T0.saturating_add(DAY * 30)),
-        &mut r,
-    )
-    .unwrap();
-    let member = |r: &mut ChaCha20Rng| {
-        let id = Identity::generate(r);
-        let chain = TokenChain::issue(
-            &syncshell_revocation::RevocationSet::new(genesis.clone()),
+    );
+    let mut member = || {
+        let (id, chain) = s.issue(
             &admin,
             &admin_chain,
-            id.peer_id(),
             Role::Member,
-            T0,
             Some(T0.saturating_add(DAY * 7)),
-            r,
-        )
-        .unwrap();
+        );
         Member { id, chain }
     };
-    let alice = member(&mut r);
-    let bob = member(&mut r);
+    let alice = member();
+    let bob = member();
     Shell {
         owner: Member {
             id: owner,
             chain: TokenChain::owner(),
         },
-        revocations: RevocationSet::new(genesis.clone()),
-        genesis,
+        revocations: RevocationSet::new(s.genesis.clone()),
+        genesis: s.genesis,
         admin: Member {
             id: admin,
             chain: admin_chain,
