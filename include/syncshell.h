@@ -108,11 +108,12 @@
 #define SYNCSHELL_MEMBER_EVENT_RECEIVED 19
 
 // A file from `peer` waits for approval (`syncshell_member_approve` or `_deny`): `text` is
-// its path in the receive folder, value 0 its size.
+// its path in the receive folder (the sharer's peer id, `/`, its path in the share), value 0
+// its size.
 #define SYNCSHELL_MEMBER_EVENT_WAITING 20
 
-// Files `peer` removed from its share were moved out of the receive folder: `text` is their
-// paths, one per line, `name` the folder they were moved into.
+// Files `peer` removed from its share were moved out of its folder in the receive folder:
+// `text` is their paths in the share, one per line, `name` the folder they were moved into.
 #define SYNCSHELL_MEMBER_EVENT_REMOVED 21
 
 // A transfer from `peer` failed (its partial files are kept): `text` says why.
@@ -800,7 +801,8 @@ syncshell_status syncshell_member_options_set_name(syncshell_member_options opti
 syncshell_status syncshell_member_options_set_share(syncshell_member_options options,
                                                     const char *path);
 
-// Receives members' shared folders into the folder `path`.
+// Receives members' shared folders into the folder `path`, each sharer's into a folder
+// of its own named by the sharer's peer id (`path/peer-…/`).
 //
 // # Safety
 // `path` must be a NUL-terminated string.

@@ -2401,7 +2401,7 @@ namespace Syncshell
         public string Name;
         /// <summary>The folder shared with members that receive (must exist).</summary>
         public string Share;
-        /// <summary>The folder members' shared folders are received into.</summary>
+        /// <summary>The folder members' shared folders are received into, each sharer's into a folder named by its peer id.</summary>
         public string Receive;
         /// <summary>Received files wait for Approve/Deny (kept across restarts).</summary>
         public bool Approval;
@@ -2451,7 +2451,7 @@ namespace Syncshell
         public event Action<MemberEvent> Chat;
         /// <summary>A joiner used one of this member's invites.</summary>
         public event Action<MemberEvent> Admitted;
-        /// <summary>A received file waits for Approve or Deny.</summary>
+        /// <summary>A received file waits for Approve or Deny; Text is its path: the sharer's peer id, '/', its path in the share.</summary>
         public event Action<MemberEvent> FileWaiting;
         /// <summary>A transfer's progress.</summary>
         public event Action<MemberEvent> Progress;

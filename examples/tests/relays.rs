@@ -98,7 +98,8 @@ fn a_link_outlives_its_relay_and_members_fail_over_to_the_other() {
     let done = mira.wait("the whole pack", |v| v["event"] == "received");
     assert_eq!(done["total"].as_u64().unwrap(), total);
     for (rel, data) in &pack {
-        assert_eq!(&std::fs::read(got.join(rel)).unwrap(), data, "{rel:?}");
+        let copy = got.join(&ava_peer).join(rel);
+        assert_eq!(&std::fs::read(copy).unwrap(), data, "{rel:?}");
     }
     assert!(
         !mira.seen.iter().any(|v| v["event"] == "link-down"),

@@ -103,10 +103,11 @@ pub const SYNCSHELL_MEMBER_EVENT_PROGRESS: u32 = 18;
 /// 2 bytes received, 3 the folder's size.
 pub const SYNCSHELL_MEMBER_EVENT_RECEIVED: u32 = 19;
 /// A file from `peer` waits for approval (`syncshell_member_approve` or `_deny`): `text` is
-/// its path in the receive folder, value 0 its size.
+/// its path in the receive folder (the sharer's peer id, `/`, its path in the share), value 0
+/// its size.
 pub const SYNCSHELL_MEMBER_EVENT_WAITING: u32 = 20;
-/// Files `peer` removed from its share were moved out of the receive folder: `text` is their
-/// paths, one per line, `name` the folder they were moved into.
+/// Files `peer` removed from its share were moved out of its folder in the receive folder:
+/// `text` is their paths in the share, one per line, `name` the folder they were moved into.
 pub const SYNCSHELL_MEMBER_EVENT_REMOVED: u32 = 21;
 /// A transfer from `peer` failed (its partial files are kept): `text` says why.
 pub const SYNCSHELL_MEMBER_EVENT_RECEIVE_FAILED: u32 = 22;
@@ -606,7 +607,8 @@ pub unsafe extern "C" fn syncshell_member_options_set_share(
     })
 }
 
-/// Receives members' shared folders into the folder `path`.
+/// Receives members' shared folders into the folder `path`, each sharer's into a folder
+/// of its own named by the sharer's peer id (`path/peer-…/`).
 ///
 /// # Safety
 /// `path` must be a NUL-terminated string.

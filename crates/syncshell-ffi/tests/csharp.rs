@@ -205,23 +205,31 @@ fn two_plugins_share_approve_and_revoke_in_two_mono_processes() {
             &invite,
         ],
     );
-    guest.expect("event Joined");
+    let joined = guest.expect("event Joined");
+    let owner_id = joined
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("peer="))
+        .unwrap()
+        .to_owned();
+    // The owner's files arrive in a folder of their own, named by its peer id; a waiting
+    // file is named by that folder and its path there.
+    let from_owner = receive.join(&owner_id);
     // The shared file waits for approval, and the plugin approves it.
-    guest.expect("approved first.pak");
+    guest.expect(&format!("approved {owner_id}/first.pak"));
     assert_eq!(
-        std::fs::read_to_string(receive.join("first.pak")).unwrap(),
+        std::fs::read_to_string(from_owner.join("first.pak")).unwrap(),
         "the first mod"
     );
     // A file added on the owner's side arrives; a denied one is never placed.
     owner.send("add second.pak the second mod");
-    guest.expect("approved second.pak");
+    guest.expect(&format!("approved {owner_id}/second.pak"));
     assert_eq!(
-        std::fs::read_to_string(receive.join("second.pak")).unwrap(),
+        std::fs::read_to_string(from_owner.join("second.pak")).unwrap(),
         "the second mod"
     );
     owner.send("add deny-me.pak a mod that crashes the game");
-    guest.expect("denied deny-me.pak");
-    assert!(!receive.join("deny-me.pak").exists());
+    guest.expect(&format!("denied {owner_id}/deny-me.pak"));
+    assert!(!from_owner.join("deny-me.pak").exists());
 
     // The owner revokes the guest: the link ends on both sides and the guest stops.
     owner.send("revoke Bo");
@@ -237,7 +245,7 @@ fn two_plugins_share_approve_and_revoke_in_two_mono_processes() {
     owner.expect("event ShareChanged");
     owner.send("links");
     assert_eq!(owner.expect("links "), "0");
-    assert!(!receive.join("later.pak").exists());
+    assert!(!from_owner.join("later.pak").exists());
 
     owner.send("quit");
     no_threads_left(&mut owner);

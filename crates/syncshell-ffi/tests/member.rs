@@ -205,30 +205,42 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
     assert_eq!(up.values[1], 2, "the owner's role");
     let admitted = wait_for(owner, SYNCSHELL_MEMBER_EVENT_ADMITTED, &mut owner_log);
 
-    // The shared file waits for approval, then is placed.
+    // The shared file waits for approval, then is placed: in the owner's folder of the
+    // receive folder, named by its peer id, as the waiting file's path says.
+    let from_owner = receive.join(&owner_id);
     let waiting = wait_for(guest, SYNCSHELL_MEMBER_EVENT_WAITING, &mut guest_log);
-    assert_eq!(waiting.text.as_deref(), Some("first.pak"));
+    assert_eq!(
+        waiting.text.as_deref(),
+        Some(format!("{owner_id}/first.pak").as_str())
+    );
     assert_eq!(waiting.values[0], 13);
     assert!(
-        !receive.join("first.pak").exists(),
+        !from_owner.join("first.pak").exists(),
         "placed before approval"
     );
     assert_eq!(
         unsafe { syncshell_member_decide(guest, c("nothing.pak").as_ptr(), true, 5000) },
         SYNCSHELL_ERR_INVALID_ARGUMENT
     );
-    ok(unsafe { syncshell_member_decide(guest, c("first.pak").as_ptr(), true, 5000) });
     assert_eq!(
-        std::fs::read(receive.join("first.pak")).unwrap(),
+        unsafe { syncshell_member_decide(guest, c("first.pak").as_ptr(), true, 5000) },
+        SYNCSHELL_ERR_INVALID_ARGUMENT,
+        "a path without its sharer's folder names nothing"
+    );
+    let first = c(&format!("{owner_id}/first.pak"));
+    ok(unsafe { syncshell_member_decide(guest, first.as_ptr(), true, 5000) });
+    assert_eq!(
+        std::fs::read(from_owner.join("first.pak")).unwrap(),
         b"the first mod"
     );
 
     // A file added to the share while linked arrives; this one is denied and never placed.
     std::fs::write(share.join("crash.pak"), b"a mod that crashes").unwrap();
     let waiting = wait_for(guest, SYNCSHELL_MEMBER_EVENT_WAITING, &mut guest_log);
-    assert_eq!(waiting.text.as_deref(), Some("crash.pak"));
-    ok(unsafe { syncshell_member_decide(guest, c("crash.pak").as_ptr(), false, 5000) });
-    assert!(!receive.join("crash.pak").exists());
+    let crash = format!("{owner_id}/crash.pak");
+    assert_eq!(waiting.text.as_deref(), Some(crash.as_str()));
+    ok(unsafe { syncshell_member_decide(guest, c(&crash).as_ptr(), false, 5000) });
+    assert!(!from_owner.join("crash.pak").exists());
 
     // The owner revokes the guest by name: both see the link end, the guest stops.
     let mut links = Default::default();
@@ -259,7 +271,7 @@ fn two_members_share_through_approval_and_a_revoked_one_stops() {
     // Nothing more reaches it.
     std::fs::write(share.join("later.pak"), b"after the revocation").unwrap();
     wait_for(owner, SYNCSHELL_MEMBER_EVENT_SHARE_CHANGED, &mut owner_log);
-    assert!(!receive.join("later.pak").exists());
+    assert!(!from_owner.join("later.pak").exists());
     assert!(
         guest_log
             .iter()

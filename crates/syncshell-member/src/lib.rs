@@ -36,7 +36,7 @@ pub use member::{
     INFO_WAIT, MAX_RECEIVES, NEWS_FANOUT, PING_TIMEOUT, RING_GRACE, RING_TIMEOUT,
 };
 #[cfg(feature = "tokio")]
-pub use node::{wall_clock, Folders, Node, Storage, Waiting};
+pub use node::{sharer_folder, wall_clock, Folders, Node, Storage, Waiting};
 pub use settings::{Settings, MAX_DENIED, MAX_PAUSED_MEMBERS};
 #[cfg(feature = "tokio")]
 pub use start::{

@@ -330,18 +330,20 @@ pub enum Event {
     Waiting {
         /// The member that sent it.
         from: PeerId,
-        /// Its path, relative to the receive folder.
+        /// Its path relative to the receive folder: the sharer's folder (its peer id),
+        /// then the file's path in the sharer's share.
         path: String,
         /// Its content's BLAKE3 hash.
         hash: [u8; 32],
         /// Its size in bytes.
         size: u64,
     },
-    /// Files a member removed from its share were moved out of the receive folder.
+    /// Files a member removed from its share were moved out of its folder in the receive
+    /// folder.
     Removed {
         /// The member.
         from: PeerId,
-        /// Their paths, relative to the receive folder.
+        /// Their paths in the member's share.
         paths: Vec<String>,
         /// The folder they were moved into, under the same paths.
         folder: std::path::PathBuf,

@@ -4,7 +4,7 @@
 //! the member's events.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -71,16 +71,19 @@ pub trait Storage: Send + Sync + 'static {
 pub struct Folders {
     /// The folder shared with members that receive.
     pub share: Option<PathBuf>,
-    /// The folder members' shared folders are received into.
+    /// The folder members' shared folders are received into, each into a folder of its
+    /// own named by the sharer's peer id ([`sharer_folder`]), so two sharers' files never
+    /// land on each other.
     pub receive: Option<PathBuf>,
     /// Cap on bytes per second per outgoing transfer.
     pub send_rate: Option<u64>,
     /// Where files a sharer removed are moved from the receive folder (under a folder named
-    /// by the time, in unix milliseconds, then their paths); `None`: removals are not
-    /// applied.
+    /// by the time, in unix milliseconds, then the sharer's peer id, then their paths);
+    /// `None`: removals are not applied.
     pub versions: Option<PathBuf>,
     /// Where received files wait for approval while the approval step is on
-    /// ([`crate::Settings::approval`]); without it the step cannot be on.
+    /// ([`crate::Settings::approval`]), in the same layout as the receive folder; without
+    /// it the step cannot be on.
     pub hold: Option<PathBuf>,
 }
 
@@ -89,12 +92,19 @@ pub struct Folders {
 pub struct Waiting {
     /// The member that sent it.
     pub from: PeerId,
-    /// Its path, relative to the receive folder.
+    /// Its path relative to the receive folder: the sharer's folder, then the file's path
+    /// in the sharer's share.
     pub path: String,
     /// Its content's BLAKE3 hash.
     pub hash: [u8; 32],
     /// Its size in bytes.
     pub size: u64,
+}
+
+/// The folder under a receive (or hold) folder that `sharer`'s files are placed in: its
+/// peer id in full (the short form could be ground to collide with another member's).
+pub fn sharer_folder(root: &Path, sharer: &PeerId) -> PathBuf {
+    root.join(sharer.to_string())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -620,16 +630,23 @@ impl<T: Transport + 'static> Node<T> {
     }
 
     async fn receive(&self, t: &Transfer, mut lane: Lane<T::Connection>) {
-        let Some(dest) = self.inner.folders.receive.clone() else {
+        let Some(dest) = self.inner.folders.receive.as_deref() else {
             return;
         };
+        let dest = sharer_folder(dest, &t.peer);
         let (tx, rx) = watch::channel(Progress::default());
         let reporter = tokio::spawn(report_progress(self.clone(), t.peer, rx));
         let (approval, denied) = {
             let m = lock(&self.inner.member);
             (m.settings().approval, m.settings().denied.clone())
         };
-        let hold = self.inner.folders.hold.clone().filter(|_| approval);
+        let hold = self
+            .inner
+            .folders
+            .hold
+            .as_deref()
+            .filter(|_| approval)
+            .map(|h| sharer_folder(h, &t.peer));
         let options = ReceiveOptions {
             progress: Some(tx),
             // Partial files are resumed only for the member that sent them.
@@ -684,7 +701,7 @@ impl<T: Transport + 'static> Node<T> {
             }
             let w = Waiting {
                 from: peer,
-                path: f.path().to_string(),
+                path: format!("{peer}/{}", f.path()),
                 hash: *f.hash().as_bytes(),
                 size: f.size(),
             };
@@ -713,7 +730,7 @@ impl<T: Transport + 'static> Node<T> {
             }
         };
         if let Some(before) = before {
-            let folder = versions.join(wall_clock().as_millis().to_string());
+            let folder = sharer_folder(&versions.join(wall_clock().as_millis().to_string()), &peer);
             match retire_removed(dest, &before, manifest, &folder).await {
                 Ok(paths) if paths.is_empty() => {}
                 Ok(paths) => self.emit(Event::Removed {

@@ -308,7 +308,11 @@ pub fn share_across(
             v.get("event").is_some_and(|e| e == name)
         })
     };
-    event(&mut owner, "ready")?;
+    let owner_peer = event(&mut owner, "ready")?
+        .get("peer")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     owner.cmd("invite")?;
     let invite = event(&mut owner, "invite")?
         .get("text")
@@ -332,9 +336,11 @@ pub fn share_across(
         }
     };
     let transfer = started.elapsed();
+    // The owner's folder arrives in a folder named by its peer id.
+    let from_owner = got.join(owner_peer);
     let identical = pack
         .iter()
-        .all(|(rel, data)| std::fs::read(got.join(rel)).is_ok_and(|mine| &mine == data));
+        .all(|(rel, data)| std::fs::read(from_owner.join(rel)).is_ok_and(|mine| &mine == data));
     Ok((
         Shared {
             joiner_link,

@@ -14,8 +14,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rand_core::{OsRng, RngCore};
 use syncshell_identity::{InviteCode, InviteOptions, PeerId, Role};
 use syncshell_member::{
-    Config, Event, FirstStart, Folders, Key, LinkEnd, Node, Opening, StartError, StartOptions,
-    Started,
+    sharer_folder, Config, Event, FirstStart, Folders, Key, LinkEnd, Node, Opening, StartError,
+    StartOptions, Started,
 };
 use syncshell_reconnect::BackoffPolicy;
 use syncshell_transport::{Connection, Transport};
@@ -90,6 +90,8 @@ pub(crate) struct Story<T: Transport + 'static> {
     settings: Settings,
     work: WorkDir,
     pack: Option<Pack>,
+    /// The sharer's peer id, once it started.
+    sharer: Option<PeerId>,
     pub(crate) report: Report,
 }
 
@@ -158,6 +160,7 @@ impl<T: Transport + 'static> Story<T> {
             settings,
             work,
             pack: None,
+            sharer: None,
             report: Report::default(),
         }
     }
@@ -192,6 +195,15 @@ impl<T: Transport + 'static> Story<T> {
         self.work
             .path
             .join(format!("received-{}", self.name(i).to_lowercase()))
+    }
+
+    /// Where member `i` receives the sharer's folder.
+    fn received_dir(&self, i: usize) -> PathBuf {
+        let root = self.receive_dir(i);
+        match &self.sharer {
+            Some(peer) => sharer_folder(&root, peer),
+            None => root,
+        }
     }
 
     /// The one who receives is never the sharer: everyone else, the cut member among them.
@@ -252,6 +264,9 @@ impl<T: Transport + 'static> Story<T> {
             node, events, lock, ..
         } = (self.launch)(opening).await.map_err(err)?;
         let peer = node.with_member(|m, _| m.peer_id());
+        if i == SHARER {
+            self.sharer = Some(peer);
+        }
         let sender = self.sender.clone();
         tokio::spawn(async move {
             let mut events = events;
@@ -705,7 +720,7 @@ impl<T: Transport + 'static> Story<T> {
             .iter()
             .map(|f| (f.hash.to_hex().to_string(), f.size))
             .collect();
-        let dir = self.receive_dir(i).join(syncshell_stream::PARTIAL_DIR);
+        let dir = self.received_dir(i).join(syncshell_stream::PARTIAL_DIR);
         let Ok(entries) = std::fs::read_dir(dir) else {
             return false;
         };
@@ -772,7 +787,7 @@ impl<T: Transport + 'static> Story<T> {
         for e in kept.into_iter().rev() {
             self.backlog.push_front(e);
         }
-        let dest = self.receive_dir(victim);
+        let dest = self.received_dir(victim);
         let complete = bytes_under(&dest.join(PACK));
         let partial = bytes_under(&dest.join(syncshell_stream::PARTIAL_DIR));
         println!(
@@ -789,7 +804,7 @@ impl<T: Transport + 'static> Story<T> {
         let pack = std::sync::Arc::new(self.pack.clone().ok_or("no pack")?);
         let mut checks = Vec::new();
         for r in self.receivers() {
-            let (pack, dest) = (pack.clone(), self.receive_dir(r).join(PACK));
+            let (pack, dest) = (pack.clone(), self.received_dir(r).join(PACK));
             checks.push((r, tokio::task::spawn_blocking(move || pack.verify(&dest))));
         }
         let mut failed = Vec::new();
@@ -898,12 +913,12 @@ impl<T: Transport + 'static> Story<T> {
                     self.name(*i)
                 ));
             }
-            let copy = self.receive_dir(*i).join(PACK).join(&file.path);
+            let copy = self.received_dir(*i).join(PACK).join(&file.path);
             if std::fs::read(&copy).map(|d| blake3::hash(&d)).ok() != Some(file.hash) {
                 return Err(format!("{}'s copy of {} differs", self.name(*i), file.path));
             }
         }
-        if self.receive_dir(gone).join(PACK).join(&file.path).exists() {
+        if self.received_dir(gone).join(PACK).join(&file.path).exists() {
             return Err(format!("{} got the update", self.name(gone)));
         }
         let present = got.values().map(|g| g.1).max().unwrap_or(0);

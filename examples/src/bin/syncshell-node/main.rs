@@ -8,7 +8,8 @@
 //! for relays sharing a Redis; without it, the relays the folder used last or those the
 //! invite names), links to them over WebRTC with the mutual
 //! handshake, keeps the phonebook in sync, shares `--share DIR` with members that receive
-//! and receives into `--receive DIR`, resuming partial transfers, and reconnects with the
+//! and receives into `--receive DIR` (each sharer's folder into `DIR/<its peer id>/`),
+//! resuming partial transfers, and reconnects with the
 //! backoff policy when a member or the network goes away.
 //!
 //! Control: one command per line on stdin — `status`, `who`, `invite`, `revoke PEER`,
@@ -87,7 +88,7 @@ struct Args {
     /// Share this folder with members that receive.
     #[arg(long)]
     share: Option<PathBuf>,
-    /// Receive shared folders into this folder.
+    /// Receive shared folders into this folder, each sharer's into DIR/<its peer id>/.
     #[arg(long)]
     receive: Option<PathBuf>,
     /// Cap on bytes per second per outgoing transfer.
