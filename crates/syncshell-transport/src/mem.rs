@@ -223,6 +223,7 @@ impl MemNetwork {
                 seq: 0,
                 closed: false,
             }),
+            closed: watch::Sender::new(false),
             counters: Counters::default(),
         };
         let a = make(a_tx, a_rx, a_dtx, a_drx, self.seed());
@@ -307,6 +308,8 @@ pub struct MemConnection {
     dgram_tx: Mutex<Option<(mpsc::Sender<Timed>, ChaCha20Rng)>>,
     recv: AsyncMutex<RecvSide>,
     dgram_rx: AsyncMutex<DatagramQueue>,
+    /// Whether this end closed the connection (its own receives end at once).
+    closed: watch::Sender<bool>,
     counters: Counters,
 }
 
@@ -354,6 +357,26 @@ impl MemConnection {
         // Only returns when the link is lost; a dropped sender cannot happen while we hold it.
         let _ = rx.wait_for(|s| *s == LinkState::Lost).await;
     }
+
+    /// How a receive ends now, if it does: the link is lost, or this end closed it.
+    fn end_now<T>(&self) -> Option<Result<Option<T>>> {
+        if self.is_lost() {
+            Some(Err(Error::ConnectionLost))
+        } else if *self.closed.borrow() {
+            Some(Ok(None))
+        } else {
+            None
+        }
+    }
+
+    /// Returns how a waiting receive ends once the link is lost or this end closes it.
+    async fn ended<T>(&self) -> Result<Option<T>> {
+        let mut closed = self.closed.subscribe();
+        tokio::select! {
+            () = self.wait_lost() => Err(Error::ConnectionLost),
+            _ = closed.wait_for(|c| *c) => Ok(None),
+        }
+    }
 }
 
 impl Connection for MemConnection {
@@ -399,19 +422,19 @@ impl Connection for MemConnection {
     async fn recv(&self) -> Result<Option<Bytes>> {
         let mut side = self.recv.lock().await;
         loop {
-            if self.is_lost() {
-                return Err(Error::ConnectionLost);
+            if let Some(end) = self.end_now() {
+                return end;
             }
             let next = tokio::select! {
                 next = side.rx.recv() => next,
-                () = self.wait_lost() => return Err(Error::ConnectionLost),
+                end = self.ended() => return end,
             };
             let Some((at, fragment)) = next else {
                 return Ok(None);
             };
             tokio::select! {
                 () = tokio::time::sleep_until(at) => {}
-                () = self.wait_lost() => return Err(Error::ConnectionLost),
+                end = self.ended() => return end,
             }
             match side.reassembler.push(&fragment) {
                 Ok(Some(message)) => {
@@ -462,8 +485,8 @@ impl Connection for MemConnection {
         let mut guard = self.dgram_rx.lock().await;
         let queue = &mut *guard;
         loop {
-            if self.is_lost() {
-                return Err(Error::ConnectionLost);
+            if let Some(end) = self.end_now() {
+                return end;
             }
             while let Ok((at, d)) = queue.rx.try_recv() {
                 queue.push(at, d);
@@ -473,7 +496,7 @@ impl Connection for MemConnection {
                     // Nothing more can arrive: wait for the earliest datagram only.
                     tokio::select! {
                         () = tokio::time::sleep_until(at) => return Ok(queue.pop()),
-                        () = self.wait_lost() => return Err(Error::ConnectionLost),
+                        end = self.ended() => return end,
                     }
                 }
                 Some(at) => {
@@ -483,7 +506,7 @@ impl Connection for MemConnection {
                             Some((at, d)) => queue.push(at, d),
                             None => queue.closed = true,
                         },
-                        () = self.wait_lost() => return Err(Error::ConnectionLost),
+                        end = self.ended() => return end,
                     }
                 }
                 None if queue.closed => return Ok(None),
@@ -493,7 +516,7 @@ impl Connection for MemConnection {
                             Some((at, d)) => queue.push(at, d),
                             None => queue.closed = true,
                         },
-                        () = self.wait_lost() => return Err(Error::ConnectionLost),
+                        end = self.ended() => return end,
                     }
                 }
             }
@@ -505,6 +528,8 @@ impl Connection for MemConnection {
     }
 
     async fn close(&self) {
+        // First, so a receive waiting (and holding its side) returns.
+        self.closed.send_replace(true);
         self.send.lock().await.tx = None;
         *lock(&self.dgram_tx) = None;
         self.recv.lock().await.rx.close();

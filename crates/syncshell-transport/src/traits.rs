@@ -165,8 +165,9 @@ pub trait Connection: Send + Sync + 'static {
     /// connections; the handshake signs them.
     fn channel_binding(&self) -> Bytes;
 
-    /// Closes both directions. The peer receives what was already sent, then `None`.
-    /// Returns promptly, also mid-handshake.
+    /// Closes both directions. The peer receives what was already sent, then `None`; this
+    /// end's receives (one already waiting too) return `Ok(None)` at once, whatever the peer
+    /// sent that was not read yet. Returns promptly, also mid-handshake.
     fn close(&self) -> impl Future<Output = ()> + Send;
 
     /// The connection's counters.

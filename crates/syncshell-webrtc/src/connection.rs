@@ -165,6 +165,12 @@ impl WebRtcConnection {
         let mut rx = self.shared.state.subscribe();
         let _ = rx.wait_for(|s| *s == LinkState::Lost).await;
     }
+
+    /// Returns once this end closed the connection: its own receives end then.
+    async fn closed_here(&self) {
+        let mut rx = self.shared.state.subscribe();
+        let _ = rx.wait_for(|s| *s == LinkState::Closed).await;
+    }
 }
 
 impl Connection for WebRtcConnection {
@@ -215,6 +221,7 @@ impl Connection for WebRtcConnection {
         loop {
             let item = tokio::select! {
                 biased;
+                () = self.closed_here() => return Ok(None),
                 item = side.rx.recv() => item,
                 () = self.lost() => return Err(self.lost_error()),
             };
@@ -272,6 +279,7 @@ impl Connection for WebRtcConnection {
         let mut rx = self.datagrams_in.lock().await;
         tokio::select! {
             biased;
+            () = self.closed_here() => Ok(None),
             d = rx.recv() => match d {
                 Some(d) => Ok(Some(d)),
                 None if self.shared.current() == LinkState::Lost => Err(Error::ConnectionLost),

@@ -19,6 +19,10 @@ where
     let (a, b) = pair().await;
     close_is_clean_and_final(a, b).await;
     let (a, b) = pair().await;
+    close_ends_our_own_receives(a, b).await;
+    let (a, b) = pair().await;
+    close_drops_what_was_not_read(a, b).await;
+    let (a, b) = pair().await;
     oversized_messages_are_refused(&a).await;
     let (a, b2) = pair().await;
     slow_reader_gets_back_pressure(&a, &b2).await;
@@ -90,6 +94,31 @@ async fn close_is_clean_and_final<C: Connection>(a: C, b: C) {
     assert_eq!(b.send(Bytes::from_static(b"x")).await, Err(Error::Closed));
     // Closing twice is harmless.
     a.close().await;
+    b.close().await;
+}
+
+async fn close_ends_our_own_receives<C: Connection>(a: C, b: C) {
+    let limit = std::time::Duration::from_secs(5);
+    // Receives already waiting on both channels end when this end closes (the peer's
+    // receives end too, after what was sent).
+    let (reliable, unreliable, ()) = tokio::time::timeout(limit, async {
+        tokio::join!(a.recv(), a.recv_unreliable(), async {
+            tokio::task::yield_now().await;
+            a.close().await;
+        })
+    })
+    .await
+    .expect("the waiting receives end");
+    assert_eq!(reliable.unwrap(), None);
+    assert_eq!(unreliable.unwrap(), None);
+    b.close().await;
+}
+
+async fn close_drops_what_was_not_read<C: Connection>(a: C, b: C) {
+    b.send(Bytes::from_static(b"never read")).await.unwrap();
+    a.close().await;
+    let after = tokio::time::timeout(std::time::Duration::from_secs(5), a.recv()).await;
+    assert_eq!(after.expect("the receive ends").unwrap(), None);
     b.close().await;
 }
 
