@@ -40,7 +40,7 @@ use syncshell_webrtc::{WebRtcConfig, WebRtcTransport};
 #[derive(Debug, Parser)]
 struct Args {
     /// Sizes of the fully linked simulations to measure memory with.
-    #[arg(long, value_delimiter = ',', default_value = "10,100,200")]
+    #[arg(long, value_delimiter = ',', default_value = "10,100,500")]
     members: Vec<usize>,
     /// Chat lines for the event rate.
     #[arg(long, default_value_t = 200_000)]

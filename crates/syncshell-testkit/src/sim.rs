@@ -69,10 +69,12 @@ pub struct Sim {
     rng: ChaCha20Rng,
     /// Each member's index by its peer id.
     index: BTreeMap<PeerId, usize>,
-    /// Members that may have outputs to carry out.
-    busy: BTreeSet<usize>,
-    /// Members whose next timeout may have moved since [`Sim::timeouts`] last read it.
-    changed: BTreeSet<usize>,
+    /// Members that may have outputs to carry out, the next last (repeats are harmless).
+    busy: Vec<usize>,
+    /// Members whose next timeout may have moved since [`Sim::timeouts`] last read it, and
+    /// for each member whether it is listed there.
+    changed: Vec<usize>,
+    listed: Vec<bool>,
     /// Each member's next timeout, as last read.
     timeouts: Vec<Option<Timestamp>>,
     /// How many messages went over connections, and their bytes.
@@ -94,8 +96,9 @@ impl Sim {
             cut: BTreeSet::new(),
             rng: ChaCha20Rng::seed_from_u64(7),
             index: BTreeMap::new(),
-            busy: BTreeSet::new(),
-            changed: BTreeSet::new(),
+            busy: Vec::new(),
+            changed: Vec::new(),
+            listed: Vec::new(),
             timeouts: Vec::new(),
             sent: (0, 0),
         }
@@ -137,6 +140,7 @@ impl Sim {
         let i = self.members.len() - 1;
         self.index.insert(self.members[i].member.peer_id(), i);
         self.timeouts.push(None);
+        self.listed.push(false);
         let now = self.now;
         self.members[i].member.handle_relay_status(now, true);
         self.tell_presence();
@@ -269,9 +273,12 @@ impl Sim {
     pub fn advance(&mut self, d: Duration) {
         let until = self.now.saturating_add(d);
         // Any member may have been given a command since the last step.
-        self.changed.extend(0..self.members.len());
+        for i in 0..self.members.len() {
+            self.mark_changed(i);
+        }
         loop {
             for i in std::mem::take(&mut self.changed) {
+                self.listed[i] = false;
                 let m = &mut self.members[i];
                 self.timeouts[i] = m.up.then(|| m.member.poll_timeout()).flatten();
             }
@@ -282,7 +289,7 @@ impl Sim {
                     for (i, t) in self.timeouts.iter().enumerate() {
                         if t.is_some_and(|t| t <= now) {
                             self.members[i].member.handle_timeout(now);
-                            self.busy.insert(i);
+                            self.busy.push(i);
                         }
                     }
                     self.settle();
@@ -299,8 +306,8 @@ impl Sim {
     ///
     /// If the members keep sending for a million deliveries (a message loop).
     pub fn run(&mut self) {
-        // Any member may have been given a command.
-        self.busy.extend(0..self.members.len());
+        // Any member may have been given a command (drained in index order).
+        self.busy.extend((0..self.members.len()).rev());
         self.settle();
     }
 
@@ -309,21 +316,33 @@ impl Sim {
     fn settle(&mut self) {
         let mut delivered = 0;
         loop {
-            if let Some(i) = self.busy.pop_first() {
-                while let Some(o) = self.members[i].member.poll_output() {
-                    self.carry_out(i, o);
-                }
-                self.changed.insert(i);
-            } else if let Some((to, d)) = self.queue.pop_front() {
-                delivered += 1;
-                if delivered > MAX_STEPS {
-                    panic!("the members did not settle within {MAX_STEPS} deliveries");
-                }
-                self.deliver(to, d);
-                self.busy.insert(to);
-            } else {
-                return;
+            while let Some(i) = self.busy.pop() {
+                self.drain(i);
             }
+            let Some((to, d)) = self.queue.pop_front() else {
+                return;
+            };
+            delivered += 1;
+            if delivered > MAX_STEPS {
+                panic!("the members did not settle within {MAX_STEPS} deliveries");
+            }
+            self.deliver(to, d);
+            self.drain(to);
+        }
+    }
+
+    /// Carries out member `i`'s outputs.
+    fn drain(&mut self, i: usize) {
+        while let Some(o) = self.members[i].member.poll_output() {
+            self.carry_out(i, o);
+        }
+        self.mark_changed(i);
+    }
+
+    fn mark_changed(&mut self, i: usize) {
+        if !self.listed[i] {
+            self.listed[i] = true;
+            self.changed.push(i);
         }
     }
 
@@ -378,7 +397,7 @@ impl Sim {
                             .member
                             .handle_connected(now, Some(peer), &binding);
                         let b = self.members[j].member.handle_connected(now, None, &binding);
-                        self.busy.insert(j);
+                        self.busy.push(j);
                         self.ends.insert((i, a), (j, b));
                         self.ends.insert((j, b), (i, a));
                     }
