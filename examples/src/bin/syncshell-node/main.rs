@@ -88,7 +88,8 @@ struct Args {
     /// Share this folder with members that receive.
     #[arg(long)]
     share: Option<PathBuf>,
-    /// Receive shared folders into this folder, each sharer's into DIR/<its peer id>/.
+    /// Receive shared folders into this folder, each sharer's into a folder there named by
+    /// its peer id.
     #[arg(long)]
     receive: Option<PathBuf>,
     /// Cap on bytes per second per outgoing transfer.
