@@ -255,8 +255,9 @@ fn received_files_wait_for_approval_and_denied_content_never_comes_back() {
         "nothing is placed before approval"
     );
 
-    b.cmd(&format!("approve {}", waiting_path("mods/a.pak")));
-    b.event("approved");
+    // A file is named as `waiting` lists it, or by its path in the share alone.
+    b.cmd("approve mods/a.pak");
+    assert_eq!(b.event("approved")["path"], waiting_path("mods/a.pak"));
     assert_eq!(std::fs::read(got.join("mods/a.pak")).unwrap(), pack[0].1);
     b.cmd(&format!("deny {}", waiting_path("mods/b.pak")));
     b.event("denied");

@@ -51,7 +51,7 @@ use syncshell_examples::args::{duration, passphrase};
 use syncshell_identity::{InviteCode, InviteOptions, Role, MAX_INVITE_USES};
 use syncshell_member::{
     ChatKind, Config, DataFolder, FirstStart, Folders, Key, Opening, StartError, StartOptions,
-    Started, Startup, MAX_CHAT_TEXT_LEN,
+    Started, Startup, Waiting, MAX_CHAT_TEXT_LEN,
 };
 use syncshell_phonebook::Presence;
 use syncshell_reconnect::BackoffPolicy;
@@ -368,7 +368,7 @@ const COMMANDS: &[&str] = &[
     "budget BYTES_PER_SECOND|off: one cap on all outgoing transfers (kept across restarts)",
     "approval on|off: received files wait for approve/deny (kept across restarts)",
     "waiting: the received files waiting for approval",
-    "approve PATH, deny PATH: place a waiting file, or delete it and refuse its content for good",
+    "approve PATH, deny PATH: place a waiting file, or delete it and refuse its content for good (PATH as `waiting` lists it, or its path in the share when one member's file alone waits there)",
     "quit: stop",
 ];
 
@@ -568,7 +568,14 @@ async fn commands(started: Started, chat: bool) -> Result<(), String> {
                 emit("waiting-list", json!({ "files": files }));
             }
             "approve" | "deny" => {
-                let path = rest.trim();
+                let path = match waiting_path(&node.waiting(), rest.trim()) {
+                    Ok(p) => p,
+                    Err(message) => {
+                        emit("error", json!({ "message": format!("{cmd}: {message}") }));
+                        continue;
+                    }
+                };
+                let path = path.as_str();
                 let done = if cmd == "approve" {
                     node.approve(path).await
                 } else {
@@ -602,6 +609,28 @@ async fn commands(started: Started, chat: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The waiting file `typed` names: its path as `waiting` lists it (the sharer's peer id,
+/// `/`, its path in the share), or its path in the share when one sharer's file alone waits
+/// there. A path nothing waits at is passed on (the node says nothing waits there).
+fn waiting_path(waiting: &[Waiting], typed: &str) -> Result<String, String> {
+    if waiting.iter().any(|w| w.path == typed) {
+        return Ok(typed.to_owned());
+    }
+    let matches: Vec<&str> = waiting
+        .iter()
+        .filter(|w| w.path.split_once('/').is_some_and(|(_, p)| p == typed))
+        .map(|w| w.path.as_str())
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Ok(typed.to_owned()),
+        several => Err(format!(
+            "{typed:?} waits from several members; name one: {}",
+            several.join(", ")
+        )),
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     node::HUMAN.store(args.chat, std::sync::atomic::Ordering::Relaxed);
@@ -623,5 +652,42 @@ fn main() -> ExitCode {
             eprintln!("syncshell-node: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(path: &str) -> Waiting {
+        Waiting {
+            from: syncshell_identity::Identity::generate(&mut rand_core::OsRng).peer_id(),
+            path: path.to_owned(),
+            hash: [0; 32],
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn a_waiting_file_is_named_in_full_or_by_its_path_in_the_share_when_that_is_unique() {
+        let files = [
+            waiting("peer-a/mods/a.pak"),
+            waiting("peer-a/both.pak"),
+            waiting("peer-b/both.pak"),
+        ];
+        assert_eq!(
+            waiting_path(&files, "peer-b/both.pak").unwrap(),
+            "peer-b/both.pak"
+        );
+        assert_eq!(
+            waiting_path(&files, "mods/a.pak").unwrap(),
+            "peer-a/mods/a.pak"
+        );
+        let several = waiting_path(&files, "both.pak").unwrap_err();
+        assert!(
+            several.contains("peer-a/both.pak") && several.contains("peer-b/both.pak"),
+            "{several}"
+        );
+        assert_eq!(waiting_path(&files, "nothing.pak").unwrap(), "nothing.pak");
     }
 }
